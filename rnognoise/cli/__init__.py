@@ -1,0 +1,61 @@
+"""The ``rnognoise`` command line: one module per subcommand.
+
+Each subcommand module defines ``add_parser(subparsers)`` and ``run(args) -> int``.
+Errors a user can cause (:class:`rnognoise.errors.RnognoiseError`) print one line
+on stderr and exit with status 2; no traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+from .. import __version__
+from ..errors import RnognoiseError
+from ..logs import configure_logging
+
+__all__ = ["build_parser", "main"]
+
+COMMANDS = ["inspect"]
+
+EXIT_USAGE = 2
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The top-level parser with every subcommand registered."""
+    parser = argparse.ArgumentParser(
+        prog="rnognoise",
+        description="Learn, generate and validate RNO-G detector noise.",
+    )
+    parser.add_argument("--version", action="version", version=f"rnognoise {__version__}")
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("-q", "--quiet", action="store_true",
+                        help="no progress bars, warnings and errors only")
+    common.add_argument("--log-json", action="store_true",
+                        help="log one JSON object per line on stderr")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name in COMMANDS:
+        module = importlib.import_module(f"{__name__}.{name.replace('-', '_')}")
+        module.add_parser(sub, parents=[common])
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; return the exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    configure_logging(quiet=args.quiet, json_format=args.log_json)
+    try:
+        return int(args.handler(args) or 0)
+    except RnognoiseError as exc:
+        print(f"rnognoise {args.command}: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print(f"rnognoise {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,68 @@
+"""``rnognoise inspect FILE``: what a trace file holds."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from typing import Any
+
+import numpy as np
+
+from ..io import open_traces
+
+__all__ = ["add_parser", "inspect_file", "run"]
+
+
+def add_parser(sub: argparse._SubParsersAction, parents: list[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("inspect", parents=parents, help="summarise a trace file",
+                       description="Events, channels, samples, sampling rate, units, trigger "
+                       "mix, per-channel RMS and file size of an HDF5 or RNO-G ROOT file.")
+    p.add_argument("path", help="HDF5 file, ROOT file or RNO-G run directory")
+    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    p.add_argument("--trigger", default="all",
+                   help="trigger selection for the statistics (default: all)")
+    p.add_argument("--max-events", type=int, default=2000,
+                   help="events read for the RMS estimate (default 2000)")
+    p.set_defaults(handler=run)
+
+
+def inspect_file(path: str, *, trigger: str = "all", max_events: int = 2000) -> dict[str, Any]:
+    """Summary of a trace file as a JSON-ready dict (NaN/inf are counted, not refused)."""
+    with open_traces(path, trigger=trigger) as source:
+        info = source.info()
+        n = min(source.n_events, max_events)
+        sample = source.read_events(source.event_index[:n])
+    summary = sample.summary()
+    summary["n_events"] = source.n_events
+    summary["n_events_used_for_rms"] = n
+    summary["rms_mV"] = [round(r * 1e3, 4) for r in summary.pop("rms_volts")]
+    summary["sampling_rate_GHz"] = summary.pop("sampling_rate_hz") / 1e9
+    summary["trace_length_ns"] = sample.n_samples / sample.sampling_rate * 1e9
+    summary["path"] = os.fspath(path)
+    summary["file_size_bytes"] = _size(path)
+    summary.update(info)
+    return summary
+
+
+def _size(path: str) -> int:
+    if os.path.isdir(path):
+        return sum(os.path.getsize(os.path.join(d, f)) for d, _, fs in os.walk(path) for f in fs)
+    return os.path.getsize(path)
+
+
+def run(args: argparse.Namespace) -> int:
+    summary = inspect_file(args.path, trigger=args.trigger, max_events=args.max_events)
+    if args.json:
+        print(json.dumps(summary, indent=2, default=_json_default))
+        return 0
+    width = max(len(k) for k in summary)
+    for key, value in summary.items():
+        print(f"{key:<{width}}  {value}")
+    return 0
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    return str(value)

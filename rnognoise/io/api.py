@@ -1,0 +1,233 @@
+"""Format detection and the public reading/writing functions."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+from ..errors import DataFileError
+from .hdf5 import HDF5_MAGIC, HDF5Source, write_hdf5
+from .traceset import TraceSet
+
+__all__ = ["TraceSource", "detect_format", "iter_traces", "open_traces", "read_traces",
+           "write_traces"]
+
+ROOT_MAGIC = b"root"
+
+
+class TraceSource(Protocol):
+    """What every format's reader provides (see :class:`HDF5Source`)."""
+
+    path: str
+    format: str
+    channels: np.ndarray
+    sampling_rate: float
+    n_samples: int
+    event_index: np.ndarray
+
+    @property
+    def n_events(self) -> int: ...
+
+    def read_events(self, file_indices: np.ndarray, channel_rows: np.ndarray | None = None,
+                    ) -> TraceSet: ...
+
+    def info(self) -> dict[str, Any]: ...
+
+    def close(self) -> None: ...
+
+    def __enter__(self) -> TraceSource: ...
+
+    def __exit__(self, *exc: object) -> None: ...
+
+
+def detect_format(path: str | os.PathLike[str]) -> str:
+    """Return ``"hdf5"`` or ``"root"`` for a file, or ``"root"`` for a run directory.
+
+    Raises
+    ------
+    DataFileError
+        If the path does not exist, is empty, or is neither HDF5 nor ROOT.
+    """
+    p = Path(path)
+    if p.is_dir():
+        return "root"
+    if not p.exists():
+        raise DataFileError(p, "no such file or directory")
+    try:
+        with open(p, "rb") as handle:
+            head = handle.read(8)
+    except OSError as exc:
+        raise DataFileError(p, f"cannot be read ({exc.strerror})") from None
+    if not head:
+        raise DataFileError(p, "is empty (0 bytes)")
+    if head == HDF5_MAGIC:
+        return "hdf5"
+    if head[:4] == ROOT_MAGIC:
+        return "root"
+    # HDF5 allows a user block: the signature may also sit at 512, 1024, ... bytes.
+    size = p.stat().st_size
+    offset = 512
+    with open(p, "rb") as handle:
+        while offset + 8 <= size:
+            handle.seek(offset)
+            if handle.read(8) == HDF5_MAGIC:
+                return "hdf5"
+            offset *= 2
+    raise DataFileError(p, "is neither an HDF5 nor a ROOT file (unrecognised signature)")
+
+
+def open_traces(path: str | os.PathLike[str], *, trigger: str = "forced",
+                adc_to_volts: float | None = None) -> TraceSource:
+    """Open a trace file or RNO-G run directory as a streaming source.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        HDF5 file, ROOT file (``combined.root``/``waveforms.root``) or run directory.
+    trigger : str
+        ``"forced"`` (default; noise-only events), ``"all"``, or a trigger type name.
+    adc_to_volts : float, optional
+        Override of the ADC-to-volt factor for ROOT files (default 2.5 V / 4095).
+    """
+    fmt = detect_format(path)
+    if fmt == "hdf5":
+        return HDF5Source(path, trigger=trigger)
+    from .root import RootSource
+
+    return RootSource(path, trigger=trigger, adc_to_volts=adc_to_volts)
+
+
+def _channel_rows(source: TraceSource, channels: Sequence[int] | None) -> np.ndarray | None:
+    if channels is None:
+        return None
+    lookup = {int(c): i for i, c in enumerate(source.channels)}
+    missing = [int(c) for c in channels if int(c) not in lookup]
+    if missing:
+        raise DataFileError(source.path, f"channel(s) {missing} not in the file "
+                            f"(channels present: {source.channels.tolist()})")
+    return np.array([lookup[int(c)] for c in channels], dtype=np.int64)
+
+
+def _event_selection(source: TraceSource, events: Any) -> np.ndarray:
+    selected = source.event_index
+    if events is None:
+        return selected
+    try:
+        picked = selected[events]
+    except IndexError as exc:
+        raise DataFileError(source.path, f"event selection out of range ({exc}); "
+                            f"{selected.size} events pass the trigger selection") from None
+    picked = np.atleast_1d(picked)
+    if picked.size == 0:
+        raise DataFileError(source.path, "the event selection is empty")
+    return np.sort(picked)
+
+
+def read_traces(path: str | os.PathLike[str], *, channels: Sequence[int] | None = None,
+                events: Any = None, trigger: str = "forced",
+                adc_to_volts: float | None = None, allow_nonfinite: bool = False) -> TraceSet:
+    """Read traces from an HDF5 or RNO-G ROOT file into memory, in volts.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        HDF5 file in the canonical layout, RNO-G ROOT file, or RNO-G run directory.
+    channels : sequence of int, optional
+        Channel ids to keep, in that order (default: all).
+    events : slice or array of int, optional
+        Which of the trigger-selected events to read (default: all).
+    trigger : str
+        ``"forced"`` (default), ``"all"`` or a trigger type name.
+    adc_to_volts : float, optional
+        ADC-to-volt factor override for ROOT files.
+    allow_nonfinite : bool
+        Return NaN/inf samples instead of raising.
+
+    Returns
+    -------
+    TraceSet
+
+    Raises
+    ------
+    DataFileError
+        On a missing, damaged or wrongly laid out file, unknown channels, or NaN/inf.
+
+    Examples
+    --------
+    >>> ts = read_traces("traces.h5", channels=[0, 1])  # doctest: +SKIP
+    """
+    with open_traces(path, trigger=trigger, adc_to_volts=adc_to_volts) as source:
+        rows = _channel_rows(source, channels)
+        indices = _event_selection(source, events)
+        traceset = source.read_events(indices, rows)
+    if not allow_nonfinite:
+        _check_finite(traceset, path)
+    return traceset
+
+
+def iter_traces(path: str | os.PathLike[str], batch_size: int = 256, *,
+                channels: Sequence[int] | None = None, trigger: str = "forced",
+                adc_to_volts: float | None = None, allow_nonfinite: bool = False,
+                start: int = 0, stop: int | None = None, step: int = 1,
+                ) -> Iterator[TraceSet]:
+    """Stream a trace file in batches of at most ``batch_size`` events (bounded memory).
+
+    ``start``/``stop``/``step`` select a slice of the trigger-selected events, e.g. a
+    shard for one of several training processes (``start=rank, step=world_size``).
+
+    Yields
+    ------
+    TraceSet
+        Consecutive batches in volts.
+    """
+    if batch_size < 1:
+        raise ValueError("batch_size must be >= 1")
+    with open_traces(path, trigger=trigger, adc_to_volts=adc_to_volts) as source:
+        rows = _channel_rows(source, channels)
+        indices = source.event_index[start:stop:step]
+        for lo in range(0, indices.size, batch_size):
+            batch = source.read_events(indices[lo:lo + batch_size], rows)
+            if not allow_nonfinite:
+                _check_finite(batch, path)
+            yield batch
+
+
+def _check_finite(traceset: TraceSet, path: str | os.PathLike[str]) -> None:
+    if not np.isfinite(traceset.traces).all():
+        bad = int((~np.isfinite(traceset.traces)).sum())
+        raise DataFileError(path, f"contains {bad} NaN/inf samples")
+
+
+def write_traces(path: str | os.PathLike[str], traceset: TraceSet, *, force: bool = False,
+                 format: str | None = None, compression: str | None = None,
+                 attrs: dict[str, Any] | None = None) -> None:
+    """Write a :class:`TraceSet` to HDF5 (canonical layout) or ROOT (RNO-G flat layout).
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        Output file; never overwritten unless ``force``.
+    traceset : TraceSet
+        Traces in volts.
+    force : bool
+        Overwrite an existing file.
+    format : {"hdf5", "root"}, optional
+        Default: from the suffix (``.root`` -> ROOT, otherwise HDF5).
+    compression : {None, "gzip", "lzf"}
+        HDF5 compression.
+    attrs : dict, optional
+        Extra provenance attributes.
+    """
+    fmt = format or ("root" if str(path).endswith(".root") else "hdf5")
+    if fmt in ("hdf5", "h5"):
+        write_hdf5(path, traceset, force=force, compression=compression, attrs=attrs)
+    elif fmt == "root":
+        from .root import write_root
+
+        write_root(path, traceset, force=force)
+    else:
+        raise ValueError(f"unknown format {fmt!r} (expected 'hdf5' or 'root')")
