@@ -20,6 +20,12 @@ from .errors import DataFileError, OutputExistsError
 __all__ = ["atomic_output", "check_writable"]
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def check_writable(path: str | os.PathLike[str], *, force: bool = False) -> Path:
     """Check before long work that ``path`` may be written.
 
@@ -65,6 +71,7 @@ def atomic_output(path: str | os.PathLike[str], *, force: bool = False) -> Itera
         yield tmp
         with open(tmp, "rb+") as handle:
             os.fsync(handle.fileno())
+        os.chmod(tmp, 0o666 & ~_umask())
         if target.exists() and not force:
             raise OutputExistsError(target)
         os.replace(tmp, target)

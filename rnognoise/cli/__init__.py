@@ -18,7 +18,7 @@ from ..logs import configure_logging
 
 __all__ = ["build_parser", "main"]
 
-COMMANDS = ["inspect"]
+COMMANDS = ["simulate", "inspect", "fit", "sample"]
 
 EXIT_USAGE = 2
 

@@ -199,7 +199,8 @@ class TrainingLoop:
         log_event(_log, "resumed", step=self.step, elapsed_s=round(self.elapsed_before, 1),
                   checkpoint=str(path))
 
-    def _record_best(self, score: float) -> None:
+    def record_score(self, score: float) -> None:
+        """Offer a validation score (lower is better) for the current weights."""
         if not math.isfinite(score):
             return
         if self.best_score is None or score < self.best_score:
@@ -266,17 +267,17 @@ class TrainingLoop:
                         or now - last_ckpt_time >= cfg.checkpoint_minutes * 60.0):
                     self.save_checkpoint(self.elapsed_before + now - start)
                     last_ckpt_time, last_ckpt_step = now, self.step
+            elapsed = self.elapsed_before + time.monotonic() - start
+            if self.eval_fn is not None:
+                self._evaluate(log_file, elapsed)
+            self.save_checkpoint(elapsed)
         except KeyboardInterrupt:
             self.save_checkpoint(self.elapsed_before + time.monotonic() - start)
             raise
         finally:
             bar.close()
-        elapsed = self.elapsed_before + time.monotonic() - start
-        if self.eval_fn is not None:
-            self._evaluate(log_file, elapsed)
-        self.save_checkpoint(elapsed)
-        if log_file is not None:
-            log_file.close()
+            if log_file is not None:
+                log_file.close()
         if self.restore_best and self._best_weights is not None:
             for name, module in self.modules.items():
                 module.load_state_dict(self._best_weights[name])
@@ -294,7 +295,7 @@ class TrainingLoop:
         finally:
             for module in self.modules.values():
                 module.train()
-        self._record_best(score)
+        self.record_score(score)
         record = {"step": self.step, "time_s": round(elapsed, 3), "val_score": score}
         self.history.append(record)
         if log_file is not None:

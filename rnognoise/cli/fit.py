@@ -1,0 +1,80 @@
+"""``rnognoise fit TRACES``: fit a noise model and write a model file."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from ..logs import get_logger, log_event
+from ..train import FitOptions, fit
+
+__all__ = ["add_parser", "run"]
+
+
+def _parse_channels(text: str | None) -> list[int] | None:
+    if not text:
+        return None
+    return [int(c) for c in text.split(",") if c.strip()]
+
+
+def add_parser(sub: argparse._SubParsersAction, parents: list[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("fit", parents=parents, help="fit a noise model to recorded traces",
+                       description="Fit a noise model (baseline, wgan-gp or vae) to the "
+                       "traces of an HDF5 or RNO-G ROOT file and write a model file "
+                       "(safetensors). Checkpoints go to MODEL.ckpt/; the same command with "
+                       "--resume continues an interrupted run.")
+    p.add_argument("traces", help="HDF5 file, ROOT file or RNO-G run directory")
+    p.add_argument("--model", default="wgan-gp", help="model kind (default: wgan-gp)")
+    p.add_argument("--out", help="model file (default: TRACES stem + .MODEL.safetensors)")
+    p.add_argument("--max-minutes", type=float, help="wall-clock training budget in minutes "
+                   "(default 10 when no --steps/--epochs)")
+    p.add_argument("--epochs", type=float, help="passes over the training events")
+    p.add_argument("--steps", type=int, help="optimisation steps")
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--lr", type=float, help="learning rate (model default)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    p.add_argument("--channels", help="comma-separated channel ids (default: all)")
+    p.add_argument("--trigger", default="forced", help="forced (default), all, or a type")
+    p.add_argument("--max-events", type=int, default=20000,
+                   help="random subset size when the file holds more events")
+    p.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
+                   help="model hyper-parameter (JSON value), repeatable")
+    p.add_argument("--eval-every", type=int, default=200)
+    p.add_argument("--checkpoint-every", type=int, default=200)
+    p.add_argument("--resume", action="store_true", help="continue from OUT.ckpt/")
+    p.add_argument("--force", action="store_true", help="overwrite an existing model file")
+    p.set_defaults(handler=run)
+
+
+def _parse_options(items: list[str]) -> dict[str, object]:
+    from ..errors import ConfigError
+
+    options: dict[str, object] = {}
+    for item in items:
+        if "=" not in item:
+            raise ConfigError(f"--option {item!r} is not KEY=VALUE")
+        key, value = item.split("=", 1)
+        try:
+            options[key.strip()] = json.loads(value)
+        except json.JSONDecodeError:
+            options[key.strip()] = value
+    return options
+
+
+def run(args: argparse.Namespace) -> int:
+    out = args.out or str(Path(args.traces).with_suffix("")) + f".{args.model}.safetensors"
+    options = FitOptions(
+        model=args.model, model_options=_parse_options(args.option),
+        max_minutes=args.max_minutes, steps=args.steps, epochs=args.epochs,
+        batch_size=args.batch_size, lr=args.lr, seed=args.seed, device=args.device,
+        channels=_parse_channels(args.channels), trigger=args.trigger,
+        max_events=args.max_events, eval_every=args.eval_every,
+        checkpoint_every=args.checkpoint_every, resume=args.resume, force=args.force,
+        quiet=args.quiet)
+    result = fit(args.traces, out, options)
+    log_event(get_logger("cli"), "done", model=str(result.model_path),
+              fit_wall_s=result.provenance["fit_wall_s"])
+    print(result.model_path)
+    return 0

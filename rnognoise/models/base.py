@@ -1,0 +1,169 @@
+"""The contract every noise model fulfils, and the registry of model kinds."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..errors import ConfigError
+
+__all__ = ["NoiseModel", "TraceLayout", "TrainingPlan", "get_model_class", "model_kinds",
+           "register_model"]
+
+_REGISTRY: dict[str, type[NoiseModel]] = {}
+
+
+def register_model(kind: str) -> Callable[[type[NoiseModel]], type[NoiseModel]]:
+    """Class decorator adding a :class:`NoiseModel` subclass to the registry under ``kind``."""
+
+    def decorate(cls: type[NoiseModel]) -> type[NoiseModel]:
+        if kind in _REGISTRY:
+            raise ValueError(f"model kind {kind!r} registered twice")
+        cls.kind = kind
+        _REGISTRY[kind] = cls
+        return cls
+
+    return decorate
+
+
+def model_kinds() -> list[str]:
+    """Names of all registered model kinds."""
+    return sorted(_REGISTRY)
+
+
+def get_model_class(kind: str) -> type[NoiseModel]:
+    """The model class registered as ``kind``.
+
+    Raises
+    ------
+    ConfigError
+        Unknown kind; the message lists the valid names.
+    """
+    try:
+        return _REGISTRY[kind]
+    except KeyError:
+        raise ConfigError(f"unknown model kind {kind!r} (valid: {', '.join(model_kinds())})"
+                          ) from None
+
+
+@dataclass(frozen=True)
+class TraceLayout:
+    """What a model produces: channels, samples per trace and the sampling rate.
+
+    Parameters
+    ----------
+    channels : tuple of int
+        Channel ids, in output order.
+    n_samples : int
+        Samples per trace.
+    sampling_rate : float
+        Hz.
+    """
+
+    channels: tuple[int, ...]
+    n_samples: int
+    sampling_rate: float
+
+    @property
+    def n_channels(self) -> int:
+        """Number of channels."""
+        return len(self.channels)
+
+    @property
+    def n_frequencies(self) -> int:
+        """Number of rfft bins."""
+        return self.n_samples // 2 + 1
+
+
+@dataclass
+class TrainingPlan:
+    """What the generic training loop needs from a learned model.
+
+    ``step_fn(step, batch_fn)`` performs one optimisation step; ``batch_fn(step, k)``
+    returns the k-th normalised data batch of that step (a tensor on the model's device).
+    """
+
+    modules: dict[str, nn.Module]
+    optimizers: dict[str, torch.optim.Optimizer]
+    step_fn: Callable[[int, Callable[[int, int], torch.Tensor]], dict[str, float]]
+    batches_per_step: int = 1
+
+
+class NoiseModel(nn.Module):
+    """Base class: a generator of normalised noise plus the normalisation to volts.
+
+    Subclasses set ``Config`` (a dataclass of hyper-parameters), implement
+    :meth:`initialize` (analytic/moment fit on normalised training data) and
+    :meth:`generate`; learned models also implement :meth:`training_plan`.
+    Sub-modules named in ``training_only`` (e.g. a critic) are not stored in model files.
+
+    Parameters
+    ----------
+    config : dataclass instance
+        Hyper-parameters (``Config``).
+    layout : TraceLayout
+        Channels, trace length and sampling rate.
+    """
+
+    kind: ClassVar[str] = ""
+    Config: ClassVar[type] = dict
+    training_only: ClassVar[tuple[str, ...]] = ()
+    learned: ClassVar[bool] = False
+
+    def __init__(self, config: Any, layout: TraceLayout) -> None:
+        super().__init__()
+        self.config = config
+        self.layout = layout
+        self.register_buffer("norm_offset", torch.zeros(layout.n_channels))
+        self.register_buffer("norm_scale", torch.ones(layout.n_channels))
+
+    # -- configuration -------------------------------------------------------------------
+    @classmethod
+    def make_config(cls, options: dict[str, Any] | None = None) -> Any:
+        """Build ``Config`` from a dict, rejecting unknown keys with a clear error."""
+        options = dict(options or {})
+        names = {f.name for f in dataclasses.fields(cls.Config)}
+        unknown = sorted(set(options) - names)
+        if unknown:
+            raise ConfigError(f"unknown option(s) {unknown} for model {cls.kind!r} "
+                              f"(valid: {sorted(names)})")
+        return cls.Config(**options)
+
+    def config_dict(self) -> dict[str, Any]:
+        """The configuration as a JSON-able dict."""
+        return dataclasses.asdict(self.config)
+
+    # -- normalisation -------------------------------------------------------------------
+    def set_normalization(self, offset: np.ndarray, scale: np.ndarray) -> None:
+        """Per-channel offset (V) and scale (V) so that ``(x - offset) / scale`` is normalised."""
+        self.norm_offset.copy_(torch.as_tensor(offset, dtype=torch.float32))
+        self.norm_scale.copy_(torch.as_tensor(scale, dtype=torch.float32))
+
+    def to_volts(self, normalized: torch.Tensor) -> torch.Tensor:
+        """Undo the normalisation: ``x * scale + offset`` per channel."""
+        return normalized * self.norm_scale[:, None] + self.norm_offset[:, None]
+
+    # -- what subclasses implement -----------------------------------------------------
+    def initialize(self, data: torch.Tensor) -> None:
+        """Fit what can be fitted analytically, from normalised data ``(n, C, T)``."""
+        raise NotImplementedError
+
+    def generate(self, n: int, generator: torch.Generator) -> torch.Tensor:
+        """Draw ``n`` events of normalised noise ``(n, C, T)`` with the given RNG."""
+        raise NotImplementedError
+
+    def training_plan(self, *, lr: float | None = None, batch_size: int = 64) -> TrainingPlan:
+        """Modules, optimizers and the step function for learned models."""
+        raise NotImplementedError(f"model {self.kind!r} is fitted analytically")
+
+    # -- model files --------------------------------------------------------------------
+    def export_state(self) -> dict[str, torch.Tensor]:
+        """The tensors a model file stores (``training_only`` sub-modules excluded)."""
+        skip = tuple(f"{name}." for name in self.training_only)
+        return {k: v for k, v in self.state_dict().items() if not k.startswith(skip)}

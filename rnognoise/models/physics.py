@@ -1,0 +1,302 @@
+"""Physics-structured noise components and their moment-based initialisation.
+
+Recorded RNO-G noise is Gaussian thermal noise shaped by the signal chain *plus* a few
+known non-Gaussian structures. Each is a small differentiable module with physical
+parameters, initialised from the data by the method of moments and then refined
+adversarially (:mod:`~rnognoise.models.wgan_gp`) or variationally
+(:mod:`~rnognoise.models.vae`):
+
+- :class:`Background` — stationary Gaussian noise with the robust (median-based)
+  cross-spectrum, with a learnable per-channel spectral correction and a per-event gain.
+- :class:`BlockOffsets` — a constant offset per digitizer block (128 samples) and channel.
+- :class:`Lines` — continuous-wave lines, each present in a fraction of events, with a
+  random phase per event that is shared by all channels (fixed per-channel phase offsets).
+- :class:`Impulses` — rare broadband pulses at a random time, reaching each channel with a
+  learnable shape and delay.
+
+Presence of a line or impulse is a Bernoulli draw with a learnable probability; the
+gradient reaches the probability through a straight-through relaxed Bernoulli
+(Maddison et al. 2017, arXiv:1611.00712; Bengio et al. 2013, arXiv:1308.3432).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from .spectral import CrossSpectrum, SpectralSampler
+
+__all__ = ["Background", "BlockOffsets", "Impulses", "Lines", "bernoulli_gate"]
+
+
+def bernoulli_gate(logits: torch.Tensor, n: int, generator: torch.Generator,
+                   temperature: float = 0.3) -> torch.Tensor:
+    """Hard 0/1 gates ``(n, K)`` with P(1) = sigmoid(logits); straight-through gradients."""
+    u = torch.rand(n, logits.shape[-1], generator=generator, device=logits.device)
+    u = u.clamp(1e-6, 1 - 1e-6)
+    soft = torch.sigmoid((logits + torch.log(u) - torch.log1p(-u)) / temperature)
+    if not torch.is_grad_enabled():
+        return (soft > 0.5).to(soft.dtype)
+    hard = (soft > 0.5).to(soft.dtype)
+    return hard + soft - soft.detach()
+
+
+class Background(nn.Module):
+    """Gaussian noise with the robust cross-spectrum, spectral correction and per-event gain.
+
+    Parameters
+    ----------
+    n_channels, n_samples : int
+        Layout.
+    """
+
+    def __init__(self, n_channels: int, n_samples: int) -> None:
+        super().__init__()
+        self.sampler = SpectralSampler(n_channels, n_samples)
+        self.log_gain_correction = nn.Parameter(torch.zeros(n_channels, n_samples // 2 + 1))
+        self.log_gain_sigma = nn.Parameter(torch.tensor(math.log(0.02)))
+
+    def initialize(self, data: torch.Tensor) -> None:
+        """Robust cross-spectrum of ``data`` (block offsets already removed)."""
+        est = CrossSpectrum(data.shape[1], data.shape[2])
+        for lo in range(0, data.shape[0], 512):
+            est.update(data[lo:lo + 512])
+        self.sampler.set_spectrum(est.robust())
+
+    def spectra(self, n: int, generator: torch.Generator) -> torch.Tensor:
+        """Complex spectra ``(n, C, F)`` including gain and correction."""
+        spec = self.sampler.spectra(n, generator)
+        gain = torch.exp(self.log_gain_sigma.exp()
+                         * torch.randn(n, 1, 1, generator=generator, device=spec.device))
+        return spec * (torch.exp(self.log_gain_correction) * gain)
+
+
+class BlockOffsets(nn.Module):
+    """Per-event random offsets, constant over each ``block``-sample digitizer block.
+
+    Parameters
+    ----------
+    n_channels, n_samples : int
+        Layout (``n_samples`` must be a multiple of ``block``; otherwise the module is off).
+    block : int
+        Block length in samples (128 for the LAB4D).
+    """
+
+    def __init__(self, n_channels: int, n_samples: int, block: int = 128) -> None:
+        super().__init__()
+        self.block = block
+        self.active = block > 0 and n_samples % block == 0 and n_samples >= 2 * block
+        self.n_blocks = n_samples // block if self.active else 0
+        self.log_sigma = nn.Parameter(torch.full((n_channels,), math.log(1e-3)))
+
+    def block_means(self, data: torch.Tensor) -> torch.Tensor:
+        """Per-block means ``(n, C, n_blocks)`` of traces ``(n, C, T)``."""
+        n, c, _ = data.shape
+        return data.reshape(n, c, self.n_blocks, self.block).mean(-1)
+
+    def remove(self, data: torch.Tensor) -> torch.Tensor:
+        """``data`` with each block's mean subtracted."""
+        if not self.active:
+            return data
+        means = self.block_means(data)
+        return data - means.repeat_interleave(self.block, dim=-1)
+
+    def initialize(self, data: torch.Tensor) -> None:
+        """Block-offset spread per channel from the spread of block means."""
+        if not self.active:
+            return
+        sigma = self.block_means(data).std(dim=(0, 2)).clamp_min(1e-4)
+        self.log_sigma.data.copy_(sigma.log())
+
+    def forward(self, n: int, generator: torch.Generator) -> torch.Tensor:
+        """Offsets ``(n, C, T)`` (zeros when inactive)."""
+        c = self.log_sigma.shape[0]
+        dev = self.log_sigma.device
+        if not self.active:
+            return torch.zeros(n, c, 1, device=dev)
+        eps = torch.randn(n, c, self.n_blocks, generator=generator, device=dev)
+        return (eps * self.log_sigma.exp()[:, None]).repeat_interleave(self.block, dim=-1)
+
+
+class Lines(nn.Module):
+    """Continuous-wave lines, each present in a fraction of events.
+
+    Line ``k`` in channel ``c`` of an event is
+    ``g_k A_kc exp(s_k e) cos(2 pi f_k t + theta + phi_kc)`` with a Bernoulli gate ``g_k``,
+    amplitude jitter ``e ~ N(0, 1)`` and a random phase ``theta`` shared by all channels.
+
+    Parameters
+    ----------
+    n_channels, n_samples : int
+        Layout.
+    sampling_rate : float
+        Hz.
+    max_lines : int
+        Number of line slots.
+    """
+
+    def __init__(self, n_channels: int, n_samples: int, sampling_rate: float,
+                 max_lines: int = 8) -> None:
+        super().__init__()
+        self.n_samples = n_samples
+        self.sampling_rate = sampling_rate
+        k = max_lines
+        self.register_buffer("base_freq", torch.zeros(k))
+        self.register_buffer("active", torch.zeros(k))
+        self.freq_shift = nn.Parameter(torch.zeros(k))        # in rfft bins
+        self.log_freq_jitter = nn.Parameter(torch.full((k,), math.log(0.05)))
+        self.log_amp = nn.Parameter(torch.full((k, n_channels), -5.0))
+        self.phase = nn.Parameter(torch.zeros(k, n_channels))
+        self.logit = nn.Parameter(torch.full((k,), -4.0))
+        self.log_amp_jitter = nn.Parameter(torch.full((k,), math.log(0.1)))
+
+    @property
+    def bin_width(self) -> float:
+        """rfft bin width in Hz."""
+        return self.sampling_rate / self.n_samples
+
+    def initialize(self, data: torch.Tensor, *, excess_threshold: float = 2.0) -> None:
+        """Find intermittent narrow lines (mean power far above the median) and set slots.
+
+        Parameters
+        ----------
+        data : torch.Tensor
+            Normalised traces ``(n, C, T)``.
+        excess_threshold : float
+            Minimum ratio of mean power to the Gaussian level (median / ln 2).
+        """
+        spec = torch.fft.rfft(data.double(), dim=-1)              # (n, C, F)
+        power = spec.abs() ** 2
+        gauss = power.median(dim=0).values / math.log(2.0)        # (C, F)
+        excess = (power.mean(0) / gauss.clamp_min(1e-30)).mean(0)  # (F,)
+        excess[:3] = 0.0
+        self.active.zero_()
+        chosen: list[int] = []
+        order = torch.argsort(excess, descending=True)
+        for b in order.tolist():
+            if excess[b] < excess_threshold or len(chosen) >= self.active.numel():
+                break
+            if any(abs(b - c) <= 3 for c in chosen):
+                continue
+            chosen.append(b)
+        n_freq = power.shape[-1]
+        for k, b in enumerate(chosen):
+            lo, hi = max(b - 1, 0), min(b + 2, n_freq)
+            # Presence: the event's power at the line well above the Gaussian level.
+            ratio = (power[:, :, lo:hi].sum(-1) / gauss[:, lo:hi].sum(-1)).mean(1)  # (n,)
+            present = ratio > 10.0
+            occupancy = float(present.double().mean().clamp(1e-3, 1 - 1e-3))
+            if present.sum() < 2:
+                continue
+            p = power[present][:, :, lo:hi].sum(-1) - gauss[:, lo:hi].sum(-1)  # (m, C)
+            amp = 2.0 * p.clamp_min(1e-12).sqrt() / self.n_samples     # cos amplitude
+            # Frequency refinement from the power-weighted bin centroid.
+            w = power[present][:, :, lo:hi].mean((0, 1))
+            centroid = float((w * torch.arange(lo, hi, dtype=w.dtype)).sum() / w.sum())
+            cross = (spec[present, :, b] * spec[present, :1, b].conj()).mean(0)  # (C,)
+            self.base_freq[k] = centroid * self.bin_width
+            self.active[k] = 1.0
+            self.freq_shift.data[k] = 0.0
+            self.log_amp.data[k] = amp.median(0).values.log().float()
+            self.log_amp_jitter.data[k] = math.log(max(float(amp.log().std(0).mean()), 0.02))
+            self.phase.data[k] = torch.angle(cross).float()
+            self.logit.data[k] = math.log(occupancy / (1 - occupancy))
+
+    def forward(self, n: int, generator: torch.Generator) -> torch.Tensor:
+        """Line signals ``(n, C, T)`` (a zero-size contribution when no slot is active)."""
+        dev = self.log_amp.device
+        k, c = self.log_amp.shape
+        if self.active.sum() == 0:
+            return torch.zeros(n, c, 1, device=dev)
+        t = torch.arange(self.n_samples, device=dev) / self.sampling_rate           # (T,)
+        gate = bernoulli_gate(self.logit, n, generator) * self.active                # (n, K)
+        theta = 2 * math.pi * torch.rand(n, k, generator=generator, device=dev)
+        jitter = torch.randn(n, k, generator=generator, device=dev)
+        fjit = torch.randn(n, k, generator=generator, device=dev)
+        freq = self.base_freq + (self.freq_shift + self.log_freq_jitter.exp() * fjit) \
+            * self.bin_width                                                         # (n, K)
+        amp = torch.exp(self.log_amp[None] + self.log_amp_jitter.exp()[None, :, None]
+                        * jitter[..., None]) * gate[..., None]                       # (n, K, C)
+        arg = 2 * math.pi * freq[..., None, None] * t + theta[..., None, None] \
+            + self.phase[None, :, :, None]                                           # (n,K,C,T)
+        return (amp[..., None] * torch.cos(arg)).sum(1)
+
+
+class Impulses(nn.Module):
+    """Rare broadband pulses at a uniformly random time, with per-channel shape and delay.
+
+    The pulse is defined by a learnable complex spectrum per channel (shape and delay),
+    shifted to a random arrival time in the frequency domain and scaled by a log-normal
+    amplitude; its presence per event is a Bernoulli draw.
+
+    Parameters
+    ----------
+    n_channels, n_samples : int
+        Layout.
+    """
+
+    def __init__(self, n_channels: int, n_samples: int) -> None:
+        super().__init__()
+        n_freq = n_samples // 2 + 1
+        self.n_samples = n_samples
+        self.template_real = nn.Parameter(torch.zeros(n_channels, n_freq))
+        self.template_imag = nn.Parameter(torch.zeros(n_channels, n_freq))
+        self.logit = nn.Parameter(torch.tensor(-6.0))
+        self.log_amp = nn.Parameter(torch.tensor(0.0))
+        self.log_amp_jitter = nn.Parameter(torch.tensor(math.log(0.3)))
+
+    def initialize(self, data: torch.Tensor, background_power: torch.Tensor,
+                   gauss_peak_quantile: float) -> None:
+        """Rate, amplitude, shape and delays from events with an excess peak-to-RMS.
+
+        Parameters
+        ----------
+        data : torch.Tensor
+            Normalised traces ``(n, C, T)``.
+        background_power : torch.Tensor
+            Expected background power per channel ``(C, F)`` (rfft units).
+        gauss_peak_quantile : float
+            The 99.9 % quantile of the max-over-channels peak of background noise.
+        """
+        peak = data.abs().amax(-1)                       # (n, C)
+        event_peak = peak.amax(-1)
+        flagged = event_peak > max(gauss_peak_quantile, 1.0)
+        rate = float(flagged.double().mean()) - 1e-3
+        shape = background_power.clamp_min(0).sqrt()     # zero-phase band-limited pulse
+        pulse = torch.fft.irfft(shape, n=self.n_samples, dim=-1)
+        shape = shape / pulse.abs().amax(-1, keepdim=True).clamp_min(1e-12)
+        delays = torch.zeros(data.shape[1], dtype=torch.float64)
+        amp_c = torch.ones(data.shape[1], dtype=torch.float64)
+        if flagged.sum() >= 3 and rate > 0:
+            ev = data[flagged]
+            arrival = ev.abs().argmax(-1).double()       # (m, C)
+            delays = (arrival - arrival[:, :1]).median(0).values
+            amp_c = peak[flagged].double().median(0).values
+            amp_c = amp_c / amp_c.max()
+            self.log_amp.data.fill_(float(event_peak[flagged].median().log()))
+            self.log_amp_jitter.data.fill_(math.log(max(float(
+                event_peak[flagged].log().std()), 0.05)))
+            self.logit.data.fill_(math.log(rate / (1 - rate)))
+        else:
+            self.logit.data.fill_(-8.0)
+        k = torch.arange(shape.shape[-1], dtype=torch.float64)
+        phase = -2 * math.pi * k[None, :] * delays[:, None] / self.n_samples
+        template = shape.double() * amp_c[:, None] * torch.exp(1j * phase)
+        self.template_real.data.copy_(template.real.float())
+        self.template_imag.data.copy_(template.imag.float())
+
+    def spectra(self, n: int, generator: torch.Generator) -> torch.Tensor:
+        """Complex spectra ``(n, C, F)`` of the pulses (zero where absent)."""
+        dev = self.template_real.device
+        gate = bernoulli_gate(self.logit.reshape(1), n, generator)[:, 0]           # (n,)
+        t0 = torch.rand(n, generator=generator, device=dev) * self.n_samples
+        amp = torch.exp(self.log_amp + self.log_amp_jitter.exp()
+                        * torch.randn(n, generator=generator, device=dev)) * gate
+        k = torch.arange(self.template_real.shape[-1], device=dev)
+        shift = torch.polar(torch.ones(n, k.numel(), device=dev),
+                            -2 * math.pi * t0[:, None] * k[None, :] / self.n_samples)
+        sign = torch.where(torch.rand(n, generator=generator, device=dev) < 0.5, -1.0, 1.0)
+        template = torch.complex(self.template_real, self.template_imag)
+        return (amp * sign)[:, None, None] * template[None] * shift[:, None, :]

@@ -1,0 +1,281 @@
+"""Fitting noise models to recorded traces: ``rnognoise.train.fit`` and ``rnognoise fit``.
+
+The same path serves every model kind: read (a random subset of) the trigger-selected
+events, normalise per channel, hold out a validation set, let the model fit what it
+can analytically (:meth:`~rnognoise.models.NoiseModel.initialize`), then, for learned
+models, run the shared :class:`~rnognoise.core.TrainingLoop` with checkpoints beside
+the output (``MODEL.ckpt/``), resume, a wall-clock budget, a JSONL loss log and
+keep-the-best by a validation score on the held-out traces.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import platform
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from . import __version__
+from .core import LoopConfig, LoopResult, TrainingLoop
+from .errors import DataFileError
+from .fileutil import check_writable
+from .generator import resolve_device
+from .io import TraceSet, open_traces, read_traces
+from .logs import get_logger, log_event
+from .modelfile import save_model
+from .models import NoiseModel, TraceLayout, get_model_class
+from .selection import validation_score
+
+__all__ = ["FitOptions", "FitResult", "fit", "prepare_model"]
+
+_log = get_logger("train")
+
+MIN_EVENTS = {"baseline": 8}
+MIN_EVENTS_LEARNED = 64
+
+
+@dataclass
+class FitOptions:
+    """Options of :func:`fit` (the ``rnognoise fit`` flags).
+
+    Parameters
+    ----------
+    model : str
+        Model kind (``baseline``, ``wgan-gp``, ``vae``).
+    model_options : dict
+        Hyper-parameters of the model's ``Config``.
+    max_minutes : float, optional
+        Wall-clock budget for training (learned models); default 10 minutes when neither
+        this nor ``steps``/``epochs`` is given.
+    steps : int, optional
+        Optimisation steps.
+    epochs : float, optional
+        Passes over the training events (converted to steps).
+    batch_size : int
+        Events per batch.
+    lr : float, optional
+        Learning rate (model default when None).
+    seed : int
+        Seed of the data split, initialisation and batches.
+    device : str
+        ``auto``, ``cpu`` or ``cuda``.
+    channels : list of int, optional
+        Channel ids to model (default: all in the file).
+    trigger : str
+        Event selection (``forced``, ``all``, or a trigger type).
+    max_events : int
+        Events read from the file at most (a random subset beyond that).
+    val_fraction : float
+        Fraction of events held out for model selection.
+    eval_every : int
+        Steps between validation scores (0: only at start and end).
+    checkpoint_every : int
+        Steps between checkpoints.
+    resume : bool
+        Continue from ``OUT.ckpt/last.safetensors``.
+    force : bool
+        Overwrite an existing model file.
+    quiet : bool
+        No progress bar.
+    """
+
+    model: str = "wgan-gp"
+    model_options: dict[str, Any] = field(default_factory=dict)
+    max_minutes: float | None = None
+    steps: int | None = None
+    epochs: float | None = None
+    batch_size: int = 64
+    lr: float | None = None
+    seed: int = 0
+    device: str = "auto"
+    channels: list[int] | None = None
+    trigger: str = "forced"
+    max_events: int = 20000
+    val_fraction: float = 0.1
+    eval_every: int = 200
+    checkpoint_every: int = 200
+    resume: bool = False
+    force: bool = False
+    quiet: bool = False
+
+
+@dataclass
+class FitResult:
+    """What :func:`fit` returns."""
+
+    model: NoiseModel
+    model_path: Path | None
+    provenance: dict[str, Any]
+    loop: LoopResult | None = None
+
+
+def _load_training_data(path: str | os.PathLike[str] | TraceSet, opts: FitOptions,
+                        ) -> TraceSet:
+    if isinstance(path, TraceSet):
+        data = path if opts.channels is None else path.select_channels(opts.channels)
+    else:
+        with open_traces(path, trigger=opts.trigger) as source:
+            n_avail = source.n_events
+        events = None
+        if n_avail > opts.max_events:
+            rng = np.random.default_rng(opts.seed)
+            events = np.sort(rng.choice(n_avail, opts.max_events, replace=False))
+            log_event(_log, "using a random subset", events=opts.max_events, of=n_avail)
+        data = read_traces(path, channels=opts.channels, events=events, trigger=opts.trigger)
+    if not np.isfinite(data.traces).all():
+        raise DataFileError(data.source or "<traces>", "contains NaN/inf samples")
+    return data
+
+
+def prepare_model(data: TraceSet, kind: str, options: dict[str, Any] | None = None,
+                  ) -> NoiseModel:
+    """Build a model of ``kind`` for the layout of ``data`` (not yet fitted)."""
+    cls = get_model_class(kind)
+    config = cls.make_config(options)
+    layout = TraceLayout(tuple(int(c) for c in data.channels), data.n_samples,
+                         data.sampling_rate)
+    return cls(config, layout)
+
+
+def _data_hash(traces: np.ndarray) -> str:
+    return hashlib.sha256(np.ascontiguousarray(traces).view(np.uint8)).hexdigest()
+
+
+def fit(data: str | os.PathLike[str] | TraceSet, out: str | os.PathLike[str] | None = None,
+        options: FitOptions | None = None) -> FitResult:
+    """Fit a noise model to traces and (optionally) write the model file.
+
+    Parameters
+    ----------
+    data : path or TraceSet
+        Training traces (any file :func:`rnognoise.io.read_traces` accepts).
+    out : path, optional
+        Model file to write (safetensors); checkpoints go to ``OUT.ckpt/``.
+    options : FitOptions, optional
+        Model kind, budget, seed, device, ...
+
+    Returns
+    -------
+    FitResult
+
+    Raises
+    ------
+    RnognoiseError
+        Bad data, too few events, an existing output without ``force``, divergence.
+    """
+    opts = options or FitOptions()
+    get_model_class(opts.model)  # unknown kinds fail before any work
+    if out is not None and not opts.resume:
+        check_writable(out, force=opts.force)
+    device = resolve_device(opts.device)
+    started = time.time()
+    traceset = _load_training_data(data, opts)
+    source_name = traceset.source or (str(data) if not isinstance(data, TraceSet) else None)
+    cls = get_model_class(opts.model)
+    needed = MIN_EVENTS_LEARNED if cls.learned else MIN_EVENTS.get(opts.model, 8)
+    if traceset.n_events < needed:
+        raise DataFileError(source_name or "<traces>", f"only {traceset.n_events} events; "
+                            f"model {opts.model!r} needs at least {needed}")
+    torch.manual_seed(opts.seed)
+    rng = np.random.default_rng(opts.seed)
+    order = rng.permutation(traceset.n_events)
+    n_val = int(round(opts.val_fraction * traceset.n_events)) if cls.learned else 0
+    val_idx, train_idx = np.sort(order[:n_val]), np.sort(order[n_val:])
+    raw = traceset.traces
+    offset = raw[train_idx].mean(axis=(0, 2), dtype=np.float64)
+    scale = raw[train_idx].std(axis=(0, 2), dtype=np.float64)
+    if np.any(scale <= 0):
+        dead = traceset.channels[scale <= 0].tolist()
+        raise DataFileError(source_name or "<traces>", f"channel(s) {dead} are constant "
+                            "(zero RMS); exclude them with --channels")
+    norm = (raw - offset[None, :, None].astype(np.float32)) / scale[None, :, None].astype(
+        np.float32)
+    train = torch.from_numpy(np.ascontiguousarray(norm[train_idx])).to(device)
+    model = prepare_model(traceset, opts.model, opts.model_options).to(device)
+    model.set_normalization(offset, scale)
+    log_event(_log, "fitting", model=opts.model, events=len(train_idx), validation=n_val,
+              channels=traceset.n_channels, samples=traceset.n_samples, device=str(device))
+    with torch.no_grad():
+        model.initialize(train)
+    loop_result = None
+    if cls.learned:
+        val = torch.from_numpy(np.ascontiguousarray(norm[val_idx])).to(device)
+        loop_result = _train(model, train, val, traceset.sampling_rate, out, opts)
+    provenance = {
+        "source": source_name,
+        "n_events": int(traceset.n_events),
+        "n_train_events": len(train_idx),
+        "n_validation_events": n_val,
+        "data_sha256": _data_hash(raw),
+        "trigger": opts.trigger,
+        "seed": opts.seed,
+        "rnognoise_version": __version__,
+        "torch_version": torch.__version__,
+        "python": platform.python_version(),
+        "device": str(device),
+        "created_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "fit_wall_s": round(time.time() - started, 2),
+    }
+    if loop_result is not None:
+        provenance.update(train_steps=loop_result.steps,
+                          train_time_s=round(loop_result.elapsed_s, 1),
+                          stopped_by=loop_result.stopped_by, best_step=loop_result.best_step,
+                          best_validation_score=loop_result.best_score)
+    model = model.cpu().eval()
+    if out is not None:
+        save_model(out, model, provenance=provenance, force=opts.force or opts.resume)
+        log_event(_log, "model written", path=str(out))
+    return FitResult(model, Path(out) if out is not None else None, provenance, loop_result)
+
+
+def _train(model: NoiseModel, train: torch.Tensor, val: torch.Tensor, sampling_rate: float,
+           out: str | os.PathLike[str] | None, opts: FitOptions) -> LoopResult:
+    plan = model.training_plan(lr=opts.lr, batch_size=opts.batch_size)
+    n_train = train.shape[0]
+    steps = opts.steps
+    if steps is None and opts.epochs is not None:
+        per_step = opts.batch_size * plan.batches_per_step
+        steps = max(1, int(np.ceil(opts.epochs * n_train / per_step)))
+    max_minutes = opts.max_minutes
+    if steps is None and max_minutes is None:
+        max_minutes = 10.0
+    if steps is None:
+        steps = 10**9
+    batch = min(opts.batch_size, n_train)
+
+    def batch_fn(step: int, k: int) -> torch.Tensor:
+        gen = torch.Generator().manual_seed(opts.seed * 1_000_003 + step * 131 + k)
+        idx = torch.randint(0, n_train, (batch,), generator=gen)
+        return train[idx.to(train.device)]
+
+    eval_gen = torch.Generator(device=val.device)
+
+    def eval_fn(step: int) -> float:
+        eval_gen.manual_seed(opts.seed + 17)
+        with torch.no_grad():
+            fake = model.generate(val.shape[0], eval_gen)
+        return validation_score(val.cpu().numpy(), fake.cpu().numpy(), sampling_rate)
+
+    ckpt_dir = f"{out}.ckpt" if out is not None else None
+    config = LoopConfig(max_steps=steps, max_minutes=max_minutes, checkpoint_dir=ckpt_dir,
+                        checkpoint_every=opts.checkpoint_every, eval_every=opts.eval_every,
+                        log_path=f"{ckpt_dir}/losses.jsonl" if ckpt_dir else None,
+                        resume=opts.resume, quiet=opts.quiet, desc=f"fit {model.kind}")
+    if ckpt_dir:
+        Path(ckpt_dir).mkdir(parents=True, exist_ok=True)
+    run_info = {"model": opts.model, "model_options": opts.model_options,
+                "batch_size": opts.batch_size, "lr": opts.lr, "seed": opts.seed}
+    loop = TrainingLoop(config, modules=plan.modules, optimizers=plan.optimizers,
+                        step_fn=lambda step: plan.step_fn(step, batch_fn), eval_fn=eval_fn,
+                        run_info=run_info)
+    if not (opts.resume and loop.checkpoint_path is not None and loop.checkpoint_path.exists()):
+        loop.record_score(eval_fn(0))  # the analytic initialisation is a candidate too
+    return loop.run()
+
+

@@ -1,0 +1,175 @@
+"""Every model kind on short traces: fit, shapes, gradients, determinism, save/load."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from rnognoise.errors import ConfigError, ModelFileError
+from rnognoise.generator import NoiseGenerator
+from rnognoise.io import TraceSet
+from rnognoise.modelfile import is_model_file, load_model, save_model
+from rnognoise.models import get_model_class, model_kinds
+from rnognoise.models.spectral import SpectralSampler, estimate_cross_spectrum
+from rnognoise.train import FitOptions, fit
+
+KINDS = model_kinds()
+T = 256
+
+
+def _correlated_noise(n: int = 160, seed: int = 0) -> TraceSet:
+    """Band-limited noise in 3 channels; channel 2 shares half its noise with channel 0."""
+    rng = np.random.default_rng(seed)
+    white = rng.standard_normal((n, 3, T))
+    spec = np.fft.rfft(white, axis=-1)
+    f = np.fft.rfftfreq(T, 1 / 3.2e9)
+    spec *= np.exp(-0.5 * ((f - 4e8) / 1.2e8) ** 2)
+    x = np.fft.irfft(spec, n=T, axis=-1)
+    x[:, 2] = 0.6 * x[:, 0] + 0.8 * x[:, 2]
+    return TraceSet((0.01 * x / x.std()).astype(np.float32), 3.2e9, [0, 1, 4])
+
+
+def test_registry_lists_the_three_kinds_and_rejects_others():
+    assert {"baseline", "wgan-gp", "vae"} <= set(KINDS)
+    with pytest.raises(ConfigError, match="valid: baseline"):
+        get_model_class("gan9000")
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_fit_sample_gradients_determinism_and_round_trip(kind, tmp_path):
+    data = _correlated_noise()
+    path = tmp_path / f"{kind}.safetensors"
+    result = fit(data, path, FitOptions(model=kind, steps=3, batch_size=16, quiet=True,
+                                        eval_every=2, device="cpu"))
+    model = result.model
+    gen = torch.Generator().manual_seed(1)
+    out = model.generate(5, gen)
+    assert out.shape == (5, 3, T)
+    assert torch.isfinite(out).all()
+    # Determinism and round trip through the file.
+    assert is_model_file(path)
+    g1 = NoiseGenerator.load(path, device="cpu")
+    a = g1.sample(7, seed=3, batch_size=4)
+    b = NoiseGenerator.load(path, device="cpu").sample(7, seed=3, batch_size=4)
+    np.testing.assert_array_equal(a, b)
+    assert a.dtype == np.float32 and a.shape == (7, 3, T)
+    assert not np.array_equal(a, g1.sample(7, seed=4, batch_size=4))
+    assert g1.channels.tolist() == [0, 1, 4]
+    assert g1.sampling_rate == 3.2e9
+    assert g1.metadata["provenance"]["n_events"] == 160
+    reloaded, meta = load_model(path)
+    assert meta["kind"] == kind
+    for key, value in model.export_state().items():
+        torch.testing.assert_close(reloaded.state_dict()[key], value)
+    if model.learned:
+        plan = model.training_plan(batch_size=8)
+        for module in plan.modules.values():
+            module.zero_grad()
+            module.train()
+        plan.step_fn(0, lambda step, k: torch.from_numpy(data.traces[:8] / data.traces.std()))
+        unused: tuple[str, ...] = ()
+        lines = getattr(model.generator, "lines", None) if kind == "wgan-gp" else None
+        if lines is not None and lines.active.sum() == 0:
+            unused = ("lines.",)  # no CW line in this data: the slots stay off
+        for name, module in plan.modules.items():
+            for pname, p in module.named_parameters():
+                if not pname.startswith(unused):
+                    assert p.grad is not None, f"{name}.{pname} got no gradient"
+
+
+def test_baseline_reproduces_spectrum_rms_and_cross_channel_correlation():
+    data = _correlated_noise(n=400)
+    result = fit(data, None, FitOptions(model="baseline", quiet=True))
+    gen = torch.Generator().manual_seed(0)
+    sample = result.model.to_volts(result.model.generate(4000, gen)).numpy()
+    np.testing.assert_allclose(sample.std(axis=(0, 2)), data.traces.std(axis=(0, 2)), rtol=0.02)
+    real_corr = np.corrcoef(data.traces[:, 0].ravel(), data.traces[:, 2].ravel())[0, 1]
+    fake_corr = np.corrcoef(sample[:, 0].ravel(), sample[:, 2].ravel())[0, 1]
+    assert real_corr == pytest.approx(0.6, abs=0.05)
+    assert fake_corr == pytest.approx(real_corr, abs=0.03)
+    # Mean power spectrum within 0.3 dB in the band (statistical error of 400 events).
+    p_real = (np.abs(np.fft.rfft(data.traces, axis=-1)) ** 2).mean(0)
+    p_fake = (np.abs(np.fft.rfft(sample, axis=-1)) ** 2).mean(0)
+    band = p_real > 0.1 * p_real.max(-1, keepdims=True)
+    smooth = np.convolve(np.ones(5) / 5, np.ones(1))  # 5-bin averages
+    ratio = np.log10(np.apply_along_axis(np.convolve, -1, p_fake, smooth, "same")[band]
+                     / np.apply_along_axis(np.convolve, -1, p_real, smooth, "same")[band])
+    assert np.median(np.abs(10 * ratio)) < 0.3
+
+
+def test_spectral_sampler_matches_a_known_cross_spectrum():
+    spec = torch.zeros(T // 2 + 1, 2, 2, dtype=torch.complex128)
+    spec[:, 0, 0], spec[:, 1, 1] = 4.0, 1.0
+    spec[:, 0, 1] = spec[:, 1, 0] = 1.0  # coherence 0.5
+    sampler = SpectralSampler(2, T)
+    sampler.set_spectrum(spec)
+    draws = sampler(3000, torch.Generator().manual_seed(0))
+    est = estimate_cross_spectrum(draws)
+    torch.testing.assert_close(est[1:-1].mean(0).real, spec[0].real, atol=0.05, rtol=0.03)
+
+
+def _fitted(tmp_path):
+    path = tmp_path / "m.safetensors"
+    fit(_correlated_noise(), path, FitOptions(model="baseline", quiet=True))
+    return path
+
+
+def test_model_file_bad_inputs_are_clear_errors(tmp_path):
+    good = _fitted(tmp_path)
+    raw = good.read_bytes()
+    cases = {
+        "missing.safetensors": None,
+        "empty.safetensors": b"",
+        "text.safetensors": b"hello, this is not a model at all",
+        "truncated.safetensors": raw[: len(raw) // 2],
+        "pickle.safetensors": b"\x80\x04\x95" + b"cos\nsystem\n" * 10,
+    }
+    for name, content in cases.items():
+        path = tmp_path / name
+        if content is not None:
+            path.write_bytes(content)
+        with pytest.raises(ModelFileError) as err:
+            NoiseGenerator.load(path, device="cpu")
+        assert str(path) in str(err.value) and "\n" not in str(err.value)
+    # A safetensors file that is not ours.
+    from safetensors.torch import save_file
+
+    foreign = tmp_path / "foreign.safetensors"
+    save_file({"w": torch.zeros(3)}, str(foreign))
+    with pytest.raises(ModelFileError, match="without rnognoise model metadata"):
+        NoiseGenerator.load(foreign, device="cpu")
+
+
+def test_model_file_with_wrong_tensor_shape_or_nan_is_refused(tmp_path):
+    model, _ = load_model(_fitted(tmp_path))
+    model.sampler.factor_real.data = torch.zeros(5, 3, 3)
+    with pytest.raises(ModelFileError, match="shape"):
+        save_model(tmp_path / "bad.safetensors", model)
+        load_model(tmp_path / "bad.safetensors")
+    model2, _ = load_model(_fitted(tmp_path / ".." / tmp_path.name) if False else
+                           tmp_path / "m.safetensors")
+    model2.norm_scale.data[0] = float("nan")
+    save_model(tmp_path / "nan.safetensors", model2)
+    with pytest.raises(ModelFileError, match="NaN"):
+        load_model(tmp_path / "nan.safetensors")
+
+
+def test_sampling_bad_arguments(tmp_path):
+    gen = NoiseGenerator.load(_fitted(tmp_path), device="cpu")
+    for n in (0, -5, 2.5):
+        with pytest.raises(ConfigError):
+            gen.sample(n)
+    with pytest.raises(ConfigError, match="do not end in"):
+        gen.add_noise(np.zeros((2, 3, 100)))
+
+
+def test_add_noise_adds_independent_noise_of_the_model_rms(tmp_path):
+    gen = NoiseGenerator.load(_fitted(tmp_path), device="cpu")
+    signal = np.zeros((2, 50, 3, T), np.float32)
+    signal[..., 10] = 1.0
+    noisy = gen.add_noise(signal, seed=1)
+    assert noisy.shape == signal.shape
+    noise = noisy - signal
+    assert noise.std() == pytest.approx(0.01, rel=0.1)
+    assert not np.allclose(noise[0, 0], noise[0, 1])  # fresh draws, not copies
