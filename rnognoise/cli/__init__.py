@@ -18,7 +18,7 @@ from ..logs import configure_logging
 
 __all__ = ["build_parser", "main"]
 
-COMMANDS = ["simulate", "inspect", "fit", "sample"]
+COMMANDS = ["simulate", "inspect", "fit", "sample", "validate"]
 
 EXIT_USAGE = 2
 

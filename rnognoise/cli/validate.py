@@ -1,0 +1,92 @@
+"""``rnognoise validate REAL GENERATED``: is the generated noise like the real noise?"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from pathlib import Path
+
+from ..errors import ConfigError
+from ..io import TraceSet, read_traces
+from ..logs import get_logger, log_event
+
+__all__ = ["add_parser", "load_generated", "run"]
+
+_log = get_logger("validate")
+
+
+def add_parser(sub: argparse._SubParsersAction, parents: list[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser(
+        "validate", parents=parents, help="compare generated noise with real noise",
+        description="Compare GENERATED noise (a traces file, or a model file from which as "
+        "many events as REAL holds are sampled) with REAL noise: spectra, amplitudes, tails, "
+        "lines, digitizer blocks, cross-channel correlation, trigger rates and two-sample "
+        "tests, each beside its real-vs-real reference, with a pass/warn/fail verdict.")
+    p.add_argument("real", help="real noise: HDF5 file, ROOT file or RNO-G run directory")
+    p.add_argument("generated", help="generated noise: a traces file or a model file")
+    p.add_argument("--report", metavar="DIR",
+                   help="write DIR/metrics.json and DIR/report.html (created if missing)")
+    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    p.add_argument("--pdf", action="store_true", help="also write DIR/report.pdf")
+    p.add_argument("--seed", type=int, default=0,
+                   help="seed of the split, the subsets and the model sampling (default 0)")
+    p.add_argument("--force", action="store_true", help="overwrite existing report files")
+    p.add_argument("--quick", action="store_true",
+                   help="skip the classifier test, Frechet distance and trigger curves")
+    p.add_argument("--no-c2st", action="store_true", help="skip the classifier test")
+    p.add_argument("--band", nargs=2, type=float, metavar=("FMIN_MHZ", "FMAX_MHZ"),
+                   help="band of the spectral summaries in MHz (default: from the real data)")
+    p.set_defaults(handler=run)
+
+
+def load_generated(path: str | os.PathLike[str], n_events: int, *, seed: int = 0) -> TraceSet:
+    """Read a generated traces file, or sample ``n_events`` from a model file (seeded)."""
+    try:
+        from ..modelfile import is_model_file
+    except ImportError:  # pragma: no cover - model files not supported in this build
+        is_model_file = None
+    if is_model_file is not None and Path(path).is_file() and is_model_file(path):
+        import numpy as np
+
+        from ..generator import NoiseGenerator
+
+        gen = NoiseGenerator.load(path)
+        traces = gen.sample(n_events, seed=seed)
+        return TraceSet(np.asarray(traces, np.float32), gen.sampling_rate, gen.channels,
+                        source=os.fspath(path),
+                        attrs={"model_metadata": dict(getattr(gen, "metadata", {}) or {}),
+                               "sample_seed": seed})
+    return read_traces(path)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..metrics import compare
+
+    if args.pdf and not args.report:
+        raise ConfigError("--pdf needs --report DIR")
+    if args.report:
+        from ..report import check_report_dir
+
+        check_report_dir(args.report, force=args.force, pdf=args.pdf)
+    band = None
+    if args.band:
+        band = (args.band[0] * 1e6, args.band[1] * 1e6)
+        if not 0 <= band[0] < band[1]:
+            raise ConfigError(f"--band: need 0 <= FMIN < FMAX, got {args.band[0]} "
+                              f"{args.band[1]} MHz")
+    real = read_traces(args.real)
+    generated = load_generated(args.generated, real.n_events, seed=args.seed)
+    log_event(_log, "comparing", real=real.n_events, generated=generated.n_events)
+    report = compare(real, generated, seed=args.seed, band=band, c2st=not args.no_c2st,
+                     quick=args.quick)
+    if args.report:
+        from ..report import write_report
+
+        paths = write_report(report, args.report, force=args.force, pdf=args.pdf)
+        log_event(_log, "report written", **{k: str(v) for k, v in paths.items()})
+    if args.json:
+        print(json.dumps(report.to_dict(), indent=1))
+    else:
+        print(report)
+    return 0

@@ -1,0 +1,60 @@
+"""Noise-fidelity metrics: is generated noise like the real noise, and where not?
+
+Plain functions on arrays (traces in volts, ``(n_events, n_channels, n_samples)``,
+sampling rate in Hz) grouped by family, and :func:`compare`, which runs them all
+beside their real-vs-real reference and returns a :class:`FidelityReport`.
+
+Modules
+-------
+spectra
+    Welch PSDs, passband, dB ratios, log-PSD geodesic distance, quantile bands.
+amplitude
+    Histograms, 1-Wasserstein distance of sample values, moments.
+tails
+    Peak-to-RMS and exceedance rates above n-sigma thresholds.
+lines
+    Narrow-band line detection, occupancy and power.
+blocks
+    Spread of the 128-sample digitizer block means.
+crosschannel
+    Maximum normalised cross-correlation per pair; zero-lag correlation matrix.
+trigger
+    High/low N-of-M and power-integration trigger rates versus threshold.
+features, twosample
+    Per-event features; classifier two-sample test and Frechet distance.
+thresholds
+    Verdict rules.
+compare
+    :func:`compare` and :class:`FidelityReport`.
+"""
+
+from __future__ import annotations
+
+from ._common import SmallSampleWarning
+from .compare import FidelityReport, MetricRow, check_compatible, compare
+from .features import event_features
+from .lines import Line, detect_lines, scan_lines
+from .spectra import event_psd, find_passband, log_psd_geodesic_distance, psd_ratio_db
+from .thresholds import THRESHOLDS, judge
+from .twosample import c2st, fpd, frechet_distance
+
+__all__ = [
+    "THRESHOLDS",
+    "FidelityReport",
+    "Line",
+    "MetricRow",
+    "SmallSampleWarning",
+    "c2st",
+    "check_compatible",
+    "compare",
+    "detect_lines",
+    "event_features",
+    "event_psd",
+    "find_passband",
+    "fpd",
+    "frechet_distance",
+    "judge",
+    "log_psd_geodesic_distance",
+    "psd_ratio_db",
+    "scan_lines",
+]
