@@ -25,8 +25,10 @@ from .generative import (
     nearest_neighbour_distances,
     train_classifier,
 )
+from .paired import PSNR_CAP_DB, l1_error, paired_metrics, psnr, ssim
 
 __all__ = [
+    "PSNR_CAP_DB",
     "ClassifierResult",
     "SmallCNN",
     "class_coverage",
@@ -38,7 +40,11 @@ __all__ = [
     "evaluate_generator",
     "evaluate_samples",
     "frechet_distance",
+    "l1_error",
     "memorisation_check",
     "nearest_neighbour_distances",
+    "paired_metrics",
+    "psnr",
+    "ssim",
     "train_classifier",
 ]

@@ -2,31 +2,10 @@
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator
-
 import torch
 from torch import nn
 
-__all__ = ["ConvUpsampler", "SpectralCritic", "event_statistics", "fast_conv_kernels"]
-
-
-@contextlib.contextmanager
-def fast_conv_kernels(device: torch.device) -> Iterator[None]:
-    """Use ATen's own CPU kernels instead of oneDNN for the small 1D convolutions here.
-
-    oneDNN is several times slower for these layer shapes on the CPU (see
-    ``bench/train_speed.py``); on other devices nothing changes.
-    """
-    if device.type != "cpu":
-        yield
-        return
-    before = torch.backends.mkldnn.enabled
-    torch.backends.mkldnn.enabled = False
-    try:
-        yield
-    finally:
-        torch.backends.mkldnn.enabled = before
+__all__ = ["ConvUpsampler", "SpectralCritic", "event_statistics"]
 
 
 class ConvUpsampler(nn.Module):
@@ -100,15 +79,16 @@ class SpectralCritic(nn.Module):
     def __init__(self, n_channels: int, n_samples: int, width: int = 32) -> None:
         super().__init__()
         act = nn.LeakyReLU(0.2)
+        # Large strides keep the critic cheap on a CPU: the gradient penalty's double
+        # backward runs through every layer, n_critic times per generator step.
         self.time = nn.Sequential(
-            nn.Conv1d(n_channels, width, 9, stride=4, padding=4), act,
-            nn.Conv1d(width, 2 * width, 9, stride=4, padding=4), act,
-            nn.Conv1d(2 * width, 4 * width, 9, stride=4, padding=4), act,
+            nn.Conv1d(n_channels, width, 16, stride=8, padding=4), act,
+            nn.Conv1d(width, 2 * width, 8, stride=4, padding=2), act,
+            nn.Conv1d(2 * width, 4 * width, 8, stride=4, padding=2), act,
         )
         self.freq = nn.Sequential(
-            nn.Conv1d(n_channels, width, 7, stride=2, padding=3), act,
+            nn.Conv1d(n_channels, width, 7, stride=4, padding=3), act,
             nn.Conv1d(width, 2 * width, 7, stride=4, padding=3), act,
-            nn.Conv1d(2 * width, 2 * width, 7, stride=4, padding=3), act,
         )
         n_freq = n_samples // 2 + 1
         with torch.no_grad():

@@ -205,23 +205,43 @@ class Lines(nn.Module):
             self.logit.data[k] = math.log(occupancy / (1 - occupancy))
 
     def forward(self, n: int, generator: torch.Generator) -> torch.Tensor:
-        """Line signals ``(n, C, T)`` (a zero-size contribution when no slot is active)."""
+        """Line signals ``(n, C, T)`` (a zero-size contribution when no slot is active).
+
+        ``cos(a + phi) = cos a cos phi - sin a sin phi`` keeps the transcendental work at
+        one ``(events, lines, T)`` array; without gradients only events whose gate is on
+        are computed.
+        """
         dev = self.log_amp.device
-        k, c = self.log_amp.shape
-        if self.active.sum() == 0:
+        c = self.log_amp.shape[1]
+        slots = torch.nonzero(self.active > 0, as_tuple=True)[0]
+        if slots.numel() == 0:
             return torch.zeros(n, c, 1, device=dev)
+        k = slots.numel()
         t = torch.arange(self.n_samples, device=dev) / self.sampling_rate           # (T,)
-        gate = bernoulli_gate(self.logit, n, generator) * self.active                # (n, K)
+        gate = bernoulli_gate(self.logit[slots], n, generator)                       # (n, k)
         theta = 2 * math.pi * torch.rand(n, k, generator=generator, device=dev)
         jitter = torch.randn(n, k, generator=generator, device=dev)
         fjit = torch.randn(n, k, generator=generator, device=dev)
-        freq = self.base_freq + (self.freq_shift + self.log_freq_jitter.exp() * fjit) \
-            * self.bin_width                                                         # (n, K)
-        amp = torch.exp(self.log_amp[None] + self.log_amp_jitter.exp()[None, :, None]
-                        * jitter[..., None]) * gate[..., None]                       # (n, K, C)
-        arg = 2 * math.pi * freq[..., None, None] * t + theta[..., None, None] \
-            + self.phase[None, :, :, None]                                           # (n,K,C,T)
-        return (amp[..., None] * torch.cos(arg)).sum(1)
+        freq = self.base_freq[slots] + (self.freq_shift[slots]
+                                        + self.log_freq_jitter[slots].exp() * fjit) \
+            * self.bin_width                                                         # (n, k)
+        amp = torch.exp(self.log_amp[slots][None] + self.log_amp_jitter[slots].exp()[None, :, None]
+                        * jitter[..., None]) * gate[..., None]                       # (n, k, C)
+        cos_phi, sin_phi = torch.cos(self.phase[slots]), torch.sin(self.phase[slots])  # (k, C)
+        if not torch.is_grad_enabled():
+            events, which = torch.nonzero(gate > 0, as_tuple=True)
+            out = torch.zeros(n, c, self.n_samples, device=dev)
+            if events.numel():
+                arg = 2 * math.pi * freq[events, which, None] * t + theta[events, which, None]
+                a = amp[events, which]                                               # (m, C)
+                part = (a * cos_phi[which])[:, :, None] * torch.cos(arg)[:, None, :] \
+                    - (a * sin_phi[which])[:, :, None] * torch.sin(arg)[:, None, :]
+                out.index_add_(0, events, part)
+            return out
+        arg = 2 * math.pi * freq[..., None] * t + theta[..., None]                   # (n, k, T)
+        w_cos = (amp * cos_phi[None]).transpose(1, 2)                                # (n, C, k)
+        w_sin = (amp * sin_phi[None]).transpose(1, 2)
+        return torch.bmm(w_cos, torch.cos(arg)) - torch.bmm(w_sin, torch.sin(arg))
 
 
 class Impulses(nn.Module):
@@ -294,9 +314,17 @@ class Impulses(nn.Module):
         t0 = torch.rand(n, generator=generator, device=dev) * self.n_samples
         amp = torch.exp(self.log_amp + self.log_amp_jitter.exp()
                         * torch.randn(n, generator=generator, device=dev)) * gate
-        k = torch.arange(self.template_real.shape[-1], device=dev)
+        sign = torch.where(torch.rand(n, generator=generator, device=dev) < 0.5, -1.0, 1.0)
+        template = torch.complex(self.template_real, self.template_imag)             # (C, F)
+        k = torch.arange(template.shape[-1], device=dev)
+        if not torch.is_grad_enabled():  # only the events that carry a pulse
+            events = torch.nonzero(gate > 0, as_tuple=True)[0]
+            out = torch.zeros(n, *template.shape, dtype=template.dtype, device=dev)
+            if events.numel():
+                shift = torch.polar((amp * sign)[events, None],
+                                    -2 * math.pi * t0[events, None] * k / self.n_samples)
+                out[events] = template[None] * shift[:, None, :]
+            return out
         shift = torch.polar(torch.ones(n, k.numel(), device=dev),
                             -2 * math.pi * t0[:, None] * k[None, :] / self.n_samples)
-        sign = torch.where(torch.rand(n, generator=generator, device=dev) < 0.5, -1.0, 1.0)
-        template = torch.complex(self.template_real, self.template_imag)
         return (amp * sign)[:, None, None] * template[None] * shift[:, None, :]

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 
+import scipy.fft
 import torch
 from torch import nn
 
@@ -91,7 +92,25 @@ class SpectralSampler(nn.Module):
     The factor ``L(f)`` is stored as real and imaginary float32 buffers of shape
     ``(F, C, C)``; it is the Hermitian square root from an eigendecomposition, which
     tolerates (near-)singular matrices such as bins outside the passband.
+
+    Sampling is arranged for speed, with the same statistics as ``X(f) = L(f) z(f)``:
+
+    - only bins that carry power are drawn: the bins dropped are the weakest ones whose
+      summed power is below :attr:`max_dropped_power` of every channel's total (bins
+      with no power at all, e.g. outside the passband of band-limited data);
+    - the complex product is one real batched matrix product per bin with the
+      ``2C x 2C`` block matrix ``[[Re L, -Im L], [Im L, Re L]]`` on standard-normal
+      numbers laid out ``(F, n, 2C)``, whose result is already interleaved complex;
+    - the inverse FFT reads that layout through a strided view (no transpose pass) and
+      writes ``(n, C, T)`` directly: on the CPU with :func:`scipy.fft.irfft`
+      (``workers = torch.get_num_threads()``), elsewhere with :func:`torch.fft.irfft`;
+    - the DC and Nyquist bins of a real signal are real: their factor is scaled by
+      ``sqrt(2)`` so that the real part alone carries the full variance ``S(f)``.
     """
+
+    #: Largest fraction of any channel's total power that may be left out by skipping
+    #: the weakest frequency bins.
+    max_dropped_power: float = 1e-7
 
     def __init__(self, n_channels: int, n_samples: int) -> None:
         super().__init__()
@@ -116,22 +135,84 @@ class SpectralSampler(nn.Module):
 
     def power(self) -> torch.Tensor:
         """Per-channel expected power ``diag(L L^H)`` ``(C, F)``, rfft units."""
-        f = self.factor
-        return (f.abs() ** 2).sum(-1).T
+        return (self.factor_real.square() + self.factor_imag.square()).sum(-1).T
+
+    def active_bins(self) -> torch.Tensor:
+        """Indices of the frequency bins that are drawn (sorted, int64).
+
+        The complement is the largest set of weakest bins whose summed power stays below
+        :attr:`max_dropped_power` of the total power in every channel.
+        """
+        power = self.power().double()                                  # (C, F)
+        share = (power / power.sum(-1, keepdim=True).clamp_min(1e-300)).amax(0)  # (F,)
+        order = torch.argsort(share)
+        dropped = torch.cumsum(share[order], 0) < self.max_dropped_power
+        keep = order[~dropped]
+        return torch.sort(keep).values
+
+    def _block_factor(self, bins: torch.Tensor) -> torch.Tensor:
+        """Real ``(F_active, 2C, 2C)`` matrix ``M`` with ``y = z @ M`` interleaved complex."""
+        lr = self.factor_real[bins]                                    # (Fa, C, D)
+        li = self.factor_imag[bins]
+        fa, c, d = lr.shape
+        # M[f, 2d + r_in, 2c + r_out]: (r_in, r_out) = (re, re) Lr, (im, re) -Li,
+        # (re, im) Li, (im, im) Lr, for L[f, c, d].
+        block = torch.stack([torch.stack([lr, li], -1), torch.stack([-li, lr], -1)], -2)
+        # block[f, c, d, r_in, r_out] -> (f, d, r_in, c, r_out)
+        m = block.permute(0, 2, 3, 1, 4).reshape(fa, 2 * d, 2 * c)
+        scale = torch.full((fa, 1, 1), 1.0 / math.sqrt(2.0), dtype=m.dtype, device=m.device)
+        n_freq = self.factor_real.shape[0]
+        edges = [0] + ([n_freq - 1] if self.n_samples % 2 == 0 else [])
+        for edge in edges:
+            scale[bins == edge] = 1.0
+        return (m * scale).contiguous()
+
+    def _mixing(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """Active bins and block factor, rebuilt only when the factor buffers change."""
+        fr, fi = self.factor_real, self.factor_imag
+        key = (fr.data_ptr(), fi.data_ptr(), fr._version, fi._version, fr.device, fr.dtype,
+               tuple(fr.shape))
+        cached = self.__dict__.get("_mixing_cache")
+        if cached is None or cached[0] != key:
+            with torch.no_grad():
+                bins = self.active_bins().to(fr.device)
+                cached = (key, bins, self._block_factor(bins))
+            self.__dict__["_mixing_cache"] = cached
+        return cached[1], cached[2]
+
+    def _draw(self, n: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+        """Complex spectra of the active bins ``(F_active, n, C)`` and the bin indices."""
+        bins, m = self._mixing()
+        n_ch = self.factor_real.shape[1]
+        z = torch.randn(bins.numel(), n, 2 * n_ch, generator=generator,
+                        device=self.factor_real.device, dtype=self.factor_real.dtype)
+        y = torch.bmm(z, m)                                            # (Fa, n, 2C)
+        return torch.view_as_complex(y.view(bins.numel(), n, n_ch, 2)), bins
+
+    def _full(self, active: torch.Tensor, bins: torch.Tensor) -> torch.Tensor:
+        """Spectra of all bins ``(F, n, C)`` (zeros where not drawn; real DC/Nyquist)."""
+        n_freq = self.factor_real.shape[0]
+        if bins.numel() == n_freq:
+            spec = active
+        else:
+            spec = active.new_zeros((n_freq,) + tuple(active.shape[1:]))
+            spec[bins] = active
+        spec[0].imag.zero_()
+        if self.n_samples % 2 == 0:
+            spec[-1].imag.zero_()
+        return spec
 
     def spectra(self, n: int, generator: torch.Generator) -> torch.Tensor:
         """Random complex spectra ``(n, C, F)`` with the stored cross-spectrum."""
-        n_freq, n_ch, _ = self.factor_real.shape
-        dev = self.factor_real.device
-        z = torch.randn(n, n_freq, n_ch, 2, generator=generator, device=dev)
-        z = torch.complex(z[..., 0], z[..., 1]) * (1.0 / math.sqrt(2.0))
-        # DC and Nyquist bins of a real signal are real with the full variance.
-        z[:, 0] = z[:, 0].real * math.sqrt(2.0) + 0j
-        if self.n_samples % 2 == 0:
-            z[:, -1] = z[:, -1].real * math.sqrt(2.0) + 0j
-        # (F, C, C) @ (F, C, n) -> (F, C, n) -> (n, C, F)
-        return torch.matmul(self.factor, z.permute(1, 2, 0)).permute(2, 1, 0)
+        active, bins = self._draw(n, generator)
+        return self._full(active, bins).permute(1, 2, 0).contiguous()
 
     def forward(self, n: int, generator: torch.Generator) -> torch.Tensor:
         """Gaussian noise ``(n, C, T)``."""
-        return torch.fft.irfft(self.spectra(n, generator), n=self.n_samples, dim=-1)
+        active, bins = self._draw(n, generator)
+        spec = self._full(active, bins).permute(1, 2, 0)               # (n, C, F) view
+        if spec.device.type == "cpu" and not spec.requires_grad:
+            # pocketfft gathers the strided lines itself: no separate transpose pass.
+            return torch.from_numpy(scipy.fft.irfft(spec.numpy(), n=self.n_samples, axis=-1,
+                                                    workers=torch.get_num_threads()))
+        return torch.fft.irfft(spec, n=self.n_samples, dim=-1)

@@ -24,7 +24,7 @@ from torch import nn
 
 from ..core.losses import gaussian_kl
 from .base import NoiseModel, TraceLayout, TrainingPlan, register_model
-from .nets import ConvUpsampler, fast_conv_kernels
+from .nets import ConvUpsampler
 from .spectral import CrossSpectrum, SpectralSampler
 
 __all__ = ["VAEConfig", "VAEModel"]
@@ -145,11 +145,10 @@ class VAEModel(NoiseModel):
 
         def step(index: int, batch_fn: Callable[[int, int], torch.Tensor]) -> dict[str, float]:
             gen.manual_seed(7919 * index + 3)
-            with fast_conv_kernels(self.norm_scale.device):
-                loss, recon, kl = self.negative_elbo(batch_fn(index, 0), gen)
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
+            loss, recon, kl = self.negative_elbo(batch_fn(index, 0), gen)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
             return {"loss": loss.item(), "reconstruction": recon.item(), "kl": kl.item()}
 
         return TrainingPlan(modules={"encoder": self.encoder, "decoder": self.decoder},
