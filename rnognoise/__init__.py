@@ -10,6 +10,22 @@ errors
     Exception types (all derive from :class:`~rnognoise.errors.RnognoiseError`).
 units
     Unit conversions (ADC counts, mV -> V).
+models
+    Noise models (``baseline``, ``wgan-gp``, ``vae``) and their registry.
+train
+    Fitting models to traces (``rnognoise fit``).
+generator
+    :class:`~rnognoise.generator.NoiseGenerator`: seeded noise in volts from a model file.
+stitching
+    Arbitrary trace lengths and sampling rates for generated noise.
+metrics
+    Fidelity metrics and :func:`~rnognoise.metrics.compare` (``rnognoise validate``).
+report
+    Plots and the HTML/PDF validation report.
+core
+    The shared GAN/VAE training core (losses, gradient penalty, loop, checkpoints).
+nuradio
+    A NuRadioReco module adding learned noise (extra ``rnognoise[nuradio]``).
 cli
     The ``rnognoise`` command line.
 """

@@ -1,4 +1,7 @@
-"""``NoiseGenerator``: fresh, seeded noise in volts from a model file, for simulation code."""
+"""``NoiseGenerator``: fresh, seeded noise in volts from a model file, for simulation code.
+
+Any trace length and sampling rate: see :mod:`rnognoise.stitching` for the methods.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +15,9 @@ import torch
 from .errors import ConfigError
 from .io import TraceSet
 from .modelfile import load_model
+from .stitching import ResamplePlan, StitchPlan, plan_resample, plan_stitch, random_crop
+from .stitching import resample as resample_traces
+from .stitching import stitch as stitch_draws
 
 __all__ = ["NoiseGenerator", "resolve_device"]
 
@@ -62,6 +68,7 @@ class NoiseGenerator:
     --------
     >>> gen = NoiseGenerator.load("noise.safetensors")          # doctest: +SKIP
     >>> noise = gen.sample(1000, seed=42)  # (1000, n_channels, n_samples) volts
+    >>> sim = gen.sample(10, n_samples=4096, sampling_rate=2.4e9, seed=1)  # doctest: +SKIP
     """
 
     def __init__(self, model: Any, metadata: dict[str, Any], device: torch.device) -> None:
@@ -93,29 +100,56 @@ class NoiseGenerator:
         return int(self.channels.size)
 
     def iter_samples(self, n: int, *, seed: int | None = None, batch_size: int = 1024,
+                     n_samples: int | None = None, sampling_rate: float | None = None,
                      ) -> Iterator[np.ndarray]:
         """Yield ``n`` events in batches of ``batch_size`` (bounded memory), float32 volts.
 
-        The output is a function of ``(seed, batch_size, device)``: same seed, same
-        batch size and device give the same noise.
+        The output is a function of ``(seed, batch_size, device, n_samples,
+        sampling_rate)``: the same arguments give the same noise. Arguments as in
+        :meth:`sample`.
         """
         n = _check_count(n)
         if batch_size < 1:
             raise ConfigError(f"batch_size must be >= 1, got {batch_size}")
+        n_out = self.n_samples if n_samples is None else _check_length(n_samples)
+        resampling = self._resample_plan(n_out, sampling_rate)
+        n_model = n_out if resampling is None else resampling.n_in
+        stitching = plan_stitch(n_model, self.n_samples)
         seeds = np.random.SeedSequence(seed)
         gen = torch.Generator(device=self.device)
         with torch.inference_mode():
             for index, lo in enumerate(range(0, n, batch_size)):
                 size = min(batch_size, n - lo)
                 gen.manual_seed(_batch_seed(seeds, index))
-                volts = self.model.to_volts(self.model.generate(size, gen))
+                volts = self.model.to_volts(self._generate(size, gen, stitching))
                 out = volts.to(torch.float32).cpu().numpy()
                 if not np.isfinite(out).all():
                     raise FloatingPointError("the model produced NaN/inf samples; "
                                              "the model file is unusable")
-                yield out
+                yield out if resampling is None else resample_traces(out, resampling)
 
-    def sample(self, n: int, *, seed: int | None = None, batch_size: int = 1024) -> np.ndarray:
+    def _resample_plan(self, n_out: int, sampling_rate: float | None) -> ResamplePlan | None:
+        if sampling_rate is None:
+            return None
+        rate = float(sampling_rate)
+        if not (np.isfinite(rate) and rate > 0):
+            raise ConfigError(f"sampling rate must be positive and finite, got {sampling_rate}")
+        if np.isclose(rate, self.sampling_rate, rtol=1e-12, atol=0.0):
+            return None
+        return plan_resample(n_out, self.sampling_rate, rate)
+
+    def _generate(self, size: int, gen: torch.Generator, plan: StitchPlan) -> torch.Tensor:
+        """Normalised noise ``(size, C, plan.n_samples)``: one draw, a crop, or a stitch."""
+        if plan.n_samples == self.n_samples:
+            return self.model.generate(size, gen)
+        if plan.n_samples < self.n_samples:
+            return random_crop(self.model.generate(size, gen), plan.n_samples, gen)
+        draws = (self.model.generate(size, gen) for _ in range(plan.n_segments))
+        return stitch_draws(draws, plan)
+
+    def sample(self, n: int, *, seed: int | None = None, batch_size: int = 1024,
+               n_samples: int | None = None, sampling_rate: float | None = None,
+               ) -> np.ndarray:
         """Draw ``n`` events of noise.
 
         Parameters
@@ -126,27 +160,49 @@ class NoiseGenerator:
             Seed; ``None`` draws fresh entropy.
         batch_size : int
             Events generated at once.
+        n_samples : int, optional
+            Samples per trace (default: the model's :attr:`n_samples`). Longer traces
+            are stitched from independent draws with power-complementary cross-fades,
+            shorter ones are random windows of one draw
+            (:mod:`rnognoise.stitching`).
+        sampling_rate : float, Hz, optional
+            Output sampling rate (default: the model's :attr:`sampling_rate`). Other
+            rates are reached by band-limited resampling of noise generated at the
+            model's rate; power above the lower Nyquist frequency is removed.
 
         Returns
         -------
         numpy.ndarray
             float32 ``(n, n_channels, n_samples)`` in volts.
+
+        Examples
+        --------
+        >>> gen.sample(10, n_samples=5000, sampling_rate=2.4e9, seed=1)  # doctest: +SKIP
         """
         n = _check_count(n)
-        out = np.empty((n, self.n_channels, self.n_samples), dtype=np.float32)
+        n_out = self.n_samples if n_samples is None else _check_length(n_samples)
+        out = np.empty((n, self.n_channels, n_out), dtype=np.float32)
         lo = 0
-        for batch in self.iter_samples(n, seed=seed, batch_size=batch_size):
+        for batch in self.iter_samples(n, seed=seed, batch_size=batch_size, n_samples=n_out,
+                                       sampling_rate=sampling_rate):
             out[lo:lo + len(batch)] = batch
             lo += len(batch)
         return out
 
-    def sample_traceset(self, n: int, *, seed: int | None = None,
-                        batch_size: int = 1024) -> TraceSet:
+    def sample_traceset(self, n: int, *, seed: int | None = None, batch_size: int = 1024,
+                        n_samples: int | None = None, sampling_rate: float | None = None,
+                        ) -> TraceSet:
         """Like :meth:`sample`, wrapped in a :class:`~rnognoise.io.TraceSet` with provenance."""
-        traces = self.sample(n, seed=seed, batch_size=batch_size)
+        traces = self.sample(n, seed=seed, batch_size=batch_size, n_samples=n_samples,
+                             sampling_rate=sampling_rate)
         attrs = {"generated_by": self.kind, "seed": -1 if seed is None else int(seed),
                  "model_provenance": self.metadata.get("provenance", {})}
-        return TraceSet(traces, self.sampling_rate, self.channels, source=None, attrs=attrs)
+        if traces.shape[-1] != self.n_samples:
+            attrs["model_n_samples"] = self.n_samples
+        rate = self.sampling_rate if sampling_rate is None else float(sampling_rate)
+        if rate != self.sampling_rate:
+            attrs["model_sampling_rate_hz"] = self.sampling_rate
+        return TraceSet(traces, rate, self.channels, source=None, attrs=attrs)
 
     def add_noise(self, traces: np.ndarray | TraceSet, *, seed: int | None = None,
                   ) -> np.ndarray | TraceSet:
@@ -184,3 +240,11 @@ def _check_count(n: int) -> int:
     if n < 1:
         raise ConfigError(f"number of events must be >= 1, got {n}")
     return int(n)
+
+
+def _check_length(n_samples: int) -> int:
+    if isinstance(n_samples, bool) or not isinstance(n_samples, (int, np.integer)):
+        raise ConfigError(f"n_samples must be an integer, got {n_samples!r}")
+    if n_samples < 1:
+        raise ConfigError(f"n_samples must be >= 1, got {n_samples}")
+    return int(n_samples)

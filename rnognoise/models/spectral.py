@@ -41,8 +41,13 @@ class CrossSpectrum:
     def update(self, traces: torch.Tensor) -> None:
         """Add a batch ``(n, C, T)`` of (normalised) traces."""
         spec = torch.fft.rfft(traces.double(), dim=-1).permute(0, 2, 1)  # (n, F, C)
-        # (F, C, n) @ (F, n, C): a batched matmul (einsum's complex path is far slower).
-        self.sum += torch.matmul(spec.permute(1, 2, 0), spec.permute(1, 0, 2).conj())
+        # X X^H per bin as four real batched matmuls over (F, C, n): complex batched
+        # matmuls are several times (at times 100x) slower on the CPU.
+        re = spec.real.permute(1, 2, 0).contiguous()
+        im = spec.imag.permute(1, 2, 0).contiguous()
+        real_part = torch.bmm(re, re.transpose(1, 2)) + torch.bmm(im, im.transpose(1, 2))
+        imag_part = torch.bmm(im, re.transpose(1, 2)) - torch.bmm(re, im.transpose(1, 2))
+        self.sum += torch.complex(real_part, imag_part)
         self.count += traces.shape[0]
         if self.kept < self.keep:
             take = min(self.keep - self.kept, traces.shape[0])

@@ -86,6 +86,11 @@ class _Decoder(nn.Module):
         self.fc = nn.Linear(latent_dim, width * self.start)
         self.up = ConvUpsampler(width, width, n_channels, n_up)
         self.gain = nn.Linear(latent_dim, 1)
+        # Start as the coloured-Gaussian background (no structure, unit gain): training
+        # then only adds what the data has beyond it.
+        last = self.up.net[-1]
+        for param in (last.weight, last.bias, self.gain.weight, self.gain.bias):
+            nn.init.zeros_(param)
 
     def forward(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         h = self.fc(z).reshape(z.shape[0], self.width, self.start)

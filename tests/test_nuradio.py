@@ -1,0 +1,225 @@
+"""The NuRadioReco module on real NuRadioReco events (skipped where NuRadioMC is not installed)."""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+
+import numpy as np
+import pytest
+import scipy.signal
+
+from rnognoise.errors import ConfigError
+from rnognoise.generator import NoiseGenerator
+from rnognoise.io import TraceSet
+from rnognoise.train import FitOptions, fit
+
+HAVE_NURADIO = importlib.util.find_spec("NuRadioReco") is not None
+T = 512
+FS = 3.2e9
+IDS = [0, 1, 4]
+
+
+@pytest.fixture(scope="module")
+def nrr():
+    """NuRadioReco's framework classes and units."""
+    pytest.importorskip("NuRadioReco")
+    from NuRadioReco.framework.channel import Channel
+    from NuRadioReco.framework.event import Event
+    from NuRadioReco.framework.station import Station
+    from NuRadioReco.utilities import units
+
+    return Event, Station, Channel, units
+
+
+@pytest.fixture(scope="module")
+def generator(tmp_path_factory) -> NoiseGenerator:
+    rng = np.random.default_rng(0)
+    spec = np.fft.rfft(rng.standard_normal((300, 3, T)), axis=-1)
+    f = np.fft.rfftfreq(T, 1 / FS)
+    spec *= np.exp(-0.5 * ((f - 4e8) / 1.2e8) ** 2)
+    x = np.fft.irfft(spec, n=T, axis=-1)
+    x[:, 2] = 0.6 * x[:, 0] + 0.8 * x[:, 2]
+    data = TraceSet((0.01 * x / x.std()).astype(np.float32), FS, IDS)
+    path = tmp_path_factory.mktemp("nuradio") / "baseline.safetensors"
+    fit(data, path, FitOptions(model="baseline", quiet=True, device="cpu"))
+    return NoiseGenerator.load(path, device="cpu")
+
+
+@pytest.fixture(scope="module")
+def reference(generator) -> np.ndarray:
+    return generator.sample(2000, seed=99).astype(np.float64)
+
+
+def _event(nrr, channel_ids, n_samples, rate_ghz, signal=None, event_id=0):
+    Event, Station, Channel, units = nrr
+    event = Event(1, event_id)
+    station = Station(11)
+    for cid in channel_ids:
+        channel = Channel(cid)
+        trace = np.zeros(n_samples) if signal is None else signal.copy()
+        channel.set_trace(trace, rate_ghz * units.GHz)
+        station.add_channel(channel)
+    event.set_station(station)
+    return event, station
+
+
+def _noise_of(nrr, generator, n_events, n_samples, rate_ghz, *, seed=1, channel_ids=IDS,
+              **begin):
+    from rnognoise.nuradio import noiseAdder
+
+    adder = noiseAdder()
+    adder.begin(generator, seed=seed, **begin)
+    out = np.empty((n_events, len(channel_ids), n_samples))
+    for i in range(n_events):
+        event, station = _event(nrr, channel_ids, n_samples, rate_ghz, event_id=i)
+        adder.run(event, station, None)
+        out[i] = [station.get_channel(c).get_trace() for c in channel_ids]
+    adder.end()
+    return out
+
+
+def _psd(traces, fs, nperseg):
+    f, p = scipy.signal.welch(traces, fs, nperseg=nperseg, axis=-1)
+    return f, p.mean(0)
+
+
+@pytest.mark.skipif(HAVE_NURADIO, reason="NuRadioMC is installed")
+def test_import_without_nuradiomc_names_the_extra():
+    with pytest.raises(ModuleNotFoundError, match=r"rnognoise\[nuradio\]"):
+        import rnognoise.nuradio  # noqa: F401
+
+
+def test_noise_at_the_models_rate_and_length_has_its_spectrum_and_rms(nrr, generator,
+                                                                       reference):
+    noise = _noise_of(nrr, generator, 600, T, 3.2)
+    _, p_ref = _psd(reference, FS, 128)
+    _, p_sim = _psd(noise, FS, 128)
+    band = p_ref.mean(0) > 0.1 * p_ref.mean(0).max()
+    assert np.abs(10 * np.log10(p_sim[:, band] / p_ref[:, band])).max() < 0.3
+    np.testing.assert_allclose(noise.std(axis=(0, 2)), reference.std(axis=(0, 2)), rtol=0.03)
+    # one joint draw per event: the model's correlation between channels 0 and 4 is kept
+    c_ref = np.corrcoef(reference[:, 0].ravel(), reference[:, 2].ravel())[0, 1]
+    c_sim = np.corrcoef(noise[:, 0].ravel(), noise[:, 2].ravel())[0, 1]
+    assert c_ref > 0.3 and c_sim == pytest.approx(c_ref, abs=0.03)
+    # fresh draws: no two events or channels share noise
+    assert abs(np.corrcoef(noise[0, 1], noise[1, 1])[0, 1]) < 0.3
+    assert abs(np.corrcoef(noise[:, 0].ravel(), noise[:, 1].ravel())[0, 1]) < 0.02
+
+
+def test_other_sampling_rate_and_length_keep_spectral_density_and_rms(nrr, generator,
+                                                                      reference):
+    """2.4 GS/s and 1024 samples (427 ns against the model's 160 ns)."""
+    noise = _noise_of(nrr, generator, 400, 1024, 2.4)
+    f_ref, p_ref = _psd(reference, FS, 128)  # 25 MHz resolution at both rates
+    f_sim, p_sim = _psd(noise, 2.4e9, 96)
+    common = f_ref <= 1.2e9
+    np.testing.assert_allclose(f_sim, f_ref[common])
+    band = (p_ref.mean(0) > 0.1 * p_ref.mean(0).max())[common]
+    ratio_db = 10 * np.log10(p_sim[:, band] / p_ref[:, common][:, band])
+    assert np.abs(ratio_db).max() < 0.3
+    np.testing.assert_allclose(noise.std(axis=(0, 2)), reference.std(axis=(0, 2)), rtol=0.02)
+    # longer than the model's traces: the variance is flat along the trace
+    profile = (noise**2).mean(axis=(0, 1))
+    halves = profile.reshape(8, -1).mean(1)
+    assert np.ptp(halves) / halves.mean() < 0.08
+
+
+def test_noise_is_added_to_the_signal_and_seeded(nrr, generator):
+    from rnognoise.nuradio import noiseAdder
+
+    signal = np.zeros(T)
+    signal[100] = 0.5
+    runs = []
+    for seed in (7, 7, 8):
+        adder = noiseAdder()
+        adder.begin(generator, seed=seed)
+        traces = []
+        for i in range(2):
+            event, station = _event(nrr, IDS, T, 3.2, signal=signal, event_id=i)
+            adder.run(event, station, None)
+            traces.append([station.get_channel(c).get_trace() for c in IDS])
+            names = [m[0] for m in event.iter_modules(station.get_id())]
+            assert names == ["noiseAdder"]
+        runs.append(np.array(traces))
+    np.testing.assert_array_equal(runs[0], runs[1])
+    assert not np.allclose(runs[0], runs[2])
+    assert not np.allclose(runs[0][0], runs[0][1])  # events get different draws
+    noise = runs[0] - signal
+    assert 0.005 < noise.std() < 0.02
+    assert noise[..., 100].std() < 0.05  # the pulse is still there, under the noise
+
+
+def test_channel_mapping_subset_and_clear_errors(nrr, generator, reference, caplog):
+    from rnognoise.nuradio import noiseAdder
+
+    station_ids = [10, 11, 14]
+    mapping = {10: 0, 11: 1, 14: 4}
+    noise = _noise_of(nrr, generator, 200, T, 3.2, channel_ids=station_ids,
+                      channel_mapping=mapping)
+    np.testing.assert_allclose(noise.std(axis=(0, 2)), reference.std(axis=(0, 2)), rtol=0.06)
+
+    adder = noiseAdder()
+    adder.begin(generator, seed=1)
+    event, station = _event(nrr, [0, 1, 4, 7], T, 3.2)
+    with pytest.raises(ConfigError, match=r"channel\(s\) 7 not in the noise model"):
+        adder.run(event, station, None)
+    adder.run(event, station, None, channel_ids=[1])  # only channel 1 gets noise
+    assert station.get_channel(1).get_trace().std() > 0.005
+    assert all(not station.get_channel(c).get_trace().any() for c in (0, 4, 7))
+    with pytest.raises(ConfigError, match=r"channel\(s\) \[3\] not in station"):
+        adder.run(event, station, None, channel_ids=[3])
+
+    adder.begin(generator, channel_mapping={7: 5})
+    with pytest.raises(ConfigError, match=r"7 \(mapped to 5\)"):
+        adder.run(event, station, None, channel_ids=[7])
+    adder.begin(generator, channel_mapping={7: 4})
+    with pytest.raises(ConfigError, match="identical noise"):
+        adder.run(event, station, None)
+    with pytest.raises(ConfigError, match="identical noise"):
+        adder.begin(generator, channel_mapping={1: 0, 7: 0})
+
+    Channel, units = nrr[2], nrr[3]
+    mixed, mixed_station = _event(nrr, [0, 1], T, 3.2)
+    odd = Channel(4)
+    odd.set_trace(np.zeros(T), 2.4 * units.GHz)
+    mixed_station.add_channel(odd)
+    adder.begin(generator)
+    with pytest.raises(ConfigError, match="different sampling rates"):
+        adder.run(mixed, mixed_station, None)
+
+
+def test_a_low_target_rate_warns_about_the_power_it_removes(nrr, generator, reference,
+                                                            caplog):
+    with caplog.at_level(logging.WARNING, logger="NuRadioReco.rnognoise.noiseAdder"):
+        low = _noise_of(nrr, generator, 200, 256, 0.8)
+    assert any("above the Nyquist frequency 400 MHz" in r.getMessage() for r in caplog.records)
+    # half the band (400 MHz centre) is above 400 MHz: the RMS drops, but nothing aliases
+    ratio = low.std() / reference.std()
+    assert 0.62 < ratio < 0.8
+    with caplog.at_level(logging.WARNING, logger="NuRadioReco.rnognoise.noiseAdder"):
+        caplog.clear()
+        _noise_of(nrr, generator, 5, 256, 2.4)
+    assert not caplog.records
+
+
+def test_buffered_draws_follow_changes_of_length_and_need_begin(nrr, generator):
+    from rnognoise.nuradio import noiseAdder
+
+    adder = noiseAdder()
+    event, station = _event(nrr, IDS, T, 3.2)
+    with pytest.raises(ConfigError, match="begin"):
+        adder.run(event, station, None)
+    with pytest.raises(ConfigError, match="buffer_size"):
+        adder.begin(generator, buffer_size=0)
+    adder.begin(generator, seed=2, buffer_size=3)
+    seen = []
+    for i, length in enumerate([T, 1024, 1024, T, T, T, T, 1024]):
+        event, station = _event(nrr, IDS, length, 3.2, event_id=i)
+        adder.run(event, station, None)
+        trace = station.get_channel(0).get_trace()
+        assert trace.shape == (length,) and 0.005 < trace.std() < 0.02
+        seen.append(trace[:T])
+    assert adder.n_events == 8
+    corr = np.corrcoef(np.array(seen))[np.triu_indices(8, 1)]
+    assert np.abs(corr).max() < 0.5  # no draw is handed out twice
