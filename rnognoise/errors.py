@@ -14,6 +14,7 @@ __all__ = [
     "ConfigError",
     "DataFileError",
     "ModelFileError",
+    "NonFiniteOutputError",
     "OutputExistsError",
     "RnognoiseError",
     "TrainingDivergedError",
@@ -55,6 +56,10 @@ class OutputExistsError(RnognoiseError, FileExistsError):
 
 class ConfigError(RnognoiseError, ValueError):
     """An argument or configuration value is invalid."""
+
+
+class NonFiniteOutputError(ModelFileError, FloatingPointError):
+    """A model produced NaN/inf samples: the model file is unusable."""
 
 
 class TrainingDivergedError(RnognoiseError, FloatingPointError):

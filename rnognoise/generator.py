@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from .errors import ConfigError
+from .errors import ConfigError, NonFiniteOutputError
 from .io import TraceSet
 from .modelfile import load_model
 from .stitching import ResamplePlan, StitchPlan, plan_resample, plan_stitch, random_crop
@@ -74,6 +74,7 @@ class NoiseGenerator:
     def __init__(self, model: Any, metadata: dict[str, Any], device: torch.device) -> None:
         self.model = model.to(device).eval()
         self.metadata = metadata
+        self.path: str | None = None
         self.device = device
         self.sampling_rate = float(model.layout.sampling_rate)
         self.channels = np.asarray(model.layout.channels, dtype=np.int64)
@@ -92,7 +93,9 @@ class NoiseGenerator:
         """
         dev = resolve_device(device)
         model, metadata = load_model(path, device=dev)
-        return cls(model, metadata, dev)
+        generator = cls(model, metadata, dev)
+        generator.path = os.fspath(path)
+        return generator
 
     @property
     def n_channels(self) -> int:
@@ -124,8 +127,9 @@ class NoiseGenerator:
                 volts = self.model.to_volts(self._generate(size, gen, stitching))
                 out = volts.to(torch.float32).cpu().numpy()
                 if not np.isfinite(out).all():
-                    raise FloatingPointError("the model produced NaN/inf samples; "
-                                             "the model file is unusable")
+                    raise NonFiniteOutputError(self.path or "<model>",
+                                               "the model produced NaN/inf samples; "
+                                               "the model file is unusable")
                 yield out if resampling is None else resample_traces(out, resampling)
 
     def _resample_plan(self, n_out: int, sampling_rate: float | None) -> ResamplePlan | None:

@@ -10,6 +10,7 @@ anything: a file from a stranger can at worst fail to load, with a clear error.
 from __future__ import annotations
 
 import json
+import math
 import os
 import struct
 from pathlib import Path
@@ -30,6 +31,13 @@ FORMAT_NAME = "rnognoise-model"
 FORMAT_VERSION = 1
 _META_KEY = "rnognoise_model"
 _MAX_HEADER = 100 * 1024 * 1024
+#: Largest layout a model file may declare (a guard against absurd allocations).
+MAX_CHANNELS = 4096
+MAX_SAMPLES = 2**20
+_SAFETENSORS_DTYPES = {torch.float64: "F64", torch.float32: "F32", torch.float16: "F16",
+                       torch.bfloat16: "BF16", torch.int64: "I64", torch.int32: "I32",
+                       torch.int16: "I16", torch.int8: "I8", torch.uint8: "U8",
+                       torch.bool: "BOOL"}
 
 
 def _read_header(path: Path) -> dict[str, Any]:
@@ -47,13 +55,39 @@ def _read_header(path: Path) -> dict[str, Any]:
         if length > min(_MAX_HEADER, size - 8):
             raise ModelFileError(path, "not a safetensors model file (bad header length)")
         raw = handle.read(length)
+    if len(raw) < length:
+        raise ModelFileError(path, "truncated model file (header cut short)")
     try:
         header = json.loads(raw)
-    except (json.JSONDecodeError, UnicodeDecodeError):
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):
         raise ModelFileError(path, "not a safetensors model file (header is not JSON)") from None
     if not isinstance(header, dict):
         raise ModelFileError(path, "not a safetensors model file (header is not a JSON object)")
     return header
+
+
+def _tensor_entries(path: Path, header: dict[str, Any]) -> dict[str, tuple[str, tuple[int, ...]]]:
+    """``{name: (dtype, shape)}`` of the tensors the header declares, validated."""
+    entries: dict[str, tuple[str, tuple[int, ...]]] = {}
+    size = path.stat().st_size
+    for name, entry in header.items():
+        if name == "__metadata__":
+            continue
+        try:
+            dtype = entry["dtype"]
+            shape = tuple(entry["shape"])
+            begin, end = (int(x) for x in entry["data_offsets"])
+        except (KeyError, TypeError, ValueError):
+            raise ModelFileError(path, f"damaged safetensors header (entry {name[:60]!r})"
+                                 ) from None
+        if not isinstance(dtype, str) or not all(
+                isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in shape):
+            raise ModelFileError(path, f"damaged safetensors header (entry {name[:60]!r})")
+        if not 0 <= begin <= end <= size:
+            raise ModelFileError(path, f"tensor {name[:60]!r} lies beyond the end of the file "
+                                 "(truncated model file)")
+        entries[name] = (dtype, shape)
+    return entries
 
 
 def is_model_file(path: str | os.PathLike[str]) -> bool:
@@ -77,12 +111,14 @@ def read_model_metadata(path: str | os.PathLike[str]) -> dict[str, Any]:
     path = Path(path)
     header = _read_header(path)
     meta = header.get("__metadata__") or {}
-    if _META_KEY not in meta:
+    if not isinstance(meta, dict) or _META_KEY not in meta:
         raise ModelFileError(path, "safetensors file without rnognoise model metadata "
                              "(not a model written by rnognoise)")
+    if not isinstance(meta[_META_KEY], str):
+        raise ModelFileError(path, "model metadata is not a JSON string")
     try:
         doc = json.loads(meta[_META_KEY])
-    except json.JSONDecodeError:
+    except (json.JSONDecodeError, RecursionError):
         raise ModelFileError(path, "model metadata is not valid JSON") from None
     if not isinstance(doc, dict) or doc.get("format") != FORMAT_NAME:
         raise ModelFileError(path, f"metadata does not declare format {FORMAT_NAME!r}")
@@ -92,20 +128,37 @@ def read_model_metadata(path: str | os.PathLike[str]) -> dict[str, Any]:
     for key in ("kind", "config", "layout", "units"):
         if key not in doc:
             raise ModelFileError(path, f"model metadata lacks {key!r}")
-    layout = doc["layout"]
-    try:
-        channels = tuple(int(c) for c in layout["channels"])
-        n_samples = int(layout["n_samples"])
-        rate = float(layout["sampling_rate"])
-    except (KeyError, TypeError, ValueError):
-        raise ModelFileError(path, "model metadata has an invalid 'layout' "
-                             "(channels, n_samples, sampling_rate)") from None
-    if not channels or n_samples < 2 or not rate > 0 or len(set(channels)) != len(channels):
-        raise ModelFileError(path, "model metadata has an invalid 'layout' "
-                             "(channels, n_samples, sampling_rate)")
+    if not isinstance(doc["kind"], str):
+        raise ModelFileError(path, f"model metadata 'kind' must be a string, got "
+                             f"{type(doc['kind']).__name__}")
+    if not isinstance(doc["config"], dict):
+        raise ModelFileError(path, "model metadata 'config' must be a JSON object")
+    _check_layout(path, doc["layout"])
     if doc["units"] != "V":
         raise ModelFileError(path, f"model units {doc['units']!r} are not 'V'")
     return doc
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _check_layout(path: Path, layout: Any) -> None:
+    """Channels (unique integer ids), samples and sampling rate (Hz) of the metadata."""
+    bad = ("model metadata has an invalid 'layout' (channels: unique integer ids, at most "
+           f"{MAX_CHANNELS}; n_samples: integer 2..{MAX_SAMPLES}; sampling_rate: positive "
+           "finite Hz)")
+    if not isinstance(layout, dict):
+        raise ModelFileError(path, bad)
+    channels = layout.get("channels")
+    n_samples = layout.get("n_samples")
+    rate = layout.get("sampling_rate")
+    if (not isinstance(channels, list) or not channels or len(channels) > MAX_CHANNELS
+            or not all(_is_int(c) for c in channels) or len(set(channels)) != len(channels)
+            or not _is_int(n_samples) or not 2 <= n_samples <= MAX_SAMPLES
+            or isinstance(rate, bool) or not isinstance(rate, (int, float))
+            or not math.isfinite(rate) or rate <= 0):
+        raise ModelFileError(path, bad)
 
 
 def save_model(path: str | os.PathLike[str], model: NoiseModel, *,
@@ -140,23 +193,33 @@ def load_model(path: str | os.PathLike[str], *, device: str | torch.device = "cp
     """
     path = Path(path)
     doc = read_model_metadata(path)
+    declared = _tensor_entries(path, _read_header(path))
+    layout = TraceLayout(tuple(int(c) for c in doc["layout"]["channels"]),
+                         int(doc["layout"]["n_samples"]), float(doc["layout"]["sampling_rate"]))
     try:
         cls = get_model_class(doc["kind"])
         config = cls.make_config(doc["config"])
-        layout = TraceLayout(tuple(int(c) for c in doc["layout"]["channels"]),
-                             int(doc["layout"]["n_samples"]),
-                             float(doc["layout"]["sampling_rate"]))
+        # Shapes first, on the meta device: a config asking for a huge network is refused
+        # before any memory is allocated.
+        with torch.device("meta"):
+            skeleton = cls(config, layout)
+    except (RnognoiseError, TypeError, ValueError, AttributeError, KeyError,
+            NotImplementedError, RuntimeError) as exc:
+        raise ModelFileError(path, f"cannot rebuild the model ({_first_line(exc)})") from None
+    _match_declared(path, doc["kind"], declared, skeleton.export_state())
+    del skeleton
+    try:
         model = cls(config, layout)
-    except (RnognoiseError, TypeError, ValueError) as exc:
-        raise ModelFileError(path, f"cannot rebuild the model ({exc})") from None
+    except (RnognoiseError, TypeError, ValueError, RuntimeError) as exc:
+        raise ModelFileError(path, f"cannot rebuild the model ({_first_line(exc)})") from None
     try:
         tensors: dict[str, torch.Tensor] = {}
         with safe_open(str(path), framework="pt", device="cpu") as handle:
             for key in handle.keys():
                 tensors[key] = handle.get_tensor(key)
     except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
-        text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ModelFileError(path, f"damaged or truncated tensor data ({text})") from None
+        raise ModelFileError(path, f"damaged or truncated tensor data ({_first_line(exc)})"
+                             ) from None
     expected = model.export_state()
     missing = sorted(set(expected) - set(tensors))
     unexpected = sorted(set(tensors) - set(expected))
@@ -171,6 +234,42 @@ def load_model(path: str | os.PathLike[str], *, device: str | torch.device = "cp
             raise ModelFileError(path, f"tensor {key!r} holds NaN/inf")
     model.load_state_dict(tensors, strict=False)
     model.eval()
+    _smoke_test(path, model)
     return model.to(device), doc
+
+
+def _match_declared(path: Path, kind: str, declared: dict[str, tuple[str, tuple[int, ...]]],
+                    expected: dict[str, torch.Tensor]) -> None:
+    """The header's tensors must be exactly the model's, with the same shapes and dtypes."""
+    missing = sorted(set(expected) - set(declared))
+    unexpected = sorted(set(declared) - set(expected))
+    if missing or unexpected:
+        raise ModelFileError(path, f"tensors do not match a {kind!r} model "
+                             f"(missing {missing[:3]}, unexpected {[u[:40] for u in unexpected[:3]]})")
+    for key, (dtype, shape) in declared.items():
+        want = expected[key]
+        if shape != tuple(want.shape):
+            raise ModelFileError(path, f"tensor {key!r} has shape {shape}, "
+                                 f"expected {tuple(want.shape)}")
+        want_dtype = _SAFETENSORS_DTYPES.get(want.dtype)
+        if want_dtype is not None and dtype != want_dtype:
+            raise ModelFileError(path, f"tensor {key!r} has dtype {dtype}, expected {want_dtype}")
+
+
+def _smoke_test(path: Path, model: NoiseModel) -> None:
+    """Draw one event: a model whose output is NaN/inf (or fails) is refused at load time."""
+    try:
+        with torch.inference_mode():
+            out = model.to_volts(model.generate(1, torch.Generator().manual_seed(0)))
+    except (RuntimeError, ValueError, TypeError, IndexError) as exc:
+        raise ModelFileError(path, f"the model cannot generate noise ({_first_line(exc)})"
+                             ) from None
+    if not bool(torch.isfinite(out).all()):
+        raise ModelFileError(path, "the model generates NaN/inf samples (unusable weights)")
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0][:200] if text else type(exc).__name__
 
 

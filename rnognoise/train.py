@@ -6,13 +6,24 @@ can analytically (:meth:`~rnognoise.models.NoiseModel.initialize`), then, for le
 models, run the shared :class:`~rnognoise.core.TrainingLoop` with checkpoints beside
 the output (``MODEL.ckpt/``), resume, a wall-clock budget, a JSONL loss log and
 keep-the-best by a validation score on the held-out traces.
+
+Several processes (``torchrun``; ``FitOptions(distributed=True)``, ``rnognoise fit
+--distributed`` or ``torchrun -m rnognoise.train``) train one model together: every rank
+reads the same events and takes the same split and normalisation; the global batch of
+each step is drawn from ``(seed, step)`` and rank ``r`` trains on its ``r``-th slice;
+gradients are averaged across ranks before every optimizer step (see
+:class:`~rnognoise.core.loop.DistributedComm`); only rank 0 writes checkpoints, logs and
+the model file. The model's own noise draws are seeded per rank.
 """
 
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import platform
+import shutil
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,10 +31,12 @@ from typing import Any
 
 import numpy as np
 import torch
+import torch.distributed as dist
 
 from . import __version__
 from .core import LoopConfig, LoopResult, TrainingLoop
-from .errors import DataFileError
+from .core.loop import DistributedComm
+from .errors import ConfigError, DataFileError
 from .fileutil import check_writable
 from .generator import resolve_device
 from .io import TraceSet, open_traces, read_traces
@@ -32,7 +45,7 @@ from .modelfile import save_model
 from .models import NoiseModel, TraceLayout, get_model_class
 from .selection import validation_score
 
-__all__ = ["FitOptions", "FitResult", "fit", "prepare_model"]
+__all__ = ["FitOptions", "FitResult", "fit", "main", "prepare_model"]
 
 _log = get_logger("train")
 
@@ -83,6 +96,11 @@ class FitOptions:
         Overwrite an existing model file.
     quiet : bool
         No progress bar.
+    distributed : bool
+        Train as one rank of a ``torchrun`` job (reads ``RANK``, ``WORLD_SIZE``,
+        ``LOCAL_RANK``, ``MASTER_ADDR``/``MASTER_PORT`` from the environment; backend
+        ``nccl`` on CUDA, ``gloo`` on the CPU). ``batch_size`` is the global batch and
+        must be divisible by the number of ranks.
     """
 
     model: str = "wgan-gp"
@@ -103,6 +121,7 @@ class FitOptions:
     resume: bool = False
     force: bool = False
     quiet: bool = False
+    distributed: bool = False
 
 
 @dataclass
@@ -143,6 +162,39 @@ def prepare_model(data: TraceSet, kind: str, options: dict[str, Any] | None = No
     return cls(config, layout)
 
 
+def _clear_stale_checkpoints(folder: Path, *, force: bool) -> None:
+    """A fresh run must not resume from (or reset to) an earlier run's checkpoints."""
+    if not folder.exists():
+        return
+    if not force:
+        raise ConfigError(f"{folder}: checkpoints of an earlier run exist; pass --resume to "
+                          "continue that run or --force to start over")
+    shutil.rmtree(folder, ignore_errors=True)  # every rank of a torchrun job gets here
+
+
+def _init_distributed(opts: FitOptions) -> tuple[torch.device, DistributedComm, bool]:
+    """Join the ``torchrun`` process group; return the rank's device, comm, and whether
+    the group was created here (and must be destroyed at the end)."""
+    if "WORLD_SIZE" not in os.environ and not dist.is_initialized():
+        raise ConfigError("--distributed needs the torchrun environment (RANK, WORLD_SIZE, "
+                          "MASTER_ADDR, MASTER_PORT); start with torchrun")
+    device = resolve_device(opts.device)
+    if device.type == "cuda":
+        device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
+        torch.cuda.set_device(device)
+    created = False
+    if not dist.is_initialized():
+        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+        created = True
+    comm = DistributedComm(device)
+    if not comm.is_main:
+        get_logger().setLevel(logging.WARNING)  # one rank reports
+    if opts.batch_size % comm.world_size:
+        raise ConfigError(f"batch size {opts.batch_size} is not divisible by the "
+                          f"{comm.world_size} ranks")
+    return device, comm, created
+
+
 def _data_hash(traces: np.ndarray) -> str:
     return hashlib.sha256(np.ascontiguousarray(traces).view(np.uint8)).hexdigest()
 
@@ -173,7 +225,22 @@ def fit(data: str | os.PathLike[str] | TraceSet, out: str | os.PathLike[str] | N
     get_model_class(opts.model)  # unknown kinds fail before any work
     if out is not None and not opts.resume:
         check_writable(out, force=opts.force)
-    device = resolve_device(opts.device)
+        _clear_stale_checkpoints(Path(f"{out}.ckpt"), force=opts.force)
+    comm: DistributedComm | None = None
+    created = False
+    if opts.distributed:
+        device, comm, created = _init_distributed(opts)
+    else:
+        device = resolve_device(opts.device)
+    try:
+        return _fit(data, out, opts, device, comm)
+    finally:
+        if created:
+            dist.destroy_process_group()
+
+
+def _fit(data: str | os.PathLike[str] | TraceSet, out: str | os.PathLike[str] | None,
+         opts: FitOptions, device: torch.device, comm: DistributedComm | None) -> FitResult:
     started = time.time()
     traceset = _load_training_data(data, opts)
     source_name = traceset.source or (str(data) if not isinstance(data, TraceSet) else None)
@@ -206,7 +273,7 @@ def fit(data: str | os.PathLike[str] | TraceSet, out: str | os.PathLike[str] | N
     loop_result = None
     if cls.learned:
         val = torch.from_numpy(np.ascontiguousarray(norm[val_idx])).to(device)
-        loop_result = _train(model, train, val, traceset.sampling_rate, out, opts)
+        loop_result = _train(model, train, val, traceset.sampling_rate, out, opts, comm)
     provenance = {
         "source": source_name,
         "n_events": int(traceset.n_events),
@@ -221,6 +288,7 @@ def fit(data: str | os.PathLike[str] | TraceSet, out: str | os.PathLike[str] | N
         "device": str(device),
         "created_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "fit_wall_s": round(time.time() - started, 2),
+        "world_size": comm.world_size if comm is not None else 1,
     }
     if loop_result is not None:
         provenance.update(train_steps=loop_result.steps,
@@ -228,15 +296,22 @@ def fit(data: str | os.PathLike[str] | TraceSet, out: str | os.PathLike[str] | N
                           stopped_by=loop_result.stopped_by, best_step=loop_result.best_step,
                           best_validation_score=loop_result.best_score)
     model = model.cpu().eval()
-    if out is not None:
+    is_main = comm is None or comm.is_main
+    if out is not None and is_main:
         save_model(out, model, provenance=provenance, force=opts.force or opts.resume)
         log_event(_log, "model written", path=str(out))
-    return FitResult(model, Path(out) if out is not None else None, provenance, loop_result)
+    if comm is not None:
+        comm.barrier()  # the model file exists on every rank's return
+    return FitResult(model, Path(out) if out is not None and is_main else None, provenance,
+                     loop_result)
 
 
 def _train(model: NoiseModel, train: torch.Tensor, val: torch.Tensor, sampling_rate: float,
-           out: str | os.PathLike[str] | None, opts: FitOptions) -> LoopResult:
-    plan = model.training_plan(lr=opts.lr, batch_size=opts.batch_size)
+           out: str | os.PathLike[str] | None, opts: FitOptions,
+           comm: DistributedComm | None = None) -> LoopResult:
+    world = comm.world_size if comm is not None else 1
+    rank = comm.rank if comm is not None else 0
+    plan = model.training_plan(lr=opts.lr, batch_size=opts.batch_size // world)
     n_train = train.shape[0]
     steps = opts.steps
     if steps is None and opts.epochs is not None:
@@ -248,10 +323,14 @@ def _train(model: NoiseModel, train: torch.Tensor, val: torch.Tensor, sampling_r
     if steps is None:
         steps = 10**9
     batch = min(opts.batch_size, n_train)
+    local = batch // world
 
-    def batch_fn(step: int, k: int) -> torch.Tensor:
+    def batch_fn(index: int, k: int) -> torch.Tensor:
+        # The model sees index = step * world + rank (its noise differs between ranks);
+        # the global batch depends on the step only, and this rank takes its slice.
+        step = index // world
         gen = torch.Generator().manual_seed(opts.seed * 1_000_003 + step * 131 + k)
-        idx = torch.randint(0, n_train, (batch,), generator=gen)
+        idx = torch.randint(0, n_train, (batch,), generator=gen)[rank * local:(rank + 1) * local]
         return train[idx.to(train.device)]
 
     eval_gen = torch.Generator(device=val.device)
@@ -267,15 +346,30 @@ def _train(model: NoiseModel, train: torch.Tensor, val: torch.Tensor, sampling_r
                         checkpoint_every=opts.checkpoint_every, eval_every=opts.eval_every,
                         log_path=f"{ckpt_dir}/losses.jsonl" if ckpt_dir else None,
                         resume=opts.resume, quiet=opts.quiet, desc=f"fit {model.kind}")
-    if ckpt_dir:
+    if ckpt_dir and (comm is None or comm.is_main):
         Path(ckpt_dir).mkdir(parents=True, exist_ok=True)
     run_info = {"model": opts.model, "model_options": opts.model_options,
                 "batch_size": opts.batch_size, "lr": opts.lr, "seed": opts.seed}
     loop = TrainingLoop(config, modules=plan.modules, optimizers=plan.optimizers,
-                        step_fn=lambda step: plan.step_fn(step, batch_fn), eval_fn=eval_fn,
-                        run_info=run_info)
+                        step_fn=lambda step: plan.step_fn(step * world + rank, batch_fn),
+                        eval_fn=eval_fn, run_info=run_info, comm=comm)
     if not (opts.resume and loop.checkpoint_path is not None and loop.checkpoint_path.exists()):
         loop.record_score(eval_fn(0))  # the analytic initialisation is a candidate too
     return loop.run()
 
 
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m rnognoise.train TRACES [fit options]``: ``rnognoise fit`` as a module,
+    distributed automatically when started by ``torchrun`` (``WORLD_SIZE`` is set)."""
+    from .cli import main as cli_main
+
+    args = list(sys.argv[1:] if argv is None else argv)
+    if "WORLD_SIZE" in os.environ and "--distributed" not in args:
+        args.append("--distributed")
+    return cli_main(["fit", *args])
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -23,7 +23,8 @@ def add_parser(sub: argparse._SubParsersAction, parents: list[argparse.ArgumentP
                        description="Fit a noise model (baseline, wgan-gp or vae) to the "
                        "traces of an HDF5 or RNO-G ROOT file and write a model file "
                        "(safetensors). Checkpoints go to MODEL.ckpt/; the same command with "
-                       "--resume continues an interrupted run.")
+                       "--resume continues an interrupted run. Under torchrun, --distributed "
+                       "trains on every rank with averaged gradients (see docs/scaling.md).")
     p.add_argument("traces", help="HDF5 file, ROOT file or RNO-G run directory")
     p.add_argument("--model", default="wgan-gp", help="model kind (default: wgan-gp)")
     p.add_argument("--out", help="model file (default: TRACES stem + .MODEL.safetensors)")
@@ -45,6 +46,9 @@ def add_parser(sub: argparse._SubParsersAction, parents: list[argparse.ArgumentP
     p.add_argument("--checkpoint-every", type=int, default=200)
     p.add_argument("--resume", action="store_true", help="continue from OUT.ckpt/")
     p.add_argument("--force", action="store_true", help="overwrite an existing model file")
+    p.add_argument("--distributed", action="store_true",
+                   help="one rank of a torchrun job (gloo on CPU, nccl on CUDA); "
+                   "--batch-size is the global batch")
     p.set_defaults(handler=run)
 
 
@@ -72,9 +76,10 @@ def run(args: argparse.Namespace) -> int:
         channels=_parse_channels(args.channels), trigger=args.trigger,
         max_events=args.max_events, eval_every=args.eval_every,
         checkpoint_every=args.checkpoint_every, resume=args.resume, force=args.force,
-        quiet=args.quiet)
+        quiet=args.quiet, distributed=args.distributed)
     result = fit(args.traces, out, options)
     log_event(get_logger("cli"), "done", model=str(result.model_path),
               fit_wall_s=result.provenance["fit_wall_s"])
-    print(result.model_path)
+    if result.model_path is not None:  # rank 0 only when distributed
+        print(result.model_path)
     return 0

@@ -12,7 +12,7 @@ Used by the noise models (``rnognoise.models``) and by the reference image pipel
 from __future__ import annotations
 
 from .checkpoint import load_state, save_state
-from .loop import LoopConfig, LoopResult, TrainingLoop
+from .loop import DistributedComm, LoopConfig, LoopResult, TrainingLoop
 from .losses import (
     bce_discriminator_loss,
     gaussian_kl,
@@ -25,6 +25,7 @@ from .losses import (
 )
 
 __all__ = [
+    "DistributedComm",
     "LoopConfig",
     "LoopResult",
     "TrainingLoop",

@@ -8,6 +8,11 @@ models and for the reference image pipelines.
 
 Batches should be derived from ``(seed, step)`` inside ``step_fn`` so that a resumed
 run sees the same data as an uninterrupted one.
+
+On several processes (``torchrun``, :class:`DistributedComm`), every rank runs the same
+loop on its part of each batch; the gradients are averaged across ranks before every
+optimizer step, losses are averaged before they are logged or checked, stop decisions
+are taken by rank 0, and only rank 0 writes checkpoints and logs.
 """
 
 from __future__ import annotations
@@ -22,12 +27,13 @@ from pathlib import Path
 from typing import Any
 
 import torch
+import torch.distributed as dist
 
 from ..errors import TrainingDivergedError
 from ..logs import get_logger, log_event, progress
 from .checkpoint import load_state, read_metadata, save_state
 
-__all__ = ["LoopConfig", "LoopResult", "TrainingLoop"]
+__all__ = ["DistributedComm", "LoopConfig", "LoopResult", "TrainingLoop"]
 
 _log = get_logger("train")
 
@@ -91,6 +97,97 @@ class LoopResult:
     history: list[dict[str, float]] = field(default_factory=list)
 
 
+class DistributedComm:
+    """The collectives :class:`TrainingLoop` needs on several ranks (``torch.distributed``).
+
+    Gradients are averaged by an optimizer *step pre-hook* (one flattened all-reduce per
+    optimizer step) rather than by wrapping modules in ``DistributedDataParallel``:
+    the models call their sub-modules directly, take several optimizer steps per
+    loop step (WGAN critic steps) and differentiate twice for the gradient penalty,
+    all of which DDP's backward hooks do not follow. The maths is the same as DDP's:
+    with equal per-rank batches the averaged gradient is the gradient of the
+    global-batch mean loss.
+
+    Parameters
+    ----------
+    device : torch.device
+        Device of the tensors exchanged (a CUDA device for the ``nccl`` backend).
+    group : optional
+        Process group (default: the world).
+    """
+
+    def __init__(self, device: torch.device, group: Any = None) -> None:
+        if not dist.is_available() or not dist.is_initialized():
+            raise RuntimeError("torch.distributed is not initialised")
+        self.device = device
+        self.group = group
+        self.rank = dist.get_rank(group)
+        self.world_size = dist.get_world_size(group)
+
+    @property
+    def is_main(self) -> bool:
+        """True on rank 0 (the one that writes files)."""
+        return self.rank == 0
+
+    def average_gradients(self, params: list[torch.Tensor]) -> None:
+        """Replace every ``.grad`` by its mean over ranks (one all-reduce)."""
+        if self.world_size == 1:
+            return
+        grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in params]
+        if not grads:
+            return
+        flat = torch.cat([g.reshape(-1) for g in grads]).to(self.device)
+        dist.all_reduce(flat, group=self.group)
+        flat /= self.world_size
+        offset = 0
+        for p, g in zip(params, grads, strict=True):
+            k = g.numel()
+            if p.grad is not None:
+                p.grad.copy_(flat[offset:offset + k].view_as(g))
+            offset += k
+
+    def attach(self, optimizer: torch.optim.Optimizer) -> Any:
+        """Average gradients across ranks before each ``optimizer.step()``."""
+        params = [p for group in optimizer.param_groups for p in group["params"]]
+
+        def hook(opt: torch.optim.Optimizer, args: Any, kwargs: Any) -> None:
+            self.average_gradients(params)
+
+        return optimizer.register_step_pre_hook(hook)
+
+    def broadcast_modules(self, modules: dict[str, torch.nn.Module]) -> None:
+        """Copy rank 0's parameters and buffers to every rank."""
+        for module in modules.values():
+            for tensor in list(module.parameters()) + list(module.buffers()):
+                buf = tensor.data.to(self.device)
+                dist.broadcast(buf, 0, group=self.group)
+                tensor.data.copy_(buf)
+
+    def mean_losses(self, losses: dict[str, float]) -> dict[str, float]:
+        """Losses averaged over ranks (keys in the same order on every rank)."""
+        if self.world_size == 1 or not losses:
+            return losses
+        keys = sorted(losses)
+        values = torch.tensor([losses[k] for k in keys], dtype=torch.float64,
+                              device=self.device)
+        dist.all_reduce(values, group=self.group)
+        values /= self.world_size
+        return dict(zip(keys, values.tolist(), strict=True))
+
+    def decide(self, flag: bool) -> bool:
+        """Rank 0's value of ``flag`` on every rank."""
+        if self.world_size == 1:
+            return flag
+        value = torch.tensor([1 if flag else 0], dtype=torch.int32, device=self.device)
+        dist.broadcast(value, 0, group=self.group)
+        return bool(value.item())
+
+    def barrier(self) -> None:
+        """Wait for every rank."""
+        if self.world_size > 1:
+            dist.barrier(group=self.group)
+
+
 class TrainingLoop:
     """Run ``step_fn`` until the step or time budget is spent, with checkpoints.
 
@@ -111,6 +208,11 @@ class TrainingLoop:
         JSON-able description of the run (its options), stored in every checkpoint.
     restore_best : bool
         Load the best weights into ``modules`` when training ends.
+    comm : DistributedComm, optional
+        Run as one rank of several: rank 0's weights are broadcast at the start,
+        gradients are averaged before every optimizer step, losses are averaged, and
+        only rank 0 writes checkpoints, logs and the progress bar. Every rank must be
+        able to read the checkpoint folder to resume.
 
     Examples
     --------
@@ -129,8 +231,11 @@ class TrainingLoop:
                  optimizers: dict[str, torch.optim.Optimizer],
                  step_fn: Callable[[int], dict[str, float]],
                  eval_fn: Callable[[int], float] | None = None,
-                 run_info: dict[str, Any] | None = None, restore_best: bool = True) -> None:
+                 run_info: dict[str, Any] | None = None, restore_best: bool = True,
+                 comm: DistributedComm | None = None) -> None:
         self.config = config
+        self.comm = comm
+        self.is_main = comm is None or comm.is_main
         self.modules = modules
         self.optimizers = optimizers
         self.step_fn = step_fn
@@ -171,7 +276,7 @@ class TrainingLoop:
     def save_checkpoint(self, elapsed: float) -> None:
         """Write ``last.safetensors`` (atomically) if checkpointing is on."""
         path = self.checkpoint_path
-        if path is None:
+        if path is None or not self.is_main:
             return
         path.parent.mkdir(parents=True, exist_ok=True)
         save_state(path, modules=self.modules, optimizers=self.optimizers,
@@ -208,7 +313,7 @@ class TrainingLoop:
             self.best_step = self.step
             self._best_weights = {k: copy.deepcopy(m.state_dict())
                                   for k, m in self.modules.items()}
-            if self.best_path is not None:
+            if self.best_path is not None and self.is_main:
                 self.best_path.parent.mkdir(parents=True, exist_ok=True)
                 save_state(self.best_path, modules=self.modules,
                            extra={"step": self.step, "score": self.best_score})
@@ -231,22 +336,33 @@ class TrainingLoop:
         """
         cfg = self.config
         self._try_resume()
-        log_file = open(cfg.log_path, "a") if cfg.log_path else None
+        if self.comm is not None:
+            self.comm.broadcast_modules(self.modules)
+            hooks = [self.comm.attach(opt) for opt in self.optimizers.values()]
+        else:
+            hooks = []
+        log_file = open(cfg.log_path, "a") if cfg.log_path and self.is_main else None
         start = time.monotonic()
         last_ckpt_time = start
         last_ckpt_step = self.step
         budget_s = cfg.max_minutes * 60.0 if cfg.max_minutes is not None else math.inf
         losses: dict[str, float] = {}
         stopped_by = "steps"
-        bar = progress(cfg.max_steps, desc=cfg.desc, unit="step", quiet=cfg.quiet)
+        bar = progress(cfg.max_steps, desc=cfg.desc, unit="step",
+                       quiet=cfg.quiet or not self.is_main)
         bar.update(self.step)
         try:
             while self.step < cfg.max_steps:
                 elapsed = self.elapsed_before + time.monotonic() - start
-                if elapsed >= budget_s:
+                out_of_time = elapsed >= budget_s
+                if self.comm is not None and budget_s < math.inf:
+                    out_of_time = self.comm.decide(out_of_time)
+                if out_of_time:
                     stopped_by = "time"
                     break
                 losses = {k: float(v) for k, v in self.step_fn(self.step).items()}
+                if self.comm is not None:
+                    losses = self.comm.mean_losses(losses)
                 problem = self._diverged(losses)
                 if problem is not None:
                     self._handle_divergence(problem)
@@ -265,6 +381,7 @@ class TrainingLoop:
                 now = time.monotonic()
                 if (self.step - last_ckpt_step >= cfg.checkpoint_every
                         or now - last_ckpt_time >= cfg.checkpoint_minutes * 60.0):
+                    # Only rank 0 writes; the others just keep their counters in step.
                     self.save_checkpoint(self.elapsed_before + now - start)
                     last_ckpt_time, last_ckpt_step = now, self.step
             elapsed = self.elapsed_before + time.monotonic() - start
@@ -275,6 +392,8 @@ class TrainingLoop:
             self.save_checkpoint(self.elapsed_before + time.monotonic() - start)
             raise
         finally:
+            for handle in hooks:
+                handle.remove()
             bar.close()
             if log_file is not None:
                 log_file.close()
@@ -308,7 +427,7 @@ class TrainingLoop:
         if path is not None and path.exists():
             extra = load_state(path, modules=self.modules, optimizers=self.optimizers)
             where = f"; weights reset to the last good checkpoint {path} (step {extra['step']})"
-        log_event(_log, "training diverged", 40, step=self.step, loss=problem)
+        log_event(_log, "training diverged", 10, step=self.step, loss=problem)
         raise TrainingDivergedError(
             f"training diverged at step {self.step} ({problem}){where}; try a lower "
             "learning rate")

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import os
+import struct
+import zlib
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
 
-from ..errors import DataFileError
+from ..errors import DataFileError, RnognoiseError
 from .hdf5 import HDF5_MAGIC, HDF5Source, write_hdf5
 from .traceset import TraceSet
 
@@ -91,14 +93,44 @@ def open_traces(path: str | os.PathLike[str], *, trigger: str = "forced",
     trigger : str
         ``"forced"`` (default; noise-only events), ``"all"``, or a trigger type name.
     adc_to_volts : float, optional
-        Override of the ADC-to-volt factor for ROOT files (default 2.5 V / 4095).
+        Override of the ADC-to-volt factor for ROOT files (default: the file's
+        ``adc_to_volts`` branch, else 2.5 V / 4095).
     """
     fmt = detect_format(path)
-    if fmt == "hdf5":
-        return HDF5Source(path, trigger=trigger)
-    from .root import RootSource
+    try:
+        if fmt == "hdf5":
+            return HDF5Source(path, trigger=trigger)
+        from .root import RootSource
 
-    return RootSource(path, trigger=trigger, adc_to_volts=adc_to_volts)
+        return RootSource(path, trigger=trigger, adc_to_volts=adc_to_volts)
+    except RnognoiseError:
+        raise
+    except (OSError, ValueError, TypeError, KeyError, IndexError, AttributeError,
+            RuntimeError, AssertionError, OverflowError, EOFError, struct.error,
+            zlib.error) as exc:
+        # Last line of defence: a damaged file must give a one-line error, not a traceback.
+        text = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else ""
+        raise DataFileError(path, f"cannot be read as {fmt.upper()} (damaged file? "
+                            f"{type(exc).__name__}{': ' + text if text else ''})") from None
+
+
+def _memory_limit() -> int:
+    """Bytes of physical memory (a read larger than this cannot succeed)."""
+    try:
+        return int(os.sysconf("SC_PHYS_PAGES")) * int(os.sysconf("SC_PAGE_SIZE"))
+    except (ValueError, OSError, AttributeError):  # pragma: no cover - non-POSIX
+        return 2**40
+
+
+def _check_memory(source: TraceSource, n_events: int, n_channels: int, what: str) -> None:
+    """Refuse a read whose float32 output would not fit in this machine's memory."""
+    needed = 4 * int(n_events) * int(n_channels) * int(source.n_samples)
+    limit = _memory_limit()
+    if needed > limit:
+        raise DataFileError(source.path, f"{what} of {n_events} events x {n_channels} channels "
+                            f"x {source.n_samples} samples needs {needed / 1e9:.3g} GB, more "
+                            f"than this machine's {limit / 1e9:.3g} GB of memory; stream "
+                            "with iter_traces or read fewer events")
 
 
 def _channel_rows(source: TraceSource, channels: Sequence[int] | None) -> np.ndarray | None:
@@ -163,9 +195,12 @@ def read_traces(path: str | os.PathLike[str], *, channels: Sequence[int] | None 
     with open_traces(path, trigger=trigger, adc_to_volts=adc_to_volts) as source:
         rows = _channel_rows(source, channels)
         indices = _event_selection(source, events)
+        _check_memory(source, indices.size, source.channels.size if rows is None else rows.size,
+                      "reading")
         traceset = source.read_events(indices, rows)
+        stored_dtype = _stored_dtype(source)
     if not allow_nonfinite:
-        _check_finite(traceset, path)
+        _check_finite(traceset, path, stored_dtype)
     return traceset
 
 
@@ -189,16 +224,53 @@ def iter_traces(path: str | os.PathLike[str], batch_size: int = 256, *,
     with open_traces(path, trigger=trigger, adc_to_volts=adc_to_volts) as source:
         rows = _channel_rows(source, channels)
         indices = source.event_index[start:stop:step]
+        _check_memory(source, min(batch_size, indices.size),
+                      source.channels.size if rows is None else rows.size, "a batch")
+        stored_dtype = _stored_dtype(source)
         for lo in range(0, indices.size, batch_size):
             batch = source.read_events(indices[lo:lo + batch_size], rows)
             if not allow_nonfinite:
-                _check_finite(batch, path)
+                _check_finite(batch, path, stored_dtype)
             yield batch
 
 
-def _check_finite(traceset: TraceSet, path: str | os.PathLike[str]) -> None:
-    if not np.isfinite(traceset.traces).all():
-        bad = int((~np.isfinite(traceset.traces)).sum())
+def _stored_dtype(source: TraceSource) -> np.dtype | None:
+    """The stored sample dtype when it is integer and its volts cannot overflow, else None."""
+    name = getattr(source, "stored_dtype", None)
+    try:
+        dtype = np.dtype(name) if name is not None else None
+    except TypeError:
+        return None
+    if dtype is None or dtype.kind not in "iu":
+        return None
+    factor = getattr(source, "adc_to_volts", None)
+    if factor is None or not np.isfinite(factor):
+        return None
+    peak = float(max(abs(int(np.iinfo(dtype).min)), int(np.iinfo(dtype).max))) * float(factor)
+    return dtype if peak < float(np.finfo(np.float32).max) else None
+
+
+def _check_finite(traceset: TraceSet, path: str | os.PathLike[str],
+                  stored_dtype: np.dtype | None = None) -> None:
+    """Raise if the traces hold NaN/inf.
+
+    Integer samples (ADC counts) times a finite factor are finite, so they are not
+    scanned. For floats, one dot product is an exact pre-check: it is finite only if
+    no sample is NaN/inf (a finite sum of squares may overflow to inf, which then
+    triggers the full element-wise check).
+    """
+    if stored_dtype is not None:
+        return
+    x = traceset.traces
+    if x.size == 0:
+        return
+    flat = x.reshape(-1)
+    with np.errstate(over="ignore", invalid="ignore"):
+        if np.isfinite(np.dot(flat, flat)):
+            return
+    finite = np.isfinite(x)
+    if not finite.all():
+        bad = int(finite.size - np.count_nonzero(finite))
         raise DataFileError(path, f"contains {bad} NaN/inf samples")
 
 

@@ -30,19 +30,51 @@ def layout_spec() -> dict[str, Any]:
 
 
 def _attr(file: h5py.File, dataset: h5py.Dataset, name: str) -> Any:
+    """Attribute ``name`` from the file or ``/traces``; both set and different is an error."""
+    found: list[tuple[str, Any]] = []
     for location in layout_spec()["attributes"][name]["locations"]:
         holder = file if location == "/" else dataset
         if name in holder.attrs:
             value = holder.attrs[name]
             if isinstance(value, bytes):
-                value = value.decode()
-            return value
-    return None
+                value = value.decode(errors="replace")
+            found.append((location, value))
+    if not found:
+        return None
+    first = found[0][1]
+    for location, value in found[1:]:
+        if not _same(first, value):
+            raise DataFileError(file.filename, f"contradictory '{name}': {_show(first)} on "
+                                f"'{found[0][0]}' but {_show(value)} on '{location}'")
+    return first
 
 
-def _decode_column(values: np.ndarray) -> np.ndarray:
-    if values.dtype.kind in "SO":
-        return np.array([v.decode() if isinstance(v, bytes) else str(v) for v in values], dtype=object)
+def _same(a: Any, b: Any) -> bool:
+    try:
+        return bool(np.array_equal(np.asarray(a), np.asarray(b)))
+    except (TypeError, ValueError):
+        return False
+
+
+def _show(value: Any) -> str:
+    text = repr(value.tolist() if isinstance(value, (np.ndarray, np.generic)) else value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _decode_column(path: str, name: str, item: h5py.Dataset) -> np.ndarray:
+    """A 1-D ``/events`` column; strings decoded to ``str`` (object array) in one call."""
+    try:
+        if h5py.check_string_dtype(item.dtype) is not None:
+            return np.asarray(item.asstr(errors="replace")[()], dtype=object)
+        values = item[()]
+    except (OSError, ValueError, TypeError) as exc:
+        raise DataFileError(path, f"cannot read '{name}' (truncated or damaged file? "
+                            f"{_short(exc)})") from None
+    if values.dtype.kind == "S":
+        return np.char.decode(values, "utf-8", errors="replace").astype(object)
+    if values.dtype.kind not in "biuf" or values.dtype.names is not None:
+        raise DataFileError(path, f"'{name}' has unsupported type {values.dtype} "
+                            "(expected numbers or strings)")
     return values
 
 
@@ -74,7 +106,16 @@ class HDF5Source:
             raise DataFileError(self.path, f"cannot be opened as HDF5 ({_short(exc)})") from None
         try:
             self._open(spec, trigger)
-        except Exception:
+        except DataFileError:
+            self._file.close()
+            raise
+        except (OSError, RuntimeError, KeyError, ValueError, TypeError, IndexError,
+                OverflowError, UnicodeDecodeError) as exc:
+            # h5py raises these on damaged metadata (truncated or corrupted files).
+            self._file.close()
+            raise DataFileError(self.path, f"damaged HDF5 metadata ({type(exc).__name__}: "
+                                f"{_short(exc)})") from None
+        except BaseException:
             self._file.close()
             raise
 
@@ -97,6 +138,7 @@ class HDF5Source:
             raise DataFileError(self.path, f"unknown units {self.units!r} "
                                 f"(expected one of {spec['attributes']['units']['allowed']})")
         dtype = dset.dtype
+        self.stored_dtype = str(dtype)
         if dtype.name in tspec["float_dtypes"]:
             pass
         elif dtype.name in tspec["integer_dtypes"]:
@@ -108,12 +150,15 @@ class HDF5Source:
                                 "(expected float32/float64, or integer ADC counts)")
         self.adc_to_volts = None
         if self.units == "ADC":
-            factor = _attr(self._file, dset, "adc_to_volts")
-            if factor is None or not np.isscalar(factor) or not np.isfinite(float(factor)) \
-                    or float(factor) <= 0:
+            factor = _number(_attr(self._file, dset, "adc_to_volts"))
+            if factor is None or factor <= 0:
                 raise DataFileError(self.path, "units are 'ADC' but no positive adc_to_volts "
                                     "attribute is given")
-            self.adc_to_volts = float(factor)
+            peak = float(np.iinfo(dtype).max) * factor
+            if not peak < float(np.finfo(np.float32).max):
+                raise DataFileError(self.path, f"adc_to_volts={factor:g} V per count overflows "
+                                    f"float32 volts for {dtype} samples")
+            self.adc_to_volts = factor
         n_events, n_channels, n_samples = (int(x) for x in dset.shape)
         if n_events == 0:
             raise DataFileError(self.path, "holds zero events")
@@ -125,11 +170,8 @@ class HDF5Source:
         if rate is None:
             raise DataFileError(self.path, "no 'sampling_rate' attribute (Hz) on the file or "
                                 "on /traces")
-        try:
-            rate = float(np.asarray(rate).reshape(-1)[0]) if np.size(rate) == 1 else None
-        except (TypeError, ValueError):
-            rate = None
-        if rate is None or not np.isfinite(rate) or rate <= 0:
+        rate = _number(rate)
+        if rate is None or rate <= 0:
             raise DataFileError(self.path, "'sampling_rate' must be one positive number in Hz")
         self.sampling_rate = rate
         channels = _attr(self._file, dset, "channels")
@@ -144,6 +186,7 @@ class HDF5Source:
         if np.unique(channels).size != channels.size:
             raise DataFileError(self.path, f"'channels' repeats an id: {channels.tolist()}")
         self.channels = channels.astype(np.int64)
+        _check_storage(self.path, dset, path)
         self.n_samples = n_samples
         self.n_events_total = n_events
         self._dset = dset
@@ -164,7 +207,7 @@ class HDF5Source:
                 if item.shape[0] != n_events:
                     raise DataFileError(self.path, f"'{group_name}/{name}' has {item.shape[0]} "
                                         f"entries for {n_events} events")
-                columns[name] = _decode_column(item[()])
+                columns[name] = _decode_column(self.path, f"{group_name}/{name}", item)
         return pd.DataFrame(columns, index=pd.RangeIndex(n_events))
 
     @property
@@ -186,7 +229,7 @@ class HDF5Source:
                     raw = self._dset[lo:hi]
                 else:
                     raw = self._dset[lo:hi][file_indices - lo]
-            except (OSError, ValueError) as exc:
+            except (OSError, ValueError, RuntimeError, TypeError, KeyError) as exc:
                 raise DataFileError(self.path, f"cannot read events {lo}..{hi - 1} "
                                     f"(truncated or damaged file? {_short(exc)})") from None
         if channel_rows is not None:
@@ -224,7 +267,49 @@ class HDF5Source:
 
 
 def _short(exc: BaseException) -> str:
-    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    text = str(exc).strip()
+    return text.splitlines()[0][:200] if text else type(exc).__name__
+
+
+def _number(value: Any) -> float | None:
+    """One finite number from an attribute value (scalar or 1-element array), else None."""
+    if value is None or np.size(value) != 1:
+        return None
+    try:
+        number = float(np.asarray(value).reshape(-1)[0])
+    except (TypeError, ValueError, OverflowError):
+        return None
+    return number if np.isfinite(number) else None
+
+
+def _check_storage(path: str, dset: h5py.Dataset, name: str) -> None:
+    """Refuse a dataset whose declared shape is not backed by data in the file.
+
+    A chunked dataset with chunks never written, or a contiguous one with no storage or
+    running past the end of the file, reads as fill values or fails mid-way; both mean a
+    truncated or wrongly written file (e.g. a huge declared shape with tiny data).
+    """
+    if dset.is_virtual or dset.external:
+        return
+    declared = int(dset.size) * int(dset.dtype.itemsize)
+    if dset.chunks is not None:
+        per_axis = [-(-int(n) // int(c)) for n, c in zip(dset.shape, dset.chunks, strict=True)]
+        expected = int(np.prod(per_axis, dtype=np.float64))
+        written = int(dset.id.get_num_chunks())
+        if written < expected:
+            raise DataFileError(path, f"'{name}' declares shape {dset.shape} but only "
+                                f"{written} of {expected} chunks hold data (unwritten or "
+                                "truncated dataset)")
+        return
+    stored = int(dset.id.get_storage_size())
+    offset = dset.id.get_offset()
+    if stored < declared or offset is None:
+        raise DataFileError(path, f"'{name}' declares shape {dset.shape} ({declared} bytes) "
+                            f"but stores {stored} bytes (unwritten or truncated dataset)")
+    size = os.path.getsize(path)
+    if int(offset) + declared > size:
+        raise DataFileError(path, f"'{name}' runs to byte {int(offset) + declared} but the "
+                            f"file has {size} bytes (truncated file)")
 
 
 def _select_trigger(path: str, events: pd.DataFrame, trigger: str, forced_value: str,

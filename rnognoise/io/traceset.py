@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -156,7 +157,8 @@ class TraceSet:
     def summary(self) -> dict[str, Any]:
         """Shape, sampling rate, channels and per-channel RMS in volts, as plain Python types."""
         finite = np.isfinite(self.traces)
-        with np.errstate(invalid="ignore"):
+        with np.errstate(invalid="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN channel -> NaN RMS
             rms = np.sqrt(np.nanmean(np.where(finite, self.traces, np.nan) ** 2, axis=(0, 2)))
         return {
             "n_events": self.n_events,

@@ -1,0 +1,161 @@
+"""Sampling speed: ``NoiseGenerator.sample`` events/s per model kind vs NuRadioMC and the RNG floor.
+
+One event is 4 channels x 2048 samples (the simulator's default layout, 3.2 GHz). Every
+model kind is fitted quickly on simulated data (baseline: its one-pass fit; wgan-gp and
+vae: ``steps=1``, since sampling speed does not depend on training), then sampled on
+the CPU. In the same run:
+
+- NuRadioMC's ``channelGenericNoiseAdder.bandlimited_noise`` (type ``rayleigh``,
+  80-700 MHz), one call per trace, 4 traces per event; imported here when installed
+  (``pip install rnognoise[nuradio]``) or run with another interpreter
+  (``--nuradio-python /path/to/python``) through a small timing snippet;
+- the floor: ``numpy.random.default_rng().standard_normal((n, 4, 2048), dtype=float32)``.
+
+Usage::
+
+    python bench/sample_speed.py [--events 8192] [--repeats 3] [--quick]
+                                 [--nuradio-python /tmp/nrvenv/bin/python]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy as np
+import torch
+
+N_CH, N_SAMPLES, RATE = 4, 2048, 3.2e9
+
+NURADIO_SNIPPET = r"""
+import json, sys, time
+from NuRadioReco.modules.channelGenericNoiseAdder import channelGenericNoiseAdder
+from NuRadioReco.utilities import units
+n_traces, repeats = int(sys.argv[1]), int(sys.argv[2])
+adder = channelGenericNoiseAdder()
+adder.begin(seed=1)
+def run(n):
+    for _ in range(n):
+        adder.bandlimited_noise(80 * units.MHz, 700 * units.MHz, 2048, 3.2 * units.GHz,
+                                10 * units.mV, type="rayleigh")
+run(min(n_traces, 200))
+best = min(_timed for _timed in (
+    (lambda t0: (run(n_traces), time.perf_counter() - t0)[1])(time.perf_counter())
+    for _ in range(repeats)))
+import NuRadioReco
+print(json.dumps({"traces_per_s": n_traces / best,
+                  "version": getattr(NuRadioReco, "__version__", "?")}))
+"""
+
+
+def machine() -> dict[str, object]:
+    """CPU model, cores and library versions."""
+    cpu = platform.processor() or "?"
+    try:
+        with open("/proc/cpuinfo") as fh:
+            for line in fh:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    import scipy
+
+    return {"cpu": cpu, "cores": os.cpu_count(), "torch": torch.__version__,
+            "numpy": np.__version__, "scipy": scipy.__version__,
+            "torch_threads": torch.get_num_threads(),
+            "torch_interop_threads": torch.get_num_interop_threads(),
+            "python": platform.python_version()}
+
+
+def best_time(fn, repeats: int) -> float:
+    """Shortest wall time of ``repeats`` calls (after one warm-up call)."""
+    fn()
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return min(times)
+
+
+def nuradio_rate(n_traces: int, repeats: int, python: str | None) -> tuple[float | None, str]:
+    """NuRadioMC traces/s, in this interpreter or ``python``; (None, reason) if absent."""
+    with tempfile.NamedTemporaryFile("w", suffix=".py", delete=False) as fh:
+        fh.write(NURADIO_SNIPPET)
+        path = fh.name
+    try:
+        exe = python or sys.executable
+        proc = subprocess.run([exe, path, str(n_traces), str(repeats)], capture_output=True,
+                              text=True, check=False)
+        if proc.returncode != 0:
+            if "ModuleNotFoundError" in proc.stderr:
+                return None, "not installed (pip install rnognoise[nuradio])"
+            return None, "failed: " + proc.stderr.strip().splitlines()[-1]
+        result = json.loads(proc.stdout.strip().splitlines()[-1])
+        return float(result["traces_per_s"]), f"NuRadioMC {result['version']} ({exe})"
+    finally:
+        os.unlink(path)
+
+
+def fitted_generators(quick: bool) -> dict[str, object]:
+    """A ``NoiseGenerator`` per model kind, fitted quickly on simulated data."""
+    from rnognoise.generator import NoiseGenerator
+    from rnognoise.models import model_kinds
+    from rnognoise.simulate import simulate_noise
+    from rnognoise.train import FitOptions, fit
+
+    data = simulate_noise(128 if quick else 512, seed=0)
+    gens = {}
+    for kind in model_kinds():
+        steps = None if kind == "baseline" else 1
+        result = fit(data, None, FitOptions(model=kind, steps=steps, batch_size=16, quiet=True,
+                                            device="cpu", eval_every=0))
+        gens[kind] = NoiseGenerator(result.model, {}, torch.device("cpu"))
+    return gens
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--events", type=int, default=8192)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--batch-size", type=int, default=1024)
+    parser.add_argument("--quick", action="store_true", help="1024 events, 1 repeat")
+    parser.add_argument("--nuradio-python", help="interpreter with NuRadioMC installed")
+    parser.add_argument("--json", help="also write the results to this file")
+    args = parser.parse_args(argv)
+    n, repeats = (1024, 1) if args.quick else (args.events, args.repeats)
+    info = machine()
+    print("machine:", ", ".join(f"{k}={v}" for k, v in info.items()))
+    print(f"events: {n} x {N_CH} channels x {N_SAMPLES} samples, repeats {repeats} (best)")
+    rates: dict[str, float] = {}
+    floor_t = best_time(lambda: np.random.default_rng(0).standard_normal(
+        (n, N_CH, N_SAMPLES), dtype=np.float32), repeats)
+    rates["rng floor (numpy float32)"] = n / floor_t
+    nr, nr_note = nuradio_rate(min(n * N_CH, 8192), repeats, args.nuradio_python)
+    if nr is not None:
+        rates["NuRadioMC bandlimited_noise"] = nr / N_CH
+    for kind, gen in fitted_generators(args.quick).items():
+        t = best_time(lambda g=gen: g.sample(n, seed=0, batch_size=args.batch_size), repeats)
+        rates[f"rnognoise {kind}"] = n / t
+    floor = rates["rng floor (numpy float32)"]
+    print(f"NuRadioMC: {nr_note}")
+    print(f"{'generator':34s} {'events/s':>10s} {'x NuRadioMC':>12s} {'floor/x':>8s}")
+    for name, rate in rates.items():
+        vs_nr = f"{rate / (nr / N_CH):12.2f}" if nr else f"{'n/a':>12s}"
+        print(f"{name:34s} {rate:10.0f} {vs_nr} {floor / rate:8.2f}")
+    if args.json:
+        with open(args.json, "w") as fh:
+            json.dump({"machine": info, "events": n, "rates": rates, "nuradio": nr_note}, fh,
+                      indent=1)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
