@@ -7,7 +7,9 @@ adversarially (:mod:`~rnognoise.models.wgan_gp`) or variationally
 (:mod:`~rnognoise.models.vae`):
 
 - :class:`Background` — stationary Gaussian noise with the robust (median-based)
-  cross-spectrum, with a learnable per-channel spectral correction and a per-event gain.
+  cross-spectrum, with a learnable per-channel spectral correction, and a per-event gain
+  of the signal chain (applied to everything the chain amplifies: background, lines and
+  impulses, not the digitizer's block offsets).
 - :class:`BlockOffsets` — a constant offset per digitizer block (128 samples) and channel.
 - :class:`Lines` — continuous-wave lines, each present in a fraction of events, with a
   random phase per event that is shared by all channels (fixed per-channel phase offsets).
@@ -66,11 +68,15 @@ class Background(nn.Module):
         self.sampler.set_spectrum(est.robust())
 
     def spectra(self, n: int, generator: torch.Generator) -> torch.Tensor:
-        """Complex spectra ``(n, C, F)`` including gain and correction."""
+        """Complex spectra ``(n, C, F)`` with the spectral correction (no gain)."""
         spec = self.sampler.spectra(n, generator)
-        gain = torch.exp(self.log_gain_sigma.exp()
-                         * torch.randn(n, 1, 1, generator=generator, device=spec.device))
-        return spec * (torch.exp(self.log_gain_correction) * gain)
+        correction = torch.exp(self.log_gain_correction)
+        return spec * correction if torch.is_grad_enabled() else spec.mul_(correction)
+
+    def gains(self, n: int, generator: torch.Generator) -> torch.Tensor:
+        """Per-event gain factors ``(n, 1, 1)``, log-normal around 1."""
+        eps = torch.randn(n, 1, 1, generator=generator, device=self.log_gain_sigma.device)
+        return torch.exp(self.log_gain_sigma.exp() * eps)
 
 
 class BlockOffsets(nn.Module):
@@ -307,8 +313,10 @@ class Impulses(nn.Module):
         self.template_real.data.copy_(template.real.float())
         self.template_imag.data.copy_(template.imag.float())
 
-    def spectra(self, n: int, generator: torch.Generator) -> torch.Tensor:
-        """Complex spectra ``(n, C, F)`` of the pulses (zero where absent)."""
+    def add_to(self, spec: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        """Add the pulses to complex spectra ``(n, C, F)``; in place without autograd,
+        where only the events that carry a pulse are touched."""
+        n = spec.shape[0]
         dev = self.template_real.device
         gate = bernoulli_gate(self.logit.reshape(1), n, generator)[:, 0]           # (n,)
         t0 = torch.rand(n, generator=generator, device=dev) * self.n_samples
@@ -317,14 +325,13 @@ class Impulses(nn.Module):
         sign = torch.where(torch.rand(n, generator=generator, device=dev) < 0.5, -1.0, 1.0)
         template = torch.complex(self.template_real, self.template_imag)             # (C, F)
         k = torch.arange(template.shape[-1], device=dev)
-        if not torch.is_grad_enabled():  # only the events that carry a pulse
+        if not torch.is_grad_enabled():
             events = torch.nonzero(gate > 0, as_tuple=True)[0]
-            out = torch.zeros(n, *template.shape, dtype=template.dtype, device=dev)
             if events.numel():
                 shift = torch.polar((amp * sign)[events, None],
                                     -2 * math.pi * t0[events, None] * k / self.n_samples)
-                out[events] = template[None] * shift[:, None, :]
-            return out
+                spec[events] += template[None] * shift[:, None, :]
+            return spec
         shift = torch.polar(torch.ones(n, k.numel(), device=dev),
                             -2 * math.pi * t0[:, None] * k[None, :] / self.n_samples)
-        return (amp * sign)[:, None, None] * template[None] * shift[:, None, :]
+        return spec + (amp * sign)[:, None, None] * template[None] * shift[:, None, :]

@@ -34,6 +34,7 @@ from ..core.losses import gradient_penalty, wasserstein_critic_loss, wasserstein
 from .base import NoiseModel, TraceLayout, TrainingPlan, register_model
 from .nets import ConvUpsampler, SpectralCritic
 from .physics import Background, BlockOffsets, Impulses, Lines
+from .spectral import irfft
 
 __all__ = ["PhysicsGenerator", "WGANGPConfig", "WGANGPModel"]
 
@@ -129,10 +130,11 @@ class PhysicsGenerator(nn.Module):
 
     def forward(self, n: int, generator: torch.Generator) -> torch.Tensor:
         spec = self.background.spectra(n, generator)
+        gain = self.background.gains(n, generator)
         if self.impulses is not None:
-            spec = spec + self.impulses.spectra(n, generator)
-        x = torch.fft.irfft(spec, n=self.n_samples, dim=-1)
-        x = x + self.blocks(n, generator) + self.lines(n, generator)
+            spec = self.impulses.add_to(spec, generator)
+        x = irfft(spec, self.n_samples) + self.lines(n, generator)
+        x = x * gain + self.blocks(n, generator)  # the gain acts before the digitizer
         if self.residual is not None:
             z = torch.randn(n, self.latent_channels, self.n_samples // 2 ** self.n_up,
                             generator=generator, device=x.device)
