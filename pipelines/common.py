@@ -31,7 +31,12 @@ from typing import Any
 import numpy as np
 import torch
 
-from rnognoise.core import LoopConfig, LoopResult
+from rnognoise.core import (
+    LoopConfig,
+    LoopResult,
+    bce_discriminator_loss,
+    nonsaturating_generator_loss,
+)
 from rnognoise.errors import ConfigError, RnognoiseError
 from rnognoise.fileutil import atomic_output, check_writable
 from rnognoise.logs import configure_logging, get_logger, log_event
@@ -45,6 +50,7 @@ __all__ = [
     "image_grid",
     "log_data_source",
     "loop_config",
+    "nonsaturating_gan_step",
     "prepare_output_dir",
     "run_info",
     "run_main",
@@ -453,3 +459,23 @@ def finish_run(args: argparse.Namespace, out: Path, result: LoopResult,
     }
     write_metrics(metrics, out / "metrics.json", force=force)
     return metrics
+
+
+def nonsaturating_gan_step(gen: torch.nn.Module, disc: torch.nn.Module,
+                           opt_g: torch.optim.Optimizer, opt_d: torch.optim.Optimizer,
+                           real: torch.Tensor, z: torch.Tensor) -> dict[str, float]:
+    """One discriminator and one generator update of the original GAN.
+
+    Binary cross-entropy for the discriminator and the non-saturating generator loss
+    (Goodfellow et al. 2014), from the package's shared losses.
+    """
+    fake = gen(z)
+    loss_d = bce_discriminator_loss(disc(real), disc(fake.detach()))
+    opt_d.zero_grad()
+    loss_d.backward()
+    opt_d.step()
+    loss_g = nonsaturating_generator_loss(disc(fake))
+    opt_g.zero_grad()
+    loss_g.backward()
+    opt_g.step()
+    return {"loss_d": loss_d.item(), "loss_g": loss_g.item()}

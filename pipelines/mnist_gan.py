@@ -32,8 +32,6 @@ from torch import nn
 
 from rnognoise.core import (
     TrainingLoop,
-    bce_discriminator_loss,
-    nonsaturating_generator_loss,
 )
 
 from .common import (
@@ -43,6 +41,7 @@ from .common import (
     finish_run,
     log_data_source,
     loop_config,
+    nonsaturating_gan_step,
     prepare_output_dir,
     run_info,
     run_main,
@@ -126,16 +125,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     def step(i: int) -> dict[str, float]:
         real = x[torch.from_numpy(batch_indices(len(x), args.batch_size, args.seed, i))]
         z = torch.randn(len(real), args.latent_dim, generator=step_generator(args.seed, i))
-        fake = gen(z)
-        loss_d = bce_discriminator_loss(disc(real), disc(fake.detach()))
-        opt_d.zero_grad()
-        loss_d.backward()
-        opt_d.step()
-        loss_g = nonsaturating_generator_loss(disc(fake))
-        opt_g.zero_grad()
-        loss_g.backward()
-        opt_g.step()
-        return {"loss_d": loss_d.item(), "loss_g": loss_g.item()}
+        return nonsaturating_gan_step(gen, disc, opt_g, opt_d, real, z)
 
     result = TrainingLoop(loop_config(args, out, steps), modules={"generator": gen,
                           "discriminator": disc}, optimizers={"opt_g": opt_g, "opt_d": opt_d},
