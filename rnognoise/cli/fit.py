@@ -7,7 +7,6 @@ import json
 from pathlib import Path
 
 from ..logs import get_logger, log_event
-from ..train import FitOptions, fit
 
 __all__ = ["add_parser", "run"]
 
@@ -69,6 +68,8 @@ def _parse_options(items: list[str]) -> dict[str, object]:
 
 def run(args: argparse.Namespace) -> int:
     out = args.out or str(Path(args.traces).with_suffix("")) + f".{args.model}.safetensors"
+    from ..train import FitOptions, fit  # torch is imported only when a command needs it
+
     options = FitOptions(
         model=args.model, model_options=_parse_options(args.option),
         max_minutes=args.max_minutes, steps=args.steps, epochs=args.epochs,

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING
 
 import h5py
 import numpy as np
 
 from ..errors import ConfigError
 from ..fileutil import atomic_output
-from ..generator import NoiseGenerator
 from ..io.hdf5 import layout_spec
 from ..logs import progress
+
+if TYPE_CHECKING:
+    from ..generator import NoiseGenerator
 
 __all__ = ["add_parser", "run", "write_samples"]
 
@@ -59,6 +62,8 @@ def write_samples(generator: NoiseGenerator, n: int, out: str, *, seed: int = 0,
 def run(args: argparse.Namespace) -> int:
     if args.events < 1:
         raise ConfigError(f"-n must be >= 1, got {args.events}")
+    from ..generator import NoiseGenerator  # torch is imported only when needed
+
     generator = NoiseGenerator.load(args.model, device=args.device)
     write_samples(generator, args.events, args.out, seed=args.seed, batch_size=args.batch_size,
                   force=args.force, quiet=args.quiet)

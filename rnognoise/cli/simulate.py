@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING
 
-from ..simulate import SimulationConfig, simulate_to_file
+if TYPE_CHECKING:
+    from ..simulate import SimulationConfig
 
 __all__ = ["add_parser", "config_from_args", "run"]
 
@@ -48,6 +50,8 @@ def add_parser(sub: argparse._SubParsersAction, parents: list[argparse.ArgumentP
 
 def config_from_args(args: argparse.Namespace) -> SimulationConfig:
     """The :class:`SimulationConfig` the command-line options describe."""
+    from ..simulate import SimulationConfig
+
     return SimulationConfig(
         n_samples=args.samples,
         sampling_rate=args.sampling_rate,
@@ -64,6 +68,8 @@ def config_from_args(args: argparse.Namespace) -> SimulationConfig:
 def run(args: argparse.Namespace) -> int:
     config = config_from_args(args)
     fmt = _FORMATS[args.format] if args.format else None
+    from ..simulate import simulate_to_file
+
     path = simulate_to_file(args.out, args.events, config=config, seed=args.seed, format=fmt,
                             force=args.force, batch_size=args.batch_size,
                             show_progress=not getattr(args, "quiet", False))
