@@ -37,6 +37,9 @@ __all__ = ["DistributedComm", "LoopConfig", "LoopResult", "TrainingLoop"]
 
 _log = get_logger("train")
 
+#: ``max_steps`` at or above this means "no step limit" (a time budget ends training).
+_UNBOUNDED_STEPS = 10**8
+
 
 @dataclass
 class LoopConfig:
@@ -348,7 +351,10 @@ class TrainingLoop:
         budget_s = cfg.max_minutes * 60.0 if cfg.max_minutes is not None else math.inf
         losses: dict[str, float] = {}
         stopped_by = "steps"
-        bar = progress(cfg.max_steps, desc=cfg.desc, unit="step",
+        # With a time budget and no real step limit, the bar counts steps with their rate
+        # and shows the budget left instead of a meaningless step ETA.
+        unbounded = budget_s < math.inf and cfg.max_steps >= _UNBOUNDED_STEPS
+        bar = progress(None if unbounded else cfg.max_steps, desc=cfg.desc, unit="step",
                        quiet=cfg.quiet or not self.is_main)
         bar.update(self.step)
         try:
@@ -371,7 +377,11 @@ class TrainingLoop:
                 if self.step % cfg.log_every == 0 or self.step == cfg.max_steps:
                     record = {"step": self.step, "time_s": round(elapsed, 3), **losses}
                     self.history.append(record)
-                    bar.set_postfix({k: f"{v:.3g}" for k, v in losses.items()}, refresh=False)
+                    postfix = {k: f"{v:.3g}" for k, v in losses.items()}
+                    if budget_s < math.inf:
+                        left = max(0.0, budget_s - elapsed)
+                        postfix["left"] = f"{int(left // 60)}:{int(left % 60):02d}"
+                    bar.set_postfix(postfix, refresh=False)
                     if log_file is not None:
                         log_file.write(json.dumps(record) + "\n")
                         log_file.flush()
