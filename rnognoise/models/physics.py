@@ -163,20 +163,34 @@ class Lines(nn.Module):
         """rfft bin width in Hz."""
         return self.sampling_rate / self.n_samples
 
-    def initialize(self, data: torch.Tensor, *, excess_threshold: float = 2.0) -> None:
-        """Find intermittent narrow lines (mean power far above the median) and set slots.
+    def initialize(self, data: torch.Tensor, *, excess_threshold: float = 2.0,
+                   band_threshold: float = 1.06, band_width: int = 9) -> None:
+        """Find intermittent lines (mean power above the Gaussian level) and set slots.
+
+        Narrow lines first: bins whose mean power exceeds the Gaussian level
+        (median / ln 2) by ``excess_threshold``. Then carriers whose frequency changes from
+        event to event inside a band: bumps of the excess smoothed over ``band_width``
+        bins that stand ``band_threshold`` above its passband median; such a slot gets
+        the band's centre and a frequency spread of width / sqrt(12) (a uniform band).
 
         Parameters
         ----------
         data : torch.Tensor
             Normalised traces ``(n, C, T)``.
         excess_threshold : float
-            Minimum ratio of mean power to the Gaussian level (median / ln 2).
+            Minimum ratio of mean power to the Gaussian level for a narrow line.
+        band_threshold : float
+            Minimum smoothed excess (relative to its passband median) for a band.
+        band_width : int
+            Smoothing width in bins for the band search.
         """
         spec = torch.fft.rfft(data.double(), dim=-1)              # (n, C, F)
         power = spec.abs() ** 2
         gauss = power.median(dim=0).values / math.log(2.0)        # (C, F)
         excess = (power.mean(0) / gauss.clamp_min(1e-30)).mean(0)  # (F,)
+        level = gauss.mean(0)
+        passband = level >= 0.01 * level.max()
+        excess[~passband] = 0.0
         excess[:3] = 0.0
         self.active.zero_()
         chosen: list[int] = []
@@ -205,6 +219,63 @@ class Lines(nn.Module):
             self.base_freq[k] = centroid * self.bin_width
             self.active[k] = 1.0
             self.freq_shift.data[k] = 0.0
+            self.log_amp.data[k] = amp.median(0).values.log().float()
+            self.log_amp_jitter.data[k] = math.log(max(float(amp.log().std(0).mean()), 0.02))
+            self.phase.data[k] = torch.angle(cross).float()
+            self.logit.data[k] = math.log(occupancy / (1 - occupancy))
+        self._initialize_bands(spec, power, gauss, excess, passband, chosen, band_threshold,
+                               band_width)
+
+    def _initialize_bands(self, spec: torch.Tensor, power: torch.Tensor, gauss: torch.Tensor,
+                          excess: torch.Tensor, passband: torch.Tensor, narrow: list[int],
+                          threshold: float, width: int) -> None:
+        """Slots for carriers whose frequency wanders inside a band (see :meth:`initialize`)."""
+        free = [k for k in range(self.active.numel()) if self.active[k] == 0]
+        if not free or passband.sum() < 3 * width:
+            return
+        flat = excess.clone()
+        for b in narrow:
+            flat[max(b - 3, 0):b + 4] = float("nan")
+        ref = flat[passband].nanmedian()
+        rel = torch.nan_to_num(flat / ref, nan=1.0)
+        rel[~passband] = 1.0
+        kernel = torch.ones(1, 1, width, dtype=rel.dtype) / width
+        smooth = torch.nn.functional.conv1d(rel[None, None], kernel, padding=width // 2)[0, 0]
+        n_freq = power.shape[-1]
+        taken = torch.zeros(n_freq, dtype=torch.bool)
+        for b in narrow:
+            taken[max(b - width, 0):b + width + 1] = True
+        while free:
+            candidate = torch.where(taken, torch.zeros_like(smooth), smooth)
+            peak = int(torch.argmax(candidate))
+            top = float(candidate[peak])
+            if top < threshold:
+                break
+            half = 1.0 + 0.5 * (top - 1.0)
+            lo, hi = peak, peak
+            while lo > 0 and smooth[lo - 1] >= half and not taken[lo - 1]:
+                lo -= 1
+            while hi < n_freq - 1 and smooth[hi + 1] >= half and not taken[hi + 1]:
+                hi += 1
+            taken[max(lo - width, 0):hi + width + 1] = True
+            a, b = max(lo - 1, 0), min(hi + 2, n_freq)
+            ratio = (power[:, :, a:b] / gauss[:, a:b]).mean(1)          # (n, bins)
+            best = ratio.argmax(-1)                                      # bin offset per event
+            present = ratio.amax(-1) > 10.0
+            if present.sum() < 2:
+                continue
+            idx = torch.nonzero(present, as_tuple=True)[0]
+            cols = a + best[idx]
+            p = power[idx, :, cols] - gauss[:, cols].T                   # (m, C)
+            amp = 2.0 * p.clamp_min(1e-12).sqrt() / self.n_samples
+            cross = (spec[idx, :, cols] * spec[idx, :1, cols].conj())
+            cross = (cross / cross.abs().clamp_min(1e-30)).mean(0)       # (C,)
+            occupancy = float(present.double().mean().clamp(1e-3, 1 - 1e-3))
+            k = free.pop(0)
+            self.base_freq[k] = 0.5 * (lo + hi) * self.bin_width
+            self.active[k] = 1.0
+            self.freq_shift.data[k] = 0.0
+            self.log_freq_jitter.data[k] = math.log(max((hi - lo + 1) / math.sqrt(12.0), 0.05))
             self.log_amp.data[k] = amp.median(0).values.log().float()
             self.log_amp_jitter.data[k] = math.log(max(float(amp.log().std(0).mean()), 0.02))
             self.phase.data[k] = torch.angle(cross).float()
