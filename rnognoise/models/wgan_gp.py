@@ -123,8 +123,7 @@ class PhysicsGenerator(nn.Module):
         self.lines.initialize(clean)
         if self.impulses is not None:
             gen = torch.Generator(device=data.device).manual_seed(1234)
-            bg = torch.fft.irfft(self.background.sampler.spectra(min(4000, 4 * len(data)),
-                                                                 gen), n=self.n_samples)
+            bg = self.background.sampler(min(4000, 4 * len(data)), gen)
             q = float(torch.quantile(bg.abs().amax(-1).amax(-1), 0.999))
             self.impulses.initialize(clean, self.background.sampler.power(), q)
 
