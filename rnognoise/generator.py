@@ -15,6 +15,7 @@ import torch
 from .errors import ConfigError, NonFiniteOutputError
 from .io import TraceSet
 from .modelfile import load_model
+from .models.conditional import ConditionalModel, EncodedConditions
 from .stitching import ResamplePlan, StitchPlan, plan_resample, plan_stitch, random_crop
 from .stitching import resample as resample_traces
 from .stitching import stitch as stitch_draws
@@ -81,6 +82,36 @@ class NoiseGenerator:
         self.n_samples = int(model.layout.n_samples)
         self.units = "V"
         self.kind = model.kind
+        self.conditional = isinstance(model, ConditionalModel)
+
+    @property
+    def condition_names(self) -> list[str]:
+        """Conditions the model takes (``station``, ``lst``, ...); empty if unconditional."""
+        return self.model.condition_names if self.conditional else []
+
+    def encode_conditions(self, condition: Any, n: int, *, seed: int | None = None,
+                          ) -> EncodedConditions | None:
+        """Check and encode conditions for ``n`` events (see :meth:`sample`).
+
+        Returns None for an unconditional model given no conditions.
+
+        Raises
+        ------
+        ConfigError
+            Conditions given to an unconditional model, unknown names, values not seen
+            in training.
+        """
+        if isinstance(condition, EncodedConditions):
+            if len(condition.cell) != n:
+                raise ConfigError(f"{len(condition.cell)} encoded conditions for {n} events")
+            return condition
+        if not self.conditional:
+            if condition is not None:
+                raise ConfigError(f"{self.path or 'model'}: the model is not conditional; "
+                                  "it takes no conditions")
+            return None
+        rng = np.random.default_rng(_batch_seed(np.random.SeedSequence(seed), 2**32))
+        return self.model.encode(condition, n, rng, source=self.path or "condition")
 
     @classmethod
     def load(cls, path: str | os.PathLike[str], device: str = "auto") -> NoiseGenerator:
@@ -104,7 +135,7 @@ class NoiseGenerator:
 
     def iter_samples(self, n: int, *, seed: int | None = None, batch_size: int = 1024,
                      n_samples: int | None = None, sampling_rate: float | None = None,
-                     ) -> Iterator[np.ndarray]:
+                     condition: Any = None) -> Iterator[np.ndarray]:
         """Yield ``n`` events in batches of ``batch_size`` (bounded memory), float32 volts.
 
         The output is a function of ``(seed, batch_size, device, n_samples,
@@ -119,12 +150,14 @@ class NoiseGenerator:
         n_model = n_out if resampling is None else resampling.n_in
         stitching = plan_stitch(n_model, self.n_samples)
         seeds = np.random.SeedSequence(seed)
+        encoded = self.encode_conditions(condition, n, seed=seed)
         gen = torch.Generator(device=self.device)
         with torch.inference_mode():
             for index, lo in enumerate(range(0, n, batch_size)):
                 size = min(batch_size, n - lo)
                 gen.manual_seed(_batch_seed(seeds, index))
-                volts = self.model.to_volts(self._generate(size, gen, stitching))
+                part = None if encoded is None else encoded.slice(lo, lo + size)
+                volts = self.model.to_volts(self._generate(size, gen, stitching, part))
                 out = volts.to(torch.float32).cpu().numpy()
                 if not np.isfinite(out).all():
                     raise NonFiniteOutputError(self.path or "<model>",
@@ -142,18 +175,24 @@ class NoiseGenerator:
             return None
         return plan_resample(n_out, self.sampling_rate, rate)
 
-    def _generate(self, size: int, gen: torch.Generator, plan: StitchPlan) -> torch.Tensor:
-        """Normalised noise ``(size, C, plan.n_samples)``: one draw, a crop, or a stitch."""
+    def _generate(self, size: int, gen: torch.Generator, plan: StitchPlan,
+                  condition: EncodedConditions | None = None) -> torch.Tensor:
+        """Normalised noise ``(size, C, plan.n_samples)``: one draw, a crop, or a stitch
+        (every segment of a stitched trace has the event's conditions)."""
+        def draw() -> torch.Tensor:
+            if condition is None:
+                return self.model.generate(size, gen)
+            return self.model.generate(size, gen, condition)
+
         if plan.n_samples == self.n_samples:
-            return self.model.generate(size, gen)
+            return draw()
         if plan.n_samples < self.n_samples:
-            return random_crop(self.model.generate(size, gen), plan.n_samples, gen)
-        draws = (self.model.generate(size, gen) for _ in range(plan.n_segments))
-        return stitch_draws(draws, plan)
+            return random_crop(draw(), plan.n_samples, gen)
+        return stitch_draws((draw() for _ in range(plan.n_segments)), plan)
 
     def sample(self, n: int, *, seed: int | None = None, batch_size: int = 1024,
                n_samples: int | None = None, sampling_rate: float | None = None,
-               ) -> np.ndarray:
+               condition: Any = None) -> np.ndarray:
         """Draw ``n`` events of noise.
 
         Parameters
@@ -173,6 +212,14 @@ class NoiseGenerator:
             Output sampling rate (default: the model's :attr:`sampling_rate`). Other
             rates are reached by band-limited resampling of noise generated at the
             model's rate; power above the lower Nyquist frequency is removed.
+        condition : dict or pandas.DataFrame, optional
+            Conditional models only (:attr:`condition_names`): a dict of one value or
+            ``n`` values per condition (``{"station": 12, "lst": 6.5}``; ``lst`` in
+            hours, or ``readout_time`` in unix s from which it is computed), or a
+            DataFrame with ``n`` rows (e.g. a TraceSet's ``events``). Conditions left
+            out are drawn from the training events with the given values; ``None``
+            draws all, reproducing the training mixture. Values not seen in training
+            raise :class:`~rnognoise.errors.ConfigError`.
 
         Returns
         -------
@@ -188,17 +235,20 @@ class NoiseGenerator:
         out = np.empty((n, self.n_channels, n_out), dtype=np.float32)
         lo = 0
         for batch in self.iter_samples(n, seed=seed, batch_size=batch_size, n_samples=n_out,
-                                       sampling_rate=sampling_rate):
+                                       sampling_rate=sampling_rate, condition=condition):
             out[lo:lo + len(batch)] = batch
             lo += len(batch)
         return out
 
     def sample_traceset(self, n: int, *, seed: int | None = None, batch_size: int = 1024,
                         n_samples: int | None = None, sampling_rate: float | None = None,
-                        ) -> TraceSet:
-        """Like :meth:`sample`, wrapped in a :class:`~rnognoise.io.TraceSet` with provenance."""
+                        condition: Any = None) -> TraceSet:
+        """Like :meth:`sample`, wrapped in a :class:`~rnognoise.io.TraceSet` with provenance;
+        for a conditional model its ``events`` hold the conditions of every event."""
+        n = _check_count(n)
+        encoded = self.encode_conditions(condition, n, seed=seed)
         traces = self.sample(n, seed=seed, batch_size=batch_size, n_samples=n_samples,
-                             sampling_rate=sampling_rate)
+                             sampling_rate=sampling_rate, condition=encoded)
         attrs = {"generated_by": self.kind, "seed": -1 if seed is None else int(seed),
                  "model_provenance": self.metadata.get("provenance", {})}
         if traces.shape[-1] != self.n_samples:
@@ -206,11 +256,15 @@ class NoiseGenerator:
         rate = self.sampling_rate if sampling_rate is None else float(sampling_rate)
         if rate != self.sampling_rate:
             attrs["model_sampling_rate_hz"] = self.sampling_rate
-        return TraceSet(traces, rate, self.channels, source=None, attrs=attrs)
+        events = encoded.frame if encoded is not None else None
+        return TraceSet(traces, rate, self.channels, events, source=None, attrs=attrs)
 
     def add_noise(self, traces: np.ndarray | TraceSet, *, seed: int | None = None,
-                  ) -> np.ndarray | TraceSet:
+                  condition: Any = None) -> np.ndarray | TraceSet:
         """Return ``traces + noise`` for an array ``(..., n_channels, n_samples)`` or a TraceSet.
+
+        A conditional model takes ``condition`` as in :meth:`sample` (one entry per
+        event); for a TraceSet its ``events`` columns are used by default.
 
         Raises
         ------
@@ -225,7 +279,9 @@ class NoiseGenerator:
             if not np.array_equal(traces.channels, self.channels):
                 raise ConfigError(f"channels {traces.channels.tolist()} differ from the model's "
                                   f"{self.channels.tolist()}")
-            noisy = self.add_noise(traces.traces, seed=seed)
+            if condition is None and self.conditional:
+                condition = traces.events
+            noisy = self.add_noise(traces.traces, seed=seed, condition=condition)
             return TraceSet(noisy, traces.sampling_rate, traces.channels, traces.events,
                             traces.units, traces.source, dict(traces.attrs))
         arr = np.asarray(traces)
@@ -234,7 +290,7 @@ class NoiseGenerator:
                               f"n_samples) = ({self.n_channels}, {self.n_samples})")
         lead = arr.shape[:-2]
         n = int(np.prod(lead)) if lead else 1
-        noise = self.sample(n, seed=seed).reshape(arr.shape)
+        noise = self.sample(n, seed=seed, condition=condition).reshape(arr.shape)
         return (arr + noise).astype(np.result_type(arr.dtype, np.float32), copy=False)
 
 

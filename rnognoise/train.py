@@ -34,6 +34,13 @@ import torch
 import torch.distributed as dist
 
 from . import __version__
+from .conditions import (
+    CHANNEL_GROUP,
+    RNOG_SITE_LONGITUDE_DEG,
+    add_derived_columns,
+    parse_condition_names,
+    resolve_specs,
+)
 from .core import LoopConfig, LoopResult, TrainingLoop
 from .core.loop import DistributedComm
 from .errors import ConfigError, DataFileError
@@ -43,6 +50,7 @@ from .io import TraceSet, open_traces, read_traces
 from .logs import get_logger, log_event
 from .modelfile import save_model
 from .models import NoiseModel, TraceLayout, get_model_class
+from .models.conditional import ConditionalConfig, ConditionalModel, cell_key, group_channels
 from .selection import validation_score
 
 __all__ = ["FitOptions", "FitResult", "fit", "main", "prepare_model"]
@@ -51,6 +59,8 @@ _log = get_logger("train")
 
 MIN_EVENTS = {"baseline": 8}
 MIN_EVENTS_LEARNED = 64
+#: Fewer held-out events than this: no validation score (the last weights are kept).
+MIN_VALIDATION_EVENTS = 4
 
 
 @dataclass
@@ -96,6 +106,15 @@ class FitOptions:
         Overwrite an existing model file.
     quiet : bool
         No progress bar.
+    conditions : list of str, optional
+        Condition names (``station``, ``channel_group``, ``lst`` or any per-event column):
+        a conditional model with sub-models of kind ``model`` per categorical cell and
+        channel group, modulated by continuous conditions
+        (:mod:`rnognoise.models.conditional`). Budgets: ``max_minutes`` is shared among
+        the sub-models in proportion to their training events, ``steps`` / ``epochs``
+        apply to each.
+    longitude_deg : float
+        East longitude used for the local sidereal time (default: the RNO-G site).
     distributed : bool
         Train as one rank of a ``torchrun`` job (reads ``RANK``, ``WORLD_SIZE``,
         ``LOCAL_RANK``, ``MASTER_ADDR``/``MASTER_PORT`` from the environment; backend
@@ -121,6 +140,8 @@ class FitOptions:
     resume: bool = False
     force: bool = False
     quiet: bool = False
+    conditions: list[str] | None = None
+    longitude_deg: float = RNOG_SITE_LONGITUDE_DEG
     distributed: bool = False
 
 
@@ -223,6 +244,11 @@ def fit(data: str | os.PathLike[str] | TraceSet, out: str | os.PathLike[str] | N
     """
     opts = options or FitOptions()
     get_model_class(opts.model)  # unknown kinds fail before any work
+    if opts.model == "conditional":
+        raise ConfigError("conditional models are made with --condition NAMES and a base "
+                          "--model (baseline, wgan-gp or vae)")
+    if opts.conditions and opts.distributed:
+        raise ConfigError("--condition cannot be combined with --distributed yet")
     if out is not None and not opts.resume:
         check_writable(out, force=opts.force)
         _clear_stale_checkpoints(Path(f"{out}.ckpt"), force=opts.force)
@@ -263,6 +289,12 @@ def _fit(data: str | os.PathLike[str] | TraceSet, out: str | os.PathLike[str] | 
                             "(zero RMS); exclude them with --channels")
     norm = (raw - offset[None, :, None].astype(np.float32)) / scale[None, :, None].astype(
         np.float32)
+    if opts.conditions:
+        model, extra, last_loop = _fit_conditional(traceset, norm, offset, scale, train_idx,
+                                                   val_idx, out, opts, device,
+                                                   source_name or "<traces>")
+        return _finish(model, traceset, raw, train_idx, n_val, source_name, opts, device,
+                       comm, started, out, last_loop, extra)
     train = torch.from_numpy(np.ascontiguousarray(norm[train_idx])).to(device)
     model = prepare_model(traceset, opts.model, opts.model_options).to(device)
     model.set_normalization(offset, scale)
@@ -273,7 +305,17 @@ def _fit(data: str | os.PathLike[str] | TraceSet, out: str | os.PathLike[str] | 
     loop_result = None
     if cls.learned:
         val = torch.from_numpy(np.ascontiguousarray(norm[val_idx])).to(device)
-        loop_result = _train(model, train, val, traceset.sampling_rate, out, opts, comm)
+        loop_result = _train(model, train, val, traceset.sampling_rate,
+                             f"{out}.ckpt" if out is not None else None, opts, comm)
+    return _finish(model, traceset, raw, train_idx, n_val, source_name, opts, device, comm,
+                   started, out, loop_result, {})
+
+
+def _finish(model: NoiseModel, traceset: TraceSet, raw: np.ndarray, train_idx: np.ndarray,
+            n_val: int, source_name: str | None, opts: FitOptions, device: torch.device,
+            comm: DistributedComm | None, started: float, out: str | os.PathLike[str] | None,
+            loop_result: LoopResult | None, extra: dict[str, Any]) -> FitResult:
+    """Provenance, model file, result."""
     provenance = {
         "source": source_name,
         "n_events": int(traceset.n_events),
@@ -295,6 +337,7 @@ def _fit(data: str | os.PathLike[str] | TraceSet, out: str | os.PathLike[str] | 
                           train_time_s=round(loop_result.elapsed_s, 1),
                           stopped_by=loop_result.stopped_by, best_step=loop_result.best_step,
                           best_validation_score=loop_result.best_score)
+    provenance.update(extra)
     model = model.cpu().eval()
     is_main = comm is None or comm.is_main
     if out is not None and is_main:
@@ -306,9 +349,115 @@ def _fit(data: str | os.PathLike[str] | TraceSet, out: str | os.PathLike[str] | 
                      loop_result)
 
 
+def _cell_order(key: tuple[Any, ...]) -> tuple[tuple[str, Any], ...]:
+    return tuple((type(v).__name__, v) for v in key)
+
+
+def _fit_conditional(traceset: TraceSet, norm: np.ndarray, offset: np.ndarray,
+                     scale: np.ndarray, train_idx: np.ndarray, val_idx: np.ndarray,
+                     out: str | os.PathLike[str] | None, opts: FitOptions,
+                     device: torch.device, source: str,
+                     ) -> tuple[ConditionalModel, dict[str, Any], LoopResult | None]:
+    """Fit a :class:`~rnognoise.models.conditional.ConditionalModel`: cells, modulation,
+    demodulated training data, one sub-model per cell and channel group."""
+    names = parse_condition_names(opts.conditions)
+    if not names:
+        raise ConfigError("--condition needs at least one name")
+    events = add_derived_columns(traceset.events, names, longitude_deg=opts.longitude_deg,
+                                 source=source)
+    specs = resolve_specs(names, events, source=source)
+    categorical = [s for s in specs if s.kind == "categorical"]
+    continuous = [s for s in specs if s.continuous]
+    n_events = traceset.n_events
+    if categorical:
+        frame = events[[s.name for s in categorical]]
+        keys = [tuple(cell_key(v) for v in row) for row in frame.itertuples(index=False)]
+    else:
+        keys = [()] * n_events
+    cells = sorted(set(keys), key=_cell_order)
+    index = {k: i for i, k in enumerate(cells)}
+    cell_of = np.fromiter((index[k] for k in keys), np.int64, n_events)
+    base_cls = get_model_class(opts.model)
+    needed = MIN_EVENTS_LEARNED if base_cls.learned else MIN_EVENTS.get(opts.model, 8)
+    train_counts = np.bincount(cell_of[train_idx], minlength=len(cells))
+    groups = group_channels(traceset.channels) if any(
+        s.kind == CHANNEL_GROUP for s in specs) else {}
+    config = ConditionalConfig(base=opts.model, base_config=dict(opts.model_options),
+                               conditions=[s.to_dict() for s in specs],
+                               cells=[list(c) for c in cells], groups=groups,
+                               table_rows=int(min(4096, len(train_idx))))
+    layout = TraceLayout(tuple(int(c) for c in traceset.channels), traceset.n_samples,
+                         traceset.sampling_rate)
+    model = ConditionalModel(config, layout)
+    for c, count in enumerate(train_counts):
+        if count < needed:
+            raise DataFileError(source, f"condition cell {model.cell_label(c)} has only "
+                                f"{count} training events; model {opts.model!r} needs at "
+                                f"least {needed} per cell (drop the condition or add data)")
+    model.set_normalization(offset, scale)
+    values = (events[[s.name for s in continuous]].to_numpy(np.float64) if continuous
+              else np.zeros((n_events, 0)))
+    model.set_linear_scaling(values[train_idx])
+    model.set_condition_table(cell_of[train_idx], values[train_idx])
+    features = torch.from_numpy(model.features_of(values)).float()
+    cell_t = torch.from_numpy(cell_of)
+    data = torch.from_numpy(norm)
+    for c in range(len(cells)):
+        rows = train_idx[cell_of[train_idx] == c]
+        model.modulation.fit_cell(c, data[rows], features[rows])
+    demod = torch.empty_like(data)
+    for lo in range(0, n_events, 1024):  # bounded temporary memory
+        hi = min(n_events, lo + 1024)
+        demod[lo:hi] = model.modulation.apply(data[lo:hi], cell_t[lo:hi], features[lo:hi], -1.0)
+    del data
+    model.to(device)
+    log_event(_log, "fitting conditional model", base=opts.model,
+              conditions=",".join(names), cells=len(cells), groups=len(model.group_rows),
+              events=len(train_idx))
+    total_train = max(1, len(train_idx))
+    n_groups = len(model.group_rows)
+    cell_info: list[dict[str, Any]] = []
+    last_loop: LoopResult | None = None
+    for c in range(len(cells)):
+        tr = train_idx[cell_of[train_idx] == c]
+        va = val_idx[cell_of[val_idx] == c]
+        info: dict[str, Any] = {"cell": model.cell_label(c), "n_train_events": len(tr),
+                                "n_validation_events": len(va)}
+        for g, rows in enumerate(model.group_rows):
+            sub = model.submodel(c, g)
+            sub_train = demod[tr][:, rows].contiguous().to(device)
+            with torch.no_grad():
+                sub.initialize(sub_train)
+            if not base_cls.learned:
+                continue
+            label = model.cell_label(c) + ("" if n_groups == 1 else
+                                           f",group={model.group_names[g]}")
+            minutes = (opts.max_minutes * len(tr) / total_train / n_groups
+                       if opts.max_minutes is not None else None)
+            if minutes is None and opts.steps is None and opts.epochs is None:
+                minutes = 10.0 * len(tr) / total_train / n_groups
+            sub_val = demod[va][:, rows].contiguous().to(device)
+            ckpt = (f"{out}.ckpt/{_safe_label(label)}" if out is not None else None)
+            last_loop = _train(sub, sub_train, sub_val, traceset.sampling_rate, ckpt, opts,
+                               max_minutes=minutes, desc=f"fit {opts.model} [{label}]")
+            info.setdefault("training", []).append(
+                {"group": model.group_names[g], "steps": last_loop.steps,
+                 "train_time_s": round(last_loop.elapsed_s, 1),
+                 "best_step": last_loop.best_step,
+                 "best_validation_score": last_loop.best_score})
+        cell_info.append(info)
+    extra = {"conditions": [s.to_dict() for s in specs], "cells": cell_info,
+             "longitude_deg": opts.longitude_deg}
+    return model, extra, None
+
+
+def _safe_label(label: str) -> str:
+    return "".join(ch if ch.isalnum() or ch in "=-_." else "_" for ch in label)
+
+
 def _train(model: NoiseModel, train: torch.Tensor, val: torch.Tensor, sampling_rate: float,
-           out: str | os.PathLike[str] | None, opts: FitOptions,
-           comm: DistributedComm | None = None) -> LoopResult:
+           ckpt_dir: str | None, opts: FitOptions, comm: DistributedComm | None = None, *,
+           max_minutes: float | None = None, desc: str | None = None) -> LoopResult:
     world = comm.world_size if comm is not None else 1
     rank = comm.rank if comm is not None else 0
     plan = model.training_plan(lr=opts.lr, batch_size=opts.batch_size // world)
@@ -317,7 +466,8 @@ def _train(model: NoiseModel, train: torch.Tensor, val: torch.Tensor, sampling_r
     if steps is None and opts.epochs is not None:
         per_step = opts.batch_size * plan.batches_per_step
         steps = max(1, int(np.ceil(opts.epochs * n_train / per_step)))
-    max_minutes = opts.max_minutes
+    if max_minutes is None:
+        max_minutes = opts.max_minutes
     if steps is None and max_minutes is None:
         max_minutes = 10.0
     if steps is None:
@@ -341,19 +491,20 @@ def _train(model: NoiseModel, train: torch.Tensor, val: torch.Tensor, sampling_r
             fake = model.generate(val.shape[0], eval_gen)
         return validation_score(val.cpu().numpy(), fake.cpu().numpy(), sampling_rate)
 
-    ckpt_dir = f"{out}.ckpt" if out is not None else None
+    has_val = val.shape[0] >= MIN_VALIDATION_EVENTS
     config = LoopConfig(max_steps=steps, max_minutes=max_minutes, checkpoint_dir=ckpt_dir,
-                        checkpoint_every=opts.checkpoint_every, eval_every=opts.eval_every,
+                        checkpoint_every=opts.checkpoint_every,
+                        eval_every=opts.eval_every if has_val else 0,
                         log_path=f"{ckpt_dir}/losses.jsonl" if ckpt_dir else None,
-                        resume=opts.resume, quiet=opts.quiet, desc=f"fit {model.kind}")
+                        resume=opts.resume, quiet=opts.quiet, desc=desc or f"fit {model.kind}")
     if ckpt_dir and (comm is None or comm.is_main):
         Path(ckpt_dir).mkdir(parents=True, exist_ok=True)
     run_info = {"model": opts.model, "model_options": opts.model_options,
                 "batch_size": opts.batch_size, "lr": opts.lr, "seed": opts.seed}
     loop = TrainingLoop(config, modules=plan.modules, optimizers=plan.optimizers,
                         step_fn=lambda step: plan.step_fn(step * world + rank, batch_fn),
-                        eval_fn=eval_fn, run_info=run_info, comm=comm)
-    if not (opts.resume and loop.checkpoint_path is not None and loop.checkpoint_path.exists()):
+                        eval_fn=eval_fn if has_val else None, run_info=run_info, comm=comm)
+    if has_val and not (opts.resume and loop.checkpoint_path is not None and loop.checkpoint_path.exists()):
         loop.record_score(eval_fn(0))  # the analytic initialisation is a candidate too
     return loop.run()
 

@@ -41,6 +41,13 @@ def add_parser(sub: argparse._SubParsersAction, parents: list[argparse.ArgumentP
                    help="random subset size when the file holds more events")
     p.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
                    help="model hyper-parameter (JSON value), repeatable")
+    p.add_argument("--condition", metavar="NAMES",
+                   help="comma-separated conditions, e.g. station,channel_group,lst (any "
+                   "per-event column; lst = local sidereal time from readout_time): one "
+                   "sub-model per station/channel group, spectra modulated by lst "
+                   "(docs/models.md, 'Conditional models')")
+    p.add_argument("--longitude", type=float, metavar="DEG",
+                   help="east longitude for the sidereal time (default: RNO-G, -38.46)")
     p.add_argument("--eval-every", type=int, default=200)
     p.add_argument("--checkpoint-every", type=int, default=200)
     p.add_argument("--resume", action="store_true", help="continue from OUT.ckpt/")
@@ -68,6 +75,7 @@ def _parse_options(items: list[str]) -> dict[str, object]:
 
 def run(args: argparse.Namespace) -> int:
     out = args.out or str(Path(args.traces).with_suffix("")) + f".{args.model}.safetensors"
+    from ..conditions import parse_condition_names
     from ..train import FitOptions, fit  # torch is imported only when a command needs it
 
     options = FitOptions(
@@ -77,7 +85,10 @@ def run(args: argparse.Namespace) -> int:
         channels=_parse_channels(args.channels), trigger=args.trigger,
         max_events=args.max_events, eval_every=args.eval_every,
         checkpoint_every=args.checkpoint_every, resume=args.resume, force=args.force,
-        quiet=args.quiet, distributed=args.distributed)
+        quiet=args.quiet, distributed=args.distributed,
+        conditions=parse_condition_names(args.condition) or None)
+    if args.longitude is not None:
+        options.longitude_deg = args.longitude
     result = fit(args.traces, out, options)
     log_event(get_logger("cli"), "done", model=str(result.model_path),
               fit_wall_s=result.provenance["fit_wall_s"])

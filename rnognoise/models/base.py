@@ -32,9 +32,13 @@ def register_model(kind: str) -> Callable[[type[NoiseModel]], type[NoiseModel]]:
     return decorate
 
 
-def model_kinds() -> list[str]:
-    """Names of all registered model kinds."""
-    return sorted(_REGISTRY)
+def model_kinds(*, include_wrappers: bool = False) -> list[str]:
+    """Names of the registered model kinds a user can fit with ``--model``.
+
+    Wrapper kinds (``conditional``, built from a base kind by ``--condition``) are listed
+    only with ``include_wrappers=True``.
+    """
+    return sorted(k for k, cls in _REGISTRY.items() if include_wrappers or not cls.wrapper)
 
 
 def get_model_class(kind: str) -> type[NoiseModel]:
@@ -115,6 +119,7 @@ class NoiseModel(nn.Module):
     Config: ClassVar[type] = dict
     training_only: ClassVar[tuple[str, ...]] = ()
     learned: ClassVar[bool] = False
+    wrapper: ClassVar[bool] = False
 
     def __init__(self, config: Any, layout: TraceLayout) -> None:
         super().__init__()
