@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import argparse
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from ..errors import ConfigError
 
 if TYPE_CHECKING:
     from ..simulate import SimulationConfig
@@ -18,7 +21,8 @@ def add_parser(sub: argparse._SubParsersAction, parents: list[argparse.ArgumentP
         "simulate", parents=parents, help="write simulated RNO-G-like noise",
         description="Simulate forced-trigger noise of RNO-G deep channels: thermal noise "
         "through the in-ice signal chain, gain drift, LAB4D block offsets, CW lines, "
-        "impulsive bursts and ADC quantisation (optionally 64-sample glitches). "
+        "impulsive bursts and ADC quantisation (optionally 64-sample glitches, several "
+        "stations and galactic noise following local sidereal time). "
         "See docs/simulation.md.")
     p.add_argument("out", help="output file (.h5 or .root)")
     p.add_argument("--events", type=int, default=2000, help="number of events (default 2000)")
@@ -44,6 +48,28 @@ def add_parser(sub: argparse._SubParsersAction, parents: list[argparse.ArgumentP
                    help="no per-event gain drift")
     p.add_argument("--no-quantization", dest="quantization", action="store_false",
                    help="no rounding to ADC counts")
+    p.add_argument("--trigger-interval", type=float, default=None,
+                   help="seconds between forced triggers (default 10); events x interval "
+                   "should span a day or more for sidereal coverage")
+    p.add_argument("--start-time", type=float, default=None,
+                   help="unix time (s) of the first trigger (default 1688169600, 2023-07-01)")
+    p.add_argument("--stations", default=None,
+                   help="comma-separated station ids, events dealt round robin "
+                   "(e.g. 11,12,13; default: one station, 11)")
+    p.add_argument("--station-gain", default=None,
+                   help="comma-separated gain factor per station "
+                   "(default: geometric 1.0 -> 1.25)")
+    p.add_argument("--station-cw-scale", default=None,
+                   help="comma-separated factor per station on the CW line fractions "
+                   "(default: 1.0, 2.0, 0.5, 1.5, 0.75 cycled)")
+    p.add_argument("--galactic", action="store_true",
+                   help="add galactic noise whose power follows local sidereal time")
+    p.add_argument("--galactic-power-fraction", type=float, default=None,
+                   help="mean galactic power / thermal power in the galactic band (default 0.5)")
+    p.add_argument("--galactic-modulation", type=float, default=None,
+                   help="relative peak-to-mean sidereal modulation (default 0.6)")
+    p.add_argument("--galactic-peak-lst", type=float, default=None,
+                   help="local sidereal time of the galactic maximum, hours (default 17.8)")
     p.add_argument("--force", action="store_true", help="overwrite OUT if it exists")
     p.set_defaults(handler=run)
 
@@ -52,6 +78,19 @@ def config_from_args(args: argparse.Namespace) -> SimulationConfig:
     """The :class:`SimulationConfig` the command-line options describe."""
     from ..simulate import SimulationConfig
 
+    optional: dict[str, Any] = {}
+    for field, flag, parse in (
+            ("trigger_interval", "trigger_interval", float),
+            ("start_time", "start_time", float),
+            ("stations", "stations", _list_of(int, "--stations")),
+            ("station_gain", "station_gain", _list_of(float, "--station-gain")),
+            ("station_cw_scale", "station_cw_scale", _list_of(float, "--station-cw-scale")),
+            ("galactic_power_fraction", "galactic_power_fraction", float),
+            ("galactic_modulation", "galactic_modulation", float),
+            ("galactic_peak_lst_hours", "galactic_peak_lst", float)):
+        value = getattr(args, flag, None)
+        if value is not None:
+            optional[field] = parse(value)
     return SimulationConfig(
         n_samples=args.samples,
         sampling_rate=args.sampling_rate,
@@ -62,7 +101,26 @@ def config_from_args(args: argparse.Namespace) -> SimulationConfig:
         glitches=args.glitches,
         gain_drift=args.gain_drift,
         quantization=args.quantization,
+        galactic=getattr(args, "galactic", False),
+        **optional,
     )
+
+
+def _list_of(kind: type, flag: str) -> Callable[[str], tuple[Any, ...]]:
+    """Parser of a comma-separated list of ``kind`` for ``flag`` (ConfigError when bad)."""
+
+    def parse(text: str) -> tuple[Any, ...]:
+        items = [item.strip() for item in str(text).split(",") if item.strip()]
+        try:
+            values = tuple(kind(item) for item in items)
+        except ValueError:
+            raise ConfigError(f"{flag}: expected a comma-separated list of {kind.__name__} "
+                              f"values, got {text!r}") from None
+        if not values:
+            raise ConfigError(f"{flag}: empty list")
+        return values
+
+    return parse
 
 
 def run(args: argparse.Namespace) -> int:

@@ -3,7 +3,9 @@
 Thermal noise shaped by the in-ice signal chain, per-event gain drift, LAB4D block
 offsets and 64-sample glitches, continuous-wave lines, impulsive plane-wave bursts and
 ADC quantisation, each switchable in :class:`SimulationConfig` and each documented with
-its sources in ``docs/simulation.md``.
+its sources in ``docs/simulation.md``. Optionally the events are spread over several
+stations (per-station gain and CW occupancy) and carry galactic noise whose power
+follows local sidereal time, for models conditioned on ``station`` and ``lst``.
 
 Modules
 -------
@@ -28,13 +30,14 @@ Examples
 
 from __future__ import annotations
 
-from .config import DEFAULT_CW_LINES, CWLine, SimulationConfig
+from .config import DEFAULT_CW_LINES, DEFAULT_STATION_CW_SCALES, CWLine, SimulationConfig
 from .generator import simulate_noise
 from .response import signal_chain_response
 from .writer import simulate_to_file
 
 __all__ = [
     "DEFAULT_CW_LINES",
+    "DEFAULT_STATION_CW_SCALES",
     "CWLine",
     "SimulationConfig",
     "signal_chain_response",

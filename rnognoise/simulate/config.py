@@ -18,7 +18,7 @@ import numpy as np
 from ..errors import ConfigError
 from ..units import ADC_TO_VOLTS_RNOG
 
-__all__ = ["DEFAULT_CW_LINES", "CWLine", "SimulationConfig"]
+__all__ = ["DEFAULT_CW_LINES", "DEFAULT_STATION_CW_SCALES", "CWLine", "SimulationConfig"]
 
 #: Version of the parameter set written by :meth:`SimulationConfig.to_dict`.
 CONFIG_VERSION = 1
@@ -78,6 +78,14 @@ DEFAULT_CW_LINES: tuple[CWLine, ...] = (
 )
 
 
+#: Default per-station CW occupancy factors, cycled over the stations (station ``j`` gets
+#: entry ``j % 5``): stations differ in how often each line is present.
+DEFAULT_STATION_CW_SCALES: tuple[float, ...] = (1.0, 2.0, 0.5, 1.5, 0.75)
+
+#: Default per-station gains run geometrically from 1 to this factor over the stations.
+DEFAULT_STATION_GAIN_MAX = 1.25
+
+
 @dataclass(frozen=True)
 class SimulationConfig:
     """Parameters of :func:`rnognoise.simulate.simulate_noise` (see docs/simulation.md).
@@ -87,6 +95,12 @@ class SimulationConfig:
         ``channels`` (ids 0-3, the phased array), ``station`` (11), ``run_number`` (1000),
         ``first_event_number`` (0), ``start_time`` (unix s of the first forced trigger),
         ``trigger_interval`` (s between forced triggers).
+    Several stations
+        ``stations`` (ids; event ``i`` belongs to ``stations[i % len(stations)]``; ``None``:
+        every event is ``station``), ``station_gain`` (factor per station multiplying the
+        whole trace before quantisation; default geometric 1.0 -> 1.25) and
+        ``station_cw_scale`` (factor per station on every CW line's ``fraction``, clipped
+        to 1; default cycles through 1.0, 2.0, 0.5, 1.5, 0.75).
     Geometry
         ``channel_depths`` (m below the surface; default 94, 95, ... m, 1 m apart),
         ``ice_index`` (refractive index at the antennas, for plane-wave delays).
@@ -96,6 +110,13 @@ class SimulationConfig:
         Butterworth stages), ``channel_tilt_db_per_octave`` (per-channel spectral tilt
         about ``tilt_pivot_hz``), ``common_noise_fraction`` (power fraction shared by all
         channels; 0 = independent channels).
+    Galactic noise following local sidereal time (``galactic``, off by default)
+        ``galactic_band_hz`` (band of the component, Hz), ``galactic_spectral_index``
+        (power spectral density ~ f^index), ``galactic_power_fraction`` (mean galactic
+        power / thermal power inside the band, after the signal chain),
+        ``galactic_modulation`` (relative peak-to-mean modulation),
+        ``galactic_peak_lst_hours`` (local sidereal time of the maximum, h) and
+        ``galactic_coherence`` (fraction of the galactic power common to all channels).
     Features, each with its switch
         ``gain_drift`` (slow sinusoidal gain drift + per-event jitter),
         ``block_offsets`` (LAB4D 128-sample block pedestals), ``glitches`` (64-sample
@@ -112,6 +133,10 @@ class SimulationConfig:
     first_event_number: int = 0
     start_time: float = 1688169600.0  # 2023-07-01 00:00:00 UTC
     trigger_interval: float = 10.0
+    # several stations in one file
+    stations: tuple[int, ...] | None = None
+    station_gain: tuple[float, ...] | None = None
+    station_cw_scale: tuple[float, ...] | None = None
     # geometry
     channel_depths: tuple[float, ...] | None = None
     ice_index: float = 1.78
@@ -124,6 +149,14 @@ class SimulationConfig:
     channel_tilt_db_per_octave: tuple[float, ...] | None = None
     tilt_pivot_hz: float = 268e6
     common_noise_fraction: float = 0.0
+    # galactic noise following local sidereal time
+    galactic: bool = False
+    galactic_band_hz: tuple[float, float] = (80e6, 200e6)
+    galactic_spectral_index: float = -2.5
+    galactic_power_fraction: float = 0.5
+    galactic_modulation: float = 0.6
+    galactic_peak_lst_hours: float = 17.8
+    galactic_coherence: float = 0.5
     # gain drift
     gain_drift: bool = True
     gain_drift_amplitude: float = 0.03
@@ -156,13 +189,18 @@ class SimulationConfig:
     adc_bits: int = 12
 
     def __post_init__(self) -> None:
-        for name in ("channels", "channel_depths", "channel_rms", "channel_tilt_db_per_octave"):
+        for name in ("channels", "channel_depths", "channel_rms", "channel_tilt_db_per_octave",
+                     "stations", "station_gain", "station_cw_scale", "galactic_band_hz"):
             value = getattr(self, name)
             if value is not None:
                 object.__setattr__(self, name, tuple(np.asarray(value).reshape(-1).tolist()))
-        if not all(float(c).is_integer() and c >= 0 for c in self.channels):
-            raise ConfigError(f"channel ids must be non-negative integers: {list(self.channels)}")
-        object.__setattr__(self, "channels", tuple(int(c) for c in self.channels))
+        for name, label in (("channels", "channel"), ("stations", "station")):
+            ids = getattr(self, name)
+            if ids is None:
+                continue
+            if not all(float(c).is_integer() and c >= 0 for c in ids):
+                raise ConfigError(f"{label} ids must be non-negative integers: {list(ids)}")
+            object.__setattr__(self, name, tuple(int(c) for c in ids))
         lines = tuple(line if isinstance(line, CWLine) else CWLine(**line)
                       for line in self.cw_lines)
         object.__setattr__(self, "cw_lines", lines)
@@ -192,6 +230,29 @@ class SimulationConfig:
         if self.n_channels == 1:
             return np.zeros(1)
         return np.linspace(-0.5, 0.5, self.n_channels)
+
+    @property
+    def n_stations(self) -> int:
+        """Number of stations the events are spread over (1 when ``stations`` is None)."""
+        return 1 if self.stations is None else len(self.stations)
+
+    def station_ids(self) -> np.ndarray:
+        """Station id per station slot: ``stations``, or ``(station,)`` when that is None."""
+        ids = (self.station,) if self.stations is None else self.stations
+        return np.asarray(ids, dtype=np.int64)
+
+    def station_gains(self) -> np.ndarray:
+        """Gain factor per station (default: geometric steps from 1.0 to 1.25)."""
+        if self.station_gain is not None:
+            return np.asarray(self.station_gain, dtype=np.float64)
+        return np.geomspace(1.0, DEFAULT_STATION_GAIN_MAX, self.n_stations)
+
+    def station_cw_scales(self) -> np.ndarray:
+        """CW occupancy factor per station (default: :data:`DEFAULT_STATION_CW_SCALES` cycled)."""
+        if self.station_cw_scale is not None:
+            return np.asarray(self.station_cw_scale, dtype=np.float64)
+        cycle = DEFAULT_STATION_CW_SCALES
+        return np.array([cycle[j % len(cycle)] for j in range(self.n_stations)])
 
     def depths(self) -> np.ndarray:
         """Antenna depth per channel, m below the surface (default 94 m + 1 m steps)."""
@@ -244,6 +305,8 @@ class SimulationConfig:
         if not 0 <= self.common_noise_fraction <= 1:
             raise ConfigError(f"common_noise_fraction must be in [0, 1], got "
                               f"{self.common_noise_fraction}")
+        self._validate_stations()
+        self._validate_galactic()
         if self.trigger_interval <= 0:
             raise ConfigError(f"trigger_interval must be positive (s), got "
                               f"{self.trigger_interval}")
@@ -281,6 +344,52 @@ class SimulationConfig:
         if self.adc_to_volts <= 0 or self.adc_bits < 2:
             raise ConfigError("adc_to_volts must be positive and adc_bits >= 2")
 
+    def _validate_stations(self) -> None:
+        if self.stations is not None:
+            if not self.stations:
+                raise ConfigError("stations is empty; give at least one station id or None")
+            if len(set(self.stations)) != len(self.stations):
+                raise ConfigError(f"station ids repeat: {list(self.stations)}")
+        k = self.n_stations
+        for name in ("station_gain", "station_cw_scale"):
+            value = getattr(self, name)
+            if value is not None and len(value) != k:
+                raise ConfigError(f"{name} has {len(value)} entries for {k} station(s)")
+        gains = self.station_gains()
+        if not (np.all(np.isfinite(gains)) and np.all(gains > 0)):
+            raise ConfigError(f"station_gain must be positive, got {gains.tolist()}")
+        scales = self.station_cw_scales()
+        if not (np.all(np.isfinite(scales)) and np.all(scales >= 0)):
+            raise ConfigError(f"station_cw_scale must be non-negative, got {scales.tolist()}")
+
+    def _validate_galactic(self) -> None:
+        if len(self.galactic_band_hz) != 2:
+            raise ConfigError(f"galactic_band_hz needs two frequencies (Hz), got "
+                              f"{list(self.galactic_band_hz)}")
+        f_lo, f_hi = self.galactic_band_hz
+        if not 0 < f_lo < f_hi:
+            raise ConfigError(f"galactic_band_hz: need 0 < low < high (Hz), got {f_lo}, {f_hi}")
+        if not np.isfinite(self.galactic_spectral_index):
+            raise ConfigError("galactic_spectral_index must be finite")
+        if not (np.isfinite(self.galactic_power_fraction) and self.galactic_power_fraction >= 0):
+            raise ConfigError(f"galactic_power_fraction must be >= 0, got "
+                              f"{self.galactic_power_fraction}")
+        for name in ("galactic_modulation", "galactic_coherence"):
+            if not 0 <= getattr(self, name) <= 1:
+                raise ConfigError(f"{name} must be in [0, 1], got {getattr(self, name)}")
+        if not 0 <= self.galactic_peak_lst_hours < 24:
+            raise ConfigError(f"galactic_peak_lst_hours must be in [0, 24) h, got "
+                              f"{self.galactic_peak_lst_hours}")
+        if not self.galactic:
+            return
+        if f_hi >= self.sampling_rate / 2:
+            raise ConfigError(f"galactic band up to {f_hi / 1e6:g} MHz reaches the Nyquist "
+                              f"frequency {self.sampling_rate / 2e6:g} MHz")
+        frequencies = np.fft.rfftfreq(self.n_samples, d=1.0 / self.sampling_rate)
+        if np.count_nonzero((frequencies > f_lo) & (frequencies < f_hi)) < 3:
+            raise ConfigError(f"galactic band {f_lo / 1e6:g}-{f_hi / 1e6:g} MHz holds fewer "
+                              f"than 3 frequency bins of {self.n_samples}-sample traces")
+
     # ------------------------------------------------------------------ provenance
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-ready dict of every parameter, per-channel values resolved."""
@@ -290,6 +399,10 @@ class SimulationConfig:
         out["channel_rms"] = self.channel_rms_volts().tolist()
         out["channel_tilt_db_per_octave"] = self.channel_tilts().tolist()
         out["channel_depths"] = self.depths().tolist()
+        out["stations"] = None if self.stations is None else list(self.stations)
+        out["station_gain"] = self.station_gains().tolist()
+        out["station_cw_scale"] = self.station_cw_scales().tolist()
+        out["galactic_band_hz"] = list(self.galactic_band_hz)
         out["cw_lines"] = [dataclasses.asdict(line) for line in self.cw_lines]
         return out
 

@@ -16,6 +16,9 @@ __all__ = [
     "add_impulse_spectra",
     "apply_glitches",
     "gain_factors",
+    "galactic_power_factor",
+    "galactic_scale",
+    "galactic_shape",
     "quantize",
     "thermal_scale",
     "thermal_spectra",
@@ -81,6 +84,82 @@ def thermal_spectra(draws: np.ndarray, response: np.ndarray, scale: np.ndarray,
     keep[_ac_bins(n_samples, n_freq)] = True
     spectra[..., ~keep] = 0
     return spectra
+
+
+def galactic_shape(frequencies: np.ndarray, band_hz: tuple[float, float],
+                   spectral_index: float, edge_fraction: float = 0.1) -> np.ndarray:
+    """Amplitude spectrum (square root of the PSD shape) of the galactic component.
+
+    The power spectral density falls like ``(f / f_lo) ** spectral_index`` inside the
+    band ``[f_lo, f_hi]`` and is zero outside it; its edges rise and fall as ``sin²``
+    over ``edge_fraction`` of the band width, so the band has no sharp steps.
+
+    Parameters
+    ----------
+    frequencies : numpy.ndarray, Hz
+        rfft frequencies.
+    band_hz : tuple of float, Hz
+        ``(f_lo, f_hi)``.
+    spectral_index : float
+        Power-law index of the PSD (about -2.5 for the galactic synchrotron background).
+    edge_fraction : float
+        Width of each soft edge as a fraction of ``f_hi - f_lo``.
+
+    Returns
+    -------
+    numpy.ndarray
+        Non-negative amplitude factor per frequency, same shape as ``frequencies``.
+    """
+    f = np.asarray(frequencies, dtype=np.float64)
+    f_lo, f_hi = float(band_hz[0]), float(band_hz[1])
+    edge = edge_fraction * (f_hi - f_lo)
+    rise = np.clip(np.minimum(f - f_lo, f_hi - f) / edge, 0.0, 1.0)
+    window = np.sin(0.5 * np.pi * rise) ** 2
+    psd = np.where(window > 0, (np.maximum(f, f_lo) / f_lo) ** spectral_index, 0.0) * window
+    return np.sqrt(psd)
+
+
+def galactic_scale(response: np.ndarray, shape: np.ndarray, thermal: np.ndarray,
+                   in_band: np.ndarray, power_fraction: float) -> np.ndarray:
+    """Factor per channel giving the galactic component its mean power inside the band.
+
+    Both components pass the same response ``H_c``; the thermal one has flat unit draws
+    times ``thermal[c]``, the galactic one ``shape`` times the returned factor, so that
+    ``sum_band |H_c shape g_c|^2 = power_fraction * sum_band |H_c thermal_c|^2``.
+
+    Parameters
+    ----------
+    response : numpy.ndarray
+        ``(n_channels, n_freq)`` complex response.
+    shape : numpy.ndarray
+        ``(n_freq,)`` amplitude shape from :func:`galactic_shape`.
+    thermal : numpy.ndarray
+        Per-channel thermal factor from :func:`thermal_scale`.
+    in_band : numpy.ndarray
+        ``(n_freq,)`` boolean mask of the band.
+    power_fraction : float
+        Mean galactic power over thermal power inside the band.
+    """
+    power = np.abs(response[:, in_band]) ** 2
+    ratio = power.sum(-1) / (power * shape[in_band] ** 2).sum(-1)
+    return np.asarray(thermal, np.float64) * np.sqrt(power_fraction * ratio)
+
+
+def galactic_power_factor(lst_hours: np.ndarray, modulation: float,
+                          peak_lst_hours: float) -> np.ndarray:
+    """Galactic power relative to its mean: ``1 + m cos(2 pi (lst - peak) / 24 h)``.
+
+    Parameters
+    ----------
+    lst_hours : numpy.ndarray, h
+        Local sidereal time of each event.
+    modulation : float
+        Relative peak-to-mean modulation ``m`` (0 to 1).
+    peak_lst_hours : float, h
+        Local sidereal time of the maximum.
+    """
+    phase = 2 * np.pi * (np.asarray(lst_hours, np.float64) - peak_lst_hours) / 24.0
+    return 1.0 + modulation * np.cos(phase)
 
 
 def add_impulse_spectra(spectra: np.ndarray, frequencies: np.ndarray, response: np.ndarray,

@@ -3,7 +3,9 @@
 Random numbers come from one stream per event and feature,
 ``SeedSequence(seed, spawn_key=(event, feature))``, so event ``i`` is the same whatever
 batch it is generated in, and switching one feature on or off (or changing its
-fraction) leaves every other feature's draws untouched.
+fraction) leaves every other feature's draws untouched. Events are dealt to the
+configured stations round robin (event ``i`` to station slot ``i % n_stations``), so the
+station of an event does not depend on the batch either.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import pandas as pd
 import scipy.fft
 
 from .. import __version__
+from ..conditions import RNOG_SITE_LONGITUDE_DEG, local_sidereal_time
 from ..errors import ConfigError
 from ..io.traceset import TraceSet
 from .config import SimulationConfig
@@ -24,6 +27,9 @@ from .features import (
     add_impulse_spectra,
     apply_glitches,
     gain_factors,
+    galactic_power_factor,
+    galactic_scale,
+    galactic_shape,
     quantize,
     thermal_scale,
     thermal_spectra,
@@ -32,8 +38,8 @@ from .response import signal_chain_response
 
 __all__ = ["generate_events", "resolve_seed", "simulate_noise"]
 
-# Random stream per feature (second entry of the spawn key).
-_THERMAL, _TIMING, _CW, _IMPULSE, _BLOCKS, _GLITCH = range(6)
+# Random stream per feature (second entry of the spawn key); append new streams only.
+_THERMAL, _TIMING, _CW, _IMPULSE, _BLOCKS, _GLITCH, _GALACTIC = range(7)
 
 
 def resolve_seed(seed: int | None) -> int:
@@ -69,6 +75,8 @@ class _Plan:
     rms: np.ndarray
     cw_delays: np.ndarray
     gain_phase: float
+    galactic_response: np.ndarray | None
+    galactic_scale: np.ndarray | None
 
 
 def _make_plan(config: SimulationConfig, entropy: int) -> _Plan:
@@ -78,15 +86,27 @@ def _make_plan(config: SimulationConfig, entropy: int) -> _Plan:
     rms = config.channel_rms_volts()
     template = np.fft.irfft(response, n=n, axis=-1)
     global_rng = np.random.default_rng(np.random.SeedSequence(entropy))
+    scale = thermal_scale(response, n, rms)
+    galactic_response = galactic_factor = None
+    if config.galactic:
+        shape = galactic_shape(frequencies, config.galactic_band_hz,
+                               config.galactic_spectral_index)
+        f_lo, f_hi = config.galactic_band_hz
+        galactic_response = response * shape[None, :]
+        galactic_factor = galactic_scale(response, shape, scale,
+                                         (frequencies >= f_lo) & (frequencies <= f_hi),
+                                         config.galactic_power_fraction)
     return _Plan(
         frequencies=frequencies,
         response=response,
-        thermal_scale=thermal_scale(response, n, rms),
+        thermal_scale=scale,
         impulse_template_peak=np.abs(template).max(axis=-1),
         sample_times=np.arange(n) / config.sampling_rate,
         rms=rms,
         cw_delays=config.plane_wave_delays(config.cw_cos_zenith),
         gain_phase=float(2 * np.pi * global_rng.random()),
+        galactic_response=galactic_response,
+        galactic_scale=galactic_factor,
     )
 
 
@@ -121,10 +141,11 @@ def generate_events(start: int, stop: int, config: SimulationConfig, entropy: in
         timing[j] = rng.random(), rng.standard_normal()
 
     times = config.start_time + (index + 0.5 * timing[:, 0]) * config.trigger_interval
+    slot = index % config.n_stations
     columns: dict[str, np.ndarray] = {
         "event_number": config.first_event_number + index,
         "run_number": np.full(n_events, config.run_number, np.int64),
-        "station": np.full(n_events, config.station, np.int64),
+        "station": config.station_ids()[slot],
         "trigger_type": np.array(["FORCE"] * n_events, dtype=object),
         "readout_time": times,
     }
@@ -132,10 +153,12 @@ def generate_events(start: int, stop: int, config: SimulationConfig, entropy: in
     spectra = thermal_spectra(thermal, plan.response, plan.thermal_scale, config.n_samples,
                               config.common_noise_fraction)
     del thermal
+    columns["truth_galactic_power"] = _galactic(spectra, plan, config, entropy, index, times)
     columns["truth_impulse"] = _impulses(spectra, plan, config, entropy, index)
     traces = scipy.fft.irfft(spectra, n=config.n_samples, axis=-1)
     del spectra
-    columns.update(_cw(traces, plan, config, entropy, index))
+    columns.update(_cw(traces, plan, config, entropy, index,
+                       config.station_cw_scales()[slot]))
 
     gain = np.ones(n_events)
     if config.gain_drift:
@@ -153,6 +176,10 @@ def generate_events(start: int, stop: int, config: SimulationConfig, entropy: in
 
     columns.update(_glitches(traces, config, entropy, index))
 
+    station_gain = config.station_gains()
+    if np.any(station_gain != 1.0):
+        traces *= station_gain.astype(np.float32)[slot][:, None, None]
+
     if config.quantization:
         traces = quantize(traces, config.adc_to_volts, config.adc_bits if config.adc_clip
                           else None)
@@ -163,6 +190,30 @@ def generate_events(start: int, stop: int, config: SimulationConfig, entropy: in
     }
     return TraceSet(np.ascontiguousarray(traces, dtype=np.float32), config.sampling_rate,
                     np.asarray(config.channels), pd.DataFrame(columns), "V", None, attrs)
+
+
+def _galactic(spectra: np.ndarray, plan: _Plan, config: SimulationConfig, entropy: int,
+              index: np.ndarray, times: np.ndarray) -> np.ndarray:
+    """Add the sidereally modulated galactic component; return its relative power per event.
+
+    The per-event factor is ``1 + m cos(2 pi (lst - peak) / 24)`` (0 with the feature off).
+    """
+    if not config.galactic or index.size == 0:
+        return np.zeros(index.size)
+    assert plan.galactic_response is not None and plan.galactic_scale is not None
+    lst = local_sidereal_time(times, RNOG_SITE_LONGITUDE_DEG)
+    power = galactic_power_factor(lst, config.galactic_modulation,
+                                  config.galactic_peak_lst_hours)
+    shape = (index.size, config.n_channels + 1, plan.frequencies.size, 2)
+    draws = np.empty(shape, np.float32)
+    for j, event in enumerate(index):
+        draws[j] = _rng(entropy, event, _GALACTIC).standard_normal(shape[1:], dtype=np.float32)
+    galactic = thermal_spectra(draws, plan.galactic_response, plan.galactic_scale,
+                               config.n_samples, config.galactic_coherence)
+    del draws
+    galactic *= np.sqrt(power).astype(np.float32)[:, None, None]
+    spectra += galactic
+    return power
 
 
 def _impulses(spectra: np.ndarray, plan: _Plan, config: SimulationConfig, entropy: int,
@@ -198,15 +249,19 @@ def _impulses(spectra: np.ndarray, plan: _Plan, config: SimulationConfig, entrop
 
 
 def _cw(traces: np.ndarray, plan: _Plan, config: SimulationConfig, entropy: int,
-        index: np.ndarray) -> dict[str, np.ndarray]:
-    """Add the CW lines where drawn; return one truth column per line."""
+        index: np.ndarray, occupancy: np.ndarray) -> dict[str, np.ndarray]:
+    """Add the CW lines where drawn; return one truth column per line.
+
+    ``occupancy`` is the per-event factor on every line's fraction (the station's
+    ``station_cw_scale``); the product is clipped to 1.
+    """
     lines = config.cw_lines
     out = {line.truth_column: np.zeros(index.size, dtype=bool) for line in lines}
     if not config.cw or not lines or index.size == 0:
         return out
     draws = np.stack([_rng(entropy, event, _CW).random((len(lines), 4)) for event in index])
     fraction = np.array([line.fraction for line in lines])
-    present = draws[..., 0] < fraction
+    present = draws[..., 0] < np.minimum(fraction[None, :] * occupancy[:, None], 1.0)
     f_min = np.array([line.f_min for line in lines])
     f_max = np.array([line.f_max for line in lines])
     freqs = f_min + draws[..., 1] * (f_max - f_min)
@@ -262,10 +317,12 @@ def simulate_noise(n_events: int, *, config: SimulationConfig | None = None,
     -------
     TraceSet
         float32 volts of shape ``(n_events, n_channels, n_samples)``. ``events`` holds
-        ``event_number``, ``run_number``, ``station``, ``trigger_type`` ("FORCE"),
-        ``readout_time`` (unix s) and the truth columns ``truth_cw_<line>``,
-        ``truth_impulse``, ``truth_glitch``, ``truth_glitch_channel`` (-1: none) and
-        ``truth_gain``. ``attrs["simulation"]`` is the configuration dict plus the seed.
+        ``event_number``, ``run_number``, ``station`` (round robin over ``stations``
+        when given), ``trigger_type`` ("FORCE"), ``readout_time`` (unix s) and the truth
+        columns ``truth_cw_<line>``, ``truth_impulse``, ``truth_glitch``,
+        ``truth_glitch_channel`` (-1: none), ``truth_gain`` (gain drift) and
+        ``truth_galactic_power`` (galactic power over its mean; 0 with it off).
+        ``attrs["simulation"]`` is the configuration dict plus the seed.
 
     Examples
     --------
