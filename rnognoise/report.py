@@ -1,7 +1,9 @@
 """Plots and a self-contained HTML (and optional PDF) report of a :class:`FidelityReport`.
 
 The HTML page embeds every figure as a base64 PNG and carries its own CSS, so it can
-be mailed or archived as one file. Figures use matplotlib's ``Agg`` backend.
+be mailed or archived as one file. Figures use matplotlib's ``Agg`` backend. With a
+:class:`~rnognoise.metrics.ConditionalReport` the page gains a per-condition section
+(one row per group and a band-power figure) and metrics.json a ``by_condition`` key.
 """
 
 from __future__ import annotations
@@ -22,11 +24,14 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.figure import Figure
 
+from .conditions import LST
 from .errors import DataFileError
 from .fileutil import atomic_output, check_writable
 from .metrics.compare import FidelityReport
+from .metrics.conditional import HEADLINE_METRICS, ConditionalReport, ConditionGroup
 
-__all__ = ["check_report_dir", "make_figures", "render_html", "write_report"]
+__all__ = ["check_report_dir", "condition_figure", "make_figures", "render_html",
+           "write_report"]
 
 REAL_COLOR = "#1f4e9c"
 GEN_COLOR = "#d9541e"
@@ -261,6 +266,74 @@ def make_figures(report: FidelityReport) -> list[tuple[str, Figure]]:
     return figs
 
 
+def condition_figure(cond: ConditionalReport) -> Figure | None:
+    """Band power per group, real vs generated, and the generated/real ratio per channel.
+
+    Top: the band power averaged over each group's channels (mV², standard errors of the
+    mean over events); for a single ``lst`` condition a line versus the LST bin centre,
+    with the bins shaded by verdict. Bottom: ``10 log10(generated / real)`` band power per
+    channel and group. None when no group was compared.
+    """
+    groups = cond.evaluated
+    if not groups:
+        return None
+    n = len(groups)
+    labels = [g.label for g in groups]
+    single_lst = cond.by == [LST]
+    chans = cond.channels
+    with plt.rc_context(_STYLE):
+        fig, (ax_p, ax_r) = plt.subplots(
+            2, 1, figsize=(max(9.0, 0.75 * n + 4.0), 5.0 + max(3.0, 0.3 * len(chans) + 1.5)),
+            height_ratios=[5.0, max(3.0, 0.3 * len(chans) + 1.5)], layout="constrained")
+        x = (np.array([0.5 * (g.values[LST][0] + g.values[LST][1]) for g in groups])
+             if single_lst else np.arange(n, dtype=float))
+        for key, color, marker in (("real", REAL_COLOR, "o"), ("generated", GEN_COLOR, "s")):
+            y = np.array([_nan(g.band_power_mean.get(key)) for g in groups]) * 1e6
+            err = np.array([_nan(g.band_power_mean.get(f"{key}_err")) for g in groups]) * 1e6
+            ax_p.errorbar(x, y, yerr=np.nan_to_num(err), color=color, marker=marker, ms=6,
+                          ls="-" if single_lst else "none", capsize=3, lw=1.5, label=key)
+        lo, hi = cond.band[0] / 1e6, cond.band[1] / 1e6
+        ax_p.set_title(f"Band power {lo:.0f}-{hi:.0f} MHz per group")
+        ax_p.set_ylabel("mean over channels (mV²)")
+        if single_lst:
+            for g in groups:
+                ax_p.axvspan(g.values[LST][0], g.values[LST][1], lw=0, alpha=0.12,
+                             color=VERDICT_COLORS.get(g.verdict, "#888"))
+            ax_p.set_xlim(0.0, 24.0)
+            ax_p.set_xticks(np.arange(0, 25, 3))
+            ax_p.set_xlabel("local sidereal time (h); shading: verdict of the bin")
+        else:
+            ax_p.set_xticks(x, labels, rotation=30, ha="right")
+            ax_p.set_xlim(-0.6, n - 0.4)
+            for tick, g in zip(ax_p.get_xticklabels(), groups, strict=True):
+                tick.set_color(VERDICT_COLORS.get(g.verdict, "#888"))
+        ax_p.legend()
+        ratio = np.full((len(chans), n), np.nan)
+        for j, g in enumerate(groups):
+            for c, r in zip(g.channels, g.band_power.get("ratio_db", []), strict=False):
+                ratio[chans.index(c), j] = _nan(r)
+        finite = ratio[np.isfinite(ratio)]
+        lim = max(1.0, float(np.abs(finite).max())) if finite.size else 1.0
+        im = ax_r.imshow(ratio, aspect="auto", cmap="RdBu_r", vmin=-lim, vmax=lim,
+                         interpolation="nearest")
+        if ratio.size <= 400:
+            for (i, j), v in np.ndenumerate(ratio):
+                if np.isfinite(v):
+                    ax_r.text(j, i, f"{v:+.1f}", ha="center", va="center", fontsize=8,
+                              color="white" if abs(v) > 0.6 * lim else "black")
+        ax_r.set_yticks(range(len(chans)), [f"ch {c}" for c in chans])
+        ax_r.set_xticks(range(n), labels, rotation=30, ha="right")
+        ax_r.grid(False)
+        ax_r.set_title("Generated / real band power per channel (dB)")
+        fig.colorbar(im, ax=ax_r, label="dB")
+        fig.suptitle(f"Per condition: {', '.join(cond.by)}", fontsize=15, weight="bold")
+    return fig
+
+
+def _nan(x: float | None) -> float:
+    return float("nan") if x is None else float(x)
+
+
 def _png_base64(fig: Figure) -> str:
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=90)
@@ -294,8 +367,75 @@ def _verdict_cell(v: str) -> str:
     return f'<td class="v" style="background:{VERDICT_COLORS.get(v, "#888")}">{v}</td>'
 
 
-def render_html(report: FidelityReport, figures: list[tuple[str, Figure]]) -> str:
-    """The self-contained HTML page of a report with its figures embedded."""
+def _headline_cell(h: dict[str, Any] | None) -> str:
+    if not h:
+        return "<td class='num'>-</td>"
+    return (f"<td class='num'>{_fmt(h.get('value'))} ({_fmt(h.get('reference'))})<br>"
+            f"<span class='small'>{html.escape(str(h.get('where')))}</span></td>")
+
+
+def _group_row(g: ConditionGroup, n_cols: int) -> str:
+    e = html.escape
+    head = (f"<tr><td>{e(g.label)}</td><td class='num'>{g.n_real}</td>"
+            f"<td class='num'>{g.n_generated}</td>")
+    if not g.evaluated:
+        return (head + _verdict_cell("skipped") +
+                f"<td colspan='{n_cols - 4}' class='small'>skipped: {e(str(g.skipped))}</td>"
+                "</tr>")
+    bp = g.band_power_mean
+    ratio = _nan(bp.get("ratio_db"))
+    ratio_err = _nan(bp.get("ratio_db_err"))
+    ratio_text = (f"{ratio:+.2f} ± {ratio_err:.2f}" if np.isfinite(ratio_err)
+                  else _fmt(ratio)) if np.isfinite(ratio) else "n/a"
+    issues = g.issues[:4] + ([f"... {len(g.issues) - 4} more"] if len(g.issues) > 4 else [])
+    return (head + _verdict_cell(g.verdict) + f"<td class='num'>{_fmt(g.score)}</td>" +
+            "".join(_headline_cell(g.headline.get(m)) for m in HEADLINE_METRICS) +
+            f"<td class='num'>{_fmt(_nan(bp.get('real')) * 1e6, _nan(bp.get('real_err')) * 1e6)}"
+            f"</td><td class='num'>"
+            f"{_fmt(_nan(bp.get('generated')) * 1e6, _nan(bp.get('generated_err')) * 1e6)}</td>"
+            f"<td class='num'>{ratio_text}</td>"
+            f"<td class='small'>{'<br>'.join(e(i) for i in issues) or '-'}</td></tr>")
+
+
+def _condition_section(cond: ConditionalReport, figure: Figure | None) -> list[str]:
+    e = html.escape
+    verdict = cond.verdict
+    kinds = ", ".join(f"{name} ({cond.kinds.get(name, '?')})" for name in cond.by)
+    head = ["group", "real events", "generated events", "verdict", "score",
+            *HEADLINE_METRICS, "band power real (mV²)", "band power generated (mV²)",
+            "gen/real (dB)", "warn/fail rows"]
+    parts = [
+        "<h2>By condition</h2>",
+        f"<p>Verdict <span class='badge' style='background:{VERDICT_COLORS[verdict]}'>"
+        f"{verdict.upper()}</span> &nbsp; score <b>{_fmt(cond.score())}</b> "
+        f"(worst group; mean {_fmt(cond.mean_score())}) &nbsp; "
+        f"{len(cond.evaluated)} groups compared, {len(cond.skipped)} skipped</p>",
+        f"<p class='small'>Grouped by {e(kinds)}: categories by value, lst in "
+        f"{cond.lst_bins} bins of {24 / cond.lst_bins:g} h, other float columns in "
+        f"{cond.bins} quantile bins of the real values. Each group with at least "
+        f"{cond.min_events} events in both sets is compared on its own events against its "
+        f"own real-vs-real reference{' (quick mode)' if cond.quick else ''}. Metric columns: "
+        "worst row, value (real-vs-real) and where. Band power: mean over events of the "
+        f"Welch PSD integrated over {cond.band[0] / 1e6:.0f}-{cond.band[1] / 1e6:.0f} MHz, "
+        "averaged over the group's channels, ± standard error.</p>",
+        "<table><tr>" + "".join(f"<th>{e(h)}</th>" for h in head) + "</tr>",
+    ]
+    parts += [_group_row(g, len(head)) for g in cond.groups]
+    parts.append("</table>")
+    if figure is not None:
+        parts.append(f"<img alt='band power per condition' "
+                     f"src='data:image/png;base64,{_png_base64(figure)}'>")
+    return parts
+
+
+def render_html(report: FidelityReport, figures: list[tuple[str, Figure]], *,
+                by_condition: ConditionalReport | None = None,
+                by_condition_figure: Figure | None = None) -> str:
+    """The self-contained HTML page of a report with its figures embedded.
+
+    With ``by_condition`` a per-condition section (table and ``by_condition_figure``)
+    follows the summary.
+    """
     e = html.escape
     verdict = report.verdict
     parts = [
@@ -331,6 +471,8 @@ def render_html(report: FidelityReport, figures: list[tuple[str, Figure]]) -> st
     if report.warnings:
         parts.append("<p><b>Warnings:</b></p><ul>" +
                      "".join(f"<li>{e(w)}</li>" for w in report.warnings) + "</ul>")
+    if by_condition is not None:
+        parts += _condition_section(by_condition, by_condition_figure)
     lines = report.details.get("lines", [])
     parts.append("<h2>Narrow-band lines found in the real data</h2>")
     if lines:
@@ -368,7 +510,8 @@ def render_html(report: FidelityReport, figures: list[tuple[str, Figure]]) -> st
 
 
 def write_report(report: FidelityReport, directory: str | os.PathLike[str], *,
-                 force: bool = False, pdf: bool = False) -> dict[str, Path]:
+                 force: bool = False, pdf: bool = False,
+                 by_condition: ConditionalReport | None = None) -> dict[str, Path]:
     """Write ``metrics.json``, ``report.html`` (and ``report.pdf``) into ``directory``.
 
     Parameters
@@ -381,6 +524,10 @@ def write_report(report: FidelityReport, directory: str | os.PathLike[str], *,
         Overwrite existing report files.
     pdf : bool
         Also write every figure, one per page, to ``report.pdf`` (matplotlib PdfPages).
+    by_condition : ConditionalReport, optional
+        From :func:`rnognoise.metrics.compare_by_condition`: adds the per-condition
+        section to the page (and its figure to the PDF) and its
+        :meth:`~ConditionalReport.to_dict` under ``"by_condition"`` in metrics.json.
 
     Returns
     -------
@@ -389,10 +536,18 @@ def write_report(report: FidelityReport, directory: str | os.PathLike[str], *,
     """
     d = check_report_dir(directory, force=force, pdf=pdf)
     out = {"json": d / "metrics.json", "html": d / "report.html"}
-    report.to_json(out["json"], force=force)
+    if by_condition is None:
+        report.to_json(out["json"], force=force)
+    else:
+        data = report.to_dict()
+        data["by_condition"] = by_condition.to_dict()
+        with atomic_output(out["json"], force=force) as tmp:
+            tmp.write_text(json.dumps(data, indent=1, allow_nan=False) + "\n")
     figures = make_figures(report)
+    cond_fig = condition_figure(by_condition) if by_condition is not None else None
     try:
-        page = render_html(report, figures)
+        page = render_html(report, figures, by_condition=by_condition,
+                           by_condition_figure=cond_fig)
         with atomic_output(out["html"], force=force) as tmp:
             tmp.write_text(page, encoding="utf-8")
         if pdf:
@@ -403,11 +558,15 @@ def write_report(report: FidelityReport, directory: str | os.PathLike[str], *,
                 summary = _summary_page(report)
                 pages.savefig(summary)
                 plt.close(summary)
+                if cond_fig is not None:
+                    pages.savefig(cond_fig)
                 for _, fig in figures:
                     pages.savefig(fig)
     finally:
         for _, fig in figures:
             plt.close(fig)
+        if cond_fig is not None:
+            plt.close(cond_fig)
     return out
 
 

@@ -7,6 +7,7 @@ import json
 import os
 from pathlib import Path
 
+from ..conditions import parse_condition_names
 from ..errors import ConfigError
 from ..io import TraceSet, read_traces
 from ..logs import get_logger, log_event
@@ -37,11 +38,30 @@ def add_parser(sub: argparse._SubParsersAction, parents: list[argparse.ArgumentP
     p.add_argument("--no-c2st", action="store_true", help="skip the classifier test")
     p.add_argument("--band", nargs=2, type=float, metavar=("FMIN_MHZ", "FMAX_MHZ"),
                    help="band of the spectral summaries in MHz (default: from the real data)")
+    p.add_argument("--by", metavar="NAMES",
+                   help="also compare per condition, e.g. station,lst: one quick comparison "
+                   "per station / LST bin / quantile bin of a float column, each against "
+                   "its own real-vs-real reference, plus the band power of every group")
+    p.add_argument("--lst-bins", type=int, metavar="N",
+                   help="with --by ...lst: number of equal LST bins (default 4, i.e. 6 h)")
+    p.add_argument("--min-events", type=int, metavar="N",
+                   help="with --by: skip groups with fewer events in either set (default 50)")
     p.set_defaults(handler=run)
 
 
-def load_generated(path: str | os.PathLike[str], n_events: int, *, seed: int = 0) -> TraceSet:
-    """Read a generated traces file, or sample ``n_events`` from a model file (seeded)."""
+def load_generated(path: str | os.PathLike[str], n_events: int, *, seed: int = 0,
+                   real: TraceSet | None = None) -> TraceSet:
+    """Read a generated traces file, or sample ``n_events`` from a model file (seeded).
+
+    A conditional model (one with ``condition_names``) is sampled with the conditions
+    of the events of ``real`` (one generated event per real event), so that both sets
+    cover the same stations, times, ...; its events then carry the condition columns.
+
+    Raises
+    ------
+    ConfigError
+        A conditional model without ``real``.
+    """
     try:
         from ..modelfile import is_model_file
     except ImportError:  # pragma: no cover - model files not supported in this build
@@ -52,11 +72,20 @@ def load_generated(path: str | os.PathLike[str], n_events: int, *, seed: int = 0
         from ..generator import NoiseGenerator
 
         gen = NoiseGenerator.load(path)
+        attrs = {"model_metadata": dict(getattr(gen, "metadata", {}) or {}),
+                 "sample_seed": seed}
+        conditions = list(getattr(gen, "condition_names", []) or [])
+        if conditions:
+            if real is None:
+                raise ConfigError(f"{path}: the model is conditional on "
+                                  f"{', '.join(conditions)}; sampling needs the real events")
+            ts = gen.sample_traceset(real.n_events, seed=seed, condition=real.events)
+            return TraceSet(ts.traces, ts.sampling_rate, ts.channels, ts.events, ts.units,
+                            os.fspath(path), {**ts.attrs, **attrs,
+                                              "conditions_from": str(real.source)})
         traces = gen.sample(n_events, seed=seed)
         return TraceSet(np.asarray(traces, np.float32), gen.sampling_rate, gen.channels,
-                        source=os.fspath(path),
-                        attrs={"model_metadata": dict(getattr(gen, "metadata", {}) or {}),
-                               "sample_seed": seed})
+                        source=os.fspath(path), attrs=attrs)
     return read_traces(path)
 
 
@@ -65,6 +94,12 @@ def run(args: argparse.Namespace) -> int:
 
     if args.pdf and not args.report:
         raise ConfigError("--pdf needs --report DIR")
+    by = parse_condition_names(args.by)
+    if args.by is not None and not by:
+        raise ConfigError("--by: give condition names, e.g. --by station,lst")
+    for flag, value in (("--lst-bins", args.lst_bins), ("--min-events", args.min_events)):
+        if value is not None and not by:
+            raise ConfigError(f"{flag} needs --by")
     if args.report:
         from ..report import check_report_dir
 
@@ -76,17 +111,32 @@ def run(args: argparse.Namespace) -> int:
             raise ConfigError(f"--band: need 0 <= FMIN < FMAX, got {args.band[0]} "
                               f"{args.band[1]} MHz")
     real = read_traces(args.real)
-    generated = load_generated(args.generated, real.n_events, seed=args.seed)
+    generated = load_generated(args.generated, real.n_events, seed=args.seed, real=real)
+    by_condition = None
+    if by:
+        from ..metrics import compare_by_condition
+
+        log_event(_log, "comparing per condition", by=",".join(by))
+        by_condition = compare_by_condition(
+            real, generated, by, lst_bins=4 if args.lst_bins is None else args.lst_bins,
+            min_events=50 if args.min_events is None else args.min_events, seed=args.seed,
+            band=band)
     log_event(_log, "comparing", real=real.n_events, generated=generated.n_events)
     report = compare(real, generated, seed=args.seed, band=band, c2st=not args.no_c2st,
                      quick=args.quick)
     if args.report:
         from ..report import write_report
 
-        paths = write_report(report, args.report, force=args.force, pdf=args.pdf)
+        paths = write_report(report, args.report, force=args.force, pdf=args.pdf,
+                             by_condition=by_condition)
         log_event(_log, "report written", **{k: str(v) for k, v in paths.items()})
     if args.json:
-        print(json.dumps(report.to_dict(), indent=1))
+        data = report.to_dict()
+        if by_condition is not None:
+            data["by_condition"] = by_condition.to_dict()
+        print(json.dumps(data, indent=1))
     else:
         print(report)
+        if by_condition is not None:
+            print("\n" + by_condition.table())
     return 0

@@ -26,12 +26,16 @@ thresholds
     Verdict rules.
 compare
     :func:`compare` and :class:`FidelityReport`.
+conditional
+    :func:`compare_by_condition`: :func:`compare` per station, LST bin, ... and the band
+    power of every group (:class:`ConditionalReport`).
 """
 
 from __future__ import annotations
 
 from ._common import SmallSampleWarning
 from .compare import FidelityReport, MetricRow, check_compatible, compare
+from .conditional import ConditionalReport, ConditionGroup, compare_by_condition
 from .features import event_features
 from .lines import Line, detect_lines, scan_lines
 from .spectra import event_psd, find_passband, log_psd_geodesic_distance, psd_ratio_db
@@ -40,6 +44,8 @@ from .twosample import c2st, fpd, frechet_distance
 
 __all__ = [
     "THRESHOLDS",
+    "ConditionGroup",
+    "ConditionalReport",
     "FidelityReport",
     "Line",
     "MetricRow",
@@ -47,6 +53,7 @@ __all__ = [
     "c2st",
     "check_compatible",
     "compare",
+    "compare_by_condition",
     "detect_lines",
     "event_features",
     "event_psd",
