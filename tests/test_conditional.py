@@ -307,3 +307,29 @@ def test_cli_fit_and_sample_with_conditions(tmp_path, data: TraceSet, capsys) ->
     assert not (tmp_path / "s3.h5").exists()
     assert main(["fit", str(traces), "--model", "baseline", "--condition", "wind",
                  "--out", str(tmp_path / "x.safetensors"), "--quiet"]) == 2
+
+
+@pytest.mark.filterwarnings("ignore::rnognoise.metrics.SmallSampleWarning")
+def test_cli_validate_by_condition_for_conditional_and_plain_models(tmp_path, data: TraceSet,
+                                                                    capsys) -> None:
+    traces = tmp_path / "real.h5"
+    write_traces(traces, data[:600])
+    models = {}
+    for name, cond in (("cond", ["--condition", "station"]), ("plain", [])):
+        models[name] = tmp_path / f"{name}.safetensors"
+        assert main(["fit", str(traces), "--model", "baseline", *cond, "--out",
+                     str(models[name]), "--quiet"]) == 0
+    results = {}
+    for name, path in models.items():
+        capsys.readouterr()
+        assert main(["validate", str(traces), str(path), "--quick", "--json", "--by",
+                     "station", "--quiet"]) == 0
+        doc = json.loads(capsys.readouterr().out)
+        groups = {g["label"]: g for g in doc["by_condition"]["groups"]}
+        assert set(groups) == {"station=11", "station=12"}
+        results[name] = max(abs(x) for g in groups.values()
+                            for x in g["band_power"]["ratio_db"])
+    # station 12 is 1.5x louder: the plain model is about 1.6 dB off per station,
+    # the conditional one matches each
+    assert results["plain"] > 1.2
+    assert results["cond"] < 0.4

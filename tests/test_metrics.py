@@ -299,3 +299,23 @@ def test_real_vs_gaussian_large() -> None:
     failed = {r.group for r in report.rows if r.verdict == "fail"}
     assert {"lines", "crosschannel", "twosample"} <= failed
     assert report.rows_named("c2st_auc")[0].value > 0.9
+
+
+@pytest.mark.filterwarnings("ignore::rnognoise.metrics.SmallSampleWarning")
+def test_extra_lines_flag_a_real_extra_line_but_not_threshold_fluctuations() -> None:
+    n, n_s = 400, 512
+    real = TraceSet(white(n, n_s=n_s, seed=1).astype(np.float32), FS, [0, 1])
+    same = TraceSet(white(n, n_s=n_s, seed=2).astype(np.float32), FS, [0, 1])
+    # halves of small white-noise sets: no extra line may be reported anywhere
+    for seed in range(3):
+        rep = compare(real, same, quick=True, seed=seed)
+        assert all(r.verdict == "pass" for r in rep.rows_named("extra_lines"))
+    # a 250 MHz tone in 15 % of the generated events, absent from the real ones
+    x = white(n, n_s=n_s, seed=3)
+    t = np.arange(n_s) / FS
+    on = np.random.default_rng(4).random(n) < 0.15
+    x[on, 1] += 0.02 * np.sin(2 * np.pi * 250e6 * t)
+    tone = TraceSet(x.astype(np.float32), FS, [0, 1])
+    rep = compare(real, tone, quick=True)
+    verdicts = {r.channel: r.verdict for r in rep.rows_named("extra_lines")}
+    assert verdicts[1] in ("warn", "fail") and verdicts[0] == "pass"

@@ -56,6 +56,8 @@ def load_generated(path: str | os.PathLike[str], n_events: int, *, seed: int = 0
     A conditional model (one with ``condition_names``) is sampled with the conditions
     of the events of ``real`` (one generated event per real event), so that both sets
     cover the same stations, times, ...; its events then carry the condition columns.
+    An unconditional model's events are labelled with ``real``'s event columns, so that
+    ``--by`` shows how it fares for each condition it was not told about.
 
     Raises
     ------
@@ -84,8 +86,14 @@ def load_generated(path: str | os.PathLike[str], n_events: int, *, seed: int = 0
                             os.fspath(path), {**ts.attrs, **attrs,
                                               "conditions_from": str(real.source)})
         traces = gen.sample(n_events, seed=seed)
+        events = None
+        if real is not None and n_events == real.n_events:
+            # an unconditional model's events are labelled with the real events' conditions:
+            # per-condition validation then judges it as if it were used for each of them
+            events = real.events.reset_index(drop=True)
+            attrs["conditions_from"] = str(real.source)
         return TraceSet(np.asarray(traces, np.float32), gen.sampling_rate, gen.channels,
-                        source=os.fspath(path), attrs=attrs)
+                        events, source=os.fspath(path), attrs=attrs)
     return read_traces(path)
 
 
