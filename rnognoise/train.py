@@ -405,11 +405,10 @@ def _fit_conditional(traceset: TraceSet, norm: np.ndarray, offset: np.ndarray,
     for c in range(len(cells)):
         rows = train_idx[cell_of[train_idx] == c]
         model.modulation.fit_cell(c, data[rows], features[rows])
-    demod = torch.empty_like(data)
-    for lo in range(0, n_events, 1024):  # bounded temporary memory
+    demod = data  # demodulated in place (``norm`` is not needed afterwards), in blocks
+    for lo in range(0, n_events, 1024):
         hi = min(n_events, lo + 1024)
         demod[lo:hi] = model.modulation.apply(data[lo:hi], cell_t[lo:hi], features[lo:hi], -1.0)
-    del data
     model.to(device)
     log_event(_log, "fitting conditional model", base=opts.model,
               conditions=",".join(names), cells=len(cells), groups=len(model.group_rows),
