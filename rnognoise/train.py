@@ -385,7 +385,8 @@ def _fit_conditional(traceset: TraceSet, norm: np.ndarray, offset: np.ndarray,
     config = ConditionalConfig(base=opts.model, base_config=dict(opts.model_options),
                                conditions=[s.to_dict() for s in specs],
                                cells=[list(c) for c in cells], groups=groups,
-                               table_rows=int(min(4096, len(train_idx))))
+                               table_rows=int(min(4096, len(train_idx))),
+                               longitude_deg=float(opts.longitude_deg))
     layout = TraceLayout(tuple(int(c) for c in traceset.channels), traceset.n_samples,
                          traceset.sampling_rate)
     model = ConditionalModel(config, layout)

@@ -333,3 +333,14 @@ def test_cli_validate_by_condition_for_conditional_and_plain_models(tmp_path, da
     # the conditional one matches each
     assert results["plain"] > 1.2
     assert results["cond"] < 0.4
+
+
+def test_sidereal_time_uses_the_longitude_of_the_fit(tmp_path, data: TraceSet) -> None:
+    path = tmp_path / "greenwich.safetensors"
+    fit(data[:400], path, FitOptions(model="baseline", conditions=["lst"], longitude_deg=0.0,
+                                     quiet=True))
+    gen = NoiseGenerator.load(path)
+    times = data.events["readout_time"].to_numpy()[:3]
+    ts = gen.sample_traceset(3, seed=0, condition={"readout_time": times})
+    assert np.allclose(ts.events["lst"], local_sidereal_time(times, 0.0))
+    assert not np.allclose(ts.events["lst"], local_sidereal_time(times))

@@ -43,6 +43,7 @@ from torch import nn
 from ..conditions import (
     CHANNEL_GROUP,
     LST,
+    RNOG_SITE_LONGITUDE_DEG,
     ConditionSpec,
     add_derived_columns,
     cyclic_features,
@@ -111,6 +112,8 @@ class ConditionalConfig:
     max_gap : float
         Largest distance, as a fraction of the period, between a requested cyclic value and
         the nearest training value.
+    longitude_deg : float
+        East longitude used for ``lst`` when it is computed from ``readout_time``.
     """
 
     base: str = "wgan-gp"
@@ -122,6 +125,7 @@ class ConditionalConfig:
     n_bands: int = 64
     table_rows: int = 1
     max_gap: float = 1.0 / 24.0
+    longitude_deg: float = RNOG_SITE_LONGITUDE_DEG
 
 
 class SpectralModulation(nn.Module):
@@ -415,6 +419,7 @@ class ConditionalModel(NoiseModel):
             wanted = [m for m in names if m in condition.columns
                       or (m == LST and "readout_time" in condition.columns)]
             frame = add_derived_columns(condition.reset_index(drop=True), wanted,
+                                        longitude_deg=self.config.longitude_deg,
                                         source=source)
             return frame[wanted].copy()
         if not isinstance(condition, dict):
@@ -435,7 +440,8 @@ class ConditionalModel(NoiseModel):
             columns[key] = arr
         frame = pd.DataFrame(columns, index=pd.RangeIndex(n))
         if LST in names and LST not in frame.columns and "readout_time" in frame.columns:
-            frame = add_derived_columns(frame, [LST], source=source)
+            frame = add_derived_columns(frame, [LST], longitude_deg=self.config.longitude_deg,
+                                        source=source)
         return frame[[m for m in names if m in frame.columns]].copy()
 
     def _check_continuous(self, spec: ConditionSpec, j: int, column: np.ndarray,
