@@ -19,13 +19,20 @@ channels (the model's cross-channel correlation is kept) from its own random str
 no two events, and no two channels, share a draw. Trace lengths and sampling rates
 other than the model's are handled by :meth:`rnognoise.generator.NoiseGenerator.sample`
 (stitching of independent draws, band-limited resampling: :mod:`rnognoise.stitching`).
+
+Conditional models (:attr:`~rnognoise.generator.NoiseGenerator.condition_names`) get the
+conditions of each station: ``station`` is the station id, ``lst`` the local sidereal time
+of the station time; ``begin(condition=...)`` fixes values instead, and conditions that
+nobody gives are drawn from the model's training events.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+from collections import OrderedDict
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -38,6 +45,7 @@ except ModuleNotFoundError as err:  # pragma: no cover - exercised without NuRad
         "rnognoise.nuradio needs NuRadioMC; install it with "
         "pip install 'rnognoise[nuradio]'") from err
 
+from .conditions import LST, RNOG_SITE_LONGITUDE_DEG, local_sidereal_time
 from .errors import ConfigError
 from .generator import NoiseGenerator
 from .stitching import power_above
@@ -46,6 +54,23 @@ __all__ = ["noiseAdder"]
 
 #: Fraction of the model's power above the target Nyquist frequency that triggers a warning.
 LOST_POWER_WARNING = 0.01
+#: Sets of condition values whose buffered draws are kept (least recently used dropped).
+MAX_CONDITION_BUFFERS = 16
+#: The ``station`` condition, filled in from ``station.get_id()``.
+STATION = "station"
+#: Event column from which ``lst`` can be given instead (unix s).
+READOUT_TIME = "readout_time"
+
+ConditionKey = tuple[tuple[str, Any], ...]
+
+
+@dataclass
+class _Buffer:
+    """Unused joint draws of one set of condition values at one length and rate."""
+
+    key: tuple[int, float]
+    draws: np.ndarray
+    pos: int = 0
 
 
 class noiseAdder:  # lower-case first letter: NuRadioReco module naming
@@ -66,14 +91,14 @@ class noiseAdder:  # lower-case first letter: NuRadioReco module naming
         self._checked_rates: dict[float, float] = {}
         self._probe: np.ndarray | None = None
         self._buffer_size = 32
-        self._buffer = np.empty((0, 0, 0), np.float32)
-        self._buffer_key: tuple[int, float] | None = None
-        self._buffer_pos = 0
+        self._buffers: OrderedDict[ConditionKey | None, _Buffer] = OrderedDict()
+        self._condition: dict[str, Any] = {}
+        self._longitude_deg = RNOG_SITE_LONGITUDE_DEG
         self.n_events = 0
 
     def begin(self, model_path: str | os.PathLike[str] | NoiseGenerator, seed: int | None = None,
               device: str = "cpu", channel_mapping: Mapping[int, int] | None = None,
-              buffer_size: int = 32) -> None:
+              buffer_size: int = 32, condition: Mapping[str, Any] | None = None) -> None:
         """Load the model and set up the random stream.
 
         Parameters
@@ -91,14 +116,24 @@ class noiseAdder:  # lower-case first letter: NuRadioReco module naming
         buffer_size : int
             Events drawn per call of the model (each an independent draw, handed out
             one per event; a change of trace length or sampling rate discards the rest).
-            Drawing in batches amortises the per-call cost of the model.
+            Drawing in batches amortises the per-call cost of the model. Conditional
+            models keep one buffer per set of condition values; the first event with new
+            values gets a draw of its own.
+        condition : dict, optional
+            Conditional models only: one value per condition for every event, overriding
+            the defaults (``station``: the station id; ``lst``: the local sidereal time,
+            hours, of the station time; ``readout_time``, unix s, may be given instead
+            of ``lst``). Conditions of the model that are neither given nor defaulted
+            are drawn, per event, from the model's training events.
 
         Raises
         ------
         ModelFileError
             Missing or damaged model file.
         ConfigError
-            A mapping that is not int -> int or points two channels to one model channel.
+            A mapping that is not int -> int or points two channels to one model channel;
+            a condition for an unconditional model, an unknown condition name, a value
+            that is not a scalar or was not seen in training.
         """
         if isinstance(model_path, NoiseGenerator):
             self._generator = model_path
@@ -109,14 +144,19 @@ class noiseAdder:  # lower-case first letter: NuRadioReco module naming
         if isinstance(buffer_size, bool) or not isinstance(buffer_size, int) or buffer_size < 1:
             raise ConfigError(f"buffer_size must be a positive integer, got {buffer_size!r}")
         self._buffer_size = buffer_size
-        self._buffer_key = None
-        self._buffer_pos = 0
+        self._buffers = OrderedDict()
         self._checked_rates = {}
         self._probe = None
         self.n_events = 0
         gen = self._generator
+        provenance = gen.metadata.get("provenance", {})
+        self._longitude_deg = float(provenance.get("longitude_deg", RNOG_SITE_LONGITUDE_DEG))
+        self._condition = self._check_condition(condition)
         self.logger.info("rnognoise model %s: channels %s, %d samples at %.4g GHz", gen.kind,
                          gen.channels.tolist(), gen.n_samples, gen.sampling_rate * units.Hz)
+        if gen.conditional:
+            self.logger.info("conditions %s; fixed: %s", gen.condition_names,
+                             self._condition or "none")
 
     @property
     def generator(self) -> NoiseGenerator:
@@ -146,7 +186,9 @@ class noiseAdder:  # lower-case first letter: NuRadioReco module naming
         ConfigError
             A channel that is neither in the model nor mapped to a model channel (the
             message names them), requested channels missing from the station, or
-            channels with different sampling rates.
+            channels with different sampling rates; for a conditional model, a station
+            (or other condition value) the model was not trained on, or a model that
+            needs ``lst`` for a station without station time.
         """
         station_ids = [int(c) for c in station.get_channel_ids()]
         ids = station_ids if channel_ids is None else [int(c) for c in channel_ids]
@@ -164,9 +206,10 @@ class noiseAdder:  # lower-case first letter: NuRadioReco module naming
                               f"{sorted(r / units.GHz for r in rates)} GHz; run the module once "
                               "per rate with channel_ids (the groups then get independent noise)")
         rate_hz = rates.pop() / units.Hz
+        condition = self._station_condition(station)
         self._check_nyquist(rate_hz, rows)
         n_max = max(ch.get_number_of_samples() for ch in channels)
-        noise = self._next_draw(n_max, rate_hz)
+        noise = self._next_draw(n_max, rate_hz, condition, station.get_id())
         for ch, row in zip(channels, rows, strict=True):
             n = ch.get_number_of_samples()
             ch.set_trace(ch.get_trace() + noise[row, :n].astype(np.float64) * units.V,
@@ -178,18 +221,90 @@ class noiseAdder:  # lower-case first letter: NuRadioReco module naming
         self.logger.info("added rnognoise noise to %d events", self.n_events)
 
     # -- helpers ----------------------------------------------------------------------
-    def _next_draw(self, n_samples: int, rate_hz: float) -> np.ndarray:
-        """The next unused joint draw ``(n_model_channels, n_samples)`` at ``rate_hz``."""
+    def _next_draw(self, n_samples: int, rate_hz: float, condition: dict[str, Any] | None,
+                   station_id: int) -> np.ndarray:
+        """The next unused joint draw ``(n_model_channels, n_samples)`` at ``rate_hz`` for
+        ``condition`` (None: unconditional model)."""
+        cond_key = None if condition is None else tuple(sorted(condition.items()))
         key = (n_samples, rate_hz)
-        if key != self._buffer_key or self._buffer_pos >= len(self._buffer):
+        buffer = self._buffers.get(cond_key)
+        if buffer is None or buffer.key != key or buffer.pos >= len(buffer.draws):
+            # a new set of condition values may not recur (e.g. a new station time): one draw
+            size = 1 if buffer is None and condition is not None else self._buffer_size
             child = self._seeds.spawn(1)[0]
             seed = int(child.generate_state(1, dtype=np.uint64)[0] >> np.uint64(1))
-            self._buffer = self.generator.sample(self._buffer_size, seed=seed,
-                                                 n_samples=n_samples, sampling_rate=rate_hz,
-                                                 batch_size=self._buffer_size)
-            self._buffer_key, self._buffer_pos = key, 0
-        self._buffer_pos += 1
-        return self._buffer[self._buffer_pos - 1]
+            try:
+                draws = self.generator.sample(size, seed=seed, n_samples=n_samples,
+                                              sampling_rate=rate_hz, batch_size=size,
+                                              condition=condition)
+            except ConfigError as err:
+                if condition is None:
+                    raise
+                raise ConfigError(f"{err} [station {station_id}, conditions {condition}; set "
+                                  "them with noiseAdder.begin(condition={...})]") from None
+            buffer = _Buffer(key, draws)
+            self._buffers[cond_key] = buffer
+        self._buffers.move_to_end(cond_key)
+        while len(self._buffers) > MAX_CONDITION_BUFFERS:
+            self._buffers.popitem(last=False)
+        buffer.pos += 1
+        return buffer.draws[buffer.pos - 1]
+
+    def _check_condition(self, condition: Mapping[str, Any] | None) -> dict[str, Any]:
+        """Validate ``begin(condition=...)``: names, scalars, values seen in training."""
+        if not condition:
+            return {}
+        gen = self.generator
+        source = gen.path or "model"
+        if not isinstance(condition, Mapping):
+            raise ConfigError(f"condition must be a dict of condition name -> value, got "
+                              f"{condition!r}")
+        if not gen.conditional:
+            raise ConfigError(f"{source}: the model is not conditional; begin() takes no "
+                              f"condition (got {dict(condition)})")
+        names = gen.condition_names
+        allowed = [*names, READOUT_TIME] if LST in names else names
+        unknown = sorted(set(condition) - set(allowed))
+        if unknown:
+            raise ConfigError(f"{source}: unknown condition(s) {unknown}; the model takes "
+                              f"{', '.join(allowed)}")
+        if LST in condition and READOUT_TIME in condition:
+            raise ConfigError("give 'lst' or 'readout_time' in condition, not both")
+        out: dict[str, Any] = {}
+        for name, value in condition.items():
+            if np.ndim(value) != 0:
+                raise ConfigError(f"condition {name!r} must be one value for all events, "
+                                  f"got {value!r}")
+            value = value.item() if isinstance(value, np.generic) else value
+            if name == READOUT_TIME:
+                name, value = LST, float(local_sidereal_time(float(value),
+                                                             self._longitude_deg))
+            out[name] = value
+        gen.encode_conditions(out, 1, seed=0)  # values not seen in training raise here
+        return out
+
+    def _station_condition(self, station: Any) -> dict[str, Any] | None:
+        """Conditions of one station: the defaults, overridden by ``begin(condition=...)``.
+
+        Returns None for an unconditional model.
+        """
+        gen = self.generator
+        if not gen.conditional:
+            return None
+        names = gen.condition_names
+        condition: dict[str, Any] = {}
+        if STATION in names and STATION not in self._condition:
+            condition[STATION] = int(station.get_id())
+        if LST in names and LST not in self._condition:
+            time = station.get_station_time()
+            if time is None:
+                raise ConfigError(f"{gen.path or 'model'}: the model is conditioned on lst, "
+                                  f"but station {station.get_id()} has no station time; set "
+                                  "it (station.set_station_time) or pass condition={'lst': "
+                                  "hours} to noiseAdder.begin()")
+            condition[LST] = float(local_sidereal_time(float(time.unix), self._longitude_deg))
+        condition.update(self._condition)
+        return condition
 
     def _model_rows(self, ids: list[int]) -> list[int]:
         gen = self.generator

@@ -6,9 +6,11 @@ import importlib.util
 import logging
 
 import numpy as np
+import pandas as pd
 import pytest
 import scipy.signal
 
+from rnognoise.conditions import local_sidereal_time
 from rnognoise.errors import ConfigError
 from rnognoise.generator import NoiseGenerator
 from rnognoise.io import TraceSet
@@ -18,6 +20,12 @@ HAVE_NURADIO = importlib.util.find_spec("NuRadioReco") is not None
 T = 512
 FS = 3.2e9
 IDS = [0, 1, 4]
+# conditional model: two stations of different RMS, power following the sidereal time
+STATION_RMS = {11: 0.01, 12: 0.02}  # V, at the mean of the sidereal modulation
+LST_PEAK = 6.0  # h
+LST_DEPTH = 0.6  # log power: 0.6 cos(2 pi (lst - LST_PEAK) / 24)
+COND_T = 256
+SIDEREAL_DAY_S = 86400 / 1.00273790935
 
 
 @pytest.fixture(scope="module")
@@ -51,10 +59,46 @@ def reference(generator) -> np.ndarray:
     return generator.sample(2000, seed=99).astype(np.float64)
 
 
-def _event(nrr, channel_ids, n_samples, rate_ghz, signal=None, event_id=0):
+@pytest.fixture(scope="module")
+def conditional_data() -> TraceSet:
+    """400 events, 2 channels x 256 samples: stations 11 and 12 (RMS 10 and 20 mV) over two
+    days, every event scaled by exp(LST_DEPTH / 2 * cos(2 pi (lst - LST_PEAK) / 24))."""
+    rng = np.random.default_rng(5)
+    n = 400
+    times = 1.7e9 + np.sort(rng.uniform(0, 2 * 86400, n))
+    station = np.where(np.arange(n) % 2 == 0, 11, 12)
+    lst = local_sidereal_time(times)
+    gain = np.exp(0.5 * LST_DEPTH * np.cos(2 * np.pi * (lst - LST_PEAK) / 24))
+    rms = np.array([STATION_RMS[s] for s in station])
+    x = rng.standard_normal((n, 2, COND_T)) * (rms * gain)[:, None, None]
+    events = pd.DataFrame({"station": station, "readout_time": times})
+    return TraceSet(x.astype(np.float32), FS, [0, 1], events)
+
+
+@pytest.fixture(scope="module")
+def conditional(tmp_path_factory, conditional_data) -> NoiseGenerator:
+    path = tmp_path_factory.mktemp("nuradio") / "conditional.safetensors"
+    fit(conditional_data, path, FitOptions(model="baseline", conditions=["station", "lst"],
+                                           quiet=True, device="cpu"))
+    return NoiseGenerator.load(path, device="cpu")
+
+
+def _unix_time_at_lst(lst_hours: float, after: float = 1.75e9) -> float:
+    """The first unix time after ``after`` at which the RNO-G local sidereal time is
+    ``lst_hours``."""
+    shift = np.mod(lst_hours - local_sidereal_time(after), 24.0) / 24.0
+    return after + shift * SIDEREAL_DAY_S
+
+
+def _event(nrr, channel_ids, n_samples, rate_ghz, signal=None, event_id=0, station_id=11,
+           time=None):
     Event, Station, Channel, units = nrr
     event = Event(1, event_id)
-    station = Station(11)
+    station = Station(station_id)
+    if time is not None:
+        from astropy.time import Time
+
+        station.set_station_time(Time(time, format="unix"))
     for cid in channel_ids:
         channel = Channel(cid)
         trace = np.zeros(n_samples) if signal is None else signal.copy()
@@ -223,3 +267,94 @@ def test_buffered_draws_follow_changes_of_length_and_need_begin(nrr, generator):
     assert adder.n_events == 8
     corr = np.corrcoef(np.array(seen))[np.triu_indices(8, 1)]
     assert np.abs(corr).max() < 0.5  # no draw is handed out twice
+
+
+def test_conditional_model_takes_the_station_id_and_time(nrr, conditional, conditional_data):
+    """Events with stations 11 and 12, four events at each of 20 times spread over a sidereal
+    day: every station gets its own noise level (the training set's RMS of that station),
+    and the interleaved buffers of the (station, time) pairs never hand out a draw twice."""
+    from rnognoise.nuradio import noiseAdder
+
+    adder = noiseAdder()
+    adder.begin(conditional, seed=3, buffer_size=3)
+    noise: dict[int, list[np.ndarray]] = {11: [], 12: []}
+    for i in range(80):
+        time = 1.7e9 + (i // 4 + 0.5) * SIDEREAL_DAY_S / 20
+        event, _ = _event(nrr, [0, 1], COND_T, 3.2, event_id=i, station_id=11, time=time)
+        event.set_station(_event(nrr, [0, 1], COND_T, 3.2, station_id=12, time=time)[1])
+        for station in event.get_stations():
+            adder.run(event, station, None)
+            noise[station.get_id()].append([station.get_channel(c).get_trace()
+                                            for c in (0, 1)])
+    for sid in (11, 12):
+        got = np.array(noise[sid])
+        trained = conditional_data.traces[conditional_data.events["station"].to_numpy() == sid]
+        np.testing.assert_allclose(got.std(axis=(0, 2)), trained.std(axis=(0, 2)), rtol=0.08)
+        corr = np.corrcoef(got[:, 0])[np.triu_indices(len(got), 1)]
+        assert np.abs(corr).max() < 0.4
+    assert adder.n_events == 160
+
+
+def test_station_time_sets_the_sidereal_time(nrr, conditional):
+    """Station times at lst 6 h and 18 h (the peak and trough of the training modulation):
+    the power ratio is the one the training data had."""
+    from rnognoise.nuradio import noiseAdder
+
+    def rms(adder, time, n=60):
+        traces = []
+        for i in range(n):
+            event, station = _event(nrr, [0, 1], COND_T, 3.2, event_id=i, time=time)
+            adder.run(event, station, None)
+            traces.append([station.get_channel(c).get_trace() for c in (0, 1)])
+        return float(np.std(traces))
+
+    peak, trough = _unix_time_at_lst(LST_PEAK), _unix_time_at_lst(LST_PEAK + 12)
+    assert local_sidereal_time(peak) == pytest.approx(LST_PEAK, abs=1e-6)
+    adder = noiseAdder()
+    adder.begin(conditional, seed=4)
+    ratio = rms(adder, peak) / rms(adder, trough)
+    assert ratio == pytest.approx(np.exp(LST_DEPTH), rel=0.08)  # 1.82
+
+    # no station time: an error, unless lst is given (as hours or as a readout time)
+    with pytest.raises(ConfigError, match=r"conditioned on lst, but station 11 has no "
+                                          r"station time"):
+        rms(adder, None, n=1)
+    adder.begin(conditional, seed=4, condition={"lst": LST_PEAK + 12})
+    fixed = rms(adder, None)
+    adder.begin(conditional, seed=4, condition={"readout_time": trough})
+    from_time = rms(adder, peak)  # the given value overrides the station time
+    adder.begin(conditional, seed=4)
+    assert fixed == pytest.approx(from_time, rel=1e-6)
+    assert fixed == pytest.approx(rms(adder, trough), rel=1e-6)
+
+
+def test_unknown_station_and_bad_conditions_are_one_line_errors(nrr, conditional, generator):
+    from rnognoise.nuradio import noiseAdder
+
+    adder = noiseAdder()
+    adder.begin(conditional, seed=1)
+    event, station = _event(nrr, [0, 1], COND_T, 3.2, station_id=13, time=1.7e9)
+    with pytest.raises(ConfigError, match=r"station=13 was not seen in training "
+                                          r"\(known: 11, 12\)") as err:
+        adder.run(event, station, None)
+    assert "\n" not in str(err.value) and "begin(condition=" in str(err.value)
+    assert not station.get_channel(0).get_trace().any()
+
+    # an explicit station overrides the id: station 13 gets station 12's noise
+    adder.begin(conditional, seed=1, condition={"station": 12})
+    traces = []
+    for i in range(40):
+        event, station = _event(nrr, [0, 1], COND_T, 3.2, event_id=i, station_id=13,
+                                time=1.7e9 + 3600 * i)
+        adder.run(event, station, None)
+        traces.append(station.get_channel(0).get_trace())
+    assert 0.016 < np.std(traces) < 0.025
+
+    for bad, message in [({"station": 99}, "station=99 was not seen"),
+                         ({"wind": 3.0}, r"unknown condition\(s\) \['wind'\]"),
+                         ({"station": [11, 12]}, "one value for all events"),
+                         ({"lst": 1.0, "readout_time": 1.7e9}, "not both")]:
+        with pytest.raises(ConfigError, match=message):
+            adder.begin(conditional, condition=bad)
+    with pytest.raises(ConfigError, match="not conditional"):
+        adder.begin(generator, condition={"station": 11})
