@@ -358,3 +358,43 @@ def test_unknown_station_and_bad_conditions_are_one_line_errors(nrr, conditional
             adder.begin(conditional, condition=bad)
     with pytest.raises(ConfigError, match="not conditional"):
         adder.begin(generator, condition={"station": 11})
+
+
+def test_inside_a_module_chain_with_nuradioreco_filters(nrr, generator, reference):
+    """noiseAdder -> NuRadioReco's channelBandPassFilter -> channelResampler: the chain's
+    output is the model's noise, filtered and resampled by NuRadioReco's own modules."""
+    from NuRadioReco.modules.channelBandPassFilter import channelBandPassFilter
+    from NuRadioReco.modules.channelResampler import channelResampler
+
+    from rnognoise.nuradio import noiseAdder
+
+    units = nrr[3]
+    adder, bandpass, resampler = noiseAdder(), channelBandPassFilter(), channelResampler()
+    adder.begin(generator, seed=3)
+    bandpass.begin()
+    resampler.begin()
+    out = []
+    for i in range(300):
+        event, station = _event(nrr, IDS, T, 3.2, event_id=i)
+        adder.run(event, station, None)
+        bandpass.run(event, station, None, passband=[300 * units.MHz, 500 * units.MHz],
+                     filter_type="rectangular")
+        resampler.run(event, station, None, sampling_rate=1.6 * units.GHz)
+        out.append([station.get_channel(c).get_trace() / units.V for c in IDS])
+        assert station.get_channel(IDS[0]).get_sampling_rate() == pytest.approx(
+            1.6 * units.GHz)
+    adder.end()
+    noise = np.asarray(out)
+    assert noise.shape == (300, len(IDS), T // 2)
+    f_ref, p_ref = _psd(reference, FS, 128)
+    f_sim, p_sim = _psd(noise, 1.6e9, 64)  # 25 MHz bins in both
+    inside = (f_sim >= 325e6) & (f_sim <= 475e6)
+    # (below 50 MHz the Welch segments' windowed edges leak a little power into the first
+    # bins of any band-limited trace)
+    outside = ((f_sim >= 50e6) & (f_sim <= 250e6)) | (f_sim >= 550e6)
+    ref_inside = p_ref[:, np.isin(f_ref, f_sim[inside])]
+    # the pass band keeps the model's spectrum (rectangular filter: unit gain inside) ...
+    assert np.abs(10 * np.log10(p_sim[:, inside] / ref_inside)).max() < 0.5
+    # ... and the stop band is removed by the NuRadioReco filter (the model has power there)
+    ref_outside = p_ref[:, np.isin(f_ref, f_sim[outside])]
+    assert (p_sim[:, outside].sum(1) < 1e-3 * ref_outside.sum(1)).all()
