@@ -247,8 +247,6 @@ def fit(data: str | os.PathLike[str] | TraceSet, out: str | os.PathLike[str] | N
     if opts.model == "conditional":
         raise ConfigError("conditional models are made with --condition NAMES and a base "
                           "--model (baseline, wgan-gp or vae)")
-    if opts.conditions and opts.distributed:
-        raise ConfigError("--condition cannot be combined with --distributed yet")
     if out is not None and not opts.resume:
         check_writable(out, force=opts.force)
         _clear_stale_checkpoints(Path(f"{out}.ckpt"), force=opts.force)
@@ -292,7 +290,7 @@ def _fit(data: str | os.PathLike[str] | TraceSet, out: str | os.PathLike[str] | 
     if opts.conditions:
         model, extra, last_loop = _fit_conditional(traceset, norm, offset, scale, train_idx,
                                                    val_idx, out, opts, device,
-                                                   source_name or "<traces>")
+                                                   source_name or "<traces>", comm)
         return _finish(model, traceset, raw, train_idx, n_val, source_name, opts, device,
                        comm, started, out, last_loop, extra)
     train = torch.from_numpy(np.ascontiguousarray(norm[train_idx])).to(device)
@@ -356,7 +354,7 @@ def _cell_order(key: tuple[Any, ...]) -> tuple[tuple[str, Any], ...]:
 def _fit_conditional(traceset: TraceSet, norm: np.ndarray, offset: np.ndarray,
                      scale: np.ndarray, train_idx: np.ndarray, val_idx: np.ndarray,
                      out: str | os.PathLike[str] | None, opts: FitOptions,
-                     device: torch.device, source: str,
+                     device: torch.device, source: str, comm: DistributedComm | None = None,
                      ) -> tuple[ConditionalModel, dict[str, Any], LoopResult | None]:
     """Fit a :class:`~rnognoise.models.conditional.ConditionalModel`: cells, modulation,
     demodulated training data, one sub-model per cell and channel group."""
@@ -439,7 +437,7 @@ def _fit_conditional(traceset: TraceSet, norm: np.ndarray, offset: np.ndarray,
             sub_val = demod[va][:, rows].contiguous().to(device)
             ckpt = (f"{out}.ckpt/{_safe_label(label)}" if out is not None else None)
             last_loop = _train(sub, sub_train, sub_val, traceset.sampling_rate, ckpt, opts,
-                               max_minutes=minutes, desc=f"fit {opts.model} [{label}]")
+                               comm, max_minutes=minutes, desc=f"fit {opts.model} [{label}]")
             info.setdefault("training", []).append(
                 {"group": model.group_names[g], "steps": last_loop.steps,
                  "train_time_s": round(last_loop.elapsed_s, 1),

@@ -71,9 +71,9 @@ def _regression_rank(rank: int, world: int, out: str) -> None:
 
 
 # -- fit() on two ranks: only rank 0 writes, weights agree, resume continues -------------------
-def _data() -> TraceSet:
+def _data(n_events: int = 96) -> TraceSet:
     rng = np.random.default_rng(0)
-    spec = np.fft.rfft(rng.standard_normal((96, 2, T)), axis=-1)
+    spec = np.fft.rfft(rng.standard_normal((n_events, 2, T)), axis=-1)
     f = np.fft.rfftfreq(T, 1 / 3.2e9)
     spec *= np.exp(-0.5 * ((f - 4e8) / 1.2e8) ** 2)
     x = np.fft.irfft(spec, n=T, axis=-1)
@@ -96,6 +96,18 @@ def _fit_rank(rank: int, world: int, folder: str) -> None:
         tag = f"{kind}{'.resumed' if resume else ''}"
         torch.save(result.model.export_state(), f"{folder}/{tag}.rank{rank}.pt")
         Path(f"{folder}/{tag}.rank{rank}.json").write_text(json.dumps(result.loop.steps))
+    # a conditional model: every cell trained by both ranks, written once
+    data = _data(160)
+    data.events["station"] = np.where(np.arange(data.n_events) % 2 == 0, 11, 12)
+    out = f"{folder}/conditional.safetensors"
+    result = fit(data, out, FitOptions(
+        model="wgan-gp", conditions=["station"], steps=2, batch_size=GLOBAL_BATCH,
+        model_options=options["wgan-gp"], eval_every=0, checkpoint_every=2, quiet=True,
+        device="cpu", distributed=True))
+    assert (result.model_path is not None) == (rank == 0)
+    torch.save(result.model.export_state(), f"{folder}/conditional.rank{rank}.pt")
+    steps = [c["training"][0]["steps"] for c in result.provenance["cells"]]
+    Path(f"{folder}/conditional.rank{rank}.json").write_text(json.dumps(steps))
 
 
 @pytest.fixture(scope="module")
@@ -144,6 +156,20 @@ def test_fit_on_two_ranks_writes_once_keeps_ranks_equal_and_resumes(two_rank_run
     if kind == "vae.resumed":  # resumed from step 3: the weights moved on
         first = torch.load(two_rank_run / "vae.rank0.pt")
         assert any(not torch.equal(first[k], a[k]) for k in a)
+
+
+def test_conditional_fit_on_two_ranks(two_rank_run):
+    out = two_rank_run / "conditional.safetensors"
+    assert out.exists()
+    for cell in ("station=11", "station=12"):
+        assert (Path(f"{out}.ckpt") / cell / "last.safetensors").exists()
+    a = torch.load(two_rank_run / "conditional.rank0.pt")
+    b = torch.load(two_rank_run / "conditional.rank1.pt")
+    assert a.keys() == b.keys() and any(k.startswith("submodels.1.") for k in a)
+    for key in a:
+        torch.testing.assert_close(a[key], b[key], rtol=0, atol=0, msg=key)
+    for rank in (0, 1):
+        assert json.loads((two_rank_run / f"conditional.rank{rank}.json").read_text()) == [2, 2]
 
 
 def test_fit_distributed_without_torchrun_is_a_clear_error(monkeypatch):
