@@ -157,7 +157,7 @@ class NoiseGenerator:
                 size = min(batch_size, n - lo)
                 gen.manual_seed(_batch_seed(seeds, index))
                 part = None if encoded is None else encoded.slice(lo, lo + size)
-                volts = self.model.to_volts(self._generate(size, gen, stitching, part))
+                volts = self.model.to_volts_(self._generate(size, gen, stitching, part))
                 out = volts.to(torch.float32).cpu().numpy()
                 if not np.isfinite(out).all():
                     raise NonFiniteOutputError(self.path or "<model>",

@@ -154,6 +154,10 @@ class NoiseModel(nn.Module):
         """Undo the normalisation: ``x * scale + offset`` per channel."""
         return normalized * self.norm_scale[:, None] + self.norm_offset[:, None]
 
+    def to_volts_(self, normalized: torch.Tensor) -> torch.Tensor:
+        """:meth:`to_volts` in place (for freshly generated tensors, without autograd)."""
+        return normalized.mul_(self.norm_scale[:, None]).add_(self.norm_offset[:, None])
+
     # -- what subclasses implement -----------------------------------------------------
     def initialize(self, data: torch.Tensor) -> None:
         """Fit what can be fitted analytically, from normalised data ``(n, C, T)``."""

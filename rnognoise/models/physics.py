@@ -125,6 +125,17 @@ class BlockOffsets(nn.Module):
         eps = torch.randn(n, c, self.n_blocks, generator=generator, device=dev)
         return (eps * self.log_sigma.exp()[:, None]).repeat_interleave(self.block, dim=-1)
 
+    def add_to(self, traces: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        """Add the offsets to contiguous traces ``(n, C, T)`` in place (the same draws as
+        :meth:`forward`, without the ``(n, C, T)`` temporary)."""
+        if not self.active:
+            return traces
+        n, c, _ = traces.shape
+        eps = torch.randn(n, c, self.n_blocks, generator=generator, device=traces.device)
+        offsets = eps * self.log_sigma.exp()[:, None]
+        traces.view(n, c, self.n_blocks, self.block).add_(offsets[..., None])
+        return traces
+
 
 class Lines(nn.Module):
     """Continuous-wave lines, each present in a fraction of events.
@@ -281,8 +292,16 @@ class Lines(nn.Module):
             self.phase.data[k] = torch.angle(cross).float()
             self.logit.data[k] = math.log(occupancy / (1 - occupancy))
 
-    def forward(self, n: int, generator: torch.Generator) -> torch.Tensor:
+    def add_to(self, traces: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        """Add the line signals to traces ``(n, C, T)`` in place (sampling, no autograd);
+        only the events carrying a line are touched."""
+        return self.forward(traces.shape[0], generator, into=traces)
+
+    def forward(self, n: int, generator: torch.Generator,
+                into: torch.Tensor | None = None) -> torch.Tensor:
         """Line signals ``(n, C, T)`` (a zero-size contribution when no slot is active).
+
+        With ``into`` (only without autograd) the lines are added to it in place.
 
         ``cos(a + phi) = cos a cos phi - sin a sin phi`` keeps the transcendental work at
         one ``(events, lines, T)`` array; without gradients only events whose gate is on
@@ -291,8 +310,10 @@ class Lines(nn.Module):
         dev = self.log_amp.device
         c = self.log_amp.shape[1]
         slots = torch.nonzero(self.active > 0, as_tuple=True)[0]
+        if into is not None and torch.is_grad_enabled():
+            raise RuntimeError("Lines: adding in place is for sampling without autograd")
         if slots.numel() == 0:
-            return torch.zeros(n, c, 1, device=dev)
+            return torch.zeros(n, c, 1, device=dev) if into is None else into
         k = slots.numel()
         t = torch.arange(self.n_samples, device=dev) / self.sampling_rate           # (T,)
         gate = bernoulli_gate(self.logit[slots], n, generator)                       # (n, k)
@@ -306,14 +327,14 @@ class Lines(nn.Module):
                         * jitter[..., None]) * gate[..., None]                       # (n, k, C)
         cos_phi, sin_phi = torch.cos(self.phase[slots]), torch.sin(self.phase[slots])  # (k, C)
         if not torch.is_grad_enabled():
+            out = torch.zeros(n, c, self.n_samples, device=dev) if into is None else into
             events, which = torch.nonzero(gate > 0, as_tuple=True)
-            out = torch.zeros(n, c, self.n_samples, device=dev)
             if events.numel():
                 arg = 2 * math.pi * freq[events, which, None] * t + theta[events, which, None]
                 a = amp[events, which]                                               # (m, C)
                 part = (a * cos_phi[which])[:, :, None] * torch.cos(arg)[:, None, :] \
                     - (a * sin_phi[which])[:, :, None] * torch.sin(arg)[:, None, :]
-                out.index_add_(0, events, part)
+                out.index_add_(0, events, part.to(out.dtype))
             return out
         arg = 2 * math.pi * freq[..., None] * t + theta[..., None]                   # (n, k, T)
         w_cos = (amp * cos_phi[None]).transpose(1, 2)                                # (n, C, k)

@@ -132,13 +132,25 @@ class PhysicsGenerator(nn.Module):
         gain = self.background.gains(n, generator)
         if self.impulses is not None:
             spec = self.impulses.add_to(spec, generator)
-        x = irfft(spec, self.n_samples) + self.lines(n, generator)
-        x = x * gain + self.blocks(n, generator)  # the gain acts before the digitizer
+        x = irfft(spec, self.n_samples)
+        if not torch.is_grad_enabled():
+            # sampling: the same draws, added in place (no full-size temporaries)
+            self.lines.add_to(x, generator)
+            x.mul_(gain)  # the gain acts before the digitizer
+            self.blocks.add_to(x, generator)
+            if self.residual is not None:
+                x.add_(self._residual(n, generator))
+            return x
+        x = x + self.lines(n, generator)
+        x = x * gain + self.blocks(n, generator)
         if self.residual is not None:
-            z = torch.randn(n, self.latent_channels, self.n_samples // 2 ** self.n_up,
-                            generator=generator, device=x.device)
-            x = x + self.residual_scale[:, None] * self.residual(z)
+            x = x + self._residual(n, generator)
         return x
+
+    def _residual(self, n: int, generator: torch.Generator) -> torch.Tensor:
+        z = torch.randn(n, self.latent_channels, self.n_samples // 2 ** self.n_up,
+                        generator=generator, device=self.residual_scale.device)
+        return self.residual_scale[:, None] * self.residual(z)
 
 
 class ConvGenerator(nn.Module):
