@@ -11,14 +11,16 @@ import numpy as np
 
 from ..io import open_traces
 
-__all__ = ["add_parser", "inspect_file", "run"]
+__all__ = ["add_parser", "inspect_file", "inspect_model", "run"]
 
 
 def add_parser(sub: argparse._SubParsersAction, parents: list[argparse.ArgumentParser]) -> None:
-    p = sub.add_parser("inspect", parents=parents, help="summarise a trace file",
+    p = sub.add_parser("inspect", parents=parents, help="summarise a trace or model file",
                        description="Events, channels, samples, sampling rate, units, trigger "
-                       "mix, per-channel RMS and file size of an HDF5 or RNO-G ROOT file.")
-    p.add_argument("path", help="HDF5 file, ROOT file or RNO-G run directory")
+                       "mix, per-channel RMS and file size of an HDF5 or RNO-G ROOT file; "
+                       "or, for a model file, its kind, layout, conditions and training "
+                       "record (read from its JSON metadata; no tensor is loaded).")
+    p.add_argument("path", help="HDF5 file, ROOT file, RNO-G run directory or model file")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p.add_argument("--trigger", default="all",
                    help="trigger selection for the statistics (default: all)")
@@ -45,6 +47,44 @@ def inspect_file(path: str, *, trigger: str = "all", max_events: int = 2000) -> 
     return summary
 
 
+def inspect_model(path: str) -> dict[str, Any]:
+    """Summary of a model file from its metadata alone (nothing is unpickled or sampled)."""
+    from ..modelfile import read_model_metadata
+
+    doc = read_model_metadata(path)
+    layout, config = doc["layout"], doc["config"]
+    prov = doc.get("provenance") or {}
+    scale = (doc.get("normalization") or {}).get("scale_volts") or []
+    summary: dict[str, Any] = {
+        "path": os.fspath(path),
+        "kind": doc["kind"] if doc["kind"] != "conditional" else
+        f"conditional ({config.get('base')})",
+        "channels": layout["channels"],
+        "n_samples": layout["n_samples"],
+        "sampling_rate_GHz": layout["sampling_rate"] / 1e9,
+        "trace_length_ns": layout["n_samples"] / layout["sampling_rate"] * 1e9,
+        "units": doc["units"],
+        "rms_mV": [round(float(v) * 1e3, 4) for v in scale],
+    }
+    if doc["kind"] == "conditional":
+        specs = config.get("conditions", [])
+        summary["conditions"] = [f"{c['name']} ({c['kind']})" for c in specs]
+        categorical = [c["name"] for c in specs if c["kind"] == "categorical"]
+        summary["cells"] = [",".join(f"{n}={v}" for n, v in zip(categorical, cell,
+                                                                 strict=True)) or "all"
+                            for cell in config.get("cells", [])]
+        if config.get("groups"):
+            summary["channel_groups"] = config["groups"]
+    for key in ("source", "n_events", "n_train_events", "n_validation_events", "trigger",
+                "seed", "train_steps", "train_time_s", "stopped_by", "best_step",
+                "best_validation_score", "fit_wall_s", "device", "created_utc",
+                "rnognoise_version"):
+        if key in prov:
+            summary[key] = prov[key]
+    summary["file_size_bytes"] = _size(path)
+    return summary
+
+
 def _size(path: str) -> int:
     if os.path.isdir(path):
         return sum(os.path.getsize(os.path.join(d, f)) for d, _, fs in os.walk(path) for f in fs)
@@ -52,7 +92,12 @@ def _size(path: str) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    summary = inspect_file(args.path, trigger=args.trigger, max_events=args.max_events)
+    from ..modelfile import is_model_file
+
+    if os.path.isfile(args.path) and is_model_file(args.path):
+        summary = inspect_model(args.path)
+    else:
+        summary = inspect_file(args.path, trigger=args.trigger, max_events=args.max_events)
     if args.json:
         print(json.dumps(summary, indent=2, default=_json_default))
         return 0
