@@ -23,6 +23,9 @@ Paired, unpaired and physics family
 Shared pieces
     - :mod:`pipelines.common` — command-line skeleton, output writers (PNG grids, loss
       curves, ``metrics.json``), deterministic batch selection.
+    - :mod:`pipelines.run` — the course of a run: open it, train, write its outputs.
+    - :mod:`pipelines.mnist_family` — data, GAN training and evaluation shared by the
+      MNIST / Fashion-MNIST pipelines.
     - :mod:`pipelines.data` — IDX (MNIST) reader, embedded default data sets, image-folder
       loaders and procedural paired/unpaired/super-resolution data.
     - :mod:`pipelines.evaluation` — metrics of generated images.

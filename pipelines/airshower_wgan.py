@@ -45,7 +45,6 @@ from scipy.stats import wasserstein_distance
 from torch import nn
 
 from rnognoise.core import (
-    TrainingLoop,
     gradient_penalty,
     wasserstein_critic_loss,
     wasserstein_generator_loss,
@@ -54,21 +53,16 @@ from rnognoise.errors import ConfigError, DataFileError
 from rnognoise.logs import get_logger, log_event
 
 from .airshower_sim import Footprints, ShowerSimulator, load_footprints_dir
-from .common import (
-    batch_indices,
-    build_parser,
-    loop_config,
-    prepare_output_dir,
-    run_info,
-    run_main,
-    save_image_grid,
-    save_loss_curves,
-    seed_everything,
-    step_generator,
-    total_steps,
-    write_metrics,
-)
+from .common import batch_indices, build_parser, run_main, step_generator, total_steps
 from .evaluation.generative import diversity, memorisation_check
+from .run import (
+    Grid,
+    ignore_data_dir_with_smoke,
+    open_run,
+    run_training,
+    training_summary,
+    write_outputs,
+)
 
 __all__ = [
     "FootprintCritic",
@@ -231,13 +225,10 @@ def _generate(gen: FootprintGenerator, n: int, seed: int) -> np.ndarray:
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
     """Train and evaluate; write samples, loss curves, metrics and checkpoints to ``--out``."""
-    if args.smoke and args.data_dir is not None:
-        log_event(_log, "--smoke uses the embedded default data; --data-dir ignored", 30)
-        args.data_dir = None
+    ignore_data_dir_with_smoke(args)
     if args.n_critic < 1:
         raise ConfigError(f"--n-critic must be at least 1, got {args.n_critic}")
-    out = prepare_output_dir(args)
-    seed_everything(args.seed)
+    out = open_run(args)
     data, s_max, threshold = _load(args)
     transform = SignalTransform(s_max, threshold)
     x_all = transform.encode(data.signals)
@@ -287,12 +278,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
     log_event(_log, "training", train=len(x_train), test=n_test, steps=steps, epochs=epochs,
               n_critic=args.n_critic, width=width)
-    loop = TrainingLoop(
-        loop_config(args, out, steps, eval_every=max(1, steps // 10)),
-        modules={"generator": gen, "critic": critic},
-        optimizers={"generator": opt_g, "critic": opt_c}, step_fn=step, eval_fn=evaluate,
-        run_info=run_info(args))
-    result = loop.run()
+    result = run_training(args, out, steps, modules={"generator": gen, "critic": critic},
+                          optimizers={"generator": opt_g, "critic": opt_c}, step_fn=step,
+                          eval_fn=evaluate, eval_every=max(1, steps // 10))
 
     fake_x = _generate(gen, n_test, args.seed + 12345)
     fake = transform.decode(fake_x)
@@ -306,9 +294,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "pipeline": NAME,
         "data": data.attrs.get("source", "embedded simulator"),
         "n_train": len(x_train), "n_test": n_test,
-        "steps": result.steps, "epochs": epochs, "elapsed_s": round(result.elapsed_s, 2),
-        "stopped_by": result.stopped_by, "last_losses": result.last_losses,
-        "best_step": result.best_step, "best_score": result.best_score,
+        **training_summary(result, epochs=epochs, best=True),
         "width": width, "n_critic": args.n_critic, "gp_weight": args.gp_weight,
         "saturation_vem": s_max, "threshold_vem": threshold,
         "w1_generated_vs_real": dist_fake,
@@ -321,15 +307,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                                            seed=args.seed),
         "diversity": diversity(_to_unit(fake_x), _to_unit(x_all[train_idx]), seed=args.seed),
     }
-    force = args.force or args.resume
     show = 32
-    save_image_grid(_to_unit(transform.encode(fake[:show])), out / "samples.png", nrow=8,
-                    force=force, scale=6)
-    save_image_grid(_to_unit(transform.encode(real_test[:show])), out / "real.png", nrow=8,
-                    force=force, scale=6)
-    save_loss_curves(result, out / "losses.png", title=NAME, force=force)
-    write_metrics(metrics, out / "metrics.json", force=force)
-    return metrics
+    return write_outputs(args, out, result, {
+        "samples.png": Grid(_to_unit(transform.encode(fake[:show])), 8, scale=6),
+        "real.png": Grid(_to_unit(transform.encode(real_test[:show])), 8, scale=6),
+    }, metrics)
 
 
 def build_cli() -> argparse.ArgumentParser:

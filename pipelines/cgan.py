@@ -35,31 +35,24 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from rnognoise.core import TrainingLoop, bce_discriminator_loss, nonsaturating_generator_loss
+from rnognoise.core import bce_discriminator_loss, nonsaturating_generator_loss
 
 from .common import (
     add_generative_eval_options,
     batch_indices,
     build_parser,
-    finish_run,
-    log_data_source,
-    loop_config,
-    prepare_output_dir,
-    run_info,
     run_main,
-    seed_everything,
     step_generator,
     total_steps,
 )
-from .data import load_train_and_test
-from .evaluation import evaluate_generator
-from .fashion_dcgan import DCDiscriminator, DCGenerator
+from .fashion_dcgan import DCDiscriminator, DCGenerator, add_dcgan_options
+from .mnist_family import N_CLASSES, evaluate_and_finish, evaluation_rng, open_image_run
+from .run import Grid, run_training
 
 __all__ = ["NAME", "ConditionalDiscriminator", "ConditionalGenerator", "main", "make_parser",
            "run"]
 
 NAME = "cgan"
-N_CLASSES = 10
 
 
 class ConditionalGenerator(nn.Module):
@@ -95,23 +88,14 @@ def make_parser() -> argparse.ArgumentParser:
                         help="data set family (default: mnist)")
     parser.add_argument("--variant", choices=("cgan", "acgan"), default="cgan",
                         help="conditional DCGAN or auxiliary-classifier GAN (default: cgan)")
-    parser.add_argument("--latent-dim", type=int, default=100, help="latent size (100)")
-    parser.add_argument("--lr", type=float, default=2e-4, help="Adam learning rate (2e-4)")
-    parser.add_argument("--width", type=int, default=None,
-                        help="base width (default 64; 16 with --smoke)")
-    parser.add_argument("--n-embedded", type=int, default=3000,
-                        help="number of embedded garment images (default 3000)")
+    add_dcgan_options(parser)
     add_generative_eval_options(parser)
     return parser
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
     """Train, sample per class, evaluate; write outputs into ``args.out``; return metrics."""
-    seed_everything(args.seed)
-    out = prepare_output_dir(args)
-    train, test = load_train_and_test(args.dataset, None if args.smoke else args.data_dir,
-                                      seed=args.seed, n_embedded=args.n_embedded)
-    log_data_source(args, train.source, len(train))
+    out, train, test = open_image_run(args, args.dataset)
     x = torch.from_numpy(train.images) * 2.0 - 1.0
     y = torch.from_numpy(train.labels)
     steps, _ = total_steps(args, len(x))
@@ -155,12 +139,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         opt_g.step()
         return {"loss_d": loss_d.item(), "loss_g": loss_g.item(), **losses}
 
-    result = TrainingLoop(loop_config(args, out, steps), modules={"generator": gen,
-                          "discriminator": disc}, optimizers={"opt_g": opt_g, "opt_d": opt_d},
-                          step_fn=step, run_info=run_info(args)).run()
+    result = run_training(args, out, steps, modules={"generator": gen, "discriminator": disc},
+                          optimizers={"opt_g": opt_g, "opt_d": opt_d}, step_fn=step)
     gen.eval()
     with torch.no_grad():
-        rng = torch.Generator().manual_seed(args.seed + 7)
+        rng = evaluation_rng(args)
         labels = torch.arange(args.n_eval) % N_CLASSES
         samples = (gen(torch.randn(args.n_eval, args.latent_dim, generator=rng), labels)
                    + 1.0) / 2.0
@@ -168,12 +151,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         grid_labels = torch.arange(N_CLASSES).repeat_interleave(10)
         grid = (gen(torch.randn(len(grid_labels), args.latent_dim, generator=rng),
                     grid_labels) + 1.0) / 2.0
-    metrics = evaluate_generator(samples, train.images, train.labels, n_classes=N_CLASSES,
-                                 reference_images=None if test is None else test.images,
-                                 sample_labels=labels.numpy(),
-                                 classifier_epochs=args.classifier_epochs, seed=args.seed)
-    metrics["class_names"] = list(train.class_names)
-    return finish_run(args, out, result, {"samples.png": (grid, 10)}, metrics)
+    return evaluate_and_finish(args, out, result, samples, train, test,
+                               {"samples.png": Grid(grid, 10)}, sample_labels=labels.numpy(),
+                               extra={"class_names": list(train.class_names)})
 
 
 def main(argv: Sequence[str] | None = None) -> int:

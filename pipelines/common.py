@@ -6,6 +6,9 @@ A pipeline module defines ``run(args) -> dict`` (its metrics) and a parser made 
     def main(argv=None) -> int:
         return run_main(NAME, build_parser(NAME, __doc__), run, argv)
 
+The course of ``run`` itself (open the run, train, write the outputs) is in
+:mod:`pipelines.run`.
+
 Every pipeline writes into ``--out`` (default ``pipelines-out/NAME``):
 
 - ``samples.png`` (and possibly other grids) — images written by :func:`save_image_grid`;
@@ -46,7 +49,7 @@ __all__ = [
     "add_generative_eval_options",
     "batch_indices",
     "build_parser",
-    "finish_run",
+    "comparison_rows",
     "image_grid",
     "log_data_source",
     "loop_config",
@@ -58,6 +61,7 @@ __all__ = [
     "save_loss_curves",
     "seed_everything",
     "step_generator",
+    "steps_per_epoch",
     "total_steps",
     "write_metrics",
 ]
@@ -185,6 +189,17 @@ def prepare_output_dir(args: argparse.Namespace) -> Path:
     return out
 
 
+def steps_per_epoch(n: int, batch_size: int) -> int:
+    """Optimisation steps of one pass over ``n`` images: ``ceil(n / batch_size)``, at least 1.
+
+    Examples
+    --------
+    >>> steps_per_epoch(10, 4), steps_per_epoch(0, 4)
+    (3, 1)
+    """
+    return max(1, math.ceil(n / batch_size))
+
+
 def total_steps(args: argparse.Namespace, n_train: int) -> tuple[int, int]:
     """Number of optimisation steps and epochs from ``--epochs``/``--smoke``/``--max-steps``.
 
@@ -201,8 +216,7 @@ def total_steps(args: argparse.Namespace, n_train: int) -> tuple[int, int]:
     """
     epochs = args.epochs if args.epochs is not None else (
         args.smoke_epochs if args.smoke else args.default_epochs)
-    per_epoch = max(1, math.ceil(n_train / args.batch_size))
-    steps = epochs * per_epoch
+    steps = epochs * steps_per_epoch(n_train, args.batch_size)
     if args.max_steps is not None:
         if args.max_steps < 1:
             raise ConfigError(f"--max-steps must be at least 1, got {args.max_steps}")
@@ -241,8 +255,7 @@ def batch_indices(n: int, batch_size: int, seed: int, step: int) -> np.ndarray:
     >>> sorted(np.concatenate([batch_indices(10, 4, 0, s) for s in range(3)]).tolist())
     [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]
     """
-    per_epoch = max(1, math.ceil(n / batch_size))
-    epoch, within = divmod(step, per_epoch)
+    epoch, within = divmod(step, steps_per_epoch(n, batch_size))
     order = np.random.default_rng([seed, epoch]).permutation(n)
     return order[within * batch_size:(within + 1) * batch_size]
 
@@ -282,6 +295,31 @@ def image_grid(images: Any, nrow: int = 8, padding: int = 2) -> np.ndarray:
         y, x = padding + r * (h + padding), padding + q * (w + padding)
         grid[:, y:y + h, x:x + w] = arr[i]
     return grid[0] if c == 1 else grid.transpose(1, 2, 0)
+
+
+def comparison_rows(columns: Sequence[Any], k: int) -> np.ndarray:
+    """Interleave the first ``k`` images of several sets for a side-by-side grid.
+
+    Parameters
+    ----------
+    columns : sequence of arrays
+        Image sets of the same image shape, e.g. input, output, target.
+    k : int
+        Images taken from each set.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(len(columns) * k, ...)``: image 0 of every set, then image 1 of every set, ...;
+        with ``nrow`` a multiple of ``len(columns)`` each grid row shows whole comparisons.
+
+    Examples
+    --------
+    >>> comparison_rows([np.zeros((5, 1, 2, 2)), np.ones((5, 1, 2, 2))], 2)[:, 0, 0, 0]
+    array([0., 1., 0., 1.])
+    """
+    return np.stack([c[:k] for c in columns], axis=1).reshape(
+        len(columns) * k, *np.shape(columns[0])[1:])
 
 
 def save_image_grid(images: Any, path: str | Path, nrow: int = 8, *, force: bool = False,
@@ -420,45 +458,6 @@ def log_data_source(args: argparse.Namespace, source: str, n_images: int) -> Non
                   n_images=n_images)
     else:
         log_event(_log, "data loaded", source=source, n_images=n_images)
-
-
-def finish_run(args: argparse.Namespace, out: Path, result: LoopResult,
-               grids: dict[str, tuple[Any, int]], metrics: dict[str, Any]) -> dict[str, Any]:
-    """Write the sample grids, ``losses.png`` and ``metrics.json`` of a finished run.
-
-    Parameters
-    ----------
-    args : argparse.Namespace
-        Parsed options (``--force``/``--resume`` allow overwriting).
-    out : Path
-        Output folder.
-    result : LoopResult
-        The training loop's result (history, steps, time).
-    grids : dict of str to (images, nrow)
-        PNG file name -> images and images per row.
-    metrics : dict
-        Pipeline metrics; the training summary is added under ``"training"``.
-
-    Returns
-    -------
-    dict
-        The metrics as written.
-    """
-    force = args.force or args.resume
-    for name, (images, nrow) in grids.items():
-        save_image_grid(images, out / name, nrow, force=force)
-    save_loss_curves(result, out / "losses.png", title=args.pipeline, force=force)
-    metrics = {
-        "pipeline": args.pipeline,
-        "data": "embedded default" if args.data_dir is None else str(args.data_dir),
-        "options": run_info(args),
-        "training": {"steps": result.steps, "elapsed_s": round(result.elapsed_s, 2),
-                     "stopped_by": result.stopped_by, "last_losses": result.last_losses,
-                     "best_step": result.best_step, "best_score": result.best_score},
-        **metrics,
-    }
-    write_metrics(metrics, out / "metrics.json", force=force)
-    return metrics
 
 
 def nonsaturating_gan_step(gen: torch.nn.Module, disc: torch.nn.Module,

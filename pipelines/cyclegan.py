@@ -48,27 +48,35 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from rnognoise.core import TrainingLoop, lsgan_discriminator_loss, lsgan_generator_loss
+from rnognoise.core import lsgan_discriminator_loss, lsgan_generator_loss
 from rnognoise.errors import ConfigError, DataFileError
 from rnognoise.logs import get_logger, log_event
 
 from .common import (
     batch_indices,
     build_parser,
-    loop_config,
-    prepare_output_dir,
-    run_info,
+    comparison_rows,
     run_main,
-    save_image_grid,
-    save_loss_curves,
-    seed_everything,
     step_generator,
     total_steps,
-    write_metrics,
 )
 from .data import load_unpaired_folders, unpaired_blobs_stripes
 from .evaluation.paired import paired_metrics
-from .nets_image2image import ImagePool, PatchDiscriminator, ResnetGenerator, init_weights
+from .nets_image2image import (
+    ImagePool,
+    PatchDiscriminator,
+    ResnetGenerator,
+    init_weights,
+    translate,
+)
+from .run import (
+    Grid,
+    ignore_data_dir_with_smoke,
+    open_run,
+    run_training,
+    training_summary,
+    write_outputs,
+)
 
 __all__ = ["DomainClassifier", "image_statistics", "learning_rate", "main", "run", "translate"]
 
@@ -128,17 +136,6 @@ class DomainClassifier:
         return self.model.predict_proba(image_statistics(images))[:, 1]
 
 
-@torch.no_grad()
-def translate(gen: torch.nn.Module, images: np.ndarray, *, chunk: int = 32) -> np.ndarray:
-    """Apply a generator to images in [0, 1] (evaluation mode); returns images in [0, 1]."""
-    was_training = gen.training
-    gen.eval()
-    out = [((gen(torch.from_numpy(images[s:s + chunk]) * 2.0 - 1.0) + 1.0) / 2.0)
-           .clamp(0.0, 1.0).numpy() for s in range(0, len(images), chunk)]
-    gen.train(was_training)
-    return np.concatenate(out)
-
-
 def _load(args: argparse.Namespace) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray,
                                              str]:
     if args.data_dir is None:
@@ -167,16 +164,13 @@ def _load(args: argparse.Namespace) -> tuple[np.ndarray, np.ndarray, np.ndarray,
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
     """Train and evaluate; write samples, loss curves, metrics and checkpoints to ``--out``."""
-    if args.smoke and args.data_dir is not None:
-        log_event(_log, "--smoke uses the embedded default data; --data-dir ignored", 30)
-        args.data_dir = None
+    ignore_data_dir_with_smoke(args)
     if args.image_size is None:
         args.image_size = 32 if args.smoke else 256
     size = args.image_size
     if size < 8 or size % 4:
         raise ConfigError(f"--image-size must be a multiple of 4 and at least 8, got {size}")
-    out = prepare_output_dir(args)
-    seed_everything(args.seed)
+    out = open_run(args)
     a_np, b_np, ta, tb, source = _load(args)
     ngf = args.ngf or (16 if args.smoke else 64)
     n_blocks = args.n_blocks or (2 if args.smoke else (9 if size >= 256 else 6))
@@ -232,13 +226,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
     log_event(_log, "training", train_a=len(at), train_b=len(bt), steps=steps, epochs=epochs,
               ngf=ngf, n_blocks=n_blocks)
-    loop = TrainingLoop(
-        loop_config(args, out, steps),
+    result = run_training(
+        args, out, steps,
         modules={"G_AB": g_ab, "G_BA": g_ba, "D_A": d_a, "D_B": d_b, "pool_A": pool_a,
                  "pool_B": pool_b},
-        optimizers={"generators": opt_g, "discriminators": opt_d}, step_fn=step,
-        run_info=run_info(args))
-    result = loop.run()
+        optimizers={"generators": opt_g, "discriminators": opt_d}, step_fn=step)
 
     ab = translate(g_ab, ta)
     ba = translate(g_ba, tb)
@@ -249,8 +241,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     metrics: dict[str, Any] = {
         "pipeline": NAME, "data": source, "image_size": size,
         "n_train_a": len(at), "n_train_b": len(bt), "n_test_a": len(ta), "n_test_b": len(tb),
-        "steps": result.steps, "epochs": epochs, "elapsed_s": round(result.elapsed_s, 2),
-        "stopped_by": result.stopped_by, "last_losses": result.last_losses,
+        **training_summary(result, epochs=epochs),
         "ngf": ngf, "n_blocks": n_blocks, "d_layers": d_layers, "lambda_cycle": lam,
         "lambda_identity": args.lambda_identity, "pool_size": args.pool_size,
         "cycle_A": paired_metrics(aba, ta, with_ssim=with_ssim),
@@ -263,15 +254,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "untranslated_A_classified_B": float(np.mean(clf.prob_b(ta) >= 0.5)),
         },
     }
-    force = args.force or args.resume
     k = min(6, len(ta), len(tb))
-    rows = np.concatenate([np.stack([ta[:k], ab[:k], aba[:k]], axis=1),
-                           np.stack([tb[:k], ba[:k], bab[:k]], axis=1)]).reshape(
-        6 * k, *ta.shape[1:])
-    save_image_grid(rows, out / "samples.png", nrow=6, force=force, scale=max(1, 128 // size))
-    save_loss_curves(result, out / "losses.png", title=NAME, force=force)
-    write_metrics(metrics, out / "metrics.json", force=force)
-    return metrics
+    rows = np.concatenate([comparison_rows([ta, ab, aba], k), comparison_rows([tb, ba, bab], k)])
+    return write_outputs(args, out, result,
+                         {"samples.png": Grid(rows, 6, scale=max(1, 128 // size))}, metrics)
 
 
 def build_cli() -> argparse.ArgumentParser:

@@ -34,27 +34,11 @@ from typing import Any
 import torch
 from torch import nn
 
-from rnognoise.core import TrainingLoop
+from .common import add_generative_eval_options, build_parser, run_main
+from .mnist_family import add_embedded_option, open_image_run, train_unconditional_gan
 
-from .common import (
-    add_generative_eval_options,
-    batch_indices,
-    build_parser,
-    finish_run,
-    log_data_source,
-    loop_config,
-    nonsaturating_gan_step,
-    prepare_output_dir,
-    run_info,
-    run_main,
-    seed_everything,
-    step_generator,
-    total_steps,
-)
-from .data import load_train_and_test
-from .evaluation import evaluate_generator
-
-__all__ = ["NAME", "DCDiscriminator", "DCGenerator", "dcgan_init", "main", "make_parser", "run"]
+__all__ = ["NAME", "DCDiscriminator", "DCGenerator", "add_dcgan_options", "dcgan_init", "main",
+           "make_parser", "run"]
 
 NAME = "fashion_dcgan"
 
@@ -127,50 +111,29 @@ class DCDiscriminator(nn.Module):
         return out.squeeze(1) if self.outputs == 1 else out
 
 
-def make_parser() -> argparse.ArgumentParser:
-    """Command-line options of this pipeline."""
-    parser = build_parser(NAME, __doc__, epochs=25, smoke_epochs=8, batch_size=128)
+def add_dcgan_options(parser: argparse.ArgumentParser) -> None:
+    """Add the DCGAN settings ``--latent-dim``, ``--lr``, ``--width`` and ``--n-embedded``."""
     parser.add_argument("--latent-dim", type=int, default=100, help="latent size (100)")
     parser.add_argument("--lr", type=float, default=2e-4, help="Adam learning rate (2e-4)")
     parser.add_argument("--width", type=int, default=None,
                         help="base width (default 64; 16 with --smoke)")
-    parser.add_argument("--n-embedded", type=int, default=3000,
-                        help="number of embedded garment images (default 3000)")
+    add_embedded_option(parser)
+
+
+def make_parser() -> argparse.ArgumentParser:
+    """Command-line options of this pipeline."""
+    parser = build_parser(NAME, __doc__, epochs=25, smoke_epochs=8, batch_size=128)
+    add_dcgan_options(parser)
     add_generative_eval_options(parser)
     return parser
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
     """Train, sample, evaluate; write outputs into ``args.out``; return the metrics."""
-    seed_everything(args.seed)
-    out = prepare_output_dir(args)
-    train, test = load_train_and_test("fashion", None if args.smoke else args.data_dir,
-                                      seed=args.seed, n_embedded=args.n_embedded)
-    log_data_source(args, train.source, len(train))
-    x = torch.from_numpy(train.images) * 2.0 - 1.0
-    steps, _ = total_steps(args, len(x))
+    out, train, test = open_image_run(args, "fashion")
     width = args.width or (16 if args.smoke else 64)
-    gen, disc = DCGenerator(args.latent_dim, width), DCDiscriminator(width)
-    opt_g = torch.optim.Adam(gen.parameters(), lr=args.lr, betas=(0.5, 0.999))
-    opt_d = torch.optim.Adam(disc.parameters(), lr=args.lr, betas=(0.5, 0.999))
-
-    def step(i: int) -> dict[str, float]:
-        real = x[torch.from_numpy(batch_indices(len(x), args.batch_size, args.seed, i))]
-        z = torch.randn(len(real), args.latent_dim, generator=step_generator(args.seed, i))
-        return nonsaturating_gan_step(gen, disc, opt_g, opt_d, real, z)
-
-    result = TrainingLoop(loop_config(args, out, steps), modules={"generator": gen,
-                          "discriminator": disc}, optimizers={"opt_g": opt_g, "opt_d": opt_d},
-                          step_fn=step, run_info=run_info(args)).run()
-    gen.eval()
-    with torch.no_grad():
-        z = torch.randn(args.n_eval, args.latent_dim,
-                        generator=torch.Generator().manual_seed(args.seed + 7))
-        samples = (gen(z) + 1.0) / 2.0
-    metrics = evaluate_generator(samples, train.images, train.labels, n_classes=10,
-                                 reference_images=None if test is None else test.images,
-                                 classifier_epochs=args.classifier_epochs, seed=args.seed)
-    return finish_run(args, out, result, {"samples.png": (samples[:64], 8)}, metrics)
+    return train_unconditional_gan(args, out, train, test,
+                                   DCGenerator(args.latent_dim, width), DCDiscriminator(width))
 
 
 def main(argv: Sequence[str] | None = None) -> int:

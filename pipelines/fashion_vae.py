@@ -32,24 +32,19 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from rnognoise.core import TrainingLoop, gaussian_kl
+from rnognoise.core import gaussian_kl
 
 from .common import (
     add_generative_eval_options,
     batch_indices,
     build_parser,
-    finish_run,
-    log_data_source,
-    loop_config,
-    prepare_output_dir,
-    run_info,
     run_main,
-    seed_everything,
     step_generator,
+    steps_per_epoch,
     total_steps,
 )
-from .data import load_train_and_test
-from .evaluation import evaluate_generator
+from .mnist_family import add_embedded_option, evaluate_and_finish, evaluation_rng, open_image_run
+from .run import Grid, run_training
 
 __all__ = ["NAME", "ConvVAE", "main", "make_parser", "negative_elbo", "run"]
 
@@ -114,19 +109,14 @@ def make_parser() -> argparse.ArgumentParser:
     parser.add_argument("--latent-dim", type=int, default=16, help="latent size (16)")
     parser.add_argument("--width", type=int, default=32, help="base width (32)")
     parser.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate (1e-3)")
-    parser.add_argument("--n-embedded", type=int, default=3000,
-                        help="number of embedded garment images (default 3000)")
+    add_embedded_option(parser)
     add_generative_eval_options(parser)
     return parser
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
     """Train, sample, evaluate; write outputs into ``args.out``; return the metrics."""
-    seed_everything(args.seed)
-    out = prepare_output_dir(args)
-    train, test = load_train_and_test("fashion", None if args.smoke else args.data_dir,
-                                      seed=args.seed, n_embedded=args.n_embedded)
-    log_data_source(args, train.source, len(train))
+    out, train, test = open_image_run(args, "fashion")
     if test is None:  # hold out a tenth of the training images
         order = np.random.default_rng(args.seed).permutation(len(train))
         cut = max(1, len(train) // 10)
@@ -152,29 +142,25 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         with torch.no_grad():
             return negative_elbo(model, x_val, noise)[0].item()
 
-    per_epoch = max(1, -(-len(x) // args.batch_size))
-    result = TrainingLoop(loop_config(args, out, steps, eval_every=per_epoch),
-                          modules={"vae": model}, optimizers={"opt": opt}, step_fn=step,
-                          eval_fn=validate, run_info=run_info(args)).run()
+    result = run_training(args, out, steps, modules={"vae": model}, optimizers={"opt": opt},
+                   step_fn=step, eval_fn=validate,
+                   eval_every=steps_per_epoch(len(x), args.batch_size))
     model.eval()
     with torch.no_grad():
-        z = torch.randn(args.n_eval, args.latent_dim,
-                        generator=torch.Generator().manual_seed(args.seed + 7))
+        z = torch.randn(args.n_eval, args.latent_dim, generator=evaluation_rng(args))
         samples = torch.sigmoid(model.decode(z))
         val_elbo, val_recon, val_kl = negative_elbo(model, x_val, torch.zeros(
             len(x_val), args.latent_dim))
         recon_mean = torch.sigmoid(model(x_val[:32], torch.zeros(32, args.latent_dim))[0])
         mse = float(F.mse_loss(torch.sigmoid(model(x_val, torch.zeros(
             len(x_val), args.latent_dim))[0]), x_val))
-    metrics = evaluate_generator(samples, train.images, train.labels, n_classes=10,
-                                 reference_images=test.images,
-                                 classifier_epochs=args.classifier_epochs, seed=args.seed)
-    metrics.update({"val_neg_elbo_at_posterior_mean": float(val_elbo),
-                    "val_recon_bce": float(val_recon), "val_kl": float(val_kl),
-                    "val_recon_mse": mse, "best_val_neg_elbo": result.best_score})
     pairs = torch.stack([x_val[:32], recon_mean], dim=1).flatten(0, 1)
-    return finish_run(args, out, result, {"samples.png": (samples[:64], 8),
-                                          "reconstructions.png": (pairs, 8)}, metrics)
+    return evaluate_and_finish(
+        args, out, result, samples, train, test,
+        {"samples.png": Grid(samples[:64], 8), "reconstructions.png": Grid(pairs, 8)},
+        extra={"val_neg_elbo_at_posterior_mean": float(val_elbo),
+               "val_recon_bce": float(val_recon), "val_kl": float(val_kl),
+               "val_recon_mse": mse, "best_val_neg_elbo": result.best_score})
 
 
 def main(argv: Sequence[str] | None = None) -> int:

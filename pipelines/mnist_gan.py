@@ -30,27 +30,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from rnognoise.core import (
-    TrainingLoop,
-)
-
-from .common import (
-    add_generative_eval_options,
-    batch_indices,
-    build_parser,
-    finish_run,
-    log_data_source,
-    loop_config,
-    nonsaturating_gan_step,
-    prepare_output_dir,
-    run_info,
-    run_main,
-    seed_everything,
-    step_generator,
-    total_steps,
-)
-from .data import load_train_and_test
-from .evaluation import evaluate_generator
+from .common import add_generative_eval_options, build_parser, run_main
+from .mnist_family import open_image_run, train_unconditional_gan
 
 __all__ = ["NAME", "Discriminator", "Generator", "main", "make_parser", "run"]
 
@@ -109,36 +90,11 @@ def make_parser() -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
     """Train, sample, evaluate; write outputs into ``args.out``; return the metrics."""
-    seed_everything(args.seed)
-    out = prepare_output_dir(args)
-    train, test = load_train_and_test("mnist", None if args.smoke else args.data_dir,
-                                      seed=args.seed)
-    log_data_source(args, train.source, len(train))
-    x = torch.from_numpy(train.images) * 2.0 - 1.0
-    steps, _ = total_steps(args, len(x))
+    out, train, test = open_image_run(args, "mnist")
     scale = args.width_scale or (0.5 if args.smoke else 1.0)
     hidden = tuple(max(1, round(h * scale)) for h in HIDDEN)
-    gen, disc = Generator(args.latent_dim, hidden), Discriminator(hidden)
-    opt_g = torch.optim.Adam(gen.parameters(), lr=args.lr, betas=(0.5, 0.999))
-    opt_d = torch.optim.Adam(disc.parameters(), lr=args.lr, betas=(0.5, 0.999))
-
-    def step(i: int) -> dict[str, float]:
-        real = x[torch.from_numpy(batch_indices(len(x), args.batch_size, args.seed, i))]
-        z = torch.randn(len(real), args.latent_dim, generator=step_generator(args.seed, i))
-        return nonsaturating_gan_step(gen, disc, opt_g, opt_d, real, z)
-
-    result = TrainingLoop(loop_config(args, out, steps), modules={"generator": gen,
-                          "discriminator": disc}, optimizers={"opt_g": opt_g, "opt_d": opt_d},
-                          step_fn=step, run_info=run_info(args)).run()
-    gen.eval()
-    with torch.no_grad():
-        z = torch.randn(args.n_eval, args.latent_dim,
-                        generator=torch.Generator().manual_seed(args.seed + 7))
-        samples = (gen(z) + 1.0) / 2.0
-    metrics = evaluate_generator(samples, train.images, train.labels, n_classes=10,
-                                 reference_images=None if test is None else test.images,
-                                 classifier_epochs=args.classifier_epochs, seed=args.seed)
-    return finish_run(args, out, result, {"samples.png": (samples[:64], 8)}, metrics)
+    return train_unconditional_gan(args, out, train, test,
+                                   Generator(args.latent_dim, hidden), Discriminator(hidden))
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -33,6 +34,7 @@ __all__ = [
     "UNetGenerator",
     "init_weights",
     "make_norm",
+    "translate",
 ]
 
 
@@ -61,6 +63,35 @@ def init_weights(module: nn.Module, std: float = 0.02) -> nn.Module:
             nn.init.normal_(m.weight, 1.0, std)
             nn.init.zeros_(m.bias)
     return module
+
+
+@torch.no_grad()
+def translate(gen: nn.Module, images: np.ndarray, *, chunk: int = 32) -> np.ndarray:
+    """Apply a generator to images in [0, 1] (evaluation mode); returns images in [0, 1].
+
+    The images are scaled to [-1, 1] for the network and its output back to [0, 1]
+    (clipped), ``chunk`` images at a time; the generator's training mode is restored.
+
+    Parameters
+    ----------
+    gen : torch.nn.Module
+        Generator of images in [-1, 1].
+    images : numpy.ndarray
+        ``(N, C, H, W)`` float32 in [0, 1].
+    chunk : int
+        Images per forward pass.
+
+    Returns
+    -------
+    numpy.ndarray
+        The generated images, ``(N, C', H', W')`` in [0, 1].
+    """
+    was_training = gen.training
+    gen.eval()
+    out = [((gen(torch.from_numpy(images[s:s + chunk]) * 2.0 - 1.0) + 1.0) / 2.0)
+           .clamp(0.0, 1.0).numpy() for s in range(0, len(images), chunk)]
+    gen.train(was_training)
+    return np.concatenate(out)
 
 
 class UNetGenerator(nn.Module):

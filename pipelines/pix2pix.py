@@ -46,26 +46,22 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from rnognoise.core import TrainingLoop, bce_discriminator_loss, nonsaturating_generator_loss
+from rnognoise.core import bce_discriminator_loss, nonsaturating_generator_loss
 from rnognoise.errors import ConfigError, DataFileError
 from rnognoise.logs import get_logger, log_event
 
-from .common import (
-    batch_indices,
-    build_parser,
-    loop_config,
-    prepare_output_dir,
-    run_info,
-    run_main,
-    save_image_grid,
-    save_loss_curves,
-    seed_everything,
-    total_steps,
-    write_metrics,
-)
+from .common import batch_indices, build_parser, comparison_rows, run_main, total_steps
 from .data import load_paired_folder, paired_shapes_edges
 from .evaluation.paired import paired_metrics
 from .nets_image2image import PatchDiscriminator, UNetGenerator, init_weights
+from .run import (
+    Grid,
+    ignore_data_dir_with_smoke,
+    open_run,
+    run_training,
+    training_summary,
+    write_outputs,
+)
 
 __all__ = ["generate", "load_pairs", "main", "run"]
 
@@ -128,9 +124,7 @@ def generate(gen: torch.nn.Module, inputs: np.ndarray, *, batch_size: int,
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
     """Train and evaluate; write samples, loss curves, metrics and checkpoints to ``--out``."""
-    if args.smoke and args.data_dir is not None:
-        log_event(_log, "--smoke uses the embedded default data; --data-dir ignored", 30)
-        args.data_dir = None
+    ignore_data_dir_with_smoke(args)
     if args.image_size is None:
         args.image_size = 32 if args.smoke else 256
     size = args.image_size
@@ -138,8 +132,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     if num_downs < 2 or size % (2 ** num_downs):
         raise ConfigError(f"--image-size must be a power of two >= 4 or a multiple of 256, "
                           f"got {size}")
-    out = prepare_output_dir(args)
-    seed_everything(args.seed)
+    out = open_run(args)
     x_train, y_train, x_test, y_test, source = load_pairs(args)
     ngf = args.ngf or (16 if args.smoke else 64)
     d_layers = args.d_layers or (2 if args.smoke else 3)
@@ -171,11 +164,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
     log_event(_log, "training", train=len(xt), test=len(x_test), steps=steps, epochs=epochs,
               ngf=ngf, num_downs=num_downs, direction=args.direction)
-    loop = TrainingLoop(loop_config(args, out, steps),
-                        modules={"generator": gen, "discriminator": disc},
-                        optimizers={"generator": opt_g, "discriminator": opt_d},
-                        step_fn=step, run_info=run_info(args))
-    result = loop.run()
+    result = run_training(args, out, steps, modules={"generator": gen, "discriminator": disc},
+                          optimizers={"generator": opt_g, "discriminator": opt_d}, step_fn=step)
 
     pred = generate(gen, x_test, batch_size=args.batch_size, seed=args.seed)
     baseline = np.broadcast_to(y_train.mean(axis=0), y_test.shape)
@@ -183,20 +173,14 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     metrics: dict[str, Any] = {
         "pipeline": NAME, "data": source, "direction": args.direction,
         "image_size": size, "n_train": len(xt), "n_test": len(x_test),
-        "steps": result.steps, "epochs": epochs, "elapsed_s": round(result.elapsed_s, 2),
-        "stopped_by": result.stopped_by, "last_losses": result.last_losses,
+        **training_summary(result, epochs=epochs),
         "ngf": ngf, "d_layers": d_layers, "lambda_l1": args.lambda_l1,
         "test": paired_metrics(pred, y_test, with_ssim=with_ssim),
         "baseline_mean_target": paired_metrics(baseline, y_test, with_ssim=with_ssim),
     }
-    force = args.force or args.resume
-    k = min(8, len(x_test))
-    rows = np.stack([x_test[:k], pred[:k], y_test[:k]], axis=1).reshape(3 * k, *y_test.shape[1:])
-    save_image_grid(rows, out / "samples.png", nrow=6, force=force,
-                    scale=max(1, 128 // size))
-    save_loss_curves(result, out / "losses.png", title=NAME, force=force)
-    write_metrics(metrics, out / "metrics.json", force=force)
-    return metrics
+    rows = comparison_rows([x_test, pred, y_test], min(8, len(x_test)))
+    return write_outputs(args, out, result,
+                         {"samples.png": Grid(rows, 6, scale=max(1, 128 // size))}, metrics)
 
 
 def build_cli() -> argparse.ArgumentParser:

@@ -48,27 +48,29 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from rnognoise.core import TrainingLoop, bce_discriminator_loss, nonsaturating_generator_loss
+from rnognoise.core import bce_discriminator_loss, nonsaturating_generator_loss
 from rnognoise.errors import ConfigError, DataFileError
 from rnognoise.logs import get_logger, log_event
 
 from .common import (
     batch_indices,
     build_parser,
-    loop_config,
-    prepare_output_dir,
-    run_info,
+    comparison_rows,
     run_main,
-    save_image_grid,
-    save_loss_curves,
-    seed_everything,
     step_generator,
     total_steps,
-    write_metrics,
 )
 from .data import load_image_folder, random_shapes
 from .evaluation.paired import paired_metrics
-from .nets_image2image import SRDiscriminator, SRGenerator
+from .nets_image2image import SRDiscriminator, SRGenerator, translate
+from .run import (
+    Grid,
+    ignore_data_dir_with_smoke,
+    open_run,
+    run_training,
+    training_summary,
+    write_outputs,
+)
 
 __all__ = ["SCALE", "downsample", "main", "run", "super_resolve", "upsample_baseline"]
 
@@ -90,15 +92,8 @@ def upsample_baseline(lr: np.ndarray, mode: str, factor: int = SCALE) -> np.ndar
     return up.clamp(0.0, 1.0).numpy()
 
 
-@torch.no_grad()
-def super_resolve(gen: torch.nn.Module, lr: np.ndarray, *, chunk: int = 32) -> np.ndarray:
-    """Apply the generator (evaluation mode) to low-resolution images in [0, 1]."""
-    was_training = gen.training
-    gen.eval()
-    out = [((gen(torch.from_numpy(lr[s:s + chunk]) * 2.0 - 1.0) + 1.0) / 2.0)
-           .clamp(0.0, 1.0).numpy() for s in range(0, len(lr), chunk)]
-    gen.train(was_training)
-    return np.concatenate(out)
+#: Apply the generator (evaluation mode) to low-resolution images in [0, 1].
+super_resolve = translate
 
 
 def _center_crop(images: np.ndarray, size: int) -> np.ndarray:
@@ -128,9 +123,7 @@ def _load(args: argparse.Namespace) -> tuple[np.ndarray, np.ndarray, str]:
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
     """Train and evaluate; write samples, loss curves, metrics and checkpoints to ``--out``."""
-    if args.smoke and args.data_dir is not None:
-        log_event(_log, "--smoke uses the embedded default data; --data-dir ignored", 30)
-        args.data_dir = None
+    ignore_data_dir_with_smoke(args)
     if args.hr_size is None:
         args.hr_size = 32 if args.smoke else 96
     if args.load_size is None:
@@ -143,8 +136,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                           f"({args.hr_size})")
     if not 0.0 <= args.pretrain_fraction < 1.0:
         raise ConfigError(f"--pretrain-fraction must be in [0, 1), got {args.pretrain_fraction}")
-    out = prepare_output_dir(args)
-    seed_everything(args.seed)
+    out = open_run(args)
     train_np, test_hr, source = _load(args)
     width = args.width or (16 if args.smoke else 64)
     n_blocks = args.n_blocks or (4 if args.smoke else 16)
@@ -194,11 +186,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
     log_event(_log, "training", train=len(train), test=len(test_hr), steps=steps,
               epochs=epochs, pretrain_steps=pretrain, width=width, n_blocks=n_blocks)
-    loop = TrainingLoop(loop_config(args, out, steps),
-                        modules={"generator": gen, "discriminator": disc},
-                        optimizers={"generator": opt_g, "discriminator": opt_d},
-                        step_fn=step, run_info=run_info(args))
-    result = loop.run()
+    result = run_training(args, out, steps, modules={"generator": gen, "discriminator": disc},
+                          optimizers={"generator": opt_g, "discriminator": opt_d}, step_fn=step)
 
     test_lr = downsample(torch.from_numpy(test_hr)).numpy()
     sr = super_resolve(gen, test_lr)
@@ -207,23 +196,17 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     metrics: dict[str, Any] = {
         "pipeline": NAME, "data": source, "scale": SCALE, "hr_size": args.hr_size,
         "n_train": len(train), "n_test": len(test_hr),
-        "steps": result.steps, "pretrain_steps": pretrain, "epochs": epochs,
-        "elapsed_s": round(result.elapsed_s, 2), "stopped_by": result.stopped_by,
-        "last_losses": result.last_losses, "width": width, "n_blocks": n_blocks,
+        **training_summary(result, epochs=epochs), "pretrain_steps": pretrain,
+        "width": width, "n_blocks": n_blocks,
         "adv_weight": args.adv_weight, "content_loss": "mse",
         "test": paired_metrics(sr, test_hr),
         "baseline_bicubic": paired_metrics(bicubic, test_hr),
         "baseline_nearest": paired_metrics(nearest, test_hr),
     }
-    force = args.force or args.resume
-    k = min(6, len(test_hr))
-    rows = np.stack([nearest[:k], bicubic[:k], sr[:k], test_hr[:k]], axis=1).reshape(
-        4 * k, *test_hr.shape[1:])
-    save_image_grid(rows, out / "samples.png", nrow=8, force=force,
-                    scale=max(1, 96 // args.hr_size))
-    save_loss_curves(result, out / "losses.png", title=NAME, force=force)
-    write_metrics(metrics, out / "metrics.json", force=force)
-    return metrics
+    rows = comparison_rows([nearest, bicubic, sr, test_hr], min(6, len(test_hr)))
+    return write_outputs(args, out, result,
+                         {"samples.png": Grid(rows, 8, scale=max(1, 96 // args.hr_size))},
+                         metrics)
 
 
 def build_cli() -> argparse.ArgumentParser:

@@ -6,19 +6,14 @@ from __future__ import annotations
 import itertools
 import json
 import math
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:  # ``pipelines/`` lives beside the package, not inside it
-    sys.path.insert(0, str(ROOT))
-
-from pipelines import airshower_wgan, cyclegan, pix2pix, srgan  # noqa: E402
-from pipelines.airshower_sim import (  # noqa: E402
+from pipelines import airshower_wgan, cyclegan, pix2pix, srgan
+from pipelines.airshower_sim import (
     Footprints,
     ShowerSimulator,
     expected_signal,
@@ -27,8 +22,8 @@ from pipelines.airshower_sim import (  # noqa: E402
     save_footprints,
     station_positions,
 )
-from pipelines.evaluation.paired import PSNR_CAP_DB, l1_error, paired_metrics, psnr, ssim  # noqa: E402
-from pipelines.nets_image2image import (  # noqa: E402
+from pipelines.evaluation.paired import PSNR_CAP_DB, l1_error, paired_metrics, psnr, ssim
+from pipelines.nets_image2image import (
     ImagePool,
     PatchDiscriminator,
     ResnetGenerator,
@@ -36,8 +31,8 @@ from pipelines.nets_image2image import (  # noqa: E402
     SRGenerator,
     UNetGenerator,
 )
-from rnognoise.core import load_state, save_state  # noqa: E402
-from rnognoise.errors import ConfigError, DataFileError, OutputExistsError  # noqa: E402
+from rnognoise.core import load_state, save_state
+from rnognoise.errors import ConfigError, DataFileError, OutputExistsError
 
 # -- air-shower simulator -----------------------------------------------------------------
 

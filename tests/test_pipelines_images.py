@@ -5,26 +5,26 @@ from __future__ import annotations
 import gzip
 import importlib
 import json
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:  # ``pipelines/`` lives beside the package, not inside it
-    sys.path.insert(0, str(ROOT))
-
-from pipelines.common import batch_indices, image_grid, save_image_grid  # noqa: E402
-from pipelines.data import (  # noqa: E402
+from pipelines.common import (
+    batch_indices,
+    comparison_rows,
+    image_grid,
+    save_image_grid,
+    steps_per_epoch,
+)
+from pipelines.data import (
     digits_28,
     garment_shapes,
     load_idx_dataset,
     read_idx,
     write_idx,
 )
-from pipelines.evaluation import (  # noqa: E402
+from pipelines.evaluation import (
     class_coverage,
     classifier_frechet_distance,
     classifier_score,
@@ -34,7 +34,7 @@ from pipelines.evaluation import (  # noqa: E402
     nearest_neighbour_distances,
     train_classifier,
 )
-from rnognoise.errors import DataFileError  # noqa: E402
+from rnognoise.errors import DataFileError
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -120,6 +120,15 @@ def test_batches_cover_each_epoch_once():
     assert sorted(seen.tolist()) == list(range(50))
     np.testing.assert_array_equal(batch_indices(50, 16, 4, 5), batch_indices(50, 16, 4, 5))
     assert not np.array_equal(batch_indices(50, 16, 4, 0), batch_indices(50, 16, 4, 4))
+
+
+def test_comparison_rows_put_each_comparison_side_by_side():
+    # three sets of five 1x2x2 images, each image filled with (set, index)
+    sets = [np.stack([np.full((1, 2, 2), 10 * s + i) for i in range(5)]) for s in range(3)]
+    rows = comparison_rows(sets, 2)
+    assert rows.shape == (6, 1, 2, 2)
+    assert rows[:, 0, 0, 0].tolist() == [0, 10, 20, 1, 11, 21]
+    assert steps_per_epoch(10, 4) == 3 and steps_per_epoch(8, 4) == 2
 
 
 def test_image_grid(tmp_path):

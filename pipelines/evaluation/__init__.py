@@ -9,42 +9,8 @@
 
 from __future__ import annotations
 
-from .generative import (
-    ClassifierResult,
-    SmallCNN,
-    class_coverage,
-    classifier_features,
-    classifier_frechet_distance,
-    classifier_probabilities,
-    classifier_score,
-    diversity,
-    evaluate_generator,
-    evaluate_samples,
-    frechet_distance,
-    memorisation_check,
-    nearest_neighbour_distances,
-    train_classifier,
-)
-from .paired import PSNR_CAP_DB, l1_error, paired_metrics, psnr, ssim
+from . import generative, paired
+from .generative import *  # noqa: F403  (re-exported: generative.__all__)
+from .paired import *  # noqa: F403  (re-exported: paired.__all__)
 
-__all__ = [
-    "PSNR_CAP_DB",
-    "ClassifierResult",
-    "SmallCNN",
-    "class_coverage",
-    "classifier_features",
-    "classifier_frechet_distance",
-    "classifier_probabilities",
-    "classifier_score",
-    "diversity",
-    "evaluate_generator",
-    "evaluate_samples",
-    "frechet_distance",
-    "l1_error",
-    "memorisation_check",
-    "nearest_neighbour_distances",
-    "paired_metrics",
-    "psnr",
-    "ssim",
-    "train_classifier",
-]
+__all__ = generative.__all__ + paired.__all__

@@ -22,7 +22,7 @@ import numpy as np
 
 from rnognoise.errors import ConfigError
 
-__all__ = ["l1_error", "paired_metrics", "psnr", "ssim"]
+__all__ = ["PSNR_CAP_DB", "l1_error", "paired_metrics", "psnr", "ssim"]
 
 #: PSNR reported for identical images (the true value is infinite).
 PSNR_CAP_DB = 100.0
