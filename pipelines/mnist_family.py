@@ -28,7 +28,7 @@ from .common import (
 )
 from .data import ImageDataset, load_train_and_test
 from .evaluation import evaluate_generator
-from .run import Grid, finish_run, open_run, run_training
+from .run import Grid, finish_run, ignore_data_dir_with_smoke, open_run, run_training
 
 __all__ = [
     "N_CLASSES",
@@ -73,8 +73,9 @@ def open_image_run(args: argparse.Namespace, kind: str
     train, test : ImageDataset
         Training split and the test split (None where there is none).
     """
+    ignore_data_dir_with_smoke(args)  # as every pipeline: metrics.json names the data used
     out = open_run(args)
-    train, test = load_train_and_test(kind, None if args.smoke else args.data_dir,
+    train, test = load_train_and_test(kind, args.data_dir,
                                       seed=args.seed,
                                       n_embedded=getattr(args, "n_embedded", N_EMBEDDED))
     log_data_source(args, train.source, len(train))

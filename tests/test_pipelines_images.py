@@ -268,3 +268,13 @@ def test_pipeline_real_data_dir_resume_and_errors(tmp_path, capsys, digits):
                            "--quiet"]) == 2
     err = capsys.readouterr().err
     assert "expected files: train-images-idx3-ubyte[.gz], train-labels-idx1-ubyte[.gz]" in err
+
+
+def test_smoke_run_with_a_data_dir_uses_and_names_the_embedded_data(tmp_path):
+    from pipelines import mnist_gan
+
+    out = tmp_path / "out"
+    assert mnist_gan.main([*FAST, "--data-dir", str(tmp_path / "nowhere"), "--out",
+                           str(out)]) == 0
+    m = json.loads((out / "metrics.json").read_text())
+    assert m["data"] == "embedded default"
