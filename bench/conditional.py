@@ -18,12 +18,11 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import time
 import warnings
 
 import numpy as np
-import torch
+from hostinfo import machine_line
 
 from rnognoise.conditions import add_derived_columns
 from rnognoise.generator import NoiseGenerator
@@ -36,20 +35,6 @@ STATIONS = (11, 12, 13)
 #: Per station: the passband found from the data; per LST bin: the galactic band, where
 #: the sidereal modulation is (over the whole passband it is diluted several times).
 BAND_OF: dict[str, dict[str, tuple[float, float]]] = {"station": {}, "lst": {"band": (80e6, 200e6)}}
-
-
-def machine() -> str:
-    cpu = platform.processor() or "?"
-    try:
-        with open("/proc/cpuinfo") as handle:
-            for line in handle:
-                if line.startswith("model name"):
-                    cpu = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    return (f"{cpu}; {os.cpu_count()} cores; torch {torch.__version__} "
-            f"({torch.get_num_threads()} threads); python {platform.python_version()}")
 
 
 def generated_like(path: str, heldout: TraceSet, seed: int) -> TraceSet:
@@ -84,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
     warnings.simplefilter("ignore")
     n_events = 1500 if args.quick else args.events
     n_samples = 512 if args.quick else 2048
-    print(f"machine: {machine()}")
+    print(machine_line())
     config = SimulationConfig(n_samples=n_samples, stations=STATIONS, galactic=True,
                               trigger_interval=120.0)
     t0 = time.time()

@@ -15,12 +15,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import time
 import warnings
 
 import numpy as np
 import torch
+from hostinfo import machine_line
 
 from rnognoise.generator import NoiseGenerator
 from rnognoise.io import TraceSet
@@ -40,21 +40,6 @@ SUMMARY = [
     ("twosample", "fpd", "Frechet distance (features)"),
     ("twosample", "c2st_auc", "C2ST ROC AUC"),
 ]
-
-
-def machine() -> str:
-    cpu = platform.processor() or "?"
-    try:
-        with open("/proc/cpuinfo") as handle:
-            for line in handle:
-                if line.startswith("model name"):
-                    cpu = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    return (f"{cpu}; {os.cpu_count()} cores; torch {torch.__version__} "
-            f"({torch.get_num_threads()} threads); numpy {np.__version__}; "
-            f"python {platform.python_version()}")
 
 
 def summarise(report) -> dict[str, tuple[float, float]]:
@@ -81,7 +66,7 @@ def main() -> None:
     p.add_argument("--save-models", help="folder to keep the fitted model files in")
     args = p.parse_args()
     warnings.simplefilter("ignore")
-    print(f"machine: {machine()}")
+    print(machine_line())
     data = simulate_noise(args.events, seed=args.seed)
     n_test = int(args.events * args.test_fraction)
     rng = np.random.default_rng(args.seed)

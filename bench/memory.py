@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import sys
 import tempfile
 import time
@@ -29,6 +28,7 @@ from pathlib import Path
 
 import h5py
 import numpy as np
+from hostinfo import machine_line
 
 __all__ = ["main"]
 
@@ -40,19 +40,6 @@ def rss_mib() -> float:
             if line.startswith("VmRSS:"):
                 return int(line.split()[1]) / 1024
     return float("nan")  # pragma: no cover - not Linux
-
-
-def _machine() -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-        mem = int(os.sysconf("SC_PHYS_PAGES")) * int(os.sysconf("SC_PAGE_SIZE")) / 2**30
-    except (OSError, ValueError):
-        mem = float("nan")
-    return f"{cpu}, {os.cpu_count()} cores, {mem:.1f} GiB RAM; Python {platform.python_version()}"
 
 
 def bench_sampling(n_events: int, n_channels: int, n_samples: int, batch_size: int) -> None:
@@ -143,7 +130,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--skip-sampling", action="store_true")
     parser.add_argument("--skip-read", action="store_true")
     args = parser.parse_args(argv)
-    print(f"machine: {_machine()}")
+    print(machine_line())
     if not args.skip_read:
         bench_reading(args.read_gb, args.tmpdir)
     if not args.skip_sampling:

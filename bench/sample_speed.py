@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import subprocess
 import sys
 import tempfile
@@ -30,6 +29,7 @@ import time
 
 import numpy as np
 import torch
+from hostinfo import machine_info, machine_line
 
 N_CH, N_SAMPLES, RATE = 4, 2048, 3.2e9
 
@@ -52,26 +52,6 @@ import NuRadioReco
 print(json.dumps({"traces_per_s": n_traces / best,
                   "version": getattr(NuRadioReco, "__version__", "?")}))
 """
-
-
-def machine() -> dict[str, object]:
-    """CPU model, cores and library versions."""
-    cpu = platform.processor() or "?"
-    try:
-        with open("/proc/cpuinfo") as fh:
-            for line in fh:
-                if line.startswith("model name"):
-                    cpu = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    import scipy
-
-    return {"cpu": cpu, "cores": os.cpu_count(), "torch": torch.__version__,
-            "numpy": np.__version__, "scipy": scipy.__version__,
-            "torch_threads": torch.get_num_threads(),
-            "torch_interop_threads": torch.get_num_interop_threads(),
-            "python": platform.python_version()}
 
 
 def best_time(fn, repeats: int) -> float:
@@ -131,8 +111,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", help="also write the results to this file")
     args = parser.parse_args(argv)
     n, repeats = (1024, 1) if args.quick else (args.events, args.repeats)
-    info = machine()
-    print("machine:", ", ".join(f"{k}={v}" for k, v in info.items()))
+    info = machine_info()
+    print(machine_line())
     print(f"events: {n} x {N_CH} channels x {N_SAMPLES} samples, repeats {repeats} (best)")
     rates: dict[str, float] = {}
     floor_t = best_time(lambda: np.random.default_rng(0).standard_normal(

@@ -8,12 +8,10 @@ covers every metric including the classifier test, the Frechet distance and trig
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import tempfile
 import time
 
-import numpy as np
+from hostinfo import machine_line
 
 from rnognoise.metrics import compare
 from rnognoise.simulate import SimulationConfig, simulate_noise
@@ -30,9 +28,7 @@ def main() -> None:
     real = simulate_noise(args.events, config=cfg, seed=1)
     generated = simulate_noise(args.events, config=cfg, seed=2)
     t_sim = time.perf_counter() - t0
-    print(f"machine: {platform.machine()} {platform.processor() or ''}, "
-          f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}, "
-          f"python {platform.python_version()}, numpy {np.__version__}")
+    print(machine_line())
     print(f"data: {args.events} events x {real.n_channels} channels x {args.samples} samples "
           f"per set (simulated in {t_sim:.1f} s)")
     for quick in (True, False):
