@@ -147,3 +147,80 @@ def test_unknown_channel_is_reported(tmp_path, small_traceset):
     write_traces(path, small_traceset)
     with pytest.raises(DataFileError, match=r"channel\(s\) \[7\] not in the file"):
         read_traces(path, channels=[5, 7])
+
+
+def _layout_file(path, data, layout, **attrs):
+    """Write ``data`` as /traces in one of several storage layouts, attributes on the root."""
+    _, n_channels, n_samples = data.shape
+    options = {
+        "chunked": {"chunks": (4, n_channels, n_samples)},
+        "gzip": {"chunks": (4, n_channels, n_samples), "compression": "gzip"},
+        "contiguous": {},
+        "sample_chunks": {"chunks": (4, n_channels, n_samples // 2)},
+    }[layout]
+    with h5py.File(path, "w") as f:
+        f.create_dataset("traces", data=data, **options)
+        f.attrs["sampling_rate"] = 3.2e9
+        for key, value in attrs.items():
+            f.attrs[key] = value
+
+
+LAYOUTS = ["chunked", "gzip", "contiguous", "sample_chunks"]
+SELECTIONS = [None, slice(3, 9), [0, 5, 9], slice(9, 10)]
+
+
+@pytest.mark.parametrize("layout", LAYOUTS)
+@pytest.mark.parametrize("dtype", ["<f4", ">f4", "<f8", "<i2"])
+def test_every_layout_and_sample_type_reads_the_stored_samples(tmp_path, layout, dtype):
+    rng = np.random.default_rng(7)
+    # 10 events in chunks of 4: the last chunk is cut by the end of the dataset.
+    counts = rng.integers(-300, 300, size=(10, 3, 16))
+    data = counts.astype(dtype)
+    attrs = {"units": "ADC", "adc_to_volts": ADC_TO_VOLTS_RNOG} if dtype == "<i2" else {}
+    path = tmp_path / "layout.h5"
+    _layout_file(path, data, layout, **attrs)
+    volts = counts.astype(np.float32) * np.float32(ADC_TO_VOLTS_RNOG if attrs else 1.0)
+    for events in SELECTIONS:
+        picked = np.arange(10) if events is None else np.arange(10)[events]
+        ts = read_traces(path, events=events, channels=[2, 0])
+        assert ts.traces.dtype == np.float32
+        np.testing.assert_array_equal(ts.traces, volts[picked][:, [2, 0]])
+        assert ts.channels.tolist() == [2, 0]
+    batches = list(iter_traces(path, 3, start=1))
+    assert [b.n_events for b in batches] == [3, 3, 3]
+    np.testing.assert_array_equal(TraceSet.concatenate(batches).traces, volts[1:])
+
+
+@pytest.mark.parametrize("layout", LAYOUTS)
+def test_nan_and_inf_are_counted_among_the_samples_returned(tmp_path, layout):
+    rng = np.random.default_rng(8)
+    data = (0.01 * rng.standard_normal((12, 3, 16))).astype(np.float32)
+    data[5, 1, 7] = np.nan
+    data[10, 2, 0] = np.inf
+    data[10, 2, 1] = -np.inf
+    path = tmp_path / "bad.h5"
+    _layout_file(path, data, layout)
+    with pytest.raises(DataFileError, match="contains 3 NaN/inf samples") as err:
+        read_traces(path)
+    assert str(path) in str(err.value)
+    with pytest.raises(DataFileError, match="contains 1 NaN/inf samples"):
+        read_traces(path, events=slice(0, 6))
+    # Non-finite samples outside the selection (same chunks) are no reason to refuse it.
+    np.testing.assert_array_equal(read_traces(path, channels=[0]).traces, data[:, [0]])
+    np.testing.assert_array_equal(read_traces(path, events=slice(0, 5)).traces, data[:5])
+    np.testing.assert_array_equal(read_traces(path, events=[4, 6, 11]).traces,
+                                  data[[4, 6, 11]])
+    kept = read_traces(path, allow_nonfinite=True).traces
+    assert np.count_nonzero(~np.isfinite(kept)) == 3
+    stream = iter_traces(path, 4)
+    np.testing.assert_array_equal(next(stream).traces, data[:4])
+    with pytest.raises(DataFileError, match="contains 1 NaN/inf samples"):
+        next(stream)
+
+
+def test_huge_finite_samples_are_not_taken_for_inf(tmp_path):
+    data = np.full((8, 2, 16), 3e38, np.float32)  # finite, but their squares overflow
+    data[:, 1] = -1e30
+    path = tmp_path / "huge.h5"
+    _layout_file(path, data, "chunked")
+    np.testing.assert_array_equal(read_traces(path).traces, data)

@@ -12,7 +12,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from ..errors import DataFileError, RnognoiseError
-from .hdf5 import HDF5_MAGIC, HDF5Source, write_hdf5
+from .hdf5 import HDF5_MAGIC, HDF5Source, raise_if_nonfinite, write_hdf5
 from .traceset import TraceSet
 
 __all__ = ["TraceSource", "detect_format", "iter_traces", "open_traces", "read_traces",
@@ -197,11 +197,8 @@ def read_traces(path: str | os.PathLike[str], *, channels: Sequence[int] | None 
         indices = _event_selection(source, events)
         _check_memory(source, indices.size, source.channels.size if rows is None else rows.size,
                       "reading")
-        traceset = source.read_events(indices, rows)
-        stored_dtype = _stored_dtype(source)
-    if not allow_nonfinite:
-        _check_finite(traceset, path, stored_dtype)
-    return traceset
+        check = not allow_nonfinite and _stored_dtype(source) is None
+        return _read(source, indices, rows, path, check)
 
 
 def iter_traces(path: str | os.PathLike[str], batch_size: int = 256, *,
@@ -226,16 +223,16 @@ def iter_traces(path: str | os.PathLike[str], batch_size: int = 256, *,
         indices = source.event_index[start:stop:step]
         _check_memory(source, min(batch_size, indices.size),
                       source.channels.size if rows is None else rows.size, "a batch")
-        stored_dtype = _stored_dtype(source)
+        check = not allow_nonfinite and _stored_dtype(source) is None
         for lo in range(0, indices.size, batch_size):
-            batch = source.read_events(indices[lo:lo + batch_size], rows)
-            if not allow_nonfinite:
-                _check_finite(batch, path, stored_dtype)
-            yield batch
+            yield _read(source, indices[lo:lo + batch_size], rows, path, check)
 
 
 def _stored_dtype(source: TraceSource) -> np.dtype | None:
-    """The stored sample dtype when it is integer and its volts cannot overflow, else None."""
+    """The stored sample dtype when it is integer and its volts cannot overflow, else None.
+
+    Such samples cannot turn into NaN/inf, so they are not checked.
+    """
     name = getattr(source, "stored_dtype", None)
     try:
         dtype = np.dtype(name) if name is not None else None
@@ -250,28 +247,19 @@ def _stored_dtype(source: TraceSource) -> np.dtype | None:
     return dtype if peak < float(np.finfo(np.float32).max) else None
 
 
-def _check_finite(traceset: TraceSet, path: str | os.PathLike[str],
-                  stored_dtype: np.dtype | None = None) -> None:
-    """Raise if the traces hold NaN/inf.
+def _read(source: TraceSource, indices: np.ndarray, rows: np.ndarray | None,
+          path: str | os.PathLike[str], check: bool) -> TraceSet:
+    """Read events; with ``check``, raise if a returned sample is NaN/inf.
 
-    Integer samples (ADC counts) times a finite factor are finite, so they are not
-    scanned. For floats, one dot product is an exact pre-check: it is finite only if
-    no sample is NaN/inf (a finite sum of squares may overflow to inf, which then
-    triggers the full element-wise check).
+    The HDF5 reader checks chunk by chunk as it reads (while the data is in cache);
+    other readers' traces are checked afterwards.
     """
-    if stored_dtype is not None:
-        return
-    x = traceset.traces
-    if x.size == 0:
-        return
-    flat = x.reshape(-1)
-    with np.errstate(over="ignore", invalid="ignore"):
-        if np.isfinite(np.dot(flat, flat)):
-            return
-    finite = np.isfinite(x)
-    if not finite.all():
-        bad = int(finite.size - np.count_nonzero(finite))
-        raise DataFileError(path, f"contains {bad} NaN/inf samples")
+    if isinstance(source, HDF5Source):
+        return source.read_events(indices, rows, check_finite=check)
+    traceset = source.read_events(indices, rows)
+    if check:
+        raise_if_nonfinite(path, traceset.traces)
+    return traceset
 
 
 def write_traces(path: str | os.PathLike[str], traceset: TraceSet, *, force: bool = False,

@@ -17,7 +17,7 @@ from ..fileutil import atomic_output
 from ..units import to_volts
 from .traceset import TraceSet
 
-__all__ = ["HDF5Source", "layout_spec", "write_hdf5"]
+__all__ = ["HDF5Source", "layout_spec", "raise_if_nonfinite", "write_hdf5"]
 
 HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
 
@@ -187,6 +187,8 @@ class HDF5Source:
             raise DataFileError(self.path, f"'channels' repeats an id: {channels.tolist()}")
         self.channels = channels.astype(np.int64)
         _check_storage(self.path, dset, path)
+        self._chunk_events = _events_per_raw_chunk(self._file, dset)
+        self._chunk_offsets: dict[int, int] | None = None
         self.n_samples = n_samples
         self.n_events_total = n_events
         self._dset = dset
@@ -216,29 +218,87 @@ class HDF5Source:
         return int(self.event_index.size)
 
     def read_events(self, file_indices: np.ndarray, channel_rows: np.ndarray | None = None,
-                    ) -> TraceSet:
-        """Read the given (sorted) file event indices as a :class:`TraceSet` in volts."""
+                    *, check_finite: bool = False) -> TraceSet:
+        """Read the given (sorted) file event indices as a :class:`TraceSet` in volts.
+
+        With ``check_finite``, raise :class:`DataFileError` if a returned sample is NaN/inf;
+        float32 chunks are checked as they are read, while still in cache.
+        """
         file_indices = np.asarray(file_indices, dtype=np.int64)
         rows = slice(None) if channel_rows is None else np.asarray(channel_rows)
+        seen_finite = False
         if file_indices.size == 0:
             raw = np.zeros((0, self.channels.size, self.n_samples), np.float32)
         else:
             lo, hi = int(file_indices[0]), int(file_indices[-1]) + 1
             try:
-                if hi - lo == file_indices.size:
-                    raw = self._dset[lo:hi]
-                else:
-                    raw = self._dset[lo:hi][file_indices - lo]
+                raw, seen_finite = self._read_range(lo, hi, check_finite)
             except (OSError, ValueError, RuntimeError, TypeError, KeyError) as exc:
                 raise DataFileError(self.path, f"cannot read events {lo}..{hi - 1} "
                                     f"(truncated or damaged file? {_short(exc)})") from None
+            if hi - lo != file_indices.size:
+                raw = raw[file_indices - lo]
         if channel_rows is not None:
             raw = raw[:, rows]
         traces = to_volts(raw, self.units, self.adc_to_volts)
+        if check_finite and not seen_finite:
+            raise_if_nonfinite(self.path, traces)
         channels = self.channels if channel_rows is None else self.channels[rows]
         events = self.events.iloc[file_indices].reset_index(drop=True)
         return TraceSet(traces, self.sampling_rate, channels, events, "V", self.path,
                         {"format": self.format})
+
+    def _read_range(self, lo: int, hi: int, check_finite: bool) -> tuple[np.ndarray, bool]:
+        """Stored samples of events ``lo .. hi - 1``, and whether all were seen to be finite.
+
+        Chunks that hold whole events as plain samples are read from the file straight into
+        the output, one system call each (HDF5 looks each chunk up in its index and copies
+        chunks under 1 MiB through its chunk cache); float32 ones are checked for NaN/inf
+        right after, while still in cache, when ``check_finite`` (finite float32 samples
+        stay finite in volts: the unit factors are at most 1). Other layouts are read by
+        h5py and not checked here.
+        """
+        step = self._chunk_events
+        if step is None:
+            return self._dset[lo:hi], False
+        raw = np.empty((hi - lo, *self._dset.shape[1:]), self._dset.dtype)
+        finite = check_finite and raw.dtype == np.float32
+        offsets = self._offsets(step * raw[0].nbytes)
+        fd = self._file.id.get_vfd_handle()
+        spare = None
+        for start in range(lo - lo % step, hi, step):
+            a, b = max(lo, start), min(hi, start + step)
+            whole = a == start and b == start + step
+            if whole:
+                into = raw[a - lo:b - lo]
+            else:  # a chunk cut by the range or by the end of the dataset
+                if spare is None:
+                    spare = np.empty((step, *raw.shape[1:]), raw.dtype)
+                into = spare
+            offset = offsets.get(start)
+            if offset is None:  # not stored as a plain chunk (e.g. never written): h5py
+                into[:min(step, self._dset.shape[0] - start)] = self._dset[start:start + step]
+            elif os.preadv(fd, [into], offset) != into.nbytes:
+                raise OSError(f"chunk at event {start} is cut short")
+            block = into if whole else into[a - start:b - start]
+            if not whole:
+                raw[a - lo:b - lo] = block
+            if finite:
+                finite = _dot_finite(block)
+        return raw, finite
+
+    def _offsets(self, chunk_bytes: int) -> dict[int, int]:
+        """File offset of each chunk of ``chunk_bytes`` bytes by its first event (listed once)."""
+        if self._chunk_offsets is None:
+            offsets: dict[int, int] = {}
+
+            def note(chunk: h5py.h5d.StoreInfo) -> None:
+                if chunk.size == chunk_bytes and chunk.filter_mask == 0:
+                    offsets[int(chunk.chunk_offset[0])] = int(chunk.byte_offset)
+
+            self._dset.id.chunk_iter(note)
+            self._chunk_offsets = offsets
+        return self._chunk_offsets
 
     def info(self) -> dict[str, Any]:
         """Facts about the file for ``rnognoise inspect``."""
@@ -280,6 +340,57 @@ def _number(value: Any) -> float | None:
     except (TypeError, ValueError, OverflowError):
         return None
     return number if np.isfinite(number) else None
+
+
+def _events_per_raw_chunk(file: h5py.File, dset: h5py.Dataset) -> int | None:
+    """Events per chunk when chunks can be read from the file as they are, else None.
+
+    That is: a plain POSIX file (HDF5's default ``sec2`` driver, ``os.preadv``, HDF5 able
+    to list chunks), chunks over events only, no filters (compression), and a stored sample
+    type that is exactly the NumPy dtype h5py reads it as, so that a chunk's bytes are the
+    samples.
+    """
+    if (file.driver != "sec2" or not hasattr(os, "preadv")
+            or not hasattr(dset.id, "chunk_iter") or dset.chunks is None
+            or dset.chunks[1:] != dset.shape[1:]
+            or dset.id.get_create_plist().get_nfilters() != 0
+            or not dset.id.get_type().equal(h5py.h5t.py_create(dset.dtype))):
+        return None
+    return int(dset.chunks[0])
+
+
+def _dot_finite(values: np.ndarray) -> bool:
+    """True only if no sample is NaN/inf, from one dot product.
+
+    The sum of squares is finite exactly when every sample is, unless it overflows; a False
+    therefore calls for an element-wise check.
+    """
+    flat = values.reshape(-1)
+    with np.errstate(over="ignore", invalid="ignore"):
+        return bool(np.isfinite(np.dot(flat, flat)))
+
+
+def raise_if_nonfinite(path: str | os.PathLike[str], traces: np.ndarray) -> None:
+    """Refuse traces that hold NaN/inf samples.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The file the traces come from, for the message.
+    traces : numpy.ndarray
+        Samples in volts.
+
+    Raises
+    ------
+    DataFileError
+        Naming the file and the number of NaN/inf samples.
+    """
+    if traces.size == 0 or _dot_finite(traces):
+        return
+    finite = np.isfinite(traces)
+    if not finite.all():
+        bad = int(finite.size - np.count_nonzero(finite))
+        raise DataFileError(path, f"contains {bad} NaN/inf samples")
 
 
 def _check_storage(path: str, dset: h5py.Dataset, name: str) -> None:
