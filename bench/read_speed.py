@@ -21,8 +21,6 @@ so this measures decoding and conversion, not the disk.
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import statistics
 import sys
 import tempfile
@@ -34,27 +32,12 @@ import h5py
 import numpy as np
 import pandas as pd
 import uproot
+from hostinfo import machine_line
 
 from rnognoise.io import TraceSet, iter_traces, read_traces, write_traces
 from rnognoise.units import ADC_TO_VOLTS_RNOG
 
 __all__ = ["main"]
-
-
-def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
-def _machine() -> str:
-    return (f"CPU: {_cpu_model()}, {os.cpu_count()} cores; Python {platform.python_version()}; "
-            f"numpy {np.__version__}, h5py {h5py.__version__} (HDF5 {h5py.version.hdf5_version}),"
-            f" uproot {uproot.__version__}")
 
 
 def _make_files(folder: Path, n_events: int, n_channels: int, n_samples: int,
@@ -106,7 +89,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--batch-size", type=int, default=256)
     args = parser.parse_args(argv)
-    print(_machine())
+    print(machine_line(), f"h5py={h5py.__version__} (HDF5 {h5py.version.hdf5_version}), "
+          f"uproot={uproot.__version__}")
     with tempfile.TemporaryDirectory(prefix="rnognoise-bench-") as tmp:
         h5, rt = _make_files(Path(tmp), args.events, args.channels, args.samples)
         print(f"data: {args.events} events x {args.channels} channels x {args.samples} samples; "
