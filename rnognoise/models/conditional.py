@@ -45,8 +45,8 @@ from ..conditions import (
     LST,
     RNOG_SITE_LONGITUDE_DEG,
     ConditionSpec,
-    add_derived_columns,
     cyclic_features,
+    local_sidereal_time,
 )
 from ..errors import ConfigError
 from .base import NoiseModel, TraceLayout, get_model_class, register_model
@@ -60,18 +60,23 @@ class EncodedConditions(NamedTuple):
     """Conditions of ``n`` events in the form the model consumes.
 
     ``cell``: long ``(n,)`` index of the categorical cell; ``features``: float ``(n, F)``
-    continuous-condition features (``F`` may be 0); ``frame``: the decoded values (one
-    column per condition), for bookkeeping.
+    continuous-condition features (``F`` may be 0); ``values``: the decoded value of every
+    condition per event (name -> array of ``n``), for bookkeeping (:attr:`frame`).
     """
 
     cell: torch.Tensor
     features: torch.Tensor
-    frame: pd.DataFrame
+    values: dict[str, np.ndarray]
+
+    @property
+    def frame(self) -> pd.DataFrame:
+        """The decoded values as a DataFrame (one column per condition)."""
+        return pd.DataFrame(self.values, index=pd.RangeIndex(len(self.cell)))
 
     def slice(self, lo: int, hi: int) -> EncodedConditions:
         """Events ``lo:hi``."""
         return EncodedConditions(self.cell[lo:hi], self.features[lo:hi],
-                                 self.frame.iloc[lo:hi].reset_index(drop=True))
+                                 {k: v[lo:hi] for k, v in self.values.items()})
 
 
 def cell_key(value: Any) -> Any:
@@ -358,79 +363,90 @@ class ConditionalModel(NoiseModel):
             Unknown condition name, a categorical value not seen in training, a continuous
             value outside what training covered, or wrong lengths.
         """
-        frame = self._condition_frame(condition, n, source)
+        given = self._condition_columns(condition, n, source)
         table = self.condition_table.cpu().numpy()
-        cat_given = [s.name in frame.columns for s in self.categorical]
-        cont_given = [s.name in frame.columns for s in self.continuous]
-        # categorical constraints -> candidate cells
-        for j, spec in enumerate(self.categorical):
-            if cat_given[j]:
-                known = sorted({c[j] for c in self.cells}, key=str)
-                keys = frame[spec.name].map(cell_key)
-                bad = sorted(set(keys) - set(known), key=str)
-                if bad:
-                    raise ConfigError(f"{source}: {spec.name}={bad[0]} was not seen in training "
-                                      f"(known: {', '.join(map(str, known))})")
-                frame[spec.name] = keys
-        given_cat = [s.name for j, s in enumerate(self.categorical) if cat_given[j]]
+        table_cells = table[:, 0].astype(np.int64)
+        # categorical values -> per-event code of the given combination
+        given_cat = [(j, s) for j, s in enumerate(self.categorical) if s.name in given]
+        codes = np.zeros(n, np.int64)
+        levels: list[list[Any]] = []
+        for j, spec in given_cat:
+            uniq, inverse = np.unique(np.asarray(given[spec.name], dtype=object).astype(str),
+                                      return_inverse=True)
+            raw = np.asarray(given[spec.name], dtype=object)
+            first = [raw[np.flatnonzero(inverse == u)[0]] for u in range(len(uniq))]
+            keys = [cell_key(v) for v in first]
+            known = sorted({c[j] for c in self.cells}, key=str)
+            bad = [k for k in keys if k not in known]
+            if bad:
+                raise ConfigError(f"{source}: {spec.name}={bad[0]} was not seen in training "
+                                  f"(known: {', '.join(map(str, known))})")
+            levels.append(keys)
+            codes = codes * len(keys) + inverse.reshape(-1)
         cell = np.zeros(n, np.int64)
         values = np.zeros((n, len(self.continuous)))
-        need_draw = not all(cat_given) or not all(cont_given)
-        groups = frame.groupby(given_cat, sort=False).indices if given_cat else {(): np.arange(n)}
-        for key, idx in groups.items():
-            key = key if isinstance(key, tuple) else (key,)
-            constraint = dict(zip(given_cat, key, strict=True))
+        cont_given = [s.name in given for s in self.continuous]
+        need_draw = len(given_cat) < len(self.categorical) or not all(cont_given)
+        for code in np.unique(codes):
+            idx = np.flatnonzero(codes == code)
+            constraint, rest = {}, int(code)
+            for (j, _), keys in zip(reversed(given_cat), reversed(levels), strict=True):
+                rest, k = divmod(rest, len(keys))
+                constraint[j] = keys[k]
             cells_ok = [i for i, c in enumerate(self.cells)
-                        if all(c[j] == constraint[s.name] for j, s in enumerate(self.categorical)
-                               if s.name in constraint)]
+                        if all(c[j] == v for j, v in constraint.items())]
             if not cells_ok:
-                raise ConfigError(f"{source}: the combination {constraint} was not seen in "
-                                  "training")
+                shown = {self.categorical[j].name: v for j, v in constraint.items()}
+                raise ConfigError(f"{source}: the combination {shown} was not seen in training")
             if need_draw:
-                rows = np.flatnonzero(np.isin(table[:, 0].astype(np.int64), cells_ok))
+                rows = np.flatnonzero(np.isin(table_cells, cells_ok))
                 if rows.size == 0:
                     raise ConfigError(f"{source}: no training conditions stored for "
                                       f"{constraint}")
-                drawn = table[rng.choice(rows, size=len(idx))]
+                drawn = table[rng.choice(rows, size=idx.size)]
                 cell[idx] = drawn[:, 0].astype(np.int64)
                 values[idx] = drawn[:, 1:]
             else:
                 cell[idx] = cells_ok[0]
         for j, spec in enumerate(self.continuous):
             if cont_given[j]:
-                column = frame[spec.name].to_numpy(np.float64)
+                column = np.asarray(given[spec.name], dtype=np.float64)
                 values[:, j] = self._check_continuous(spec, j, column, table, source)
-        decoded = {}
+        decoded: dict[str, np.ndarray] = {}
         for j, spec in enumerate(self.categorical):
-            decoded[spec.name] = [self.cells[c][j] for c in cell]
+            per_cell = np.asarray([c[j] for c in self.cells], dtype=object)
+            column = per_cell[cell]
+            if all(isinstance(v, (int, bool)) for v in per_cell):
+                column = column.astype(np.int64 if not all(isinstance(v, bool) for v in per_cell)
+                                       else bool)
+            decoded[spec.name] = column
         for j, spec in enumerate(self.continuous):
             decoded[spec.name] = values[:, j]
-        out = pd.DataFrame(decoded, index=pd.RangeIndex(n))
         feats = torch.from_numpy(self.features_of(values)).float()
-        return EncodedConditions(torch.from_numpy(cell), feats, out)
+        return EncodedConditions(torch.from_numpy(cell), feats, decoded)
 
-    def _condition_frame(self, condition: Any, n: int, source: str) -> pd.DataFrame:
+    def _condition_columns(self, condition: Any, n: int, source: str,
+                           ) -> dict[str, np.ndarray]:
+        """The given conditions as ``name -> array of n`` (lst derived from readout_time)."""
         names = self.condition_names
         if condition is None:
-            return pd.DataFrame(index=pd.RangeIndex(n))
+            return {}
         if isinstance(condition, pd.DataFrame):
             if len(condition) != n:
                 raise ConfigError(f"{source}: {len(condition)} condition rows for {n} events")
-            wanted = [m for m in names if m in condition.columns
-                      or (m == LST and "readout_time" in condition.columns)]
-            frame = add_derived_columns(condition.reset_index(drop=True), wanted,
-                                        longitude_deg=self.config.longitude_deg,
-                                        source=source)
-            return frame[wanted].copy()
-        if not isinstance(condition, dict):
+            items = {c: condition[c].to_numpy() for c in condition.columns
+                     if c in names or c == "readout_time"}
+        elif isinstance(condition, dict):
+            unknown = sorted(set(condition) - set(names) - {"readout_time"})
+            if unknown:
+                raise ConfigError(f"{source}: unknown condition(s) {unknown} (this model is "
+                                  f"conditioned on {', '.join(names)})")
+            items = dict(condition)
+        else:
             raise ConfigError(f"{source}: conditions must be a dict or a DataFrame, got "
                               f"{type(condition).__name__}")
-        unknown = sorted(set(condition) - set(names) - {"readout_time"})
-        if unknown:
-            raise ConfigError(f"{source}: unknown condition(s) {unknown} (this model is "
-                              f"conditioned on {', '.join(names)})")
-        columns = {}
-        for key, value in condition.items():
+        columns: dict[str, np.ndarray] = {}
+        for key, value in items.items():
             arr = np.asarray(value)
             if arr.ndim == 0:
                 arr = np.repeat(arr, n)
@@ -438,11 +454,12 @@ class ConditionalModel(NoiseModel):
                 raise ConfigError(f"{source}: condition {key!r} needs a scalar or {n} values, "
                                   f"got shape {np.asarray(value).shape}")
             columns[key] = arr
-        frame = pd.DataFrame(columns, index=pd.RangeIndex(n))
-        if LST in names and LST not in frame.columns and "readout_time" in frame.columns:
-            frame = add_derived_columns(frame, [LST], longitude_deg=self.config.longitude_deg,
-                                        source=source)
-        return frame[[m for m in names if m in frame.columns]].copy()
+        if LST in names and LST not in columns and "readout_time" in columns:
+            times = columns["readout_time"].astype(np.float64)
+            if not np.isfinite(times).all():
+                raise ConfigError(f"{source}: 'readout_time' holds NaN/inf; cannot compute lst")
+            columns[LST] = local_sidereal_time(times, self.config.longitude_deg)
+        return {k: v for k, v in columns.items() if k in names}
 
     def _check_continuous(self, spec: ConditionSpec, j: int, column: np.ndarray,
                           table: np.ndarray, source: str) -> np.ndarray:
