@@ -60,7 +60,9 @@ def main() -> None:
     p.add_argument("--minutes", type=float, default=15.0, help="training budget per model")
     p.add_argument("--events", type=int, default=3000, help="simulated events in total")
     p.add_argument("--test-fraction", type=float, default=1 / 3)
-    p.add_argument("--models", default="baseline,wgan-gp,vae")
+    p.add_argument("--models", default="baseline,wgan-gp,vae",
+                   help="comma-separated kinds, each optionally with model options as "
+                   "KIND:KEY=VALUE[:KEY=VALUE] (JSON values), e.g. wgan-gp:lr_physics=1e-3")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--json", help="write all figures to this JSON file")
     p.add_argument("--save-models", help="folder to keep the fitted model files in")
@@ -79,15 +81,17 @@ def main() -> None:
     half_a, half_b = test.split(0.5, seed=args.seed)
     ref = compare(half_a, half_b, seed=args.seed)
     results["real vs real (halves)"] = {"summary": summarise(ref), "fit_s": 0.0}
-    for kind in args.models.split(","):
+    for entry in args.models.split(","):
+        kind, *settings = entry.split(":")
+        options = {k: json.loads(v) for k, v in (item.split("=", 1) for item in settings)}
         started = time.time()
         out = None
         if args.save_models:
             os.makedirs(args.save_models, exist_ok=True)
-            out = os.path.join(args.save_models, f"{kind}.safetensors")
-        result = fit(train, out, FitOptions(model=kind, max_minutes=args.minutes,
-                                            seed=args.seed, quiet=True, force=True,
-                                            device="cpu"))
+            out = os.path.join(args.save_models, f"{entry.replace(':', '_')}.safetensors")
+        result = fit(train, out, FitOptions(model=kind, model_options=options,
+                                            max_minutes=args.minutes, seed=args.seed,
+                                            quiet=True, force=True, device="cpu"))
         fit_s = time.time() - started
         gen = NoiseGenerator(result.model, {"provenance": result.provenance},
                              torch.device("cpu"))
@@ -96,9 +100,9 @@ def main() -> None:
         rate = test.n_events / (time.time() - t0)
         report = compare(test, TraceSet(fake, test.sampling_rate, test.channels),
                          seed=args.seed)
-        results[kind] = {"summary": summarise(report), "fit_s": fit_s,
-                         "sample_events_per_s": rate, "provenance": result.provenance}
-        print(f"{kind}: fit {fit_s:.0f} s, steps {result.provenance.get('train_steps')}, "
+        results[entry] = {"summary": summarise(report), "fit_s": fit_s,
+                          "sample_events_per_s": rate, "provenance": result.provenance}
+        print(f"{entry}: fit {fit_s:.0f} s, steps {result.provenance.get('train_steps')}, "
               f"best step {result.provenance.get('best_step')}, sampling {rate:.0f} ev/s, "
               f"score {report.score():.3f}, verdict {report.verdict}", flush=True)
     labels = list(next(iter(results.values()))["summary"])
