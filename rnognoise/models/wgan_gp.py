@@ -126,8 +126,16 @@ class PhysicsGenerator(nn.Module):
         self.background.initialize(clean)
         self.lines.initialize(clean)
         if self.impulses is not None:
+            # the impulse threshold: 99.9 % quantile of the event peak of everything but the
+            # impulses (background, lines, gain, blocks), so that lines and block offsets
+            # are not counted as impulses
             gen = torch.Generator(device=data.device).manual_seed(1234)
-            bg = self.background.sampler(min(4000, 4 * len(data)), gen)
+            impulses, self.impulses = self.impulses, None
+            try:
+                with torch.no_grad():
+                    bg = self.forward(min(4000, 4 * len(data)), gen)
+            finally:
+                self.impulses = impulses
             q = float(torch.quantile(bg.abs().amax(-1).amax(-1), 0.999))
             self.impulses.initialize(clean, self.background.sampler.power(), q)
 
