@@ -12,7 +12,8 @@ from typing import Any, Protocol
 import numpy as np
 
 from ..errors import DataFileError, RnognoiseError
-from .hdf5 import HDF5_MAGIC, HDF5Source, raise_if_nonfinite, write_hdf5
+from .finite import raise_if_nonfinite
+from .hdf5 import HDF5_MAGIC, HDF5Source, write_hdf5
 from .traceset import TraceSet
 
 __all__ = ["TraceSource", "detect_format", "iter_traces", "open_traces", "read_traces",

@@ -15,9 +15,10 @@ import pandas as pd
 from ..errors import DataFileError
 from ..fileutil import atomic_output
 from ..units import to_volts
+from .finite import all_finite, raise_if_nonfinite
 from .traceset import TraceSet
 
-__all__ = ["HDF5Source", "layout_spec", "raise_if_nonfinite", "write_hdf5"]
+__all__ = ["HDF5Source", "layout_spec", "write_hdf5"]
 
 HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
 
@@ -284,7 +285,7 @@ class HDF5Source:
             if not whole:
                 raw[a - lo:b - lo] = block
             if finite:
-                finite = _dot_finite(block)
+                finite = all_finite(block)
         return raw, finite
 
     def _offsets(self, chunk_bytes: int) -> dict[int, int]:
@@ -357,40 +358,6 @@ def _events_per_raw_chunk(file: h5py.File, dset: h5py.Dataset) -> int | None:
             or not dset.id.get_type().equal(h5py.h5t.py_create(dset.dtype))):
         return None
     return int(dset.chunks[0])
-
-
-def _dot_finite(values: np.ndarray) -> bool:
-    """True only if no sample is NaN/inf, from one dot product.
-
-    The sum of squares is finite exactly when every sample is, unless it overflows; a False
-    therefore calls for an element-wise check.
-    """
-    flat = values.reshape(-1)
-    with np.errstate(over="ignore", invalid="ignore"):
-        return bool(np.isfinite(np.dot(flat, flat)))
-
-
-def raise_if_nonfinite(path: str | os.PathLike[str], traces: np.ndarray) -> None:
-    """Refuse traces that hold NaN/inf samples.
-
-    Parameters
-    ----------
-    path : str or os.PathLike
-        The file the traces come from, for the message.
-    traces : numpy.ndarray
-        Samples in volts.
-
-    Raises
-    ------
-    DataFileError
-        Naming the file and the number of NaN/inf samples.
-    """
-    if traces.size == 0 or _dot_finite(traces):
-        return
-    finite = np.isfinite(traces)
-    if not finite.all():
-        bad = int(finite.size - np.count_nonzero(finite))
-        raise DataFileError(path, f"contains {bad} NaN/inf samples")
 
 
 def _check_storage(path: str, dset: h5py.Dataset, name: str) -> None:
