@@ -36,7 +36,7 @@ from .errors import ConfigError
 
 __all__ = ["CHANNEL_GROUP", "LST", "RNOG_CHANNEL_GROUPS", "RNOG_SITE_LATITUDE_DEG",
            "RNOG_SITE_LONGITUDE_DEG", "ConditionSpec", "add_derived_columns",
-           "channel_group_of", "cyclic_features", "local_sidereal_time", "parse_condition_names",
+           "channel_group_of", "cyclic_features", "group_channels", "local_sidereal_time", "parse_condition_names",
            "resolve_specs"]
 
 #: Summit Station, Greenland: the RNO-G site (rnog-facts.md; stations lie within ~0.1 deg,
@@ -100,6 +100,21 @@ def channel_group_of(channel: int) -> str:
         if int(channel) in ids:
             return name
     return "other"
+
+
+def group_channels(channels: Iterable[int]) -> dict[str, list[int]]:
+    """Channel ids partitioned into their RNO-G groups, in the order of
+    :data:`RNOG_CHANNEL_GROUPS` (then ``other``); empty groups are left out.
+
+    Examples
+    --------
+    >>> group_channels([0, 4, 12, 13])
+    {'phased_array': [0], 'deep_hpol': [4], 'surface': [12, 13]}
+    """
+    present: dict[str, list[int]] = {}
+    for c in channels:
+        present.setdefault(channel_group_of(int(c)), []).append(int(c))
+    return {g: present[g] for g in [*RNOG_CHANNEL_GROUPS, "other"] if g in present}
 
 
 def cyclic_features(values: Any, period: float, harmonics: int) -> np.ndarray:

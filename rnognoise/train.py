@@ -38,6 +38,7 @@ from .conditions import (
     CHANNEL_GROUP,
     RNOG_SITE_LONGITUDE_DEG,
     add_derived_columns,
+    group_channels,
     parse_condition_names,
     resolve_specs,
 )
@@ -50,7 +51,7 @@ from .io import TraceSet, open_traces, read_traces
 from .logs import get_logger, log_event
 from .modelfile import save_model
 from .models import NoiseModel, TraceLayout, get_model_class
-from .models.conditional import ConditionalConfig, ConditionalModel, cell_key, group_channels
+from .models.conditional import ConditionalConfig, ConditionalModel, cell_key
 from .selection import validation_score
 
 __all__ = ["FitOptions", "FitResult", "fit", "main", "prepare_model"]
@@ -288,11 +289,10 @@ def _fit(data: str | os.PathLike[str] | TraceSet, out: str | os.PathLike[str] | 
     norm = (raw - offset[None, :, None].astype(np.float32)) / scale[None, :, None].astype(
         np.float32)
     if opts.conditions:
-        model, extra, last_loop = _fit_conditional(traceset, norm, offset, scale, train_idx,
-                                                   val_idx, out, opts, device,
-                                                   source_name or "<traces>", comm)
+        model, extra = _fit_conditional(traceset, norm, offset, scale, train_idx, val_idx,
+                                         out, opts, device, source_name or "<traces>", comm)
         return _finish(model, traceset, raw, train_idx, n_val, source_name, opts, device,
-                       comm, started, out, last_loop, extra)
+                       comm, started, out, None, extra)
     train = torch.from_numpy(np.ascontiguousarray(norm[train_idx])).to(device)
     model = prepare_model(traceset, opts.model, opts.model_options).to(device)
     model.set_normalization(offset, scale)
@@ -355,7 +355,7 @@ def _fit_conditional(traceset: TraceSet, norm: np.ndarray, offset: np.ndarray,
                      scale: np.ndarray, train_idx: np.ndarray, val_idx: np.ndarray,
                      out: str | os.PathLike[str] | None, opts: FitOptions,
                      device: torch.device, source: str, comm: DistributedComm | None = None,
-                     ) -> tuple[ConditionalModel, dict[str, Any], LoopResult | None]:
+                     ) -> tuple[ConditionalModel, dict[str, Any]]:
     """Fit a :class:`~rnognoise.models.conditional.ConditionalModel`: cells, modulation,
     demodulated training data, one sub-model per cell and channel group."""
     names = parse_condition_names(opts.conditions)
@@ -415,7 +415,6 @@ def _fit_conditional(traceset: TraceSet, norm: np.ndarray, offset: np.ndarray,
     total_train = max(1, len(train_idx))
     n_groups = len(model.group_rows)
     cell_info: list[dict[str, Any]] = []
-    last_loop: LoopResult | None = None
     for c in range(len(cells)):
         tr = train_idx[cell_of[train_idx] == c]
         va = val_idx[cell_of[val_idx] == c]
@@ -436,17 +435,16 @@ def _fit_conditional(traceset: TraceSet, norm: np.ndarray, offset: np.ndarray,
                 minutes = 10.0 * len(tr) / total_train / n_groups
             sub_val = demod[va][:, rows].contiguous().to(device)
             ckpt = (f"{out}.ckpt/{_safe_label(label)}" if out is not None else None)
-            last_loop = _train(sub, sub_train, sub_val, traceset.sampling_rate, ckpt, opts,
-                               comm, max_minutes=minutes, desc=f"fit {opts.model} [{label}]")
+            loop = _train(sub, sub_train, sub_val, traceset.sampling_rate, ckpt, opts, comm,
+                          max_minutes=minutes, desc=f"fit {opts.model} [{label}]")
             info.setdefault("training", []).append(
-                {"group": model.group_names[g], "steps": last_loop.steps,
-                 "train_time_s": round(last_loop.elapsed_s, 1),
-                 "best_step": last_loop.best_step,
-                 "best_validation_score": last_loop.best_score})
+                {"group": model.group_names[g], "steps": loop.steps,
+                 "train_time_s": round(loop.elapsed_s, 1), "best_step": loop.best_step,
+                 "best_validation_score": loop.best_score})
         cell_info.append(info)
     extra = {"conditions": [s.to_dict() for s in specs], "cells": cell_info,
              "longitude_deg": opts.longitude_deg}
-    return model, extra, None
+    return model, extra
 
 
 def _safe_label(label: str) -> str:

@@ -39,10 +39,9 @@ import pandas as pd
 from ..conditions import (
     CHANNEL_GROUP,
     LST,
-    RNOG_CHANNEL_GROUPS,
     ConditionSpec,
     add_derived_columns,
-    channel_group_of,
+    group_channels,
     parse_condition_names,
     resolve_specs,
 )
@@ -401,11 +400,8 @@ def _axis(spec: ConditionSpec, real_events: pd.DataFrame, gen_events: pd.DataFra
           real: TraceSet, generated: TraceSet, lst_bins: int, bins: int) -> _Axis:
     name, kind = spec.name, spec.kind
     if kind == CHANNEL_GROUP:
-        order = [*RNOG_CHANNEL_GROUPS, "other"]
-        present: dict[str, list[int]] = {}
-        for c in real.channels:
-            present.setdefault(channel_group_of(int(c)), []).append(int(c))
-        names = [g for g in order if g in present]
+        present = group_channels(real.channels)
+        names = list(present)
         return _Axis(name, [f"{name}={g}" for g in names], names,
                      channel_sets=[present[g] for g in names])
     if kind == "categorical":

@@ -31,7 +31,6 @@ the distribution of the other conditions at station 12.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
@@ -53,7 +52,7 @@ from .base import NoiseModel, TraceLayout, get_model_class, register_model
 from .spectral import irfft
 
 __all__ = ["ConditionalConfig", "ConditionalModel", "EncodedConditions", "SpectralModulation",
-           "cell_key", "group_channels"]
+           "cell_key"]
 
 
 class EncodedConditions(NamedTuple):
@@ -203,9 +202,11 @@ class SpectralModulation(nn.Module):
 
     def log_gain(self, cell: torch.Tensor, features: torch.Tensor) -> torch.Tensor:
         """Log power ratio per bin, ``(n, C, n_freq)``, relative to the cell's mean condition."""
+        # the band sums in float64 (coefficients of nearly collinear harmonics may cancel),
+        # the interpolation to every bin in float32
         dphi = features.double() - self.feature_mean[cell].double()
         bands = torch.einsum("nf,ncfb->ncb", dphi, self.coefficients[cell].double())
-        return (bands @ self.to_bins.double()).float()
+        return bands.float() @ self.to_bins
 
     def apply(self, traces: torch.Tensor, cell: torch.Tensor, features: torch.Tensor,
               sign: float = 1.0) -> torch.Tensor:
@@ -249,7 +250,6 @@ class ConditionalModel(NoiseModel):
         self.cells = [tuple(cell_key(v) for v in cell) for cell in config.cells]
         if len(set(self.cells)) != len(self.cells):
             raise ConfigError("cells repeat")
-        self._cell_index = {cell: i for i, cell in enumerate(self.cells)}
         rows = {c: i for i, c in enumerate(layout.channels)}
         if config.groups:
             self.group_names = list(config.groups)
@@ -508,24 +508,4 @@ class ConditionalModel(NoiseModel):
                     part.to(out.dtype)
         return self.modulation.apply(out, cell, condition.features.to(device), +1.0)
 
-    def describe_cells(self) -> list[dict[str, Any]]:
-        """One dict per cell: label and categorical values."""
-        return [{"cell": i, "label": self.cell_label(i),
-                 **{s.name: v for s, v in zip(self.categorical, cell, strict=True)}}
-                for i, cell in enumerate(self.cells)]
-
-
-def group_channels(channels: Sequence[int], groups: dict[str, Sequence[int]] | None = None,
-                   ) -> dict[str, list[int]]:
-    """Partition channel ids into the RNO-G groups (or given ones), dropping empty groups."""
-    from ..conditions import RNOG_CHANNEL_GROUPS, channel_group_of
-
-    if groups is None:
-        out: dict[str, list[int]] = {}
-        for c in channels:
-            out.setdefault(channel_group_of(int(c)), []).append(int(c))
-        order = [*RNOG_CHANNEL_GROUPS, "other"]
-        return {k: out[k] for k in order if k in out}
-    return {k: [int(c) for c in v if int(c) in set(map(int, channels))]
-            for k, v in groups.items() if any(int(c) in set(map(int, channels)) for c in v)}
 
