@@ -17,6 +17,8 @@ __all__ = [
     "NonFiniteOutputError",
     "OutputExistsError",
     "RnognoiseError",
+    "RnognoiseWarning",
+    "SamplingRateWarning",
     "TrainingDivergedError",
 ]
 
@@ -64,3 +66,11 @@ class NonFiniteOutputError(ModelFileError, FloatingPointError):
 
 class TrainingDivergedError(RnognoiseError, FloatingPointError):
     """Training produced a non-finite loss; the last good checkpoint is kept."""
+
+
+class RnognoiseWarning(UserWarning):
+    """Base class of the warnings rnognoise issues about its input (one line each)."""
+
+
+class SamplingRateWarning(RnognoiseWarning):
+    """A trace file carries no sampling rate; an assumed rate is used (the message says which)."""

@@ -93,6 +93,8 @@ class FitOptions:
         Channel ids to model (default: all in the file).
     trigger : str
         Event selection (``forced``, ``all``, or a trigger type).
+    sampling_rate : float, optional
+        Rate in Hz for trace files that carry none (``rnognoise.io.read_traces``).
     max_events : int
         Events read from the file at most (a random subset beyond that).
     val_fraction : float
@@ -134,6 +136,7 @@ class FitOptions:
     device: str = "auto"
     channels: list[int] | None = None
     trigger: str = "forced"
+    sampling_rate: float | None = None
     max_events: int = 20000
     val_fraction: float = 0.1
     eval_every: int = 200
@@ -161,14 +164,15 @@ def _load_training_data(path: str | os.PathLike[str] | TraceSet, opts: FitOption
     if isinstance(path, TraceSet):
         data = path if opts.channels is None else path.select_channels(opts.channels)
     else:
-        with open_traces(path, trigger=opts.trigger) as source:
+        with open_traces(path, trigger=opts.trigger, sampling_rate=opts.sampling_rate) as source:
             n_avail = source.n_events
         events = None
         if n_avail > opts.max_events:
             rng = np.random.default_rng(opts.seed)
             events = np.sort(rng.choice(n_avail, opts.max_events, replace=False))
             log_event(_log, "using a random subset", events=opts.max_events, of=n_avail)
-        data = read_traces(path, channels=opts.channels, events=events, trigger=opts.trigger)
+        data = read_traces(path, channels=opts.channels, events=events, trigger=opts.trigger,
+                           sampling_rate=opts.sampling_rate)
     if not np.isfinite(data.traces).all():
         raise DataFileError(data.source or "<traces>", "contains NaN/inf samples")
     return data

@@ -13,7 +13,7 @@ import uproot
 from rnognoise.cli import main
 from rnognoise.errors import ConfigError, DataFileError, OutputExistsError
 from rnognoise.io import TraceSet, iter_traces, open_traces, read_traces, write_traces
-from rnognoise.io import root as root_module
+from rnognoise.io import root_read as root_module
 from rnognoise.io.root import RootSource, trigger_types, write_root
 from rnognoise.units import ADC_TO_VOLTS_RNOG
 
@@ -387,13 +387,13 @@ def _bad_channel_ids(d: Path) -> Path:
     (_truncated, "truncated"),
     (_no_tree, r"no waveform tree \(looked for \['combined', 'waveforms'"),
     (_no_samples, "no 'radiant_data' branch"),
-    (_no_rate, "no 'radiant_sampling_rate' branch"),
     (_one_d, r"per-event shape \(2048,\); expected \(n_channels, n_samples\)"),
     (_zero_events, "zero events"),
     (_rate([0.0, 0.0]), "must be positive"),
     (_rate([-3200.0, -3200.0]), "must be positive"),
     (_rate([3200.0, 2400.0]), "varies within the file"),
-    (_no_forced, r"no 'FORCE' trigger events .*trigger='all'"),
+    (_no_forced, r"no 'FORCE' trigger events: 0 of 3 \(trigger types in the file: LT 3\); "
+                 r"use trigger='all' / --trigger all"),
     (_mismatch, "header/waveform mismatch"),
     (_empty_dir, "neither waveforms.root nor combined.root"),
     (_bad_channel_ids, "'channel_ids' must hold 3"),
@@ -408,10 +408,11 @@ def test_bad_input_raises_one_line_error_naming_the_file(tmp_path, build, messag
 
 
 def test_cli_reports_a_bad_root_file_without_traceback(tmp_path, capsys):
-    path = _no_rate(tmp_path)
+    path = _no_samples(tmp_path)
     assert main(["inspect", str(path)]) == 2
     err = capsys.readouterr().err
-    assert "radiant_sampling_rate" in err and "Traceback" not in err
+    assert "no 'radiant_data' branch" in err and "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1
 
 
 def test_unknown_trigger_name_is_a_config_error(tmp_path):

@@ -11,10 +11,11 @@ import argparse
 import importlib
 import os
 import sys
+import warnings
 from collections.abc import Sequence
 
 from .. import __version__
-from ..errors import RnognoiseError
+from ..errors import RnognoiseError, RnognoiseWarning
 from ..logs import configure_logging
 
 __all__ = ["build_parser", "main"]
@@ -48,8 +49,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     configure_logging(quiet=args.quiet, json_format=args.log_json)
+    shown = warnings.showwarning
+
+    def one_line(message, category, *rest):  # type: ignore[no-untyped-def]
+        if not issubclass(category, RnognoiseWarning):
+            return shown(message, category, *rest)
+        print(f"rnognoise {args.command}: warning: {message}", file=sys.stderr)
+        return None
+
     try:
-        return int(args.handler(args) or 0)
+        with warnings.catch_warnings():
+            warnings.showwarning = one_line
+            return int(args.handler(args) or 0)
     except RnognoiseError as exc:
         print(f"rnognoise {args.command}: error: {exc}", file=sys.stderr)
         return EXIT_USAGE

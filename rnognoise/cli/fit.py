@@ -6,6 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
+from ..io.rate import parse_sampling_rate
 from ..logs import get_logger, log_event
 
 __all__ = ["add_parser", "run"]
@@ -36,7 +37,12 @@ def add_parser(sub: argparse._SubParsersAction, parents: list[argparse.ArgumentP
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="auto", help="auto, cpu or cuda")
     p.add_argument("--channels", help="comma-separated channel ids (default: all)")
-    p.add_argument("--trigger", default="forced", help="forced (default), all, or a type")
+    p.add_argument("--trigger", default="forced", metavar="TYPE",
+                   help="events to fit: forced (default; noise-only), all, rf, lt, radiant, "
+                   "pps, ext or unknown (no trigger flag set)")
+    p.add_argument("--sampling-rate", type=parse_sampling_rate, metavar="HZ",
+                   help="sampling rate in Hz (e.g. 3.2e9) for files that carry none "
+                   "(default: the run's aux/runinfo.txt, else 3.2 GHz with a warning)")
     p.add_argument("--max-events", type=int, default=20000,
                    help="random subset size when the file holds more events")
     p.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
@@ -83,6 +89,7 @@ def run(args: argparse.Namespace) -> int:
         max_minutes=args.max_minutes, steps=args.steps, epochs=args.epochs,
         batch_size=args.batch_size, lr=args.lr, seed=args.seed, device=args.device,
         channels=_parse_channels(args.channels), trigger=args.trigger,
+        sampling_rate=args.sampling_rate,
         max_events=args.max_events, eval_every=args.eval_every,
         checkpoint_every=args.checkpoint_every, resume=args.resume, force=args.force,
         quiet=args.quiet, distributed=args.distributed,

@@ -10,28 +10,40 @@ from typing import Any
 import numpy as np
 
 from ..io import open_traces
+from ..io.rate import parse_sampling_rate
 
 __all__ = ["add_parser", "inspect_file", "inspect_model", "run"]
 
 
 def add_parser(sub: argparse._SubParsersAction, parents: list[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("inspect", parents=parents, help="summarise a trace or model file",
-                       description="Events, channels, samples, sampling rate, units, trigger "
-                       "mix, per-channel RMS and file size of an HDF5 or RNO-G ROOT file; "
-                       "or, for a model file, its kind, layout, conditions and training "
-                       "record (read from its JSON metadata; no tensor is loaded).")
-    p.add_argument("path", help="HDF5 file, ROOT file, RNO-G run directory or model file")
+                       description="Events, channels, samples, sampling rate (and where it came "
+                       "from), units, trigger mix, station/run, per-channel RMS and file size "
+                       "of an HDF5, RNO-G ROOT or npz file; or, for a model file, its kind, "
+                       "layout, conditions and training record (read from its JSON "
+                       "metadata; no tensor is loaded).")
+    p.add_argument("path", help="HDF5 file, ROOT file, RNO-G run directory, .npz file or "
+                   "model file")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
-    p.add_argument("--trigger", default="all",
-                   help="trigger selection for the statistics (default: all)")
+    p.add_argument("--trigger", default="all", metavar="TYPE",
+                   help="trigger selection for the statistics: all (default), forced, rf, lt, "
+                   "radiant, pps, ext or unknown (no flag set)")
+    p.add_argument("--sampling-rate", type=parse_sampling_rate, metavar="HZ",
+                   help="sampling rate in Hz (e.g. 3.2e9) for files that carry none "
+                   "(default: the run's aux/runinfo.txt, else 3.2 GHz with a warning)")
     p.add_argument("--max-events", type=int, default=2000,
                    help="events read for the RMS estimate (default 2000)")
     p.set_defaults(handler=run)
 
 
-def inspect_file(path: str, *, trigger: str = "all", max_events: int = 2000) -> dict[str, Any]:
-    """Summary of a trace file as a JSON-ready dict (NaN/inf are counted, not refused)."""
-    with open_traces(path, trigger=trigger) as source:
+def inspect_file(path: str, *, trigger: str = "all", max_events: int = 2000,
+                 sampling_rate: float | None = None) -> dict[str, Any]:
+    """Summary of a trace file as a JSON-ready dict (NaN/inf are counted, not refused).
+
+    ``sampling_rate`` (Hz) is used for files that carry none (see
+    :func:`rnognoise.io.open_traces`).
+    """
+    with open_traces(path, trigger=trigger, sampling_rate=sampling_rate) as source:
         info = source.info()
         n = min(source.n_events, max_events)
         sample = source.read_events(source.event_index[:n])
@@ -97,7 +109,8 @@ def run(args: argparse.Namespace) -> int:
     if os.path.isfile(args.path) and is_model_file(args.path):
         summary = inspect_model(args.path)
     else:
-        summary = inspect_file(args.path, trigger=args.trigger, max_events=args.max_events)
+        summary = inspect_file(args.path, trigger=args.trigger, max_events=args.max_events,
+                               sampling_rate=args.sampling_rate)
     if args.json:
         print(json.dumps(summary, indent=2, default=_json_default))
         return 0

@@ -10,6 +10,7 @@ from pathlib import Path
 from ..conditions import parse_condition_names
 from ..errors import ConfigError
 from ..io import TraceSet, read_traces
+from ..io.rate import parse_sampling_rate
 from ..logs import get_logger, log_event
 
 __all__ = ["add_parser", "load_generated", "run"]
@@ -26,6 +27,12 @@ def add_parser(sub: argparse._SubParsersAction, parents: list[argparse.ArgumentP
         "tests, each beside its real-vs-real reference, with a pass/warn/fail verdict.")
     p.add_argument("real", help="real noise: HDF5 file, ROOT file or RNO-G run directory")
     p.add_argument("generated", help="generated noise: a traces file or a model file")
+    p.add_argument("--trigger", default="forced", metavar="TYPE",
+                   help="events of REAL to compare: forced (default; noise-only), all, rf, lt, "
+                   "radiant, pps, ext or unknown (no trigger flag set)")
+    p.add_argument("--sampling-rate", type=parse_sampling_rate, metavar="HZ",
+                   help="sampling rate of REAL in Hz (e.g. 3.2e9) when the file carries none "
+                   "(default: the run's aux/runinfo.txt, else 3.2 GHz with a warning)")
     p.add_argument("--report", metavar="DIR",
                    help="write DIR/metrics.json and DIR/report.html (created if missing)")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
@@ -118,7 +125,7 @@ def run(args: argparse.Namespace) -> int:
         if not 0 <= band[0] < band[1]:
             raise ConfigError(f"--band: need 0 <= FMIN < FMAX, got {args.band[0]} "
                               f"{args.band[1]} MHz")
-    real = read_traces(args.real)
+    real = read_traces(args.real, trigger=args.trigger, sampling_rate=args.sampling_rate)
     generated = load_generated(args.generated, real.n_events, seed=args.seed, real=real)
     by_condition = None
     if by:

@@ -14,12 +14,17 @@ import numpy as np
 from ..errors import DataFileError, RnognoiseError
 from .finite import raise_if_nonfinite
 from .hdf5 import HDF5_MAGIC, HDF5Source, write_hdf5
+from .rate import check_sampling_rate, resolve_sampling_rate
 from .traceset import TraceSet
 
 __all__ = ["TraceSource", "detect_format", "iter_traces", "open_traces", "read_traces",
            "write_traces"]
 
 ROOT_MAGIC = b"root"
+#: First bytes of a zip archive (``.npz``): a local file header, or the end record of an
+#: empty archive.
+ZIP_MAGICS = (b"PK\x03\x04", b"PK\x05\x06")
+NPY_MAGIC = b"\x93NUMPY"
 
 
 class TraceSource(Protocol):
@@ -48,12 +53,12 @@ class TraceSource(Protocol):
 
 
 def detect_format(path: str | os.PathLike[str]) -> str:
-    """Return ``"hdf5"`` or ``"root"`` for a file, or ``"root"`` for a run directory.
+    """Return ``"hdf5"``, ``"root"`` or ``"npz"`` for a file, ``"root"`` for a run directory.
 
     Raises
     ------
     DataFileError
-        If the path does not exist, is empty, or is neither HDF5 nor ROOT.
+        If the path does not exist, is empty, or is neither HDF5, ROOT nor npz.
     """
     p = Path(path)
     if p.is_dir():
@@ -71,6 +76,11 @@ def detect_format(path: str | os.PathLike[str]) -> str:
         return "hdf5"
     if head[:4] == ROOT_MAGIC:
         return "root"
+    if head[:4] in ZIP_MAGICS:
+        return "npz"
+    if head[:6] == NPY_MAGIC:
+        raise DataFileError(p, "is a bare .npy array without a sampling rate; save an .npz "
+                            "with keys 'traces' and 'sampling_rate_hz' (data_specs/npz.md)")
     # HDF5 allows a user block: the signature may also sit at 512, 1024, ... bytes.
     size = p.stat().st_size
     offset = 512
@@ -80,30 +90,52 @@ def detect_format(path: str | os.PathLike[str]) -> str:
             if handle.read(8) == HDF5_MAGIC:
                 return "hdf5"
             offset *= 2
-    raise DataFileError(p, "is neither an HDF5 nor a ROOT file (unrecognised signature)")
+    raise DataFileError(p, "is neither an HDF5, ROOT nor npz file (unrecognised signature)")
 
 
 def open_traces(path: str | os.PathLike[str], *, trigger: str = "forced",
-                adc_to_volts: float | None = None) -> TraceSource:
+                adc_to_volts: float | None = None, sampling_rate: float | None = None,
+                ) -> TraceSource:
     """Open a trace file or RNO-G run directory as a streaming source.
 
     Parameters
     ----------
     path : str or os.PathLike
-        HDF5 file, ROOT file (``combined.root``/``waveforms.root``) or run directory.
+        HDF5 file, ROOT file (``combined.root``/``waveforms.root``), RNO-G run directory
+        or ``.npz`` file.
     trigger : str
         ``"forced"`` (default; noise-only events), ``"all"``, or a trigger type name.
     adc_to_volts : float, optional
-        Override of the ADC-to-volt factor for ROOT files (default: the file's
-        ``adc_to_volts`` branch, else 2.5 V / 4095).
+        Override of the ADC-to-volt factor for ROOT and npz files (default: the file's
+        ``adc_to_volts`` branch or key, else 2.5 V / 4095).
+    sampling_rate : float, optional
+        Sampling rate in Hz for files that carry none (older mattak files; default: the
+        run's ``aux/runinfo.txt``, else 3.2 GHz with a
+        :class:`~rnognoise.errors.SamplingRateWarning`). A file that carries a rate keeps it:
+        a different value here is a :class:`~rnognoise.errors.DataFileError`.
     """
     fmt = detect_format(path)
+    if sampling_rate is not None:
+        sampling_rate = check_sampling_rate(sampling_rate)
     try:
         if fmt == "hdf5":
-            return HDF5Source(path, trigger=trigger)
+            source: TraceSource = HDF5Source(path, trigger=trigger)
+            try:  # HDF5 files always carry their rate: an argument may only agree with it
+                resolve_sampling_rate(path, source.sampling_rate, sampling_rate,
+                                      what="'sampling_rate' attribute")
+            except RnognoiseError:
+                source.close()
+                raise
+            return source
+        if fmt == "npz":
+            from .npz import NpzSource
+
+            return NpzSource(path, trigger=trigger, adc_to_volts=adc_to_volts,
+                             sampling_rate=sampling_rate)
         from .root import RootSource
 
-        return RootSource(path, trigger=trigger, adc_to_volts=adc_to_volts)
+        return RootSource(path, trigger=trigger, adc_to_volts=adc_to_volts,
+                          sampling_rate=sampling_rate)
     except RnognoiseError:
         raise
     except (OSError, ValueError, TypeError, KeyError, IndexError, AttributeError,
@@ -162,13 +194,15 @@ def _event_selection(source: TraceSource, events: Any) -> np.ndarray:
 
 def read_traces(path: str | os.PathLike[str], *, channels: Sequence[int] | None = None,
                 events: Any = None, trigger: str = "forced",
-                adc_to_volts: float | None = None, allow_nonfinite: bool = False) -> TraceSet:
-    """Read traces from an HDF5 or RNO-G ROOT file into memory, in volts.
+                adc_to_volts: float | None = None, sampling_rate: float | None = None,
+                allow_nonfinite: bool = False) -> TraceSet:
+    """Read traces from an HDF5, RNO-G ROOT or npz file into memory, in volts.
 
     Parameters
     ----------
     path : str or os.PathLike
-        HDF5 file in the canonical layout, RNO-G ROOT file, or RNO-G run directory.
+        HDF5 file in the canonical layout, RNO-G ROOT file, RNO-G run directory, or
+        ``.npz`` file (``data_specs/npz.md``).
     channels : sequence of int, optional
         Channel ids to keep, in that order (default: all).
     events : slice or array of int, optional
@@ -176,7 +210,9 @@ def read_traces(path: str | os.PathLike[str], *, channels: Sequence[int] | None 
     trigger : str
         ``"forced"`` (default), ``"all"`` or a trigger type name.
     adc_to_volts : float, optional
-        ADC-to-volt factor override for ROOT files.
+        ADC-to-volt factor override for ROOT and npz files.
+    sampling_rate : float, optional
+        Sampling rate in Hz for files that carry none (see :func:`open_traces`).
     allow_nonfinite : bool
         Return NaN/inf samples instead of raising.
 
@@ -193,7 +229,8 @@ def read_traces(path: str | os.PathLike[str], *, channels: Sequence[int] | None 
     --------
     >>> ts = read_traces("traces.h5", channels=[0, 1])  # doctest: +SKIP
     """
-    with open_traces(path, trigger=trigger, adc_to_volts=adc_to_volts) as source:
+    with open_traces(path, trigger=trigger, adc_to_volts=adc_to_volts,
+                     sampling_rate=sampling_rate) as source:
         rows = _channel_rows(source, channels)
         indices = _event_selection(source, events)
         _check_memory(source, indices.size, source.channels.size if rows is None else rows.size,
@@ -204,13 +241,14 @@ def read_traces(path: str | os.PathLike[str], *, channels: Sequence[int] | None 
 
 def iter_traces(path: str | os.PathLike[str], batch_size: int = 256, *,
                 channels: Sequence[int] | None = None, trigger: str = "forced",
-                adc_to_volts: float | None = None, allow_nonfinite: bool = False,
-                start: int = 0, stop: int | None = None, step: int = 1,
-                ) -> Iterator[TraceSet]:
+                adc_to_volts: float | None = None, sampling_rate: float | None = None,
+                allow_nonfinite: bool = False, start: int = 0, stop: int | None = None,
+                step: int = 1) -> Iterator[TraceSet]:
     """Stream a trace file in batches of at most ``batch_size`` events (bounded memory).
 
     ``start``/``stop``/``step`` select a slice of the trigger-selected events, e.g. a
-    shard for one of several training processes (``start=rank, step=world_size``).
+    shard for one of several training processes (``start=rank, step=world_size``). The
+    other arguments are those of :func:`read_traces`.
 
     Yields
     ------
@@ -219,7 +257,8 @@ def iter_traces(path: str | os.PathLike[str], batch_size: int = 256, *,
     """
     if batch_size < 1:
         raise ValueError("batch_size must be >= 1")
-    with open_traces(path, trigger=trigger, adc_to_volts=adc_to_volts) as source:
+    with open_traces(path, trigger=trigger, adc_to_volts=adc_to_volts,
+                     sampling_rate=sampling_rate) as source:
         rows = _channel_rows(source, channels)
         indices = source.event_index[start:stop:step]
         _check_memory(source, min(batch_size, indices.size),

@@ -270,8 +270,25 @@ def _root_cases(d: Path, good: Path) -> list[Case]:
         "no waveform tree")
     add("root_no_samples", lambda p: _tree(p, {"radiant_sampling_rate": np.full(2, 3200.0)}),
         "no 'radiant_data' branch")
-    add("root_no_rate", lambda p: _tree(p, {"radiant_data": _counts(2)}),
-        "no 'radiant_sampling_rate' branch")
+
+    def rate_not_a_number(p: Path) -> Path:  # no rate branch; runinfo.txt rate unreadable
+        (p / "aux").mkdir(parents=True)
+        (p / "aux" / "runinfo.txt").write_text("station = 21\nradiant-samplerate = fast\n")
+        _tree(p / "combined.root", {"radiant_data": _counts(2)})
+        return p
+    add("root_runinfo_rate_not_a_number", rate_not_a_number,
+        r"runinfo.txt: radiant-samplerate = 'fast' is not a positive number of MHz", suffix="")
+
+    def no_headers(p: Path) -> Path:
+        p.mkdir()
+        _flat(p / "waveforms.root", _counts(2))
+        return p
+    add("root_run_dir_without_headers", no_headers, "waveforms.root but no headers.root",
+        suffix="")
+    add("root_unsplit_waveforms",
+        lambda p: _tree(p, {"waveforms": np.zeros((2, 4), np.uint32),
+                            "radiant_sampling_rate": np.full(2, 3200.0)}),
+        r"unknown branch layout: \['waveforms'\]")
     add("root_samples_1d", lambda p: _flat(p, np.zeros((2, 64), np.int16)),
         r"per-event shape \(64,\)")
     add("root_samples_3d", lambda p: _flat(p, np.zeros((2, 2, 2, 16), np.int16)),
