@@ -73,10 +73,14 @@ class Background(nn.Module):
         correction = torch.exp(self.log_gain_correction)
         return spec * correction if torch.is_grad_enabled() else spec.mul_(correction)
 
+    #: Largest log-normal spread of the per-event gain (30 %).
+    max_gain_sigma: float = 0.3
+
     def gains(self, n: int, generator: torch.Generator) -> torch.Tensor:
         """Per-event gain factors ``(n, 1, 1)``, log-normal around 1."""
         eps = torch.randn(n, 1, 1, generator=generator, device=self.log_gain_sigma.device)
-        return torch.exp(self.log_gain_sigma.exp() * eps)
+        sigma = self.log_gain_sigma.clamp(max=math.log(self.max_gain_sigma)).exp()
+        return torch.exp(sigma * eps)
 
 
 class BlockOffsets(nn.Module):
@@ -153,6 +157,11 @@ class Lines(nn.Module):
     max_lines : int
         Number of line slots.
     """
+
+    #: Largest standard deviation of a line's log amplitude from event to event (a factor
+    #: exp(0.7) ~ 2 per standard deviation). A larger fitted spread means the "line" is
+    #: something else (a burst); left unbounded it gives log-normal tails of volts.
+    max_amp_jitter: float = 0.7
 
     def __init__(self, n_channels: int, n_samples: int, sampling_rate: float,
                  max_lines: int = 8) -> None:
@@ -231,7 +240,8 @@ class Lines(nn.Module):
             self.active[k] = 1.0
             self.freq_shift.data[k] = 0.0
             self.log_amp.data[k] = amp.median(0).values.log().float()
-            self.log_amp_jitter.data[k] = math.log(max(float(amp.log().std(0).mean()), 0.02))
+            self.log_amp_jitter.data[k] = math.log(min(max(float(amp.log().std(0).mean()),
+                                                           0.02), self.max_amp_jitter))
             self.phase.data[k] = torch.angle(cross).float()
             self.logit.data[k] = math.log(occupancy / (1 - occupancy))
         self._initialize_bands(spec, power, gauss, excess, passband, chosen, band_threshold,
@@ -288,7 +298,8 @@ class Lines(nn.Module):
             self.freq_shift.data[k] = 0.0
             self.log_freq_jitter.data[k] = math.log(max((hi - lo + 1) / math.sqrt(12.0), 0.05))
             self.log_amp.data[k] = amp.median(0).values.log().float()
-            self.log_amp_jitter.data[k] = math.log(max(float(amp.log().std(0).mean()), 0.02))
+            self.log_amp_jitter.data[k] = math.log(min(max(float(amp.log().std(0).mean()),
+                                                           0.02), self.max_amp_jitter))
             self.phase.data[k] = torch.angle(cross).float()
             self.logit.data[k] = math.log(occupancy / (1 - occupancy))
 
@@ -323,7 +334,8 @@ class Lines(nn.Module):
         freq = self.base_freq[slots] + (self.freq_shift[slots]
                                         + self.log_freq_jitter[slots].exp() * fjit) \
             * self.bin_width                                                         # (n, k)
-        amp = torch.exp(self.log_amp[slots][None] + self.log_amp_jitter[slots].exp()[None, :, None]
+        spread = self.log_amp_jitter[slots].clamp(max=math.log(self.max_amp_jitter)).exp()
+        amp = torch.exp(self.log_amp[slots][None] + spread[None, :, None]
                         * jitter[..., None]) * gate[..., None]                       # (n, k, C)
         cos_phi, sin_phi = torch.cos(self.phase[slots]), torch.sin(self.phase[slots])  # (k, C)
         if not torch.is_grad_enabled():
@@ -405,25 +417,52 @@ class Impulses(nn.Module):
         self.template_real.data.copy_(template.real.float())
         self.template_imag.data.copy_(template.imag.float())
 
-    def add_to(self, spec: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-        """Add the pulses to complex spectra ``(n, C, F)``; in place without autograd,
-        where only the events that carry a pulse are touched."""
-        n = spec.shape[0]
+    #: Largest standard deviation of the pulse's log amplitude (a factor e per standard
+    #: deviation).
+    max_amp_jitter: float = 1.0
+
+    def _draw(self, n: int, generator: torch.Generator
+              ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Gate ``(n,)``, arrival time ``(n,)`` in samples and signed amplitude ``(n,)``."""
         dev = self.template_real.device
         gate = bernoulli_gate(self.logit.reshape(1), n, generator)[:, 0]           # (n,)
         t0 = torch.rand(n, generator=generator, device=dev) * self.n_samples
-        amp = torch.exp(self.log_amp + self.log_amp_jitter.exp()
+        jitter = self.log_amp_jitter.clamp(max=math.log(self.max_amp_jitter)).exp()
+        amp = torch.exp(self.log_amp + jitter
                         * torch.randn(n, generator=generator, device=dev)) * gate
         sign = torch.where(torch.rand(n, generator=generator, device=dev) < 0.5, -1.0, 1.0)
+        return gate, t0, amp * sign
+
+    def _shifted(self, t0: torch.Tensor) -> torch.Tensor:
+        """Template spectra ``(m, C, F)`` arriving at ``t0`` ``(m,)`` samples."""
         template = torch.complex(self.template_real, self.template_imag)             # (C, F)
-        k = torch.arange(template.shape[-1], device=dev)
+        k = torch.arange(template.shape[-1], device=template.device)
+        shift = torch.polar(torch.ones(t0.shape[0], k.numel(), device=template.device),
+                            -2 * math.pi * t0[:, None] * k[None, :] / self.n_samples)
+        return template[None] * shift[:, None, :]
+
+    def add_to(self, spec: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        """Add the pulses to complex spectra ``(n, C, F)``; in place without autograd,
+        where only the events that carry a pulse are touched."""
+        gate, t0, amp = self._draw(spec.shape[0], generator)
         if not torch.is_grad_enabled():
             events = torch.nonzero(gate > 0, as_tuple=True)[0]
             if events.numel():
-                shift = torch.polar((amp * sign)[events, None],
-                                    -2 * math.pi * t0[events, None] * k / self.n_samples)
-                spec[events] += template[None] * shift[:, None, :]
+                spec[events] += amp[events, None, None] * self._shifted(t0[events])
             return spec
-        shift = torch.polar(torch.ones(n, k.numel(), device=dev),
-                            -2 * math.pi * t0[:, None] * k[None, :] / self.n_samples)
-        return spec + (amp * sign)[:, None, None] * template[None] * shift[:, None, :]
+        return spec + amp[:, None, None] * self._shifted(t0)
+
+    def add_to_traces(self, traces: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        """Add the pulses to traces ``(n, C, T)`` (the same draws as :meth:`add_to`); in
+        place without autograd, where only the events that carry a pulse are touched."""
+        gate, t0, amp = self._draw(traces.shape[0], generator)
+        if not torch.is_grad_enabled():
+            events = torch.nonzero(gate > 0, as_tuple=True)[0]
+            if events.numel():
+                pulses = torch.fft.irfft(amp[events, None, None] * self._shifted(t0[events]),
+                                         n=self.n_samples, dim=-1)
+                traces.index_add_(0, events, pulses.to(traces.dtype))
+            return traces
+        pulses = torch.fft.irfft(amp[:, None, None] * self._shifted(t0), n=self.n_samples,
+                                 dim=-1)
+        return traces + pulses

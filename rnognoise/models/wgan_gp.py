@@ -33,8 +33,7 @@ from torch import nn
 from ..core.losses import gradient_penalty, wasserstein_critic_loss, wasserstein_generator_loss
 from .base import NoiseModel, TraceLayout, TrainingPlan, register_model
 from .nets import ConvUpsampler, SpectralCritic
-from .physics import Background, BlockOffsets, Impulses, Lines
-from .spectral import irfft
+from .structured import PhysicsGenerator
 
 __all__ = ["PhysicsGenerator", "WGANGPConfig", "WGANGPModel"]
 
@@ -53,6 +52,16 @@ class WGANGPConfig:
         Include the impulse component.
     block : int
         Digitizer block length in samples (0: no block offsets).
+    envelope : bool
+        Include the learned per-event envelope (:mod:`~rnognoise.models.envelope`): random
+        spectral gains over ``envelope_bands`` bands and a time envelope over
+        ``envelope_windows`` windows, drawn from a distribution fitted to the data. It
+        switches itself off where the data show no such variation.
+    envelope_bands, envelope_windows : int
+        Resolution of the envelope in frequency and time.
+    select_components : bool
+        Keep each named component (lines, impulses, blocks, envelope) only if it improves
+        the held-out validation score (:func:`rnognoise.selection.select_components`).
     residual_width : int
         Width of the convolutional residual of the physics generator (0, the default: no
         residual; on two CPU cores it made sampling about 5x slower and did not learn
@@ -81,6 +90,10 @@ class WGANGPConfig:
     max_lines: int = 8
     impulses: bool = True
     block: int = 128
+    envelope: bool = True
+    envelope_bands: int = 16
+    envelope_windows: int = 16
+    select_components: bool = True
     residual_width: int = 0
     latent_channels: int = 8
     critic_width: int = 16
@@ -89,80 +102,6 @@ class WGANGPConfig:
     lr: float = 1e-4
     lr_physics: float = 3e-5
     betas: tuple[float, float] = (0.0, 0.9)
-
-
-class PhysicsGenerator(nn.Module):
-    """Background + block offsets + lines + impulses (+ convolutional residual)."""
-
-    def __init__(self, config: WGANGPConfig, layout: TraceLayout) -> None:
-        super().__init__()
-        c, t = layout.n_channels, layout.n_samples
-        self.n_samples = t
-        self.background = Background(c, t)
-        self.blocks = BlockOffsets(c, t, config.block)
-        self.lines = Lines(c, t, layout.sampling_rate, config.max_lines)
-        self.impulses = Impulses(c, t) if config.impulses else None
-        self.residual = None
-        self.n_up = 4
-        if config.residual_width and t % (2 ** self.n_up) == 0:
-            self.latent_channels = config.latent_channels
-            self.residual = ConvUpsampler(config.latent_channels, config.residual_width, c,
-                                          self.n_up)
-            self.residual_scale = nn.Parameter(torch.zeros(c))
-
-    def physical_parameters(self) -> list[nn.Parameter]:
-        """Parameters of the physical components (learning rate ``lr_physics``)."""
-        skip = {id(p) for p in self.residual.parameters()} if self.residual else set()
-        return [p for p in self.parameters() if id(p) not in skip]
-
-    def network_parameters(self) -> list[nn.Parameter]:
-        """Parameters of the convolutional residual."""
-        return list(self.residual.parameters()) if self.residual else []
-
-    def initialize(self, data: torch.Tensor) -> None:
-        """Moment-based initialisation of every component from normalised data."""
-        self.blocks.initialize(data)
-        clean = self.blocks.remove(data)
-        self.background.initialize(clean)
-        self.lines.initialize(clean)
-        if self.impulses is not None:
-            # the impulse threshold: 99.9 % quantile of the event peak of everything but the
-            # impulses (background, lines, gain, blocks), so that lines and block offsets
-            # are not counted as impulses
-            gen = torch.Generator(device=data.device).manual_seed(1234)
-            impulses, self.impulses = self.impulses, None
-            try:
-                with torch.no_grad():
-                    bg = self.forward(min(4000, 4 * len(data)), gen)
-            finally:
-                self.impulses = impulses
-            q = float(torch.quantile(bg.abs().amax(-1).amax(-1), 0.999))
-            self.impulses.initialize(clean, self.background.sampler.power(), q)
-
-    def forward(self, n: int, generator: torch.Generator) -> torch.Tensor:
-        spec = self.background.spectra(n, generator)
-        gain = self.background.gains(n, generator)
-        if self.impulses is not None:
-            spec = self.impulses.add_to(spec, generator)
-        x = irfft(spec, self.n_samples)
-        if not torch.is_grad_enabled():
-            # sampling: the same draws, added in place (no full-size temporaries)
-            self.lines.add_to(x, generator)
-            x.mul_(gain)  # the gain acts before the digitizer
-            self.blocks.add_to(x, generator)
-            if self.residual is not None:
-                x.add_(self._residual(n, generator))
-            return x
-        x = x + self.lines(n, generator)
-        x = x * gain + self.blocks(n, generator)
-        if self.residual is not None:
-            x = x + self._residual(n, generator)
-        return x
-
-    def _residual(self, n: int, generator: torch.Generator) -> torch.Tensor:
-        z = torch.randn(n, self.latent_channels, self.n_samples // 2 ** self.n_up,
-                        generator=generator, device=self.residual_scale.device)
-        return self.residual_scale[:, None] * self.residual(z)
 
 
 class ConvGenerator(nn.Module):

@@ -18,6 +18,10 @@ import numpy as np
 from ..errors import ConfigError
 from ..units import ADC_TO_VOLTS_RNOG
 
+#: (low, high) fields of the unmodelled structures.
+UNMODELLED_RANGES = ("burst_rms", "burst_duration_s", "burst_centre_hz", "burst_width_hz",
+                     "chirp_amplitude", "chirp_start_hz", "chirp_drift_hz", "pulse_train_peak")
+
 __all__ = ["DEFAULT_CW_LINES", "DEFAULT_STATION_CW_SCALES", "CWLine", "SimulationConfig"]
 
 #: Version of the parameter set written by :meth:`SimulationConfig.to_dict`.
@@ -182,6 +186,24 @@ class SimulationConfig:
     impulse_channel_spread: float = 0.2
     impulse_cos_zenith_min: float = 0.3
     impulse_cos_zenith_max: float = 0.95
+    # structures no model component names (rnognoise.simulate.unmodelled); ranges are
+    # (low, high) of a uniform draw per event
+    bursts: bool = False
+    burst_fraction: float = 0.05
+    burst_rms: tuple[float, float] = (1.0, 4.0)              # x channel RMS at the peak
+    burst_duration_s: tuple[float, float] = (20e-9, 150e-9)
+    burst_centre_hz: tuple[float, float] = (150e6, 450e6)
+    burst_width_hz: tuple[float, float] = (50e6, 200e6)
+    chirps: bool = False
+    chirp_fraction: float = 0.1
+    chirp_amplitude: tuple[float, float] = (0.3, 1.5)       # x channel RMS
+    chirp_start_hz: tuple[float, float] = (180e6, 480e6)
+    chirp_drift_hz: tuple[float, float] = (-40e6, 40e6)
+    pulse_trains: bool = False
+    pulse_train_fraction: float = 0.04
+    pulse_train_max: int = 4
+    pulse_train_peak: tuple[float, float] = (3.0, 10.0)      # x channel RMS
+    breathing_db_per_octave: float = 0.0                     # std of a per-event tilt
     # digitisation
     quantization: bool = True
     adc_to_volts: float = ADC_TO_VOLTS_RNOG
@@ -190,7 +212,8 @@ class SimulationConfig:
 
     def __post_init__(self) -> None:
         for name in ("channels", "channel_depths", "channel_rms", "channel_tilt_db_per_octave",
-                     "stations", "station_gain", "station_cw_scale", "galactic_band_hz"):
+                     "stations", "station_gain", "station_cw_scale", "galactic_band_hz",
+                     *UNMODELLED_RANGES):
             value = getattr(self, name)
             if value is not None:
                 object.__setattr__(self, name, tuple(np.asarray(value).reshape(-1).tolist()))
@@ -296,6 +319,15 @@ class SimulationConfig:
                 raise ConfigError(f"{name} has {len(value)} entries for {n} channels")
         if np.any(self.channel_rms_volts() <= 0):
             raise ConfigError("channel_rms must be positive (V)")
+        for name in UNMODELLED_RANGES:
+            lo_hi = getattr(self, name)
+            if len(lo_hi) != 2 or not lo_hi[0] <= lo_hi[1]:
+                raise ConfigError(f"{name} must be (low, high) with low <= high, got {lo_hi}")
+        for name in ("burst_fraction", "chirp_fraction", "pulse_train_fraction"):
+            if not 0 <= getattr(self, name) <= 1:
+                raise ConfigError(f"{name} must be in [0, 1], got {getattr(self, name)}")
+        if self.pulse_train_max < 2:
+            raise ConfigError(f"pulse_train_max must be >= 2, got {self.pulse_train_max}")
         nyquist = self.sampling_rate / 2
         if not 0 < self.highpass_hz < self.lowpass_hz:
             raise ConfigError(f"need 0 < highpass_hz < lowpass_hz, got {self.highpass_hz}, "
@@ -403,6 +435,8 @@ class SimulationConfig:
         out["station_gain"] = self.station_gains().tolist()
         out["station_cw_scale"] = self.station_cw_scales().tolist()
         out["galactic_band_hz"] = list(self.galactic_band_hz)
+        for name in UNMODELLED_RANGES:
+            out[name] = list(getattr(self, name))
         out["cw_lines"] = [dataclasses.asdict(line) for line in self.cw_lines]
         return out
 

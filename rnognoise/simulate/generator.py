@@ -35,11 +35,13 @@ from .features import (
     thermal_spectra,
 )
 from .response import signal_chain_response
+from .unmodelled import add_bursts, add_chirps, add_pulse_trains, apply_breathing
 
 __all__ = ["generate_events", "resolve_seed", "simulate_noise"]
 
 # Random stream per feature (second entry of the spawn key); append new streams only.
 _THERMAL, _TIMING, _CW, _IMPULSE, _BLOCKS, _GLITCH, _GALACTIC = range(7)
+_BREATHING, _BURST, _CHIRP, _TRAIN = range(7, 11)
 
 
 def resolve_seed(seed: int | None) -> int:
@@ -155,10 +157,12 @@ def generate_events(start: int, stop: int, config: SimulationConfig, entropy: in
     del thermal
     columns["truth_galactic_power"] = _galactic(spectra, plan, config, entropy, index, times)
     columns["truth_impulse"] = _impulses(spectra, plan, config, entropy, index)
+    columns.update(_unmodelled_spectra(spectra, plan, config, entropy, index))
     traces = scipy.fft.irfft(spectra, n=config.n_samples, axis=-1)
     del spectra
     columns.update(_cw(traces, plan, config, entropy, index,
                        config.station_cw_scales()[slot]))
+    columns.update(_unmodelled_traces(traces, plan, config, entropy, index))
 
     gain = np.ones(n_events)
     if config.gain_drift:
@@ -335,3 +339,72 @@ def simulate_noise(n_events: int, *, config: SimulationConfig | None = None,
         raise ConfigError(f"n_events must be a positive integer, got {n_events!r}")
     config = config or SimulationConfig()
     return generate_events(0, int(n_events), config, resolve_seed(seed))
+
+
+def _uniform(lo_hi: tuple[float, float], u: np.ndarray) -> np.ndarray:
+    return lo_hi[0] + u * (lo_hi[1] - lo_hi[0])
+
+
+def _unmodelled_spectra(spectra: np.ndarray, plan: _Plan, config: SimulationConfig,
+                        entropy: int, index: np.ndarray) -> dict[str, np.ndarray]:
+    """Spectral breathing and pulse trains (:mod:`rnognoise.simulate.unmodelled`)."""
+    out: dict[str, np.ndarray] = {}
+    n, n_ch = index.size, config.n_channels
+    if config.breathing_db_per_octave > 0 and n:
+        tilt = config.breathing_db_per_octave * np.array(
+            [_rng(entropy, e, _BREATHING).standard_normal() for e in index])
+        apply_breathing(spectra, plan.frequencies, tilt, config.tilt_pivot_hz)
+        out["truth_breathing_db"] = tilt
+    if config.pulse_trains and n:
+        p_max = config.pulse_train_max
+        draws = np.stack([_rng(entropy, e, _TRAIN).random(2 + 3 * p_max * n_ch) for e in index])
+        flags = draws[:, 0] < config.pulse_train_fraction
+        rows = np.flatnonzero(flags)
+        count = 2 + np.minimum((draws[rows, 1] * (p_max - 1)).astype(int), p_max - 2)
+        rest = draws[rows, 2:].reshape(rows.size, 3, p_max, n_ch)
+        duration = config.n_samples / config.sampling_rate
+        t0 = (0.05 + 0.8 * rest[:, 0, :, :1]) * duration                   # per pulse
+        delay = (rest[:, 1] - 0.5) * 40e-9                                  # per channel
+        arrival = t0 + delay
+        arrival[np.arange(p_max)[None, :] >= count[:, None]] = np.nan
+        sign = np.where(rest[:, 2, :, :1] < 0.5, -1.0, 1.0)
+        peak = _uniform(config.pulse_train_peak, rest[:, 2, :, 1:2] if n_ch > 1 else
+                        rest[:, 2, :, :1])
+        amplitude = sign * peak * plan.rms[None, None, :]
+        add_pulse_trains(spectra, rows, plan.frequencies, plan.response, arrival, amplitude,
+                         plan.impulse_template_peak)
+        out["truth_pulse_train"] = np.where(flags, 0, 0)
+        out["truth_pulse_train"][rows] = count
+    return out
+
+
+def _unmodelled_traces(traces: np.ndarray, plan: _Plan, config: SimulationConfig,
+                       entropy: int, index: np.ndarray) -> dict[str, np.ndarray]:
+    """Bursts and chirps (:mod:`rnognoise.simulate.unmodelled`)."""
+    out: dict[str, np.ndarray] = {}
+    n, n_ch, n_t = index.size, config.n_channels, config.n_samples
+    duration = n_t / config.sampling_rate
+    if config.bursts and n:
+        draws = np.stack([_rng(entropy, e, _BURST).random(6) for e in index])
+        flags = draws[:, 0] < config.burst_fraction
+        rows = np.flatnonzero(flags)
+        d = draws[rows]
+        noise = np.stack([_rng(entropy, e, _BURST + 100).standard_normal((n_ch, n_t))
+                          for e in index[rows]]) if rows.size else np.zeros((0, n_ch, n_t))
+        rms = _uniform(config.burst_rms, d[:, 1])[:, None] * plan.rms[None, :]
+        add_bursts(traces, rows, noise, plan.frequencies, plan.response,
+                   _uniform(config.burst_centre_hz, d[:, 2]),
+                   _uniform(config.burst_width_hz, d[:, 3]), (0.1 + 0.8 * d[:, 4]) * duration,
+                   _uniform(config.burst_duration_s, d[:, 5]), rms, config.sampling_rate)
+        out["truth_burst"] = flags
+    if config.chirps and n:
+        draws = np.stack([_rng(entropy, e, _CHIRP).random(5) for e in index])
+        flags = draws[:, 0] < config.chirp_fraction
+        rows = np.flatnonzero(flags)
+        d = draws[rows]
+        amplitude = _uniform(config.chirp_amplitude, d[:, 1])[:, None] * plan.rms[None, :]
+        add_chirps(traces, rows, _uniform(config.chirp_start_hz, d[:, 2]),
+                   _uniform(config.chirp_drift_hz, d[:, 3]), 2 * np.pi * d[:, 4], amplitude,
+                   config.sampling_rate)
+        out["truth_chirp"] = flags
+    return out

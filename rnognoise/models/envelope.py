@@ -1,0 +1,266 @@
+"""A learned random envelope: non-stationary Gaussian noise whose per-event spectral and
+temporal modulation is drawn from a distribution fitted to the data.
+
+Recorded noise changes from event to event in ways no list of components anticipates:
+the gain of the signal chain drifts, the spectrum changes shape with temperature,
+galactic noise follows the sky, wind and man-made bursts raise the power in some bands
+for part of a trace. This component captures all of them with one general description:
+each event's background is the stationary Gaussian noise of
+:class:`~rnognoise.models.physics.Background`, multiplied
+
+- in frequency by a smooth per-event, per-channel gain over ``n_bands`` bands of the
+  passband (the event's band powers), and
+- in time by a smooth per-event, per-channel envelope over ``n_windows`` windows, of unit
+  mean power (the event's non-stationarity: bursts, changing RMS within the trace).
+
+The per-event log gains ``s`` (``C * (n_bands + n_windows)`` numbers) are measured on the
+training events as log band powers and log window powers. Their distribution is the
+distribution of the true envelopes convolved with the sampling noise of the power
+estimates, which is measured by applying the same estimator to stationary Gaussian noise
+drawn from the fitted background. Only the directions in which the data vary more than
+that noise are modelled (generalised eigenvectors of the data and noise covariances
+whose eigenvalue exceeds the Marchenko-Pastur edge), and there a Gaussian mixture is
+fitted (number of components by BIC), then deconvolved by subtracting the noise
+covariance from every mixture component. A mixture component is a latent per-event
+"noise class" (quiet, bursty, loud); rare classes get their own component.
+
+Without any of this structure in the data no direction passes the edge and the
+component switches itself off: the model stays the stationary Gaussian.
+
+References
+----------
+V. A. Marchenko, L. A. Pastur, "Distribution of eigenvalues for some sets of random
+matrices", Math. USSR-Sbornik 1, 457 (1967).
+G. Schwarz, "Estimating the dimension of a model", Ann. Statist. 6, 461 (1978) (BIC).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+from torch import nn
+
+__all__ = ["Envelope", "envelope_features"]
+
+
+def _band_edges(lo: int, hi: int, n_bands: int) -> np.ndarray:
+    """Bin edges of ``n_bands`` equal bands covering bins ``lo..hi-1``."""
+    return np.unique(np.round(np.linspace(lo, hi, n_bands + 1)).astype(np.int64))
+
+
+def _interpolation_matrix(centres: np.ndarray, n_points: int) -> torch.Tensor:
+    """``(len(centres), n_points)`` weights of piecewise-linear interpolation of values at
+    ``centres`` onto ``0..n_points-1`` (constant beyond the first and last centre)."""
+    k = len(centres)
+    grid = np.arange(n_points, dtype=np.float64)
+    weights = np.zeros((k, n_points))
+    if k == 1:
+        weights[0] = 1.0
+        return torch.from_numpy(weights).float()
+    for j in range(k):
+        unit = np.zeros(k)
+        unit[j] = 1.0
+        weights[j] = np.interp(grid, centres, unit)
+    return torch.from_numpy(weights).float()
+
+
+def envelope_features(data: torch.Tensor, band_edges: torch.Tensor, band_mask: torch.Tensor,
+                      window_edges: torch.Tensor) -> torch.Tensor:
+    """Per-event log band powers and relative log window powers ``(n, C * (B + W))``.
+
+    Parameters
+    ----------
+    data : torch.Tensor
+        Traces ``(n, C, T)``.
+    band_edges : torch.Tensor
+        ``B + 1`` rfft bin edges of the bands.
+    band_mask : torch.Tensor
+        ``(F,)`` bool, bins that count (False for bins of known lines).
+    window_edges : torch.Tensor
+        ``W + 1`` sample edges of the windows.
+    """
+    n = data.shape[0]
+    x = data.double()
+    power = torch.fft.rfft(x, dim=-1).abs().square()                    # (n, C, F)
+    bands = []
+    for b in range(len(band_edges) - 1):
+        lo, hi = int(band_edges[b]), int(band_edges[b + 1])
+        keep = band_mask[lo:hi]
+        sel = power[..., lo:hi][..., keep] if bool(keep.any()) else power[..., lo:hi]
+        bands.append(sel.mean(-1).clamp_min(1e-30).log())
+    windows = []
+    for w in range(len(window_edges) - 1):
+        lo, hi = int(window_edges[w]), int(window_edges[w + 1])
+        windows.append(x[..., lo:hi].square().mean(-1).clamp_min(1e-30).log())
+    wlog = torch.stack(windows, -1)                                      # (n, C, W)
+    wlog = wlog - wlog.mean(-1, keepdim=True)   # shape only: the bands carry the power
+    feats = torch.cat([torch.stack(bands, -1), wlog], -1)                # (n, C, B + W)
+    return feats.reshape(n, -1)
+
+
+class Envelope(nn.Module):
+    """Random per-event spectral gains and time envelope (see the module docstring).
+
+    Parameters
+    ----------
+    n_channels, n_samples : int
+        Layout.
+    n_bands : int
+        Frequency bands over the passband.
+    n_windows : int
+        Time windows per trace.
+    max_dims : int
+        Largest number of modelled directions.
+    max_mixture : int
+        Largest number of Gaussian mixture components.
+    """
+
+    def __init__(self, n_channels: int, n_samples: int, n_bands: int = 16, n_windows: int = 16,
+                 max_dims: int = 24, max_mixture: int = 6) -> None:
+        super().__init__()
+        self.n_channels = n_channels
+        self.n_samples = n_samples
+        self.n_bands = n_bands
+        self.n_windows = min(n_windows, max(1, n_samples // 16))
+        self.max_dims = max_dims
+        self.max_mixture = max_mixture
+        n_freq = n_samples // 2 + 1
+        d = n_channels * (n_bands + self.n_windows)
+        self.register_buffer("active", torch.zeros(()))
+        self.register_buffer("band_edges", torch.zeros(n_bands + 1, dtype=torch.long))
+        self.register_buffer("band_mask", torch.ones(n_freq, dtype=torch.bool))
+        self.register_buffer("band_interp", torch.zeros(n_bands, n_freq))
+        self.register_buffer("window_interp", torch.zeros(self.n_windows, n_samples))
+        self.register_buffer("window_edges", torch.zeros(self.n_windows + 1, dtype=torch.long))
+        # mixture in the modelled directions: weights (M,), means (M, K), factors (M, K, K),
+        # and the map back to log gains (K, D); unused rows stay zero
+        self.register_buffer("weights", torch.zeros(max_mixture))
+        self.register_buffer("means", torch.zeros(max_mixture, max_dims))
+        self.register_buffer("factors", torch.zeros(max_mixture, max_dims, max_dims))
+        self.register_buffer("basis", torch.zeros(max_dims, d))
+
+    @property
+    def n_dims(self) -> int:
+        """Modelled directions (0 when the component is off)."""
+        return int((self.basis.abs().sum(-1) > 0).sum())
+
+    # -- fitting ---------------------------------------------------------------------
+    def initialize(self, data: torch.Tensor, reference: torch.Tensor,
+                   line_bins: torch.Tensor | None = None, *, seed: int = 0) -> dict[str, float]:
+        """Fit the envelope distribution.
+
+        Parameters
+        ----------
+        data : torch.Tensor
+            Training traces ``(n, C, T)`` (normalised, block offsets removed).
+        reference : torch.Tensor
+            Stationary Gaussian traces ``(m, C, T)`` drawn from the fitted background, the
+            measurement of the estimator's own noise.
+        line_bins : torch.Tensor, optional
+            rfft bins of known lines, left out of the band powers.
+        seed : int
+            Seed of the mixture fit.
+
+        Returns
+        -------
+        dict
+            ``dims`` (modelled directions) and ``mixture`` (components).
+        """
+        from sklearn.mixture import GaussianMixture
+
+        n, t = data.shape[0], data.shape[2]
+        spec = torch.fft.rfft(reference.double(), dim=-1).abs().square().mean((0, 1))
+        passband = torch.nonzero(spec >= 1e-3 * spec.max()).flatten()
+        lo, hi = int(passband.min()), int(passband.max()) + 1
+        edges = _band_edges(lo, hi, self.n_bands)
+        if len(edges) != self.n_bands + 1:
+            self.active.zero_()
+            return {"dims": 0, "mixture": 0}
+        self.band_edges.copy_(torch.from_numpy(edges))
+        mask = torch.ones_like(self.band_mask)
+        if line_bins is not None and line_bins.numel():
+            for b in line_bins.tolist():
+                mask[max(b - 3, 0):b + 4] = False
+        self.band_mask.copy_(mask)
+        centres = 0.5 * (edges[:-1] + edges[1:] - 1)
+        self.band_interp.copy_(_interpolation_matrix(centres, spec.numel()))
+        w_edges = np.round(np.linspace(0, t, self.n_windows + 1)).astype(np.int64)
+        self.window_edges.copy_(torch.from_numpy(w_edges))
+        self.window_interp.copy_(_interpolation_matrix(0.5 * (w_edges[:-1] + w_edges[1:] - 1), t))
+
+        feats = self._features(data)                                     # (n, D)
+        noise = self._features(reference)                                # (m, D)
+        mu_e = noise.mean(0)
+        cov_e = torch.cov(noise.T)
+        ridge = 1e-6 * float(torch.diagonal(cov_e).mean())
+        cov_e = cov_e + ridge * torch.eye(noise.shape[1], dtype=noise.dtype)
+        d = feats - mu_e
+        cov_d = torch.cov(d.T)
+        # generalised eigenproblem cov_d v = lam cov_e v via the noise whitening
+        evals_e, evecs_e = torch.linalg.eigh(cov_e)
+        whiten = evecs_e / evals_e.clamp_min(1e-12).sqrt()              # (D, D): W^T cov_e W = I
+        lam, u = torch.linalg.eigh(whiten.T @ cov_d @ whiten)
+        lam, u = lam.flip(0), u.flip(1)
+        dim = feats.shape[1]
+        edge = (1.0 + math.sqrt(dim / n) + math.sqrt(dim / noise.shape[0])) ** 2
+        k_max = int(min(self.max_dims, max(0, n // 8)))
+        k = int(min(k_max, int((lam > 1.1 * edge).sum())))
+        self.weights.zero_()
+        self.means.zero_()
+        self.factors.zero_()
+        self.basis.zero_()
+        if k == 0:
+            self.active.zero_()
+            return {"dims": 0, "mixture": 0}
+        proj = whiten @ u[:, :k]                                         # (D, K): y = d @ proj
+        y = (d @ proj).numpy()
+        back = torch.linalg.pinv(proj)                                   # (K, D): d = y @ back
+        best, best_bic = None, math.inf
+        m_max = int(max(1, min(self.max_mixture, n // (5 * (k + 1)))))
+        for m in range(1, m_max + 1):
+            gmm = GaussianMixture(m, covariance_type="full", reg_covar=1e-3, random_state=seed,
+                                  max_iter=200, n_init=1).fit(y)
+            bic = gmm.bic(y)
+            if bic < best_bic:
+                best, best_bic = gmm, bic
+        assert best is not None
+        for j in range(best.n_components):
+            cov = torch.from_numpy(best.covariances_[j]) - torch.eye(k, dtype=torch.float64)
+            ev, vec = torch.linalg.eigh(0.5 * (cov + cov.T))
+            factor = vec * ev.clamp_min(0).sqrt()
+            self.factors[j, :k, :k] = factor.float()
+            self.means[j, :k] = torch.from_numpy(best.means_[j]).float()
+            self.weights[j] = float(best.weights_[j])
+        self.basis[:k] = back.float()
+        self.active.fill_(1.0)
+        return {"dims": k, "mixture": int(best.n_components)}
+
+    def _features(self, data: torch.Tensor) -> torch.Tensor:
+        out = [envelope_features(data[lo:lo + 512], self.band_edges, self.band_mask,
+                                 self.window_edges) for lo in range(0, data.shape[0], 512)]
+        return torch.cat(out)
+
+    # -- sampling ----------------------------------------------------------------------
+    def draw(self, n: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+        """Per-event log power gains: bands ``(n, C, B)`` and windows ``(n, C, W)``."""
+        dev = self.basis.device
+        u = torch.rand(n, generator=generator, device=dev)
+        comp = torch.searchsorted(torch.cumsum(self.weights, 0).contiguous(),
+                                  u * self.weights.sum()).clamp_max(self.max_mixture - 1)
+        z = torch.randn(n, self.max_dims, generator=generator, device=dev)
+        y = self.means[comp] + torch.einsum("nkj,nj->nk", self.factors[comp], z)
+        s = (y @ self.basis).reshape(n, self.n_channels, self.n_bands + self.n_windows)
+        return s[..., :self.n_bands], s[..., self.n_bands:]
+
+    def spectral_gain(self, band_log_power: torch.Tensor) -> torch.Tensor:
+        """Amplitude gains ``(n, C, F)`` from band log powers ``(n, C, B)``."""
+        return torch.exp(0.5 * band_log_power @ self.band_interp)
+
+    def time_gain(self, window_log_power: torch.Tensor) -> torch.Tensor:
+        """Amplitude envelope ``(n, C, T)`` of unit mean power from window log powers."""
+        log_env = window_log_power @ self.window_interp                 # (n, C, T)
+        log_env = log_env - torch.logsumexp(log_env, -1, keepdim=True) + math.log(
+            log_env.shape[-1])
+        return torch.exp(0.5 * log_env)

@@ -1,0 +1,204 @@
+"""The structured noise generator shared by the learned models: a general learned part
+plus optional named components, each kept only where the data support it.
+
+``x = g * (E_t * irfft(E_f * S) + lines + pulses) + blocks (+ residual)``:
+
+- ``S`` — stationary Gaussian background with the robust cross-spectrum
+  (:class:`~rnognoise.models.physics.Background`), always on;
+- ``E_f, E_t`` — the general part: a random per-event spectral gain and time envelope
+  drawn from a distribution learned from the data (:class:`~rnognoise.models.envelope.Envelope`);
+  it describes whatever makes events differ from one another in power, spectrum and
+  stationarity, named or not;
+- named components, each switchable (:data:`COMPONENTS`): ``lines`` (intermittent CW),
+  ``impulses`` (rare pulses), ``blocks`` (digitizer block offsets), ``envelope``.
+
+:meth:`PhysicsGenerator.initialize` fits every enabled component by moments;
+:meth:`PhysicsGenerator.set_components` switches components and refits what depends on
+the others, so that a caller can keep a component only if it improves a held-out score
+(:func:`rnognoise.selection.select_components`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import torch
+from torch import nn
+
+from .envelope import Envelope
+from .nets import ConvUpsampler
+from .physics import Background, BlockOffsets, Impulses, Lines
+from .spectral import irfft
+
+__all__ = ["COMPONENTS", "PhysicsGenerator"]
+
+#: The switchable components, in the order of the ``component_on`` buffer.
+COMPONENTS: tuple[str, ...] = ("blocks", "lines", "impulses", "envelope")
+
+
+class PhysicsGenerator(nn.Module):
+    """Background, learned envelope, block offsets, lines, impulses (+ conv residual).
+
+    Parameters
+    ----------
+    config : object
+        Needs ``block``, ``max_lines``, ``impulses``, ``envelope``, ``envelope_bands``,
+        ``envelope_windows``, ``residual_width``, ``latent_channels``
+        (:class:`~rnognoise.models.wgan_gp.WGANGPConfig`).
+    layout : TraceLayout
+        Channels, samples, sampling rate.
+    """
+
+    def __init__(self, config: Any, layout: Any) -> None:
+        super().__init__()
+        c, t = layout.n_channels, layout.n_samples
+        self.n_samples = t
+        self.background = Background(c, t)
+        self.blocks = BlockOffsets(c, t, config.block)
+        self.lines = Lines(c, t, layout.sampling_rate, config.max_lines)
+        self.impulses = Impulses(c, t)
+        self.envelope = Envelope(c, t, config.envelope_bands, config.envelope_windows)
+        wanted = {"blocks": config.block > 0, "lines": config.max_lines > 0,
+                  "impulses": bool(config.impulses), "envelope": bool(config.envelope)}
+        self.register_buffer("component_on",
+                             torch.tensor([float(wanted[k]) for k in COMPONENTS]))
+        self.residual = None
+        self.n_up = 4
+        if config.residual_width and t % (2 ** self.n_up) == 0:
+            self.latent_channels = config.latent_channels
+            self.residual = ConvUpsampler(config.latent_channels, config.residual_width, c,
+                                          self.n_up)
+            self.residual_scale = nn.Parameter(torch.zeros(c))
+        self._fit_info: dict[str, Any] = {}
+        self._pulse_threshold = float("inf")
+
+    # -- components ----------------------------------------------------------------
+    def is_on(self, name: str) -> bool:
+        """Whether component ``name`` is enabled."""
+        return bool(self.component_on[COMPONENTS.index(name)] > 0)
+
+    @property
+    def components(self) -> list[str]:
+        """The enabled components."""
+        return [k for k in COMPONENTS if self.is_on(k)]
+
+    def set_components(self, enabled: Iterable[str], data: torch.Tensor) -> None:
+        """Enable exactly ``enabled`` and refit what depends on the others.
+
+        Parameters
+        ----------
+        enabled : iterable of str
+            Names from :data:`COMPONENTS`.
+        data : torch.Tensor
+            The normalised training traces the model was initialised on.
+        """
+        enabled = set(enabled)
+        unknown = enabled - set(COMPONENTS)
+        if unknown:
+            raise ValueError(f"unknown component(s) {sorted(unknown)} (valid: {COMPONENTS})")
+        for i, k in enumerate(COMPONENTS):
+            self.component_on[i] = float(k in enabled)
+        if self.is_on("envelope"):
+            self._fit_envelope(data)
+
+    def physical_parameters(self) -> list[nn.Parameter]:
+        """Parameters of the physical components (learning rate ``lr_physics``)."""
+        skip = {id(p) for p in self.residual.parameters()} if self.residual else set()
+        return [p for p in self.parameters() if id(p) not in skip]
+
+    def network_parameters(self) -> list[nn.Parameter]:
+        """Parameters of the convolutional residual."""
+        return list(self.residual.parameters()) if self.residual else []
+
+    # -- fitting -------------------------------------------------------------------
+    def initialize(self, data: torch.Tensor) -> None:
+        """Moment-based initialisation of every component from normalised data."""
+        self.blocks.initialize(data)
+        clean = self.blocks.remove(data)
+        self.background.initialize(clean)
+        self.lines.initialize(clean)
+        # the impulse threshold: 99.9 % quantile of the event peak of everything but the
+        # impulses (background, lines, gain, blocks), so that lines and block offsets are
+        # not counted as impulses
+        saved = self.component_on.clone()
+        self.component_on[COMPONENTS.index("impulses")] = 0.0
+        self.component_on[COMPONENTS.index("envelope")] = 0.0
+        gen = torch.Generator(device=data.device).manual_seed(1234)
+        try:
+            with torch.no_grad():
+                bg = self.forward(min(4000, 4 * len(data)), gen)
+        finally:
+            self.component_on.copy_(saved)
+        self._pulse_threshold = max(float(torch.quantile(bg.abs().amax(-1).amax(-1), 0.999)),
+                                    1.0)
+        self.impulses.initialize(clean, self.background.sampler.power(),
+                                 self._pulse_threshold)
+        if self.is_on("envelope"):
+            self._fit_envelope(data)
+
+    def _fit_envelope(self, data: torch.Tensor) -> None:
+        """Fit the envelope to what the enabled components leave unexplained: bins of
+        enabled lines are left out, and so are events with a pulse when impulses are on."""
+        clean = self.blocks.remove(data) if self.is_on("blocks") else data
+        if self.is_on("impulses"):
+            peak = clean.abs().amax(-1).amax(-1)
+            clean = clean[peak <= self._pulse_threshold]
+        line_bins = None
+        if self.is_on("lines"):
+            slots = torch.nonzero(self.lines.active > 0, as_tuple=True)[0]
+            line_bins = torch.round(self.lines.base_freq[slots] / self.lines.bin_width).long()
+        gen = torch.Generator(device=data.device).manual_seed(4321)
+        with torch.no_grad():
+            reference = self.background.sampler(max(1000, min(4000, 2 * len(clean))), gen)
+        self._fit_info = self.envelope.initialize(clean, reference, line_bins)
+
+    @property
+    def fit_info(self) -> dict[str, Any]:
+        """What the last envelope fit found (modelled directions, mixture components)."""
+        return dict(self._fit_info)
+
+    # -- sampling --------------------------------------------------------------------
+    def forward(self, n: int, generator: torch.Generator) -> torch.Tensor:
+        """Draw ``n`` events ``(n, C, T)`` of normalised noise."""
+        spec = self.background.spectra(n, generator)
+        gain = self.background.gains(n, generator)
+        envelope = self.is_on("envelope") and bool(self.envelope.active > 0)
+        impulses = self.is_on("impulses")
+        grad = torch.is_grad_enabled()
+        if envelope:
+            band, window = self.envelope.draw(n, generator)
+            sg = self.envelope.spectral_gain(band)
+            spec = spec * sg if grad else spec.mul_(sg)
+            x = irfft(spec, self.n_samples)
+            tg = self.envelope.time_gain(window)
+            x = x * tg if grad else x.mul_(tg)
+            if impulses:
+                x = self.impulses.add_to_traces(x, generator)
+        else:
+            if impulses:
+                spec = self.impulses.add_to(spec, generator)
+            x = irfft(spec, self.n_samples)
+        if not grad:
+            # sampling: the same draws, added in place (no full-size temporaries)
+            if self.is_on("lines"):
+                self.lines.add_to(x, generator)
+            x.mul_(gain)  # the gain acts before the digitizer
+            if self.is_on("blocks"):
+                self.blocks.add_to(x, generator)
+            if self.residual is not None:
+                x.add_(self._residual(n, generator))
+            return x
+        if self.is_on("lines"):
+            x = x + self.lines(n, generator)
+        x = x * gain
+        if self.is_on("blocks"):
+            x = x + self.blocks(n, generator)
+        if self.residual is not None:
+            x = x + self._residual(n, generator)
+        return x
+
+    def _residual(self, n: int, generator: torch.Generator) -> torch.Tensor:
+        z = torch.randn(n, self.latent_channels, self.n_samples // 2 ** self.n_up,
+                        generator=generator, device=self.residual_scale.device)
+        return self.residual_scale[:, None] * self.residual(z)
