@@ -16,10 +16,12 @@ __all__ = [
     "ModelFileError",
     "NonFiniteOutputError",
     "OutputExistsError",
+    "PhysicalEnvelopeWarning",
     "RnognoiseError",
     "RnognoiseWarning",
     "SamplingRateWarning",
     "TrainingDivergedError",
+    "UnphysicalOutputError",
 ]
 
 
@@ -74,3 +76,12 @@ class RnognoiseWarning(UserWarning):
 
 class SamplingRateWarning(RnognoiseWarning):
     """A trace file carries no sampling rate; an assumed rate is used (the message says which)."""
+
+
+class UnphysicalOutputError(ModelFileError):
+    """Sampled noise left the physical envelope of the model's training data."""
+
+
+class PhysicalEnvelopeWarning(RnognoiseWarning):
+    """Sampled noise left the physical envelope of the model's training data (RMS or peak
+    per channel), or resampling to a lower rate removed much of the model's band."""
