@@ -12,10 +12,16 @@ __all__ = [
     "as_traces",
     "binomial_rate",
     "bootstrap_weights",
+    "rate_ratio",
     "warn_small",
     "wasserstein_sorted",
     "wasserstein_with_uncertainty",
+    "wilson_interval",
 ]
+
+#: Fewest events above a threshold (in either set, scaled to the real size) for a rate
+#: ratio to be judged at all.
+MIN_RATE_COUNT = 3
 
 
 class SmallSampleWarning(RuntimeWarning):
@@ -64,6 +70,44 @@ def binomial_rate(k: np.ndarray | int, n: int) -> tuple[np.ndarray, np.ndarray]:
     p = k / n
     p_l = (k + 1.0) / (n + 2.0)
     return p, np.sqrt(p_l * (1.0 - p_l) / n)
+
+
+def wilson_interval(k: np.ndarray | int, n: int, z: float = 1.96,
+                    ) -> tuple[np.ndarray, np.ndarray]:
+    """Wilson score interval of a binomial rate ``k / n`` (``z = 1.96``: 95 %).
+
+    E. B. Wilson, J. Am. Stat. Assoc. 22 (1927) 209.
+    """
+    k = np.asarray(k, dtype=np.float64)
+    p = k / n
+    denom = 1.0 + z * z / n
+    centre = (p + z * z / (2 * n)) / denom
+    half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
+    return np.maximum(centre - half, 0.0), np.minimum(centre + half, 1.0)
+
+
+def rate_ratio(k_real: int, n_real: int, k_gen: int, n_gen: int,
+               ) -> tuple[float, float, float, tuple[float, float], tuple[float, float]]:
+    """Rate ratio generated / real of two binomial counts, on a log scale.
+
+    Returns ``(ln_ratio, se, ratio, real_95, generated_95)``: ``ln((k_g/n_g) / (k_r/n_r))``
+    with 0.5 added to each count, its delta-method standard error
+    ``sqrt((1 - p_r)/k_r + (1 - p_g)/k_g)`` (independent samples of any sizes), the plain
+    ratio and the two Wilson 95 % intervals. ``ln_ratio`` and ``se`` are NaN when fewer
+    than :data:`MIN_RATE_COUNT` events are expected above the threshold in both sets
+    (the generated count scaled to the real size): nothing there to compare.
+    """
+    real_95 = tuple(float(v) for v in wilson_interval(k_real, n_real))
+    gen_95 = tuple(float(v) for v in wilson_interval(k_gen, n_gen))
+    ratio = (k_gen / n_gen) / (k_real / n_real) if k_real > 0 else float("inf") \
+        if k_gen > 0 else float("nan")
+    if k_real < MIN_RATE_COUNT and k_gen * n_real / n_gen < MIN_RATE_COUNT:
+        return float("nan"), float("nan"), ratio, real_95, gen_95
+    kr, kg = k_real + 0.5, k_gen + 0.5
+    pr, pg = kr / (n_real + 1.0), kg / (n_gen + 1.0)
+    ln = float(np.log(pg / pr))
+    se = float(np.sqrt(max(1 - pr, 0.0) / kr + max(1 - pg, 0.0) / kg))
+    return ln, se, float(ratio), real_95, gen_95
 
 
 def wasserstein_with_uncertainty(a: np.ndarray, b: np.ndarray, *, n_boot: int = 30,

@@ -26,7 +26,6 @@ Several conditions combine: one group per combination that occurs in either set.
 
 from __future__ import annotations
 
-import itertools
 import math
 import warnings
 from collections.abc import Sequence
@@ -34,32 +33,30 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
-from ..conditions import (
-    CHANNEL_GROUP,
-    LST,
-    ConditionSpec,
-    add_derived_columns,
-    group_channels,
-    parse_condition_names,
-    resolve_specs,
-)
+from ..conditions import parse_condition_names, resolve_specs
 from ..errors import ConfigError
 from ..io import TraceSet
 from ._common import SmallSampleWarning
-from .compare import FidelityReport, _jsonable, check_compatible, compare
-from .spectra import event_psd, find_passband
+from ._format import fixed_width, jsonable, num, pm
+from .compare import check_compatible, compare
+from .condition_groups import (
+    axis_for,
+    band_power,
+    band_power_summary,
+    describe,
+    group_keys,
+    real_passband,
+    with_columns,
+)
+from .fidelity import FidelityReport
 from .thresholds import VERDICT_ORDER, worst
 
 __all__ = ["HEADLINE_METRICS", "ConditionGroup", "ConditionalReport", "compare_by_condition"]
 
 #: Metrics of :func:`compare` summarised per group (worst row of each).
 HEADLINE_METRICS: tuple[str, ...] = ("psd_median_abs_db", "rms_rel_diff", "amplitude_w1",
-                                     "line_occupancy_diff")
-
-_CHUNK = 2000
-
+                                     "line_occupancy_lnratio")
 
 @dataclass
 class ConditionGroup:
@@ -125,8 +122,9 @@ class ConditionGroup:
         """JSON-ready dict (NaN as None; the full report left out)."""
         out = asdict(self)
         out.pop("report")
+        out["result"] = out.pop("verdict")  # a group result; the report has one verdict
         out["evaluated"] = self.evaluated
-        return _jsonable(out)
+        return jsonable(out)
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> ConditionGroup:
@@ -134,7 +132,7 @@ class ConditionGroup:
         return cls(
             label=str(values["label"]), values=dict(values["values"]),
             channels=[int(c) for c in values["channels"]], n_real=int(values["n_real"]),
-            n_generated=int(values["n_generated"]), verdict=str(values["verdict"]),
+            n_generated=int(values["n_generated"]), verdict=str(values.get("result", values.get("verdict"))),
             score=_float(values["score"]), headline=dict(values.get("headline") or {}),
             band_power={k: [_float(x) for x in v]
                         for k, v in (values.get("band_power") or {}).items()},
@@ -206,8 +204,8 @@ class ConditionalReport:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict (NaN as None)."""
-        return _jsonable({
-            "by": self.by, "kinds": self.kinds, "verdict": self.verdict,
+        return jsonable({
+            "by": self.by, "kinds": self.kinds, "worst_group_result": self.verdict,
             "score": self.score(), "mean_score": self.mean_score(),
             "score_rule": "largest group score (worst group)",
             "band_hz": list(self.band), "channels": self.channels,
@@ -236,7 +234,7 @@ class ConditionalReport:
     def table(self) -> str:
         """Fixed-width text: one row per group, then the band-power ratio per channel."""
         lo, hi = self.band[0] / 1e6, self.band[1] / 1e6
-        head = ("group", "real", "gen", "verdict", "score", "psd |dB|", "rms diff", "amp W1",
+        head = ("group", "real", "gen", "result", "score", "psd |dB|", "rms diff", "amp W1",
                 "line occ", "P real (mV²)", "P gen/real (dB)")
         rows = [head]
         for g in self.groups:
@@ -246,14 +244,15 @@ class ConditionalReport:
                 continue
             bp = g.band_power_mean
             rows.append((g.label, str(g.n_real), str(g.n_generated), g.verdict,
-                         _num(g.score), *(_headline_text(g.headline.get(m))
+                         num(g.score), *(_headline_text(g.headline.get(m))
                                           for m in HEADLINE_METRICS),
-                         _num(_scale(bp.get("real"), 1e6)),
-                         _pm(bp.get("ratio_db"), bp.get("ratio_db_err"))))
-        text = [f"Per condition ({', '.join(self.by)}): verdict {self.verdict.upper()}, "
-                f"score {_num(self.score())} (worst group); band {lo:.0f}-{hi:.0f} MHz; "
+                         num(_scale(bp.get("real"), 1e6)),
+                         pm(bp.get("ratio_db"), bp.get("ratio_db_err"), "+.2f")))
+        text = [f"Per condition ({', '.join(self.by)}): worst group result "
+                f"{self.verdict.upper()}, "
+                f"score {num(self.score())} (worst group); band {lo:.0f}-{hi:.0f} MHz; "
                 f"headline numbers: worst row (real-vs-real in brackets)", ""]
-        text += _fixed_width(rows)
+        text += fixed_width(rows)
         for g in self.skipped:
             text.append(f"skipped {g.label}: {g.skipped}")
         evaluated = self.evaluated
@@ -263,9 +262,9 @@ class ConditionalReport:
             rows = [("group", *(f"ch {c}" for c in chans))]
             for g in evaluated:
                 by_ch = dict(zip(g.channels, g.band_power.get("ratio_db", []), strict=False))
-                rows.append((g.label, *(_pm(by_ch[c], None) if c in by_ch else "-"
+                rows.append((g.label, *(pm(by_ch[c], None, "+.2f") if c in by_ch else "-"
                                         for c in chans)))
-            text += _fixed_width(rows)
+            text += fixed_width(rows)
         return "\n".join(text)
 
     def __str__(self) -> str:
@@ -328,22 +327,22 @@ def compare_by_condition(real: TraceSet, generated: TraceSet, by: Sequence[str] 
         if int(value) != value or value < least:
             raise ConfigError(f"{label} must be an integer >= {least}, got {value!r}")
     generated = check_compatible(real, generated)
-    real_events = _with_columns(real, names, "real")
-    gen_events = _with_columns(generated, names, "generated")
-    specs = resolve_specs(names, real_events, source=_describe(real, "real"))
-    axes = [_axis(s, real_events, gen_events, real, generated, lst_bins, bins) for s in specs]
+    real_events = with_columns(real, names, "real")
+    gen_events = with_columns(generated, names, "generated")
+    specs = resolve_specs(names, real_events, source=describe(real, "real"))
+    axes = [axis_for(s, real_events, gen_events, real, generated, lst_bins, bins) for s in specs]
 
     nperseg = int(compare_kwargs.get("nperseg", 256))
     band = compare_kwargs.pop("band", None)
     if band is None:
-        band = _real_passband(real, nperseg)
+        band = real_passband(real, nperseg)
     band = (float(band[0]), float(band[1]))
-    bp_real = _band_power(real, band, nperseg)
-    bp_gen = _band_power(generated, band, nperseg)
+    bp_real = band_power(real, band, nperseg)
+    bp_gen = band_power(generated, band, nperseg)
 
     channel_index = {int(c): i for i, c in enumerate(real.channels)}
     groups = []
-    for key in _group_keys(axes):
+    for key in group_keys(axes):
         mask_r = np.ones(real.n_events, bool)
         mask_g = np.ones(generated.n_events, bool)
         channels = [int(c) for c in real.channels]
@@ -359,7 +358,7 @@ def compare_by_condition(real: TraceSet, generated: TraceSet, by: Sequence[str] 
         cols = [channel_index[c] for c in channels]
         group = ConditionGroup(", ".join(labels), values, channels, int(mask_r.sum()),
                                int(mask_g.sum()))
-        group.band_power, group.band_power_mean = _band_power_summary(bp_real[mask_r][:, cols],
+        group.band_power, group.band_power_mean = band_power_summary(bp_real[mask_r][:, cols],
                                                                       bp_gen[mask_g][:, cols])
         if group.n_real < min_events or group.n_generated < min_events:
             group.skipped = (f"{group.n_real} real / {group.n_generated} generated events; "
@@ -373,113 +372,6 @@ def compare_by_condition(real: TraceSet, generated: TraceSet, by: Sequence[str] 
         channels=[int(c) for c in real.channels], sampling_rate=real.sampling_rate,
         lst_bins=int(lst_bins), bins=int(bins), min_events=int(min_events), seed=seed,
         quick=quick, sources={"real": real.source, "generated": generated.source})
-
-
-# ------------------------------------------------------------------ grouping
-@dataclass
-class _Axis:
-    """How one condition splits the events (or, for ``channel_group``, the channels)."""
-
-    name: str
-    labels: list[str]
-    values: list[Any]
-    real_codes: np.ndarray | None = None
-    gen_codes: np.ndarray | None = None
-    channel_sets: list[list[int]] | None = None
-
-
-def _describe(ts: TraceSet, which: str) -> str:
-    return f"{which} set {ts.source}" if ts.source else f"{which} set"
-
-
-def _with_columns(ts: TraceSet, names: list[str], which: str) -> pd.DataFrame:
-    return add_derived_columns(ts.events, names, source=_describe(ts, which))
-
-
-def _axis(spec: ConditionSpec, real_events: pd.DataFrame, gen_events: pd.DataFrame,
-          real: TraceSet, generated: TraceSet, lst_bins: int, bins: int) -> _Axis:
-    name, kind = spec.name, spec.kind
-    if kind == CHANNEL_GROUP:
-        present = group_channels(real.channels)
-        names = list(present)
-        return _Axis(name, [f"{name}={g}" for g in names], names,
-                     channel_sets=[present[g] for g in names])
-    if kind == "categorical":
-        r = _categorical(real_events[name], _describe(real, "real"), name)
-        g = _categorical(gen_events[name], _describe(generated, "generated"), name)
-        levels = _sorted_levels(set(r) | set(g))
-        lookup = {v: i for i, v in enumerate(levels)}
-        return _Axis(name, [f"{name}={v}" for v in levels], levels,
-                     np.array([lookup[v] for v in r], np.int64),
-                     np.array([lookup[v] for v in g], np.int64))
-    r = _numeric(real_events[name], _describe(real, "real"), name)
-    g = _numeric(gen_events[name], _describe(generated, "generated"), name)
-    if kind == "cyclic":
-        width = spec.period / lst_bins
-        edges = np.arange(lst_bins + 1) * width
-        sep, unit = "-", " h" if name == LST else ""
-
-        def code(v: np.ndarray) -> np.ndarray:
-            return np.clip(np.floor(np.mod(v, spec.period) / width), 0,
-                           lst_bins - 1).astype(np.int64)
-    else:
-        edges = np.unique(np.quantile(r, np.linspace(0.0, 1.0, bins + 1)))
-        if edges.size == 1:
-            edges = np.repeat(edges, 2)
-        sep, unit = "..", ""
-
-        def code(v: np.ndarray) -> np.ndarray:
-            return np.searchsorted(edges[1:-1], v, side="right").astype(np.int64)
-    values = [[float(lo), float(hi)] for lo, hi in itertools.pairwise(edges)]
-    labels = [f"{name}={lo:.4g}{sep}{hi:.4g}{unit}" for lo, hi in values]
-    return _Axis(name, labels, values, code(r), code(g))
-
-
-def _categorical(column: pd.Series, source: str, name: str) -> list[Any]:
-    if column.isna().any():
-        raise ConfigError(f"{source}: condition column {name!r} holds missing values")
-    return [v.item() if isinstance(v, np.generic) else v for v in column.tolist()]
-
-
-def _numeric(column: pd.Series, source: str, name: str) -> np.ndarray:
-    try:
-        values = column.to_numpy(np.float64)
-    except (TypeError, ValueError):
-        raise ConfigError(f"{source}: condition column {name!r} is not numeric "
-                          f"(dtype {column.dtype})") from None
-    if not np.isfinite(values).all():
-        raise ConfigError(f"{source}: condition column {name!r} holds NaN/inf")
-    return values
-
-
-def _sorted_levels(levels: set[Any]) -> list[Any]:
-    try:
-        return sorted(levels)
-    except TypeError:
-        return sorted(levels, key=str)
-
-
-def _group_keys(axes: list[_Axis]) -> list[tuple[int, ...]]:
-    """Code tuples (one code per axis) of every combination present in either set."""
-    event_axes = [i for i, a in enumerate(axes) if a.channel_sets is None]
-    found: set[tuple[int, ...]] = {()}
-    if event_axes:
-        found = set()
-        for attr in ("real_codes", "gen_codes"):
-            stack = np.stack([getattr(axes[i], attr) for i in event_axes], axis=1)
-            found |= {tuple(int(x) for x in row) for row in np.unique(stack, axis=0)}
-    keys = []
-    for event_key in found:
-        partial: list[tuple[int, ...]] = [()]
-        it = iter(event_key)
-        for axis in axes:
-            if axis.channel_sets is None:
-                code = next(it)
-                partial = [p + (code,) for p in partial]
-            else:
-                partial = [p + (k,) for p in partial for k in range(len(axis.channel_sets))]
-        keys += partial
-    return sorted(keys)
 
 
 # ------------------------------------------------------------------ per group
@@ -517,67 +409,7 @@ def _headline(report: FidelityReport, name: str) -> dict[str, Any] | None:
             key = str(r.channel)
             by_channel[key] = max(by_channel.get(key, -math.inf), r.value)
     return {"value": top.value, "reference": top.reference, "where": top.where,
-            "verdict": top.verdict, "unit": top.unit, "by_channel": by_channel}
-
-
-# ------------------------------------------------------------------ band power
-def _real_passband(real: TraceSet, nperseg: int) -> tuple[float, float]:
-    total = None
-    freqs = None
-    for lo in range(0, real.n_events, _CHUNK):
-        freqs, psd = event_psd(real.traces[lo:lo + _CHUNK], real.sampling_rate,
-                               nperseg=nperseg)
-        part = psd.sum(0, dtype=np.float64)
-        total = part if total is None else total + part
-    assert total is not None and freqs is not None
-    return find_passband(freqs, total / real.n_events)
-
-
-def _band_power(ts: TraceSet, band: tuple[float, float], nperseg: int) -> np.ndarray:
-    """Per-event, per-channel power in ``band`` (V^2): the Welch PSD summed over the band."""
-    out = np.empty((ts.n_events, ts.n_channels), np.float64)
-    for lo in range(0, ts.n_events, _CHUNK):
-        freqs, psd = event_psd(ts.traces[lo:lo + _CHUNK], ts.sampling_rate, nperseg=nperseg)
-        mask = (freqs >= band[0]) & (freqs <= band[1])
-        df = float(freqs[1] - freqs[0])
-        out[lo:lo + _CHUNK] = psd[..., mask].sum(-1, dtype=np.float64) * df
-    return out
-
-
-def _mean_err(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    n = x.shape[0]
-    if n == 0:
-        nan = np.full(x.shape[1:], np.nan)
-        return nan, nan
-    mean = x.mean(0)
-    err = x.std(0, ddof=1) / math.sqrt(n) if n > 1 else np.full(x.shape[1:], np.nan)
-    return mean, err
-
-
-def _ratio_db(real: np.ndarray, real_err: np.ndarray, gen: np.ndarray,
-              gen_err: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    with np.errstate(divide="ignore", invalid="ignore"):
-        ratio = 10.0 * np.log10(gen / real)
-        err = 10.0 / math.log(10.0) * np.hypot(real_err / real, gen_err / gen)
-    return ratio, err
-
-
-def _band_power_summary(real: np.ndarray, gen: np.ndarray,
-                        ) -> tuple[dict[str, list[float]], dict[str, float]]:
-    per_channel = {}
-    mean_of = {}
-    for label, (r, g) in (("channel", (real, gen)),
-                          ("mean", (real.mean(1, keepdims=True), gen.mean(1, keepdims=True)))):
-        rm, re = _mean_err(r)
-        gm, ge = _mean_err(g)
-        ratio, ratio_err = _ratio_db(rm, re, gm, ge)
-        out = {"real": rm, "real_err": re, "generated": gm, "generated_err": ge,
-               "ratio_db": ratio, "ratio_db_err": ratio_err}
-        if label == "channel":
-            per_channel = {k: [float(x) for x in v] for k, v in out.items()}
-        else:
-            mean_of = {k: float(v[0]) for k, v in out.items()}
-    return per_channel, mean_of
+            "result": top.verdict, "unit": top.unit, "by_channel": by_channel}
 
 
 # ------------------------------------------------------------------ formatting
@@ -589,29 +421,7 @@ def _scale(x: float | None, factor: float) -> float | None:
     return None if x is None else x * factor
 
 
-def _num(x: float | None) -> str:
-    if x is None or not math.isfinite(x):
-        return "n/a"
-    return f"{x:.3g}"
-
-
-def _pm(x: float | None, err: float | None) -> str:
-    if x is None or not math.isfinite(x):
-        return "n/a"
-    if err is None or not math.isfinite(err):
-        return f"{x:+.2f}"
-    return f"{x:+.2f} ± {err:.2f}"
-
-
 def _headline_text(h: dict[str, Any] | None) -> str:
     if not h:
         return "-"
-    return f"{_num(h['value'])} ({_num(h['reference'])})"
-
-
-def _fixed_width(rows: list[tuple[str, ...]]) -> list[str]:
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    text = ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip()
-            for row in rows]
-    text.insert(1, "  ".join("-" * w for w in widths))
-    return text
+    return f"{num(h['value'])} ({num(h['reference'])})"

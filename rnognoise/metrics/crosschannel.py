@@ -24,7 +24,8 @@ def channel_pairs(n_channels: int, *, max_all: int = 8) -> list[tuple[int, int]]
 
 def max_normalised_xcorr(traces: np.ndarray, sampling_rate: float,
                          pairs: list[tuple[int, int]], *, max_lag: float = 20e-9,
-                         chunk: int = 256) -> np.ndarray:
+                         chunk: int = 256, return_lag: bool = False,
+                         ) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
     """Per event and pair, ``max |c(tau)|`` over ``|tau| <= max_lag``.
 
     ``c(tau) = sum_t x_i(t) x_j(t + tau) / sqrt(sum x_i^2 sum x_j^2)`` (no mean removal,
@@ -41,20 +42,27 @@ def max_normalised_xcorr(traces: np.ndarray, sampling_rate: float,
     max_lag : float, s
         Lag window half-width.
 
+    return_lag : bool
+        Also return the lag (s) of the maximum.
+
     Returns
     -------
     numpy.ndarray
-        ``(n_events, n_pairs)``.
+        ``(n_events, n_pairs)``; with ``return_lag`` also the lags, s, same shape
+        (positive: channel ``i`` later than channel ``j``).
     """
     x = as_traces(traces)
     n_ev, _, n = x.shape
     out = np.empty((n_ev, len(pairs)))
+    lags = np.zeros((n_ev, len(pairs)))
     if not pairs:
-        return out
+        return (out, lags) if return_lag else out
     lag = max(0, min(n - 1, int(round(max_lag * sampling_rate))))
     n_fft = 1 << int(np.ceil(np.log2(2 * n)))
     first = np.array([p[0] for p in pairs])
     second = np.array([p[1] for p in pairs])
+    # cross[k] = sum_t x_i(t) x_j(t - k): a peak at k > 0 means channel i is later by k
+    lag_axis = np.concatenate([np.arange(lag + 1), np.arange(-lag, 0)]).astype(np.float64)
     for lo in range(0, n_ev, chunk):
         block = x[lo:lo + chunk].astype(np.float64)
         spec = np.fft.rfft(block, n=n_fft, axis=-1)
@@ -62,9 +70,12 @@ def max_normalised_xcorr(traces: np.ndarray, sampling_rate: float,
         cross = np.fft.irfft(spec[:, first] * np.conj(spec[:, second]), n=n_fft, axis=-1)
         window = np.concatenate([cross[..., :lag + 1], cross[..., n_fft - lag:]], axis=-1)
         norm = np.sqrt(energy[:, first] * energy[:, second])
+        arg = np.abs(window).argmax(axis=-1)
         with np.errstate(divide="ignore", invalid="ignore"):
-            out[lo:lo + chunk] = np.abs(window).max(axis=-1) / norm
-    return out
+            out[lo:lo + chunk] = np.take_along_axis(np.abs(window), arg[..., None],
+                                                    axis=-1)[..., 0] / norm
+        lags[lo:lo + chunk] = lag_axis[arg] / sampling_rate
+    return (out, lags) if return_lag else out
 
 
 def zero_lag_products(traces: np.ndarray) -> np.ndarray:

@@ -20,7 +20,8 @@ from scipy import ndimage
 from ..dsp import periodogram
 from ._common import as_traces, binomial_rate
 
-__all__ = ["Line", "LineScan", "detect_lines", "line_occupancy", "scan_lines", "smooth_spectrum"]
+__all__ = ["Line", "LineScan", "detect_lines", "line_event_power", "line_occupancy",
+           "scan_lines", "smooth_spectrum"]
 
 
 @dataclass
@@ -59,17 +60,49 @@ class Line:
 
 @dataclass
 class LineScan:
-    """Per-event line flags of one set (see :func:`scan_lines`)."""
+    """Per-event line flags of one set (see :func:`scan_lines`).
+
+    ``flag_power`` holds the power (V^2) of every flagged bin, in the order of
+    ``np.nonzero(flags)``, so that per-event line powers need no dense array.
+    """
 
     frequencies: np.ndarray
     smooth: np.ndarray
     flags: np.ndarray
     flagged_power: np.ndarray
+    flag_power: np.ndarray | None = None
 
     @property
     def n_events(self) -> int:
         """Number of events scanned."""
         return int(self.flags.shape[0])
+
+    def nonzero(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``np.nonzero(flags)``, computed once."""
+        cached = self.__dict__.get("_nonzero")
+        if cached is None:
+            cached = np.nonzero(self.flags)
+            self.__dict__["_nonzero"] = cached
+        return cached
+
+    def subset(self, index: np.ndarray) -> LineScan:
+        """The scan of the events ``index`` (same smooth spectrum)."""
+        index = np.asarray(index)
+        flags = self.flags[index]
+        power = None
+        if self.flag_power is not None:
+            dense = np.zeros(self.flags.shape, np.float32)
+            dense[self.flags] = self.flag_power
+            power = dense[index][flags]
+        flagged = (np.zeros(self.flagged_power.shape) if power is None else
+                   _sum_flagged(flags, power))
+        return LineScan(self.frequencies, self.smooth, flags, flagged, power)
+
+
+def _sum_flagged(flags: np.ndarray, power: np.ndarray) -> np.ndarray:
+    dense = np.zeros(flags.shape, np.float64)
+    dense[flags] = power
+    return dense.sum(axis=0)
 
 
 def smooth_spectrum(power: np.ndarray, kernel: int = 31) -> np.ndarray:
@@ -117,6 +150,7 @@ def scan_lines(traces: np.ndarray, sampling_rate: float, *, k: float = 20.0,
     freqs = None
     flags = None
     flagged_power = np.zeros(smooth.shape)
+    powers: list[np.ndarray] = []
     df = sampling_rate / x.shape[-1]
     for lo in range(0, n_ev, chunk):
         freqs, p = periodogram(x[lo:lo + chunk], sampling_rate)
@@ -128,15 +162,23 @@ def scan_lines(traces: np.ndarray, sampling_rate: float, *, k: float = 20.0,
             flags = np.zeros((n_ev, *f.shape[1:]), bool)
         flags[lo:lo + chunk] = f
         flagged_power += np.where(f, p, 0.0).sum(axis=0) * df
-    return LineScan(freqs, smooth, flags, flagged_power)
+        powers.append((p[f] * df).astype(np.float32))
+    return LineScan(freqs, smooth, flags, flagged_power, np.concatenate(powers))
 
 
-def detect_lines(scan: LineScan, *, min_occupancy: float = 0.02, gap: int = 1) -> list[Line]:
+def detect_lines(scan: LineScan, *, min_occupancy: float = 0.02, gap: int = 1,
+                 band: tuple[float, float] | None = None) -> list[Line]:
     """Lines of a scanned set: groups of adjacent bins with occupancy >= ``min_occupancy``.
 
     Bins closer than ``gap + 1`` are merged into one line (leakage of an off-bin tone).
+    With ``band`` (Hz) only bins inside it are searched: outside the analysis band (DC,
+    the first bins of a short trace, beyond the anti-aliasing filter) per-event power
+    varies for reasons that are not narrow-band emitters.
     """
     occ_bins = scan.flags.mean(axis=0)
+    if band is not None:
+        outside = (scan.frequencies < band[0]) | (scan.frequencies > band[1])
+        occ_bins = np.where(outside[None, :], 0.0, occ_bins)
     lines: list[Line] = []
     for c in range(occ_bins.shape[0]):
         hot = np.flatnonzero(occ_bins[c] >= min_occupancy)
@@ -156,6 +198,22 @@ def _line_from_bins(scan: LineScan, c: int, bins: tuple[int, ...]) -> Line:
     peak = bins[int(np.argmax(scan.flags[:, c, list(bins)].mean(axis=0)))]
     power = float(scan.flagged_power[c, list(bins)].sum() / max(n_carry, 1))
     return Line(c, float(scan.frequencies[peak]), bins, float(occ), float(err), power)
+
+
+def line_event_power(scan: LineScan, line: Line, *, widen: int = 1) -> np.ndarray:
+    """Per-event power (V^2) in the flagged bins of ``line`` (bins widened by ``widen``).
+
+    Zero for events that do not carry the line. Needs a scan with ``flag_power``.
+    """
+    if scan.flag_power is None:
+        raise ValueError("scan has no per-bin powers")
+    n_f = scan.flags.shape[-1]
+    lo = max(1, line.bins[0] - widen)
+    hi = min(n_f - 2, line.bins[-1] + widen)
+    ev, ch, b = scan.nonzero()
+    keep = (ch == line.channel_index) & (b >= lo) & (b <= hi)
+    return np.bincount(ev[keep], weights=scan.flag_power[keep].astype(np.float64),
+                       minlength=scan.n_events)
 
 
 def line_occupancy(scan: LineScan, lines: list[Line], *, widen: int = 1) -> list[Line]:

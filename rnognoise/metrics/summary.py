@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -23,7 +23,8 @@ class SetSummary:
     """Per-event quantities of one set of traces (see :func:`summarise`).
 
     All ``(n_events, n_channels)`` arrays are per event and channel; ``sigma`` is the
-    per-channel RMS (V) of the *real* set used for every normalisation.
+    per-channel RMS (V) of the *real* set used for every normalisation. ``lag`` is the
+    lag (s) of ``xcorr`` per event and pair; ``values`` and ``examples`` are not per event.
     """
 
     n_events: int
@@ -43,6 +44,36 @@ class SetSummary:
     power: np.ndarray | None
     values: np.ndarray
     examples: np.ndarray
+    lag: np.ndarray | None = None
+    value_events: np.ndarray | None = None
+
+    @property
+    def log_rms(self) -> np.ndarray:
+        """Per-event mean over channels of ``ln(RMS)`` (RMS of each trace, V)."""
+        m1 = self.sums[..., 0] / self.n_samples
+        m2 = self.sums[..., 1] / self.n_samples
+        var = np.maximum(m2 - m1 ** 2, np.finfo(float).tiny)
+        return 0.5 * np.log(var).mean(axis=-1)
+
+    def subset(self, index: np.ndarray) -> SetSummary:
+        """The summary of the events ``index`` (values, histogram and examples kept whole)."""
+        index = np.asarray(index)
+
+        def take(a: np.ndarray | None) -> np.ndarray | None:
+            return None if a is None else a[index]
+
+        values, value_events = self.values, self.value_events
+        if value_events is not None:
+            keep = np.isin(value_events, index)
+            position = np.full(self.n_events, -1)
+            position[index] = np.arange(index.size)
+            values, value_events = values[:, keep], position[value_events[keep]]
+        return replace(
+            self, n_events=int(index.size), values=values, value_events=value_events, psd=self.psd[index], sums=self.sums[index],
+            peak=self.peak[index], ratio=self.ratio[index], kurtosis=self.kurtosis[index],
+            spread=self.spread[index], xcorr=self.xcorr[index], products=self.products[index],
+            lines=self.lines.subset(index), highlow=take(self.highlow), power=take(self.power),
+            lag=take(self.lag))
 
 
 def _event_kurtosis(sums: np.ndarray, n: int) -> np.ndarray:
@@ -80,9 +111,11 @@ def summarise(traces: np.ndarray, sampling_rate: float, sigma: np.ndarray, *,
     smooth = scan_lines(x[np.unique(np.linspace(0, n_ev - 1, min(n_ev, 500)).astype(int))],
                         sampling_rate, k=line_k).smooth
     parts: dict[str, list[np.ndarray]] = {k: [] for k in (
-        "psd", "sums", "peak", "ratio", "spread", "xcorr", "products", "flags", "hl", "pw")}
+        "psd", "sums", "peak", "ratio", "spread", "xcorr", "lag", "products", "flags", "hl",
+        "pw")}
     histogram = np.zeros((n_ch, len(HIST_EDGES_SIGMA) - 1), np.int64)
     flagged_power = np.zeros_like(smooth)
+    flag_power: list[np.ndarray] = []
     frequencies = line_freqs = None
     for lo in range(0, n_ev, chunk):
         block = x[lo:lo + chunk]
@@ -93,13 +126,17 @@ def summarise(traces: np.ndarray, sampling_rate: float, sigma: np.ndarray, *,
         parts["peak"].append(peak)
         parts["ratio"].append(ratio)
         parts["spread"].append(block_mean_spread(block, sigma))
-        parts["xcorr"].append(max_normalised_xcorr(block, sampling_rate, pairs, max_lag=max_lag))
+        xc, lag = max_normalised_xcorr(block, sampling_rate, pairs, max_lag=max_lag,
+                                       return_lag=True)
+        parts["xcorr"].append(xc)
+        parts["lag"].append(lag)
         parts["products"].append(zero_lag_products(block))
         histogram += amplitude_histogram(block, sigma)
         scan = scan_lines(block, sampling_rate, k=line_k, smooth=smooth)
         line_freqs = scan.frequencies
         parts["flags"].append(scan.flags)
         flagged_power += scan.flagged_power
+        flag_power.append(scan.flag_power)
         if triggers:
             parts["hl"].append(highlow_scores(block, sigma, sampling_rate))
             parts["pw"].append(power_scores(block, sigma, sampling_rate))
@@ -113,12 +150,14 @@ def summarise(traces: np.ndarray, sampling_rate: float, sigma: np.ndarray, *,
         values = x[ev[None, :], np.arange(n_ch)[:, None], t[None, :]]
     else:
         values = flat
+        ev = np.repeat(np.arange(n_ev), n_s)
     pick = np.unique(np.linspace(0, n_ev - 1, min(n_ev, n_examples)).astype(int))
     return SetSummary(
         n_events=n_ev, n_samples=n_s, frequencies=frequencies, psd=joined["psd"],
         sums=joined["sums"], peak=joined["peak"], ratio=joined["ratio"],
         kurtosis=_event_kurtosis(joined["sums"], n_s), spread=joined["spread"],
         xcorr=joined["xcorr"], products=joined["products"], histogram=histogram,
-        lines=LineScan(line_freqs, smooth, joined["flags"], flagged_power),
+        lines=LineScan(line_freqs, smooth, joined["flags"], flagged_power,
+                       np.concatenate(flag_power)),
         highlow=joined["hl"], power=joined["pw"], values=np.asarray(values, np.float64),
-        examples=np.array(x[pick], np.float32))
+        examples=np.array(x[pick], np.float32), lag=joined["lag"], value_events=ev)
