@@ -1,45 +1,66 @@
 """``NoiseGenerator``: fresh, seeded noise in volts from a model file, for simulation code.
 
+Random streams
+    Event ``i`` of stream ``k`` of seed ``s`` is a function of ``(s, k, i)`` alone (and of
+    the model, the device, the trace length and rate): not of how many events are drawn
+    at once, of ``batch_size`` or of where a chunk starts. Events are generated in blocks
+    of :data:`BLOCK_EVENTS`; block ``b`` draws from its own torch generator seeded by
+    ``numpy.random.SeedSequence(s, spawn_key=(k, b))``. Streams are spawned seed
+    sequences (``SeedSequence(s).spawn(...)[k]`` is stream ``k``), not ``s + k``: the
+    streams of a simulation campaign (one per cluster job) are statistically independent.
+
 Any trace length and sampling rate: see :mod:`rnognoise.stitching` for the methods.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
-from typing import Any
+import warnings
+from collections.abc import Iterator, Mapping
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 
-from .errors import ConfigError, NonFiniteOutputError
+from .core.device import autocast, check_precision, resolve_device, to_host
+from .envelope_guard import Envelope, EnvelopeGuard
+from .errors import (
+    ConfigError,
+    NonFiniteOutputError,
+    PhysicalEnvelopeWarning,
+    UnphysicalOutputError,
+)
 from .io import TraceSet
 from .modelfile import load_model
-from .models.conditional import ConditionalModel, EncodedConditions
-from .stitching import ResamplePlan, StitchPlan, plan_resample, plan_stitch, random_crop
+from .stitching import (
+    StitchPlan,
+    check_band,
+    plan_resample,
+    plan_stitch,
+    random_crop,
+)
 from .stitching import resample as resample_traces
 from .stitching import stitch as stitch_draws
 
-__all__ = ["NoiseGenerator", "resolve_device"]
+if TYPE_CHECKING:
+    from .models.conditional import EncodedConditions
+    from .stitching import ResamplePlan
+
+__all__ = ["BLOCK_EVENTS", "CUDA_BLOCK_EVENTS", "NoiseGenerator", "resolve_device"]
+
+#: Events per independently seeded block on the CPU (the unit of reproducibility).
+BLOCK_EVENTS = 256
+#: Events per block on CUDA (larger kernels; CUDA streams differ from CPU ones anyway).
+CUDA_BLOCK_EVENTS = 4096
+#: spawn_key entry, after the stream, of the conditions drawn for a whole call.
+_CONDITIONS_KEY = 2**32
+#: What to do when sampled noise leaves the training envelope.
+_ON_UNPHYSICAL = ("warn", "raise", "ignore")
 
 
-def resolve_device(device: str | torch.device = "auto") -> torch.device:
-    """``"auto"`` -> CUDA when available, else CPU; otherwise ``torch.device(device)``."""
-    if str(device) == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        dev = torch.device(device)
-    except RuntimeError:
-        raise ConfigError(f"unknown device {device!r} (use auto, cpu or cuda)") from None
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ConfigError("device 'cuda' requested but no CUDA GPU is available")
-    return dev
-
-
-def _batch_seed(seed_sequence: np.random.SeedSequence, index: int) -> int:
-    child = np.random.SeedSequence(entropy=seed_sequence.entropy,
-                                   spawn_key=(*seed_sequence.spawn_key, index))
-    return int(child.generate_state(1, dtype=np.uint64)[0] & 0x7FFF_FFFF_FFFF_FFFF)
+def _torch_seed(entropy: Any, key: tuple[int, ...]) -> int:
+    state = np.random.SeedSequence(entropy, spawn_key=key).generate_state(1, dtype=np.uint64)
+    return int(state[0] & np.uint64(0x7FFF_FFFF_FFFF_FFFF))
 
 
 class NoiseGenerator:
@@ -50,9 +71,13 @@ class NoiseGenerator:
     model : rnognoise.models.NoiseModel
         A fitted model.
     metadata : dict
-        The model file's metadata.
+        The model file's metadata (its ``provenance.envelope``, when present, turns on
+        the physical-envelope check, :mod:`rnognoise.envelope_guard`).
     device : torch.device
         Where sampling runs.
+    precision : {"fp32", "bf16", "fp16"}
+        Autocast dtype for the model's networks while sampling; spectral parts (FFTs,
+        the random-phase sampler) stay float32. Default float32 throughout.
 
     Attributes
     ----------
@@ -69,28 +94,63 @@ class NoiseGenerator:
     --------
     >>> gen = NoiseGenerator.load("noise.safetensors")          # doctest: +SKIP
     >>> noise = gen.sample(1000, seed=42)  # (1000, n_channels, n_samples) volts
+    >>> job = gen.sample(1000, seed=42, stream=17)  # cluster job 17's own stream
     >>> sim = gen.sample(10, n_samples=4096, sampling_rate=2.4e9, seed=1)  # doctest: +SKIP
     """
 
-    def __init__(self, model: Any, metadata: dict[str, Any], device: torch.device) -> None:
+    def __init__(self, model: Any, metadata: dict[str, Any], device: torch.device,
+                 precision: str = "fp32") -> None:
         self.model = model.to(device).eval()
         self.metadata = metadata
         self.path: str | None = None
         self.device = device
+        self.precision = check_precision(precision)
         self.sampling_rate = float(model.layout.sampling_rate)
         self.channels = np.asarray(model.layout.channels, dtype=np.int64)
         self.n_samples = int(model.layout.n_samples)
         self.units = "V"
         self.kind = model.kind
-        self.conditional = isinstance(model, ConditionalModel)
+        self.conditional = bool(getattr(model, "condition_names", None))
+        self.envelope = Envelope.from_metadata(metadata, self.n_channels, "<model>")
+        self._warned = False
+        self._band: dict[float, None] = {}
+
+    def __repr__(self) -> str:
+        where = f", path={self.path!r}" if self.path else ""
+        return (f"NoiseGenerator(kind={self.kind!r}, channels={self.channels.tolist()}, "
+                f"n_samples={self.n_samples}, sampling_rate={self.sampling_rate / 1e9:g} GHz, "
+                f"conditions={self.condition_names}, device={str(self.device)!r}{where})")
 
     @property
     def condition_names(self) -> list[str]:
         """Conditions the model takes (``station``, ``lst``, ...); empty if unconditional."""
-        return self.model.condition_names if self.conditional else []
+        return list(self.model.condition_names) if self.conditional else []
 
+    @property
+    def n_channels(self) -> int:
+        """Number of channels."""
+        return int(self.channels.size)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str], device: str = "auto",
+             precision: str = "fp32") -> NoiseGenerator:
+        """Load a model file (safetensors + JSON metadata; nothing is unpickled).
+
+        Raises
+        ------
+        ModelFileError
+            Missing, damaged or foreign file.
+        """
+        dev = resolve_device(device)
+        model, metadata = load_model(path, device=dev)
+        Envelope.from_metadata(metadata, len(model.layout.channels), os.fspath(path))
+        generator = cls(model, metadata, dev, precision)
+        generator.path = os.fspath(path)
+        return generator
+
+    # -- conditions --------------------------------------------------------------------
     def encode_conditions(self, condition: Any, n: int, *, seed: int | None = None,
-                          ) -> EncodedConditions | None:
+                          stream: int = 0) -> EncodedConditions | None:
         """Check and encode conditions for ``n`` events (see :meth:`sample`).
 
         Returns None for an unconditional model given no conditions.
@@ -101,7 +161,7 @@ class NoiseGenerator:
             Conditions given to an unconditional model, unknown names, values not seen
             in training.
         """
-        if isinstance(condition, EncodedConditions):
+        if _is_encoded(condition):
             if len(condition.cell) != n:
                 raise ConfigError(f"{len(condition.cell)} encoded conditions for {n} events")
             return condition
@@ -110,89 +170,61 @@ class NoiseGenerator:
                 raise ConfigError(f"{self.path or 'model'}: the model is not conditional; "
                                   "it takes no conditions")
             return None
-        rng = np.random.default_rng(_batch_seed(np.random.SeedSequence(seed), 2**32))
+        rng = np.random.default_rng(_torch_seed(seed, (stream, _CONDITIONS_KEY)))
         return self.model.encode(condition, n, rng, source=self.path or "condition")
 
-    @classmethod
-    def load(cls, path: str | os.PathLike[str], device: str = "auto") -> NoiseGenerator:
-        """Load a model file (safetensors + JSON metadata; nothing is unpickled).
+    def event_conditions(self, n: int, *, seed: int | None = None, stream: int = 0,
+                         start: int = 0, condition: Any = None) -> Any:
+        """The conditions (a DataFrame, one row per event) that :meth:`sample` with the
+        same arguments uses; None for an unconditional model."""
+        if not self.conditional:
+            self.encode_conditions(condition, n)
+            return None
+        parts = [enc for _, _, _, enc in self._blocks(
+            n, seed, stream, start, None, condition, generate=False)]
+        return _concat(parts).frame
 
-        Raises
-        ------
-        ModelFileError
-            Missing, damaged or foreign file.
-        """
-        dev = resolve_device(device)
-        model, metadata = load_model(path, device=dev)
-        generator = cls(model, metadata, dev)
-        generator.path = os.fspath(path)
-        return generator
+    # -- sampling ----------------------------------------------------------------------
+    def iter_samples(self, n: int, *, seed: int | None = None, stream: int = 0,
+                     start: int = 0, batch_size: int = 1024, n_samples: int | None = None,
+                     sampling_rate: float | None = None, condition: Any = None,
+                     on_unphysical: str = "warn") -> Iterator[np.ndarray]:
+        """Yield events ``start .. start + n - 1`` of a stream in batches of ``batch_size``
+        (bounded memory), float32 volts.
 
-    @property
-    def n_channels(self) -> int:
-        """Number of channels."""
-        return int(self.channels.size)
-
-    def iter_samples(self, n: int, *, seed: int | None = None, batch_size: int = 1024,
-                     n_samples: int | None = None, sampling_rate: float | None = None,
-                     condition: Any = None) -> Iterator[np.ndarray]:
-        """Yield ``n`` events in batches of ``batch_size`` (bounded memory), float32 volts.
-
-        The output is a function of ``(seed, batch_size, device, n_samples,
-        sampling_rate)``: the same arguments give the same noise. Arguments as in
-        :meth:`sample`.
+        Drawing 1000 events as ten calls with ``start=0, 100, ...`` gives the same events
+        as one call. Arguments as in :meth:`sample`.
         """
         n = _check_count(n)
-        if batch_size < 1:
-            raise ConfigError(f"batch_size must be >= 1, got {batch_size}")
+        if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) \
+                or batch_size < 1:
+            raise ConfigError(f"batch_size must be an integer >= 1, got {batch_size!r}")
         n_out = self.n_samples if n_samples is None else _check_length(n_samples)
         resampling = self._resample_plan(n_out, sampling_rate)
-        n_model = n_out if resampling is None else resampling.n_in
-        stitching = plan_stitch(n_model, self.n_samples)
-        seeds = np.random.SeedSequence(seed)
-        encoded = self.encode_conditions(condition, n, seed=seed)
-        gen = torch.Generator(device=self.device)
-        with torch.inference_mode():
-            for index, lo in enumerate(range(0, n, batch_size)):
-                size = min(batch_size, n - lo)
-                gen.manual_seed(_batch_seed(seeds, index))
-                part = None if encoded is None else encoded.slice(lo, lo + size)
-                volts = self.model.to_volts_(self._generate(size, gen, stitching, part))
-                out = volts.to(torch.float32).cpu().numpy()
-                if not np.isfinite(out).all():
-                    raise NonFiniteOutputError(self.path or "<model>",
-                                               "the model produced NaN/inf samples; "
-                                               "the model file is unusable")
-                yield out if resampling is None else resample_traces(out, resampling)
+        out, pos, filled, size = None, 0, 0, 0
+        for _, _, part, _ in self._blocks(n, seed, stream, start, (n_out, resampling),
+                                          condition, on_unphysical=on_unphysical):
+            while len(part):
+                if out is None:
+                    size = min(batch_size, n - filled)
+                    if len(part) >= size:  # a view of the block will do
+                        filled += size
+                        yield part[:size]
+                        part = part[size:]
+                        continue
+                    out, pos = np.empty((size, self.n_channels, n_out), np.float32), 0
+                take = min(len(part), size - pos)
+                out[pos:pos + take] = part[:take]
+                part, pos = part[take:], pos + take
+                if pos == size:
+                    filled += size
+                    yield out
+                    out = None
 
-    def _resample_plan(self, n_out: int, sampling_rate: float | None) -> ResamplePlan | None:
-        if sampling_rate is None:
-            return None
-        rate = float(sampling_rate)
-        if not (np.isfinite(rate) and rate > 0):
-            raise ConfigError(f"sampling rate must be positive and finite, got {sampling_rate}")
-        if np.isclose(rate, self.sampling_rate, rtol=1e-12, atol=0.0):
-            return None
-        return plan_resample(n_out, self.sampling_rate, rate)
-
-    def _generate(self, size: int, gen: torch.Generator, plan: StitchPlan,
-                  condition: EncodedConditions | None = None) -> torch.Tensor:
-        """Normalised noise ``(size, C, plan.n_samples)``: one draw, a crop, or a stitch
-        (every segment of a stitched trace has the event's conditions)."""
-        def draw() -> torch.Tensor:
-            if condition is None:
-                return self.model.generate(size, gen)
-            return self.model.generate(size, gen, condition)
-
-        if plan.n_samples == self.n_samples:
-            return draw()
-        if plan.n_samples < self.n_samples:
-            return random_crop(draw(), plan.n_samples, gen)
-        return stitch_draws((draw() for _ in range(plan.n_segments)), plan)
-
-    def sample(self, n: int, *, seed: int | None = None, batch_size: int = 1024,
-               n_samples: int | None = None, sampling_rate: float | None = None,
-               condition: Any = None) -> np.ndarray:
+    def sample(self, n: int, *, seed: int | None = None, stream: int = 0, start: int = 0,
+               batch_size: int = 1024, n_samples: int | None = None,
+               sampling_rate: float | None = None, condition: Any = None,
+               on_unphysical: str = "warn") -> np.ndarray:
         """Draw ``n`` events of noise.
 
         Parameters
@@ -201,8 +233,15 @@ class NoiseGenerator:
             Number of events (>= 1).
         seed : int, optional
             Seed; ``None`` draws fresh entropy.
+        stream : int
+            Independent random stream of the seed (>= 0), e.g. the job number of a
+            simulation campaign: ``(seed, stream)`` pairs never share events.
+        start : int
+            Index of the first event in the stream: ``sample(100, seed=s, start=900)`` are
+            events 900-999 of ``sample(1000, seed=s)``.
         batch_size : int
-            Events generated at once.
+            Events per batch of :meth:`iter_samples` (memory bound); the output does not
+            depend on it.
         n_samples : int, optional
             Samples per trace (default: the model's :attr:`n_samples`). Longer traces
             are stitched from independent draws with power-complementary cross-fades,
@@ -211,7 +250,9 @@ class NoiseGenerator:
         sampling_rate : float, Hz, optional
             Output sampling rate (default: the model's :attr:`sampling_rate`). Other
             rates are reached by band-limited resampling of noise generated at the
-            model's rate; power above the lower Nyquist frequency is removed.
+            model's rate; power above the lower Nyquist frequency is removed. A Nyquist
+            frequency below the model's band is refused, one inside it warns
+            (:class:`~rnognoise.errors.PhysicalEnvelopeWarning`).
         condition : dict or pandas.DataFrame, optional
             Conditional models only (:attr:`condition_names`): a dict of one value or
             ``n`` values per condition (``{"station": 12, "lst": 6.5}``; ``lst`` in
@@ -219,7 +260,14 @@ class NoiseGenerator:
             DataFrame with ``n`` rows (e.g. a TraceSet's ``events``). Conditions left
             out are drawn from the training events with the given values; ``None``
             draws all, reproducing the training mixture. Values not seen in training
-            raise :class:`~rnognoise.errors.ConfigError`.
+            raise :class:`~rnognoise.errors.ConfigError`. With ``None`` or one value per
+            condition, the events do not depend on ``n`` or ``start``; with values per
+            event, they are a function of the whole call.
+        on_unphysical : {"warn", "raise", "ignore"}
+            When the noise leaves the physical envelope of the training data
+            (:mod:`rnognoise.envelope_guard`): warn once per generator
+            (:class:`~rnognoise.errors.PhysicalEnvelopeWarning`), raise
+            :class:`~rnognoise.errors.UnphysicalOutputError`, or say nothing.
 
         Returns
         -------
@@ -232,35 +280,36 @@ class NoiseGenerator:
         """
         n = _check_count(n)
         n_out = self.n_samples if n_samples is None else _check_length(n_samples)
+        resampling = self._resample_plan(n_out, sampling_rate)
         out = np.empty((n, self.n_channels, n_out), dtype=np.float32)
-        lo = 0
-        for batch in self.iter_samples(n, seed=seed, batch_size=batch_size, n_samples=n_out,
-                                       sampling_rate=sampling_rate, condition=condition):
-            out[lo:lo + len(batch)] = batch
-            lo += len(batch)
+        for lo, hi, part, _ in self._blocks(n, seed, stream, start, (n_out, resampling),
+                                            condition, on_unphysical=on_unphysical):
+            out[lo:hi] = part
         return out
 
-    def sample_traceset(self, n: int, *, seed: int | None = None, batch_size: int = 1024,
-                        n_samples: int | None = None, sampling_rate: float | None = None,
-                        condition: Any = None) -> TraceSet:
+    def sample_traceset(self, n: int, *, seed: int | None = None, stream: int = 0,
+                        start: int = 0, batch_size: int = 1024, n_samples: int | None = None,
+                        sampling_rate: float | None = None, condition: Any = None,
+                        on_unphysical: str = "warn") -> TraceSet:
         """Like :meth:`sample`, wrapped in a :class:`~rnognoise.io.TraceSet` with provenance;
         for a conditional model its ``events`` hold the conditions of every event."""
-        n = _check_count(n)
-        encoded = self.encode_conditions(condition, n, seed=seed)
-        traces = self.sample(n, seed=seed, batch_size=batch_size, n_samples=n_samples,
-                             sampling_rate=sampling_rate, condition=encoded)
+        traces = self.sample(n, seed=seed, stream=stream, start=start, batch_size=batch_size,
+                             n_samples=n_samples, sampling_rate=sampling_rate,
+                             condition=condition, on_unphysical=on_unphysical)
         attrs = {"generated_by": self.kind, "seed": -1 if seed is None else int(seed),
+                 "stream": int(stream), "start": int(start),
                  "model_provenance": self.metadata.get("provenance", {})}
         if traces.shape[-1] != self.n_samples:
             attrs["model_n_samples"] = self.n_samples
         rate = self.sampling_rate if sampling_rate is None else float(sampling_rate)
         if rate != self.sampling_rate:
             attrs["model_sampling_rate_hz"] = self.sampling_rate
-        events = encoded.frame if encoded is not None else None
+        events = (self.event_conditions(n, seed=seed, stream=stream, start=start,
+                                        condition=condition) if self.conditional else None)
         return TraceSet(traces, rate, self.channels, events, source=None, attrs=attrs)
 
     def add_noise(self, traces: np.ndarray | TraceSet, *, seed: int | None = None,
-                  condition: Any = None) -> np.ndarray | TraceSet:
+                  stream: int = 0, condition: Any = None) -> np.ndarray | TraceSet:
         """Return ``traces + noise`` for an array ``(..., n_channels, n_samples)`` or a TraceSet.
 
         A conditional model takes ``condition`` as in :meth:`sample` (one entry per
@@ -281,7 +330,7 @@ class NoiseGenerator:
                                   f"{self.channels.tolist()}")
             if condition is None and self.conditional:
                 condition = traces.events
-            noisy = self.add_noise(traces.traces, seed=seed, condition=condition)
+            noisy = self.add_noise(traces.traces, seed=seed, stream=stream, condition=condition)
             return TraceSet(noisy, traces.sampling_rate, traces.channels, traces.events,
                             traces.units, traces.source, dict(traces.attrs))
         arr = np.asarray(traces)
@@ -290,8 +339,144 @@ class NoiseGenerator:
                               f"n_samples) = ({self.n_channels}, {self.n_samples})")
         lead = arr.shape[:-2]
         n = int(np.prod(lead)) if lead else 1
-        noise = self.sample(n, seed=seed, condition=condition).reshape(arr.shape)
+        noise = self.sample(n, seed=seed, stream=stream, condition=condition).reshape(arr.shape)
         return (arr + noise).astype(np.result_type(arr.dtype, np.float32), copy=False)
+
+    # -- internals ---------------------------------------------------------------------
+    def _block_events(self) -> int:
+        return CUDA_BLOCK_EVENTS if self.device.type == "cuda" else BLOCK_EVENTS
+
+    def _blocks(self, n: int, seed: int | None, stream: int, start: int,
+                shape: tuple[int, ResamplePlan | None] | None, condition: Any, *,
+                generate: bool = True, on_unphysical: str = "warn",
+                ) -> Iterator[tuple[int, int, np.ndarray | None, EncodedConditions | None]]:
+        """``(lo, hi, volts, conditions)`` for output events ``lo:hi`` (block by block)."""
+        n, stream, start = _check_count(n), _check_index(stream, "stream"), \
+            _check_index(start, "start")
+        if on_unphysical not in _ON_UNPHYSICAL:
+            raise ConfigError(f"on_unphysical must be one of {_ON_UNPHYSICAL}, "
+                              f"got {on_unphysical!r}")
+        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer))
+                                 or seed < 0):
+            raise ConfigError(f"seed must be an integer >= 0 or None, got {seed!r}")
+        entropy = np.random.SeedSequence(seed).entropy  # fresh entropy once per call
+        per_event = self.conditional and not _broadcast(condition)
+        encoded = (self.encode_conditions(condition, n, seed=entropy, stream=stream)
+                   if per_event else None)
+        if not self.conditional:
+            self.encode_conditions(condition, n)  # refuses conditions for this model
+        size = self._block_events()
+        plan = None if shape is None else plan_stitch(
+            shape[0] if shape[1] is None else shape[1].n_in, self.n_samples)
+        guard = (EnvelopeGuard(self.envelope, self.channels, self.device)
+                 if self.envelope is not None and on_unphysical != "ignore" else None)
+        gen = torch.Generator(device=self.device)
+        for block in range(start // size, (start + n - 1) // size + 1):
+            first = block * size
+            a, b = max(start, first) - first, min(start + n, first + size) - first
+            if per_event:
+                rows = np.clip(np.arange(first, first + size) - start, 0, n - 1)
+                cond = _take(encoded, rows)
+            elif self.conditional:
+                rng = np.random.default_rng(_torch_seed(entropy, (stream, block, 1)))
+                cond = self.model.encode(condition, size, rng, source=self.path or "condition")
+            else:
+                cond = None
+            lo = first + a - start
+            if not generate:
+                yield lo, lo + b - a, None, None if cond is None else _take(cond, np.arange(a, b))
+                continue
+            gen.manual_seed(_torch_seed(entropy, (stream, block)))
+            with torch.inference_mode():
+                volts = self.model.to_volts_(self._generate(size, gen, plan, cond).float())
+                self._check(volts, guard, on_unphysical)
+                part = to_host(volts[a:b]).numpy()
+            if shape is not None and shape[1] is not None:
+                part = resample_traces(part, shape[1])
+            yield lo, lo + b - a, part, None
+
+    def _check(self, volts: torch.Tensor, guard: EnvelopeGuard | None, action: str) -> None:
+        norms = torch.linalg.vector_norm(volts, 2, dim=(0, 2))
+        if not bool(torch.isfinite(norms).all()):
+            raise NonFiniteOutputError(self.path or "<model>", "the model produced NaN/inf "
+                                       "samples; the model file is unusable")
+        problem = None if guard is None else guard.check(volts, norms)
+        if problem is None:
+            return
+        message = (f"{self.path or 'model'}: sampled noise leaves the physical envelope of "
+                   f"the training data: {problem}")
+        if action == "raise":
+            raise UnphysicalOutputError(self.path or "<model>", "sampled noise leaves the "
+                                        f"physical envelope of the training data: {problem}")
+        if not self._warned:
+            self._warned = True
+            warnings.warn(message, PhysicalEnvelopeWarning, stacklevel=4)
+
+    def _resample_plan(self, n_out: int, sampling_rate: float | None) -> ResamplePlan | None:
+        if sampling_rate is None:
+            return None
+        rate = float(sampling_rate)
+        if not (np.isfinite(rate) and rate > 0):
+            raise ConfigError(f"sampling rate must be positive and finite, got {sampling_rate}")
+        if np.isclose(rate, self.sampling_rate, rtol=1e-12, atol=0.0):
+            return None
+        if rate < self.sampling_rate and rate not in self._band:
+            warning = check_band(self._probe(), self.sampling_rate, rate,
+                                 source=self.path or "model")
+            if warning:
+                warnings.warn(warning, PhysicalEnvelopeWarning, stacklevel=4)
+            self._band[rate] = None
+        return plan_resample(n_out, self.sampling_rate, rate)
+
+    def _probe(self) -> np.ndarray:
+        """64 events at the model's rate and length (for the band of the model)."""
+        gen = torch.Generator(device=self.device).manual_seed(20240601)
+        cond = self.encode_conditions(None, 64, seed=0) if self.conditional else None
+        with torch.inference_mode():
+            plan = plan_stitch(self.n_samples, self.n_samples)
+            return to_host(self.model.to_volts_(self._generate(64, gen, plan, cond).float())
+                           ).numpy()
+
+    def _generate(self, size: int, gen: torch.Generator, plan: StitchPlan,
+                  condition: EncodedConditions | None = None) -> torch.Tensor:
+        """Normalised noise ``(size, C, plan.n_samples)``: one draw, a crop, or a stitch
+        (every segment of a stitched trace has the event's conditions)."""
+        def draw() -> torch.Tensor:
+            with autocast(self.device, self.precision):
+                if condition is None:
+                    return self.model.generate(size, gen)
+                return self.model.generate(size, gen, condition)
+
+        if plan.n_samples == self.n_samples:
+            return draw()
+        if plan.n_samples < self.n_samples:
+            return random_crop(draw(), plan.n_samples, gen)
+        return stitch_draws((draw().float() for _ in range(plan.n_segments)), plan)
+
+
+def _is_encoded(condition: Any) -> bool:
+    """An ``EncodedConditions`` (a named tuple with ``cell``), not user input."""
+    return isinstance(condition, tuple) and hasattr(condition, "cell")
+
+
+def _broadcast(condition: Any) -> bool:
+    """None, or one value per condition: conditions can be drawn block by block."""
+    if condition is None:
+        return True
+    return isinstance(condition, Mapping) and all(np.ndim(v) == 0 for v in condition.values())
+
+
+def _take(encoded: EncodedConditions, rows: np.ndarray) -> EncodedConditions:
+    index = torch.as_tensor(rows, dtype=torch.long)
+    return type(encoded)(encoded.cell[index], encoded.features[index],
+                         {k: np.asarray(v)[rows] for k, v in encoded.values.items()})
+
+
+def _concat(parts: list[EncodedConditions]) -> EncodedConditions:
+    return type(parts[0])(torch.cat([p.cell for p in parts]),
+                          torch.cat([p.features for p in parts]),
+                          {k: np.concatenate([np.asarray(p.values[k]) for p in parts])
+                           for k in parts[0].values})
 
 
 def _check_count(n: int) -> int:
@@ -300,6 +485,12 @@ def _check_count(n: int) -> int:
     if n < 1:
         raise ConfigError(f"number of events must be >= 1, got {n}")
     return int(n)
+
+
+def _check_index(value: int, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
+        raise ConfigError(f"{name} must be an integer >= 0, got {value!r}")
+    return int(value)
 
 
 def _check_length(n_samples: int) -> int:

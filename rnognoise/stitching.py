@@ -57,9 +57,12 @@ import torch
 from .errors import ConfigError
 
 __all__ = [
+    "BAND_TAIL",
     "BLOCK",
     "ResamplePlan",
     "StitchPlan",
+    "band_edges",
+    "check_band",
     "crossfade",
     "plan_resample",
     "plan_stitch",
@@ -352,3 +355,73 @@ def power_above(traces: np.ndarray, sampling_rate: float, frequency: float) -> f
     freqs = np.fft.rfftfreq(x.shape[-1], 1.0 / sampling_rate)
     total = power.sum()
     return float(power[freqs > frequency].sum() / total) if total > 0 else 0.0
+
+
+#: Fraction of a model's power left out on each side of its band (:func:`band_edges`).
+BAND_TAIL = 0.01
+
+
+def band_edges(traces: np.ndarray, sampling_rate: float, tail: float = BAND_TAIL,
+               ) -> tuple[float, float]:
+    """The band holding all but ``tail`` of the power on each side, ``(low, high)`` in Hz.
+
+    Parameters
+    ----------
+    traces : numpy.ndarray
+        ``(..., n_samples)`` noise, e.g. a probe draw of a model.
+    sampling_rate : float, Hz
+        Of ``traces``.
+    tail : float
+        Fraction of the total power below ``low`` and above ``high``.
+    """
+    x = np.asarray(traces, dtype=np.float64)
+    x = x - x.mean(axis=-1, keepdims=True)
+    power = (np.abs(np.fft.rfft(x, axis=-1)) ** 2).reshape(-1, x.shape[-1] // 2 + 1).sum(0)
+    freqs = np.fft.rfftfreq(x.shape[-1], 1.0 / sampling_rate)
+    cum = np.cumsum(power) / max(float(power.sum()), 1e-300)
+    low = freqs[min(int(np.searchsorted(cum, tail)), freqs.size - 1)]
+    high = freqs[min(int(np.searchsorted(cum, 1.0 - tail)), freqs.size - 1)]
+    return float(low), float(high)
+
+
+def check_band(probe: np.ndarray, rate_in: float, rate_out: float, *,
+               source: str = "model") -> str | None:
+    """Refuse a target rate whose Nyquist frequency lies below the model's band; describe
+    one that cuts into it.
+
+    Parameters
+    ----------
+    probe : numpy.ndarray
+        ``(..., n_samples)`` draws of the model at ``rate_in``.
+    rate_in, rate_out : float, Hz
+        The model's and the target's sampling rates.
+    source : str
+        Named in the messages (the model file).
+
+    Returns
+    -------
+    str or None
+        A one-line warning when the target's Nyquist frequency lies inside the band
+        (:func:`band_edges`), with the fraction of power removed; None otherwise.
+
+    Raises
+    ------
+    ConfigError
+        The Nyquist frequency lies below the band's lower edge: almost all the model's
+        power would be removed.
+    """
+    nyquist = rate_out / 2.0
+    low, high = band_edges(probe, rate_in)
+    band = (f"{low / 1e6:.0f}-{high / 1e6:.0f} MHz hold {100 * (1 - 2 * BAND_TAIL):.0f} % of "
+            "its power")
+    if nyquist < low:
+        raise ConfigError(f"{source}: sampling rate {rate_out / 1e6:.4g} MHz is too low for "
+                          f"this model: its Nyquist frequency {nyquist / 1e6:.4g} MHz lies "
+                          f"below the model's band ({band}); the noise would be almost "
+                          "nothing")
+    if nyquist < high:
+        lost = power_above(probe, rate_in, nyquist)
+        return (f"{source}: sampling rate {rate_out / 1e6:.4g} MHz: its Nyquist frequency "
+                f"{nyquist / 1e6:.4g} MHz cuts into the model's band ({band}); "
+                f"{100 * lost:.1f} % of the noise power is removed")
+    return None

@@ -85,7 +85,7 @@ def test_existing_output_is_not_overwritten(tmp_path, small_traceset):
 BAD_CASES = {
     "missing": (None, "no such file"),
     "empty": ("empty", "empty"),
-    "not_hdf5": ("text", "neither an HDF5 nor a ROOT"),
+    "not_hdf5": ("text", "is neither an HDF5"),
     "no_traces": ({"other": np.zeros((1, 1, 4))}, "no '/traces' dataset"),
     "rank2": ({"traces": np.zeros((3, 4))}, "2 dimensions"),
     "complex": ({"traces": np.zeros((1, 1, 4), np.complex64)}, "unsupported sample type"),

@@ -1,4 +1,6 @@
-"""Reader and writer for the canonical HDF5 trace layout (``data_specs/hdf5_layout.json``)."""
+"""Reader of the canonical HDF5 trace layout (``data_specs/hdf5_layout.json``); the writer,
+:class:`~rnognoise.io.hdf5_writer.HDF5Writer` / :func:`write_hdf5`, is in
+:mod:`rnognoise.io.hdf5_writer` (re-exported here)."""
 
 from __future__ import annotations
 
@@ -13,12 +15,12 @@ import numpy as np
 import pandas as pd
 
 from ..errors import DataFileError
-from ..fileutil import atomic_output
 from ..units import to_volts
 from .finite import all_finite, raise_if_nonfinite
+from .hdf5_writer import HDF5Writer, write_hdf5
 from .traceset import TraceSet
 
-__all__ = ["HDF5Source", "layout_spec", "write_hdf5"]
+__all__ = ["HDF5Source", "HDF5Writer", "layout_spec", "write_hdf5"]
 
 HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
 
@@ -403,46 +405,3 @@ def _select_trigger(path: str, events: pd.DataFrame, trigger: str, forced_value:
         raise DataFileError(path, f"no {wanted!r} trigger events (trigger types present: "
                             f"{found}; use trigger='all' / --trigger all to take every event)")
     return np.flatnonzero(mask).astype(np.int64)
-
-
-def write_hdf5(path: str | os.PathLike[str], traceset: TraceSet, *, force: bool = False,
-               compression: str | None = None, chunk_events: int = 16,
-               attrs: dict[str, Any] | None = None) -> None:
-    """Write a :class:`TraceSet` in the canonical layout, atomically.
-
-    Parameters
-    ----------
-    path : str or os.PathLike
-        Output file; an existing file is replaced only with ``force=True``.
-    traceset : TraceSet
-        Traces in volts.
-    force : bool
-        Overwrite an existing file.
-    compression : {None, "gzip", "lzf"}
-        HDF5 filter for ``/traces``.
-    chunk_events : int
-        Events per HDF5 chunk.
-    attrs : dict, optional
-        Extra file attributes (provenance), JSON-encoded when not scalar.
-    """
-    with atomic_output(path, force=force) as tmp, h5py.File(tmp, "w") as f:
-        chunks = (max(1, min(chunk_events, traceset.n_events)), traceset.n_channels,
-                  traceset.n_samples)
-        dset = f.create_dataset("traces", data=np.asarray(traceset.traces, np.float32),
-                                chunks=chunks, compression=compression)
-        f.attrs["sampling_rate"] = float(traceset.sampling_rate)
-        f.attrs["channels"] = np.asarray(traceset.channels, np.int64)
-        f.attrs["units"] = "V"
-        dset.attrs["dims"] = json.dumps(["event", "channel", "sample"])
-        f.attrs["layout"] = f"{layout_spec()['name']}/{layout_spec()['version']}"
-        for key, value in {**traceset.attrs, **(attrs or {})}.items():
-            if key in ("sampling_rate", "channels", "units", "format"):
-                continue
-            f.attrs[key] = value if isinstance(value, (int, float, str)) else json.dumps(value)
-        if len(traceset.events.columns):
-            group = f.create_group("events")
-            for name in traceset.events.columns:
-                column = traceset.events[name].to_numpy()
-                if column.dtype.kind in "OUS":
-                    column = np.asarray([str(v) for v in column], dtype=h5py.string_dtype())
-                group.create_dataset(name, data=column)

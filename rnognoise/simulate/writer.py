@@ -1,26 +1,24 @@
 """Writing simulated noise to disk in batches (bounded memory for HDF5).
 
-HDF5 output is streamed into a preallocated ``/traces`` dataset in the canonical layout
-of :func:`rnognoise.io.hdf5.write_hdf5` (same datasets, chunking and attributes), so
-any number of events fits in a fixed amount of memory. ROOT output is written by
+HDF5 output is streamed through :class:`rnognoise.io.hdf5_writer.HDF5Writer`, the one
+writer of the canonical layout, so any number of events fits in a fixed amount of
+memory. ROOT output is written by
 :func:`rnognoise.io.root.write_root` from one in-memory set, with the simulation's
 ADC step so that quantised traces survive the int16 storage exactly.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from pathlib import Path
 from typing import Any
 
-import h5py
 import numpy as np
 
 from ..errors import ConfigError
-from ..fileutil import atomic_output, check_writable
-from ..io.hdf5 import layout_spec
+from ..fileutil import check_writable
+from ..io.hdf5_writer import HDF5Writer
 from ..io.traceset import TraceSet
 from ..logs import get_logger, log_event, progress
 from .config import SimulationConfig
@@ -29,11 +27,6 @@ from .generator import generate_events, resolve_seed
 __all__ = ["simulate_to_file"]
 
 _LOG = get_logger("simulate")
-
-#: Events per HDF5 chunk, as in :func:`rnognoise.io.hdf5.write_hdf5`.
-_CHUNK_EVENTS = 16
-#: Attributes the canonical layout sets itself; provenance never overrides them.
-_RESERVED = ("sampling_rate", "channels", "units", "format")
 
 
 def simulate_to_file(path: str | os.PathLike[str], n_events: int, *,
@@ -123,41 +116,11 @@ def _write_root(path: Path, traceset: TraceSet, config: SimulationConfig, *,
 
 
 def _stream_hdf5(path: Path, n_events: int, batches: Any, *, force: bool) -> None:
-    """Write batches into the canonical layout (see :func:`rnognoise.io.hdf5.write_hdf5`)."""
-    spec = layout_spec()
-    with atomic_output(path, force=force) as tmp, h5py.File(tmp, "w") as f:
-        offset = 0
-        dset = None
-        columns: dict[str, h5py.Dataset] = {}
-        for batch in batches:
-            if dset is None:
-                chunks = (max(1, min(_CHUNK_EVENTS, n_events)), batch.n_channels, batch.n_samples)
-                dset = f.create_dataset("traces", shape=(n_events, batch.n_channels,
-                                                         batch.n_samples),
-                                        dtype=np.float32, chunks=chunks)
-                f.attrs["sampling_rate"] = float(batch.sampling_rate)
-                f.attrs["channels"] = np.asarray(batch.channels, np.int64)
-                f.attrs["units"] = "V"
-                dset.attrs["dims"] = json.dumps(["event", "channel", "sample"])
-                f.attrs["layout"] = f"{spec['name']}/{spec['version']}"
-                for key, value in batch.attrs.items():
-                    if key not in _RESERVED:
-                        f.attrs[key] = value if isinstance(value, (int, float, str)) \
-                            else json.dumps(value)
-                group = f.create_group("events")
-                for name in batch.events.columns:
-                    values = _column(batch, name)
-                    columns[name] = group.create_dataset(name, shape=(n_events,),
-                                                         dtype=values.dtype)
-            stop = offset + batch.n_events
-            dset[offset:stop] = batch.traces
-            for name, column in columns.items():
-                column[offset:stop] = _column(batch, name)
-            offset = stop
-
-
-def _column(batch: TraceSet, name: str) -> np.ndarray:
-    values = batch.events[name].to_numpy()
-    if values.dtype.kind in "OUS":
-        return np.asarray([str(v) for v in values], dtype=h5py.string_dtype())
-    return values
+    """Write batches through :class:`rnognoise.io.hdf5_writer.HDF5Writer`."""
+    batch = next(batches)
+    with HDF5Writer(path, n_events=n_events, channels=batch.channels,
+                    n_samples=batch.n_samples, sampling_rate=batch.sampling_rate,
+                    force=force, attrs=batch.attrs) as writer:
+        while batch is not None:
+            writer.append(batch.traces, batch.events if len(batch.events.columns) else None)
+            batch = next(batches, None)
