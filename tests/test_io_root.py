@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -11,7 +12,7 @@ import pytest
 import uproot
 
 from rnognoise.cli import main
-from rnognoise.errors import ConfigError, DataFileError, OutputExistsError
+from rnognoise.errors import ConfigError, DataFileError, OutputExistsError, SamplingRateWarning
 from rnognoise.io import TraceSet, iter_traces, open_traces, read_traces, write_traces
 from rnognoise.io import root_read as root_module
 from rnognoise.io.root import RootSource, trigger_types, write_root
@@ -243,6 +244,181 @@ def test_trigger_type_precedence_follows_mattak():
              "radiant_trigger": np.array([0, 0, 1, 1, 0], bool)}
     names = trigger_types(flags, np.array([-1, -1, 0, -1, -1]), 5)
     assert names.tolist() == ["FORCE", "LT", "RADIANT0", "RADIANTX", "UNKNOWN"]
+
+
+# -- files without a sampling rate ------------------------------------------------------------
+
+
+def _rateless_combined(path: Path, n: int = 3) -> Path:
+    """A mattak-style combined.root of the 2021-2023 generation: no rate branch."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return _write_tree(path, {"combined": {
+        "waveforms/" + MATTAK_SAMPLES: _counts(n, seed=5),
+        "waveforms/event_number": np.arange(n, dtype=np.uint32),
+        "header/event_number": np.arange(n, dtype=np.uint32),
+        "header/station_number": np.full(n, 21, np.uint16),
+        "header/run_number": np.full(n, 476, np.uint32),
+        "header/trigger_info/trigger_info.force_trigger": np.ones(n, bool)}})
+
+
+def _runinfo(folder: Path, text: str) -> Path:
+    (folder / "aux").mkdir(parents=True, exist_ok=True)
+    (folder / "aux" / "runinfo.txt").write_text(text)
+    return folder / "aux" / "runinfo.txt"
+
+
+def test_no_rate_and_no_runinfo_assumes_3_2_ghz_with_a_warning(tmp_path):
+    path = _rateless_combined(tmp_path / "run" / "combined.root")
+    with pytest.warns(SamplingRateWarning) as record:
+        ts = read_traces(path)
+    assert ts.sampling_rate == 3.2e9
+    assert ts.n_events == 3 and ts.traces.shape[1:] == (24, 2048)
+    assert len(record) == 1
+    text = str(record[0].message)
+    assert "\n" not in text
+    assert text.startswith(f"{path}: no sampling rate in the file (no aux/runinfo.txt found); "
+                           "assuming 3.2 GHz")
+
+
+@pytest.mark.parametrize("where", ["run", "file", "parent"])
+def test_rate_from_runinfo_beside_the_data(tmp_path, where):
+    run = tmp_path / "station21" / "run476"
+    if where == "parent":  # combined.root one folder below the run directory's aux/
+        path = _rateless_combined(run / "merged" / "combined.root")
+    else:
+        path = _rateless_combined(run / "combined.root")
+    _runinfo(run, "# written by the DAQ\nstation = 21\nRADIANT-SAMPLERATE: 2400\n")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with open_traces(run if where == "run" else path) as src:
+            assert src.sampling_rate == 2.4e9
+            assert src.info()["sampling_rate_source"] == (
+                f"radiant-samplerate in {run / 'aux' / 'runinfo.txt'}")
+
+
+def test_runinfo_without_the_rate_warns_and_a_bad_rate_is_an_error(tmp_path):
+    run = tmp_path / "run"
+    _rateless_combined(run / "combined.root")
+    runinfo = _runinfo(run, "station = 21\nrun = 476\n")
+    with pytest.warns(SamplingRateWarning, match=f"{runinfo} has no radiant-samplerate\\); "
+                      "assuming 3.2 GHz"):
+        assert read_traces(run).sampling_rate == 3.2e9
+    for bad in ("fast", "", "-3200", "nan"):
+        runinfo.write_text(f"radiant-samplerate = {bad}\n")
+        with pytest.raises(DataFileError, match=f"^{runinfo}: radiant-samplerate = '{bad}' is "
+                           "not a positive number of MHz"):
+            read_traces(run)
+    # an explicit rate does not need runinfo.txt at all
+    assert read_traces(run, sampling_rate=2.4e9).sampling_rate == 2.4e9
+
+
+def test_sampling_rate_argument(tmp_path):
+    run = tmp_path / "run"
+    rateless = _rateless_combined(run / "combined.root")
+    _runinfo(run, "radiant-samplerate = 3200\n")
+    # no rate branch: the argument wins over runinfo.txt and the assumption
+    with open_traces(run, sampling_rate=2.4e9) as src:
+        assert src.sampling_rate == 2.4e9
+        assert src.info()["sampling_rate_source"] == "argument"
+    # a rate branch: the same value is accepted, another one refused
+    flat = _flat(tmp_path / "flat.root", _counts(2, 2, 16))  # 2400 MHz
+    assert read_traces(flat, trigger="all", sampling_rate=2.4e9).sampling_rate == 2.4e9
+    with pytest.raises(DataFileError, match=r"flat\.root: sampling_rate / --sampling-rate "
+                       r"3\.2e\+09 Hz disagrees with the file's 'radiant_sampling_rate' "
+                       r"branch \(2\.4e\+09 Hz\)"):
+        read_traces(flat, trigger="all", sampling_rate=3.2e9)
+    for bad, message in ((-1.0, "positive"), (3200, "implausibly low"), ("x", "number")):
+        with pytest.raises(ConfigError, match=message):
+            read_traces(rateless, sampling_rate=bad)
+
+
+def test_cli_sampling_rate(tmp_path, capsys):
+    run = tmp_path / "run"
+    _rateless_combined(run / "combined.root")
+    assert main(["inspect", str(run), "--json", "--trigger", "forced"]) == 0
+    captured = capsys.readouterr()
+    assert json.loads(captured.out)["sampling_rate_GHz"] == 3.2
+    assert captured.err.strip().splitlines() == [
+        f"rnognoise inspect: warning: {run}: no sampling rate in the file (no aux/runinfo.txt "
+        "found); assuming 3.2 GHz, the RNO-G rate before 2024 (pass --sampling-rate / "
+        "sampling_rate= to set it)"]
+    assert main(["inspect", str(run), "--json", "--sampling-rate", "2.4e9"]) == 0
+    captured = capsys.readouterr()
+    assert json.loads(captured.out)["sampling_rate_GHz"] == 2.4 and captured.err == ""
+    flat = _flat(tmp_path / "flat.root", _counts(2, 2, 16))
+    assert main(["inspect", str(flat), "--sampling-rate", "3.2e9"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(f"rnognoise inspect: error: {flat}: ")
+    assert "disagrees" in err[0]
+
+
+# -- mattak generations ------------------------------------------------------------------------
+
+
+def test_daqstatus_branches_are_never_taken_for_header_values(tmp_path):
+    n = 2
+    path = _write_tree(tmp_path / "combined.root", {"combined": {
+        "waveforms/" + MATTAK_SAMPLES: _counts(n),
+        "header/station_number": np.full(n, 23, np.uint16),
+        "header/trigger_info/trigger_info.force_trigger": np.ones(n, bool),
+        "daqstatus/station_number": np.full(n, 99, np.uint8),
+        "daqstatus/run_number": np.full(n, 7, np.uint32),
+        "daqstatus/radiant_thresholds[24]": np.zeros((n, 24), np.uint32)}})
+    ts = read_traces(path, sampling_rate=3.2e9)
+    assert ts.events["station"].tolist() == [23, 23]
+    assert "run_number" not in ts.events  # the DAQ status's run_number is not the header's
+
+
+@pytest.mark.parametrize("layout", ["2021", "2024", "no rf flag"])
+def test_old_and_new_trigger_flag_layouts(tmp_path, layout):
+    # events: RADIANT (upper), RADIANT (lower), LT, FORCE, nothing set
+    flags = {"radiant_trigger": [1, 1, 0, 0, 0], "lt_trigger": [0, 0, 1, 0, 0],
+             "force_trigger": [0, 0, 0, 1, 0], "pps_trigger": [0] * 5, "ext_trigger": [0] * 5,
+             "rf_trigger": [1, 1, 1, 0, 0]}
+    if layout == "2021":  # rf/force/pps/ext/radiant/lt/surface, no which_radiant_trigger
+        flags["surface_trigger"] = [0] * 5
+        expected = ["RADIANTX", "RADIANTX", "LT", "FORCE", "UNKNOWN"]
+    elif layout == "2024":  # which_radiant_trigger, which_lt_trigger, didaq_trigger
+        flags.update(which_radiant_trigger=[0, 1, -1, -1, -1],
+                     which_lt_trigger=[-1, -1, 0, -1, -1], didaq_trigger=[0] * 5)
+        expected = ["RADIANT0", "RADIANT1", "LT", "FORCE", "UNKNOWN"]
+    else:
+        del flags["rf_trigger"]
+        expected = ["RADIANTX", "RADIANTX", "LT", "FORCE", "UNKNOWN"]
+    branches: dict[str, np.ndarray] = {"waveforms/radiant_data": _counts(5, 2, 32)}
+    for name, values in flags.items():
+        dtype = np.int8 if name.startswith("which") else bool
+        branches[f"header/trigger_info/trigger_info.{name}"] = np.array(values, dtype)
+    path = _write_tree(tmp_path / "combined.root", {"combined": branches})
+    everything = read_traces(path, trigger="all", sampling_rate=3.2e9)
+    assert everything.events["trigger_type"].tolist() == expected
+    for trigger, kept in (("forced", [3]), ("rf", [0, 1, 2]), ("lt", [2]),
+                          ("radiant", [0, 1]), ("unknown", [4]), ("ALL", [0, 1, 2, 3, 4])):
+        ts = read_traces(path, trigger=trigger, sampling_rate=3.2e9)
+        assert ts.events["trigger_type"].tolist() == [expected[i] for i in kept], trigger
+    with pytest.raises(DataFileError, match=r"no 'PPS' trigger events: 0 of 5 \(trigger types "
+                       r"in the file: FORCE 1, LT 1, RADIANT.*UNKNOWN 1 \(no trigger flag "
+                       r"set\)\)"):
+        read_traces(path, trigger="pps", sampling_rate=3.2e9)
+
+
+def test_unsplit_trigger_info_is_an_unknown_layout(tmp_path):
+    path = _write_tree(tmp_path / "combined.root", {"combined": {
+        "waveforms/radiant_data": _counts(2, 2, 32),
+        "header/event_number": np.arange(2, dtype=np.uint32),
+        "header/trigger_info": np.array([1, 4], np.uint32)}})
+    with pytest.raises(DataFileError, match=r"combined\.root: unknown trigger flag layout: "
+                       r"\['header/trigger_info'\] holds mattak::TriggerInfo unsplit"):
+        read_traces(path, sampling_rate=3.2e9)
+
+
+def test_run_directory_needs_headers_but_a_lone_waveforms_file_does_not(tmp_path):
+    run = _mattak_run(tmp_path / "run", _counts(2), [True, False])
+    (run / "headers.root").unlink()
+    with pytest.raises(DataFileError, match=r"run: run directory has waveforms\.root but no "
+                       r"headers\.root"):
+        read_traces(run)
+    assert read_traces(run / "waveforms.root").n_events == 2  # named file: read whole
 
 
 # -- streaming ------------------------------------------------------------------------------

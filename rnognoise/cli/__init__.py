@@ -59,6 +59,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     try:
         with warnings.catch_warnings():
+            warnings.simplefilter("default", RnognoiseWarning)  # printed, never raised
             warnings.showwarning = one_line
             return int(args.handler(args) or 0)
     except RnognoiseError as exc:

@@ -1,0 +1,185 @@
+"""The public real RNO-G samples of ``../shared/realdata`` through ``read_traces`` and the CLI.
+
+- ``pulser_data_21.root``: a mattak ``combined`` tree exactly as ROOT writes it (station 21,
+  run 476, 2021; 5 events x 24 channels x 2048 samples; no ``radiant_sampling_rate``
+  branch; all trigger flags false; a calibration pulse after sample 200 on most channels);
+- ``rnog_st24_forced_trigger_noise_100ev.npz``: 100 forced-trigger traces of channel 12 of
+  station 24, int16 ADC counts, 3.2 GHz.
+
+The expected values are checked against uproot and numpy reading the same files directly.
+Every test skips when the folder is absent (it sits beside the repository in CI).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import uproot
+
+from rnognoise.cli import main
+from rnognoise.errors import DataFileError, SamplingRateWarning
+from rnognoise.io import iter_traces, open_traces, read_traces
+from rnognoise.units import ADC_TO_VOLTS_RNOG
+
+REALDATA = Path(__file__).resolve().parents[1].parent / "shared" / "realdata"
+PULSER = REALDATA / "pulser_data_21.root"
+ST24 = REALDATA / "rnog_st24_forced_trigger_noise_100ev.npz"
+
+pytestmark = pytest.mark.skipif(not (PULSER.is_file() and ST24.is_file()),
+                                reason=f"public real samples not found in {REALDATA}")
+
+#: Channels without the calibration pulse (README of the samples).
+QUIET = [4, 8, 11, *range(12, 21)]
+PULSED = [0, 1, 2, 3, 5, 6, 9, 10, 21, 22, 23]
+
+
+def _pulser_counts() -> np.ndarray:
+    with uproot.open(PULSER) as f:
+        return f["combined"]["waveforms/radiant_data[24][2048]"].array(library="np")
+
+
+# -- station 21 pulser run (mattak combined.root) ------------------------------------------
+
+
+def test_pulser_file_reads_with_the_assumed_rate_and_a_warning():
+    with pytest.warns(SamplingRateWarning, match=r"pulser_data_21\.root: no sampling rate.*"
+                      r"no aux/runinfo\.txt found.*assuming 3\.2 GHz"):
+        ts = read_traces(PULSER, trigger="all")
+    assert ts.traces.shape == (5, 24, 2048)
+    assert ts.traces.dtype == np.float32
+    assert ts.sampling_rate == 3.2e9
+    assert ts.channels.tolist() == list(range(24))
+    np.testing.assert_array_equal(ts.traces, _pulser_counts() * np.float32(ADC_TO_VOLTS_RNOG))
+    events = ts.events
+    assert events["station"].tolist() == [21] * 5
+    assert events["run_number"].tolist() == [476] * 5
+    assert events["event_number"].tolist() == [7, 11, 16, 46, 55]
+    assert events["trigger_type"].tolist() == ["UNKNOWN"] * 5  # every flag is false
+    # readout times: 18 August 2021, in event order, within a minute
+    times = events["readout_time"].to_numpy()
+    assert (np.diff(times) >= 0).all() and times[-1] - times[0] < 60
+    assert 1629244800 < times[0] < 1629331200
+
+
+def test_pulser_pulse_is_where_the_readme_says():
+    with pytest.warns(SamplingRateWarning):
+        ts = read_traces(PULSER, trigger="all")
+    peak = np.abs(ts.traces)
+    ratio = peak[:, :, 200:].max(axis=(0, 2)) / peak[:, :, :200].max(axis=(0, 2))
+    assert (ratio[QUIET] < 2).all(), ratio[QUIET]
+    assert (ratio[PULSED] > 5).all(), ratio[PULSED]
+
+
+def test_pulser_default_forced_selection_is_refused_with_the_trigger_counts():
+    # refused before the rate is looked at: no warning precedes the error
+    with pytest.raises(DataFileError, match=r"pulser_data_21\.root: no 'FORCE' trigger events: "
+                       r"0 of 5 \(trigger types in the file: UNKNOWN 5 \(no trigger flag "
+                       r"set\)\); use trigger='all' / --trigger all") as info:
+        read_traces(PULSER)
+    assert "\n" not in str(info.value)
+
+
+def test_pulser_trigger_unknown_rate_override_and_missing_channel():
+    ts = read_traces(PULSER, trigger="unknown", channels=[21, 4], sampling_rate=3.2e9)
+    assert ts.n_events == 5 and ts.channels.tolist() == [21, 4]
+    with pytest.raises(DataFileError, match=r"channel\(s\) \[24\] not in the file"):
+        read_traces(PULSER, trigger="all", channels=[0, 24], sampling_rate=3.2e9)
+    batches = list(iter_traces(PULSER, 2, trigger="all", sampling_rate=2.4e9))
+    assert [b.n_events for b in batches] == [2, 2, 1]
+    assert {b.sampling_rate for b in batches} == {2.4e9}
+
+
+def test_pulser_in_a_run_directory_takes_the_rate_from_runinfo(tmp_path):
+    run = tmp_path / "station21" / "run476"
+    (run / "aux").mkdir(parents=True)
+    shutil.copy(PULSER, run / "combined.root")
+    (run / "aux" / "runinfo.txt").write_text("station = 21\nrun = 476\n"
+                                            "radiant-samplerate = 3200\n")
+    for where in (run, run / "combined.root"):
+        with open_traces(where, trigger="all") as src:  # no warning: the rate is known
+            assert src.sampling_rate == 3.2e9
+            info = src.info()
+        assert info["sampling_rate_source"].startswith("radiant-samplerate in ")
+        assert info["station"] == [21] and info["run"] == [476]
+        assert info["trigger_mix"] == {"UNKNOWN": 5}
+
+
+def test_cli_inspect_pulser_prints_the_warning_on_one_line(capsys):
+    assert main(["inspect", str(PULSER), "--json"]) == 0
+    captured = capsys.readouterr()
+    summary = json.loads(captured.out)
+    assert summary["n_events"] == 5 and summary["n_channels"] == 24
+    assert summary["sampling_rate_GHz"] == 3.2
+    assert summary["trigger_mix"] == {"UNKNOWN": 5}
+    assert summary["station"] == [21] and summary["run"] == [476]
+    lines = captured.err.strip().splitlines()
+    assert len(lines) == 1, captured.err
+    assert lines[0].startswith("rnognoise inspect: warning: ")
+    assert str(PULSER) in lines[0] and "assuming 3.2 GHz" in lines[0]
+    assert main(["inspect", str(PULSER), "--sampling-rate", "3.2e9", "--json"]) == 0
+    assert capsys.readouterr().err == ""
+
+
+def test_cli_fit_on_pulser_with_default_trigger_exits_2_with_one_line(tmp_path, capsys):
+    out = tmp_path / "m.safetensors"
+    assert main(["fit", str(PULSER), "--model", "baseline", "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("rnognoise fit: error: ")
+    assert "UNKNOWN 5" in err[0] and "--trigger all" in err[0]
+    assert not out.exists()
+
+
+# -- station 24 forced-trigger noise (npz) ---------------------------------------------------
+
+
+def test_station24_npz_reads_as_forced_station_24_volts():
+    raw = np.load(ST24)
+    counts = raw["traces"]
+    ts = read_traces(ST24)
+    assert ts.traces.shape == (100, 1, 2048)
+    assert ts.sampling_rate == 3.2e9
+    assert ts.channels.tolist() == [12]
+    np.testing.assert_array_equal(ts.traces, counts * np.float32(ADC_TO_VOLTS_RNOG))
+    assert ts.events["station"].tolist() == [24] * 100
+    assert ts.events["trigger_type"].tolist() == ["FORCE"] * 100
+    # the README's figures: RMS about 18 counts about each trace's own baseline, and
+    # baselines that drift by up to ~15 counts (the reader removes neither)
+    baseline = ts.traces.mean(axis=2) / ADC_TO_VOLTS_RNOG
+    about_own = np.sqrt(((ts.traces / ADC_TO_VOLTS_RNOG - baseline[..., None]) ** 2).mean())
+    assert 16 < about_own < 20
+    assert np.abs(baseline).max() > 10
+
+
+def test_cli_inspect_station24_npz(capsys):
+    assert main(["inspect", str(ST24), "--json"]) == 0
+    captured = capsys.readouterr()
+    summary = json.loads(captured.out)
+    assert captured.err == ""
+    assert summary["format"] == "npz"
+    assert summary["n_events"] == 100 and summary["channels"] == [12]
+    assert summary["sampling_rate_GHz"] == 3.2
+    assert summary["station"] == [24]
+    assert summary["trigger_mix"] == {"FORCE": 100}
+    assert summary["metadata_source"] == {"station": "file name", "trigger_type": "file name"}
+
+
+def test_cli_fit_and_validate_read_the_station24_npz(tmp_path, capsys):
+    model = tmp_path / "st24.baseline.safetensors"
+    assert main(["fit", str(ST24), "--model", "baseline", "--out", str(model), "-q"]) == 0
+    assert model.is_file()
+    capsys.readouterr()
+    status = main(["validate", str(ST24), str(model), "--quick", "--no-c2st", "--json", "-q"])
+    assert status == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["sizes"]["real"] == 100
+    assert report["channels"] == [12]
+    assert report["sampling_rate_hz"] == 3.2e9
+    with pytest.raises(SystemExit):  # argparse refuses a rate given in MHz
+        main(["validate", str(ST24), str(model), "--sampling-rate", "3200"])
+    assert main(["validate", str(ST24), str(model), "--sampling-rate", "2.4e9"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert err.startswith("rnognoise validate: error: ") and "disagrees" in err
