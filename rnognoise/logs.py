@@ -18,6 +18,8 @@ from tqdm.auto import tqdm
 __all__ = ["configure_logging", "get_logger", "log_event", "progress"]
 
 _LOGGER_NAME = "rnognoise"
+#: Progress bars are off while logs go out as JSON lines (machine readers).
+_BARS = {"on": True}
 
 
 class _KeyValueFormatter(logging.Formatter):
@@ -57,6 +59,7 @@ def configure_logging(*, quiet: bool = False, json_format: bool = False,
     logger.addHandler(handler)
     logger.setLevel(logging.WARNING if quiet else logging.DEBUG if verbose else logging.INFO)
     logger.propagate = False
+    _BARS["on"] = not json_format
 
 
 def get_logger(name: str | None = None) -> logging.Logger:
@@ -72,6 +75,8 @@ def log_event(logger: logging.Logger, message: str, level: int = logging.INFO,
 
 def progress(total: int | None = None, *, desc: str = "", unit: str = "it",
              quiet: bool = False) -> tqdm:
-    """A progress bar on stderr with rate and ETA; silent when ``quiet``."""
-    return tqdm(total=total, desc=desc, unit=unit, disable=quiet, file=sys.stderr,
+    """A progress bar on stderr with rate and ETA; silent when ``quiet`` or when logs are
+    JSON lines (``configure_logging(json_format=True)``, ``--log-json``)."""
+    return tqdm(total=total, desc=desc, unit=unit, disable=quiet or not _BARS["on"],
+                file=sys.stderr,
                 dynamic_ncols=True, leave=False, mininterval=0.5)

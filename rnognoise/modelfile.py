@@ -53,16 +53,19 @@ def _read_header(path: Path) -> dict[str, Any]:
             raise ModelFileError(path, f"too short to be a model file ({size} bytes)")
         (length,) = struct.unpack("<Q", head)
         if length > min(_MAX_HEADER, size - 8):
-            raise ModelFileError(path, "not a safetensors model file (bad header length)")
+            raise ModelFileError(path, "not an rnognoise model file (no safetensors header: "
+                                 "its length field is invalid)")
         raw = handle.read(length)
     if len(raw) < length:
         raise ModelFileError(path, "truncated model file (header cut short)")
     try:
         header = json.loads(raw)
     except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):
-        raise ModelFileError(path, "not a safetensors model file (header is not JSON)") from None
+        raise ModelFileError(path, "not an rnognoise model file (the safetensors header is "
+                             "not JSON)") from None
     if not isinstance(header, dict):
-        raise ModelFileError(path, "not a safetensors model file (header is not a JSON object)")
+        raise ModelFileError(path, "not an rnognoise model file (the safetensors header is "
+                             "not a JSON object)")
     return header
 
 

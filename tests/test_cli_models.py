@@ -116,4 +116,4 @@ def test_sample_from_corrupt_model_is_one_line_exit_2(content, tmp_path, capsys)
 
 def test_sample_from_a_traces_file_is_refused(traces_file, tmp_path, capsys):
     assert main(["sample", str(traces_file), "-n", "3", "--out", str(tmp_path / "o.h5")]) == 2
-    assert "not a safetensors model file" in _err(capsys)
+    assert "not an rnognoise model file" in _err(capsys)

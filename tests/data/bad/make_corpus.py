@@ -422,12 +422,12 @@ def _model_cases(d: Path, good: Path) -> list[Case]:
     add("model_missing", lambda p: None, "no such file")
     add("model_zero_length", lambda p: p.write_bytes(b""), "too short to be a model file")
     add("model_text", lambda p: p.write_text("a noise model, honestly\n" * 4),
-        "not a safetensors model file")
+        "not an rnognoise model file")
     add("model_truncated_half", lambda p: p.write_bytes(raw[: len(raw) // 2]),
         "truncated|damaged")
-    add("model_truncated_header", lambda p: p.write_bytes(raw[:40]), "truncated|bad header")
+    add("model_truncated_header", lambda p: p.write_bytes(raw[:40]), "truncated|not an rnognoise model file")
     add("model_header_length_huge", lambda p: p.write_bytes(struct.pack("<Q", 2**62) + raw[8:]),
-        "bad header length")
+        "length field is invalid")
     add("model_header_deeply_nested", lambda p: _raw_safetensors(p, b"[" * 200_000),
         "header is not JSON")
     add("model_header_not_object", lambda p: _raw_safetensors(p, [1, 2, 3]),
@@ -439,11 +439,11 @@ def _model_cases(d: Path, good: Path) -> list[Case]:
         "not a JSON string")
     marker_pickle = d / "UNPICKLED_model_pickle"
     add("model_pickle", lambda p: p.write_bytes(pickle.dumps(_Marker(marker_pickle))),
-        "not a safetensors model file", marker_pickle)
+        "not an rnognoise model file", marker_pickle)
     marker_torch = d / "UNPICKLED_model_torch_save"
     add("model_torch_save",
         lambda p: torch.save({"state": _Marker(marker_torch), "w": torch.zeros(3)}, p),
-        "not a safetensors model file", marker_torch)
+        "not an rnognoise model file", marker_torch)
     add("model_foreign_safetensors", lambda p: save_file({"w": torch.zeros(3)}, str(p)),
         "without rnognoise model metadata")
     add("model_metadata_not_json", variant("{not json"), "model metadata is not valid JSON")
