@@ -82,12 +82,19 @@ class NpzSource:
                  adc_to_volts: float | None = None, sampling_rate: float | None = None,
                  ) -> None:
         self.path = os.fspath(path)
+        self._npz: Any = None
         try:
-            self._npz = np.load(self.path, allow_pickle=False)
+            self._handle = open(self.path, "rb")  # held open until close()
+        except OSError as exc:
+            raise DataFileError(self.path, f"cannot be read ({exc.strerror})") from None
+        try:
+            self._npz = np.load(self._handle, allow_pickle=False)
         except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
+            self.close()
             raise DataFileError(self.path, f"cannot be read as npz ({type(exc).__name__}: "
                                 f"{str(exc).strip()[:120]})") from None
         if not isinstance(self._npz, np.lib.npyio.NpzFile):
+            self.close()
             raise DataFileError(self.path, "is a bare .npy array; save an .npz with keys "
                                 "'traces' and 'sampling_rate_hz' (data_specs/npz.md)")
         self._traces: np.ndarray | None = None
@@ -268,9 +275,10 @@ class NpzSource:
 
     def close(self) -> None:
         """Close the file."""
-        npz = getattr(self, "_npz", None)
-        if npz is not None and hasattr(npz, "close"):
-            npz.close()
+        if hasattr(self._npz, "close"):
+            self._npz.close()
+        self._npz = None
+        self._handle.close()
 
     def __enter__(self) -> NpzSource:
         return self
