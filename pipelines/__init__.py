@@ -21,13 +21,14 @@ Paired, unpaired and physics family
     - :mod:`pipelines.srgan` — super-resolution GAN (Ledig et al. 2017).
 
 Shared pieces
-    - :mod:`pipelines.common` — command-line skeleton, output writers (PNG grids, loss
-      curves, ``metrics.json``), deterministic batch selection.
+    - :mod:`pipelines.cli` — command-line skeleton (shared options, one-line errors).
+    - :mod:`pipelines.batches` — deterministic batch selection and step counts.
+    - :mod:`pipelines.outputs` — PNG image grids, loss curves, ``metrics.json``.
     - :mod:`pipelines.run` — the course of a run: open it, train, write its outputs.
     - :mod:`pipelines.mnist_family` — data, GAN training and evaluation shared by the
       MNIST / Fashion-MNIST pipelines.
     - :mod:`pipelines.data` — IDX (MNIST) reader, embedded default data sets, image-folder
-      loaders and procedural paired/unpaired/super-resolution data.
+      loaders and procedural paired/unpaired/super-resolution data (one module each).
     - :mod:`pipelines.evaluation` — metrics of generated images.
 """
 

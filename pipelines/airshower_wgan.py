@@ -53,7 +53,8 @@ from rnognoise.errors import ConfigError, DataFileError
 from rnognoise.logs import get_logger, log_event
 
 from .airshower_sim import Footprints, ShowerSimulator, load_footprints_dir
-from .common import batch_indices, build_parser, run_main, step_generator, total_steps
+from .batches import batch_indices, step_generator, total_steps
+from .cli import build_parser, run_main
 from .evaluation.generative import diversity, memorisation_check
 from .run import (
     Grid,

@@ -37,14 +37,8 @@ from torch import nn
 
 from rnognoise.core import bce_discriminator_loss, nonsaturating_generator_loss
 
-from .common import (
-    add_generative_eval_options,
-    batch_indices,
-    build_parser,
-    run_main,
-    step_generator,
-    total_steps,
-)
+from .batches import batch_indices, step_generator, total_steps
+from .cli import add_generative_eval_options, build_parser, run_main
 from .fashion_dcgan import DCDiscriminator, DCGenerator, add_dcgan_options
 from .mnist_family import N_CLASSES, evaluate_and_finish, evaluation_rng, open_image_run
 from .run import Grid, run_training

@@ -34,7 +34,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from .common import add_generative_eval_options, build_parser, run_main
+from .cli import add_generative_eval_options, build_parser, run_main
 from .mnist_family import add_embedded_option, open_image_run, train_unconditional_gan
 
 __all__ = ["NAME", "DCDiscriminator", "DCGenerator", "add_dcgan_options", "dcgan_init", "main",

@@ -34,15 +34,8 @@ from torch import nn
 
 from rnognoise.core import gaussian_kl
 
-from .common import (
-    add_generative_eval_options,
-    batch_indices,
-    build_parser,
-    run_main,
-    step_generator,
-    steps_per_epoch,
-    total_steps,
-)
+from .batches import batch_indices, step_generator, steps_per_epoch, total_steps
+from .cli import add_generative_eval_options, build_parser, run_main
 from .mnist_family import add_embedded_option, evaluate_and_finish, evaluation_rng, open_image_run
 from .run import Grid, run_training
 

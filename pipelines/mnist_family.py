@@ -17,15 +17,10 @@ from typing import Any
 
 import torch
 
-from rnognoise.core import LoopResult
+from rnognoise.core import LoopResult, bce_discriminator_loss, nonsaturating_generator_loss
+from rnognoise.logs import get_logger, log_event
 
-from .common import (
-    batch_indices,
-    log_data_source,
-    nonsaturating_gan_step,
-    step_generator,
-    total_steps,
-)
+from .batches import batch_indices, step_generator, total_steps
 from .data import ImageDataset, load_train_and_test
 from .evaluation import evaluate_generator
 from .run import Grid, finish_run, ignore_data_dir_with_smoke, open_run, run_training
@@ -36,6 +31,8 @@ __all__ = [
     "add_embedded_option",
     "evaluate_and_finish",
     "evaluation_rng",
+    "log_data_source",
+    "nonsaturating_gan_step",
     "open_image_run",
     "train_unconditional_gan",
 ]
@@ -46,6 +43,37 @@ N_CLASSES = 10
 N_EMBEDDED = 3000
 #: Offset of ``--seed`` for the noise of the evaluation samples.
 _EVAL_SEED_OFFSET = 7
+
+_log = get_logger("pipelines")
+
+
+def log_data_source(args: argparse.Namespace, source: str, n_images: int) -> None:
+    """Log where the training data came from, saying so when it is the embedded default."""
+    if args.data_dir is None:
+        log_event(_log, "no --data-dir given: using the embedded default data", source=source,
+                  n_images=n_images)
+    else:
+        log_event(_log, "data loaded", source=source, n_images=n_images)
+
+
+def nonsaturating_gan_step(gen: torch.nn.Module, disc: torch.nn.Module,
+                           opt_g: torch.optim.Optimizer, opt_d: torch.optim.Optimizer,
+                           real: torch.Tensor, z: torch.Tensor) -> dict[str, float]:
+    """One discriminator and one generator update of the original GAN.
+
+    Binary cross-entropy for the discriminator and the non-saturating generator loss
+    (Goodfellow et al. 2014), from the package's shared losses.
+    """
+    fake = gen(z)
+    loss_d = bce_discriminator_loss(disc(real), disc(fake.detach()))
+    opt_d.zero_grad()
+    loss_d.backward()
+    opt_d.step()
+    loss_g = nonsaturating_generator_loss(disc(fake))
+    opt_g.zero_grad()
+    loss_g.backward()
+    opt_g.step()
+    return {"loss_d": loss_d.item(), "loss_g": loss_g.item()}
 
 
 def add_embedded_option(parser: argparse.ArgumentParser) -> None:
@@ -133,7 +161,7 @@ def train_unconditional_gan(args: argparse.Namespace, out: Path, train: ImageDat
     """Train a generator of ``(N, latent_dim)`` noise against a discriminator; evaluate.
 
     One discriminator and one generator update per step
-    (:func:`pipelines.common.nonsaturating_gan_step`), Adam with ``--lr`` and betas
+    (:func:`nonsaturating_gan_step`), Adam with ``--lr`` and betas
     (0.5, 0.999), images scaled to [-1, 1]; then ``--n-eval`` samples are evaluated and
     the first 64 written to ``samples.png``.
 

@@ -50,10 +50,12 @@ from rnognoise.core import bce_discriminator_loss, nonsaturating_generator_loss
 from rnognoise.errors import ConfigError, DataFileError
 from rnognoise.logs import get_logger, log_event
 
-from .common import batch_indices, build_parser, comparison_rows, run_main, total_steps
-from .data import load_paired_folder, paired_shapes_edges
+from .batches import batch_indices, total_steps
+from .cli import build_parser, run_main
+from .data import load_paired_folder, paired_edges_filled
 from .evaluation.paired import paired_metrics
 from .nets_image2image import PatchDiscriminator, UNetGenerator, init_weights
+from .outputs import comparison_rows
 from .run import (
     Grid,
     ignore_data_dir_with_smoke,
@@ -77,12 +79,12 @@ def load_pairs(args: argparse.Namespace) -> tuple[np.ndarray, np.ndarray, np.nda
     """
     if args.data_dir is None:
         n = args.n_images or (600 if args.smoke else 2000)
-        log_event(_log, "no --data-dir: using the embedded procedural shapes -> edges pairs",
-                  images=n, size=args.image_size)
-        # A: coloured shapes, B: their edge map, so AtoB has one right answer per input
-        b, a = paired_shapes_edges(n, size=args.image_size, seed=args.seed)
-        tb, ta = paired_shapes_edges(100, size=args.image_size, seed=args.seed + 1_000_000)
-        source = f"embedded: procedural shapes->edges pairs ({n} train, 100 test)"
+        log_event(_log, "no --data-dir: using the embedded procedural outlines -> filled "
+                  "shapes pairs", images=n, size=args.image_size)
+        # A: outlines, B: the shapes filled with their kind's colour (one answer per input)
+        a, b = paired_edges_filled(n, size=args.image_size, seed=args.seed)
+        ta, tb = paired_edges_filled(100, size=args.image_size, seed=args.seed + 1_000_000)
+        source = f"embedded: procedural outlines->filled shapes pairs ({n} train, 100 test)"
     else:
         root = Path(args.data_dir)
         a, b = load_paired_folder(root, split="train", size=args.image_size,
@@ -126,7 +128,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     """Train and evaluate; write samples, loss curves, metrics and checkpoints to ``--out``."""
     ignore_data_dir_with_smoke(args)
     if args.image_size is None:
-        args.image_size = 32 if args.smoke else 256
+        args.image_size = 32 if args.data_dir is None else 256
     size = args.image_size
     num_downs = min(8, int(math.log2(size))) if size >= 4 else 0
     if num_downs < 2 or size % (2 ** num_downs):
@@ -177,6 +179,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "ngf": ngf, "d_layers": d_layers, "lambda_l1": args.lambda_l1,
         "test": paired_metrics(pred, y_test, with_ssim=with_ssim),
         "baseline_mean_target": paired_metrics(baseline, y_test, with_ssim=with_ssim),
+        "baseline_input": (paired_metrics(x_test, y_test, with_ssim=with_ssim)
+                           if x_test.shape == y_test.shape else None),
     }
     rows = comparison_rows([x_test, pred, y_test], min(8, len(x_test)))
     return write_outputs(args, out, result,

@@ -1,7 +1,7 @@
 """The life of one pipeline run: open it, train, write its outputs.
 
 Every pipeline's ``run(args)`` follows the same course, built from these helpers and the
-pieces of :mod:`pipelines.common`:
+pieces of :mod:`pipelines.cli` and :mod:`pipelines.outputs`:
 
 1. :func:`ignore_data_dir_with_smoke` (pipelines whose ``--smoke`` drops ``--data-dir``);
 2. :func:`open_run` — seed torch and prepare the output folder;
@@ -22,32 +22,29 @@ from typing import Any, NamedTuple
 
 import torch
 
-from rnognoise.core import LoopResult, TrainingLoop
+from rnognoise.core import LoopConfig, LoopResult, TrainingLoop
+from rnognoise.fileutil import check_writable
 from rnognoise.logs import get_logger, log_event
 
-from .common import (
-    loop_config,
-    prepare_output_dir,
-    run_info,
-    save_image_grid,
-    save_loss_curves,
-    seed_everything,
-    write_metrics,
-)
+from .cli import run_info
+from .outputs import save_image_grid, save_loss_curves, write_metrics
 
 __all__ = [
     "Grid",
     "finish_run",
     "ignore_data_dir_with_smoke",
+    "loop_config",
     "open_run",
+    "prepare_output_dir",
     "run_training",
+    "seed_everything",
     "training_summary",
     "write_outputs",
 ]
 
 
 class Grid(NamedTuple):
-    """One PNG grid of images (see :func:`pipelines.common.save_image_grid`).
+    """One PNG grid of images (see :func:`pipelines.outputs.save_image_grid`).
 
     Attributes
     ----------
@@ -62,6 +59,48 @@ class Grid(NamedTuple):
     images: Any
     nrow: int = 8
     scale: int = 2
+
+
+def seed_everything(seed: int) -> None:
+    """Seed torch's global generator (weight initialisation, dropout, gradient penalty)."""
+    torch.manual_seed(seed)
+
+
+def prepare_output_dir(args: argparse.Namespace) -> Path:
+    """Create ``args.out`` and check before training that results may be written there.
+
+    Raises
+    ------
+    OutputExistsError
+        If ``OUT/metrics.json`` exists and neither ``--force`` nor ``--resume`` was given.
+    """
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    check_writable(out / "metrics.json", force=args.force or args.resume)
+    if (out / "losses.jsonl").exists() and not (args.force or args.resume):
+        check_writable(out / "losses.jsonl", force=False)
+    if args.force and not args.resume:
+        for stale in ("losses.jsonl", "checkpoints/last.safetensors",
+                      "checkpoints/best.safetensors"):
+            (out / stale).unlink(missing_ok=True)
+    return out
+
+
+def loop_config(args: argparse.Namespace, out: Path, max_steps: int,
+                **overrides: Any) -> LoopConfig:
+    """A :class:`~rnognoise.core.LoopConfig` writing into ``out`` (checkpoints, loss log)."""
+    settings: dict[str, Any] = {
+        "max_steps": max_steps,
+        "max_minutes": args.max_minutes,
+        "checkpoint_dir": str(out / "checkpoints"),
+        "log_path": str(out / "losses.jsonl"),
+        "resume": args.resume,
+        "quiet": args.quiet,
+        "desc": args.pipeline,
+        "log_every": max(1, min(10, max_steps // 50)),
+    }
+    settings.update(overrides)
+    return LoopConfig(**settings)
 
 
 def ignore_data_dir_with_smoke(args: argparse.Namespace) -> None:
@@ -102,7 +141,7 @@ def run_training(args: argparse.Namespace, out: Path, steps: int, *,
     out : Path
         Output folder.
     steps : int
-        Optimisation steps (from :func:`pipelines.common.total_steps`).
+        Optimisation steps (from :func:`pipelines.batches.total_steps`).
     modules, optimizers : dict
         What the checkpoints hold, by name (the names are the checkpoint keys).
     step_fn : callable
@@ -188,7 +227,7 @@ def finish_run(args: argparse.Namespace, out: Path, result: LoopResult,
 
     The parameters are those of :func:`write_outputs`; in front of the pipeline's own
     ``metrics`` come ``pipeline``, ``data`` (``--data-dir`` or ``"embedded default"``),
-    ``options`` (:func:`pipelines.common.run_info`) and ``training``
+    ``options`` (:func:`pipelines.cli.run_info`) and ``training``
     (:func:`training_summary` with the best validation step and score).
 
     Returns

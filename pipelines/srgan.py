@@ -52,17 +52,12 @@ from rnognoise.core import bce_discriminator_loss, nonsaturating_generator_loss
 from rnognoise.errors import ConfigError, DataFileError
 from rnognoise.logs import get_logger, log_event
 
-from .common import (
-    batch_indices,
-    build_parser,
-    comparison_rows,
-    run_main,
-    step_generator,
-    total_steps,
-)
+from .batches import batch_indices, step_generator, total_steps
+from .cli import build_parser, run_main
 from .data import load_image_folder, random_shapes
 from .evaluation.paired import paired_metrics
 from .nets_image2image import SRDiscriminator, SRGenerator, translate
+from .outputs import comparison_rows
 from .run import (
     Grid,
     ignore_data_dir_with_smoke,

@@ -10,13 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from pipelines.common import (
-    batch_indices,
-    comparison_rows,
-    image_grid,
-    save_image_grid,
-    steps_per_epoch,
-)
+from pipelines.batches import batch_indices, steps_per_epoch
 from pipelines.data import (
     digits_28,
     garment_shapes,
@@ -34,6 +28,7 @@ from pipelines.evaluation import (
     nearest_neighbour_distances,
     train_classifier,
 )
+from pipelines.outputs import comparison_rows, image_grid, save_image_grid
 from rnognoise.errors import DataFileError
 
 
