@@ -5,7 +5,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import time
 from pathlib import Path
+from typing import Any
+
+import pandas as pd
 
 from ..conditions import parse_condition_names
 from ..errors import ConfigError
@@ -53,18 +57,36 @@ def add_parser(sub: argparse._SubParsersAction, parents: list[argparse.ArgumentP
                    help="with --by ...lst: number of equal LST bins (default 4, i.e. 6 h)")
     p.add_argument("--min-events", type=int, metavar="N",
                    help="with --by: skip groups with fewer events in either set (default 50)")
+    p.add_argument("--generated-factor", type=float, default=10.0, metavar="K",
+                   help="from a model, draw K times as many events as REAL holds (default 10), "
+                   "within --time-budget: generated noise is cheap, and its own sampling "
+                   "noise should not hide a difference")
+    p.add_argument("--time-budget", type=float, default=120.0, metavar="S",
+                   help="seconds allowed for drawing from a model (default 120; at least as "
+                   "many events as REAL holds are always drawn)")
+    p.add_argument("--nuradio-reference", action="store_true",
+                   help="also compare NuRadioMC's generic band-limited noise (fitted to the "
+                   "real band and RMS) with REAL and show it as a reference column "
+                   "(skipped with a warning when NuRadioMC is not installed)")
+    p.add_argument("--no-memorisation", action="store_true",
+                   help="skip the memorisation check (nearest training event distances)")
     p.set_defaults(handler=run)
 
 
 def load_generated(path: str | os.PathLike[str], n_events: int, *, seed: int = 0,
-                   real: TraceSet | None = None) -> TraceSet:
-    """Read a generated traces file, or sample ``n_events`` from a model file (seeded).
+                   real: TraceSet | None = None, factor: float = 1.0,
+                   time_budget: float | None = None) -> TraceSet:
+    """Read a generated traces file, or sample from a model file (seeded).
+
+    From a model, ``round(factor * n_events)`` events are drawn in chunks until that many
+    are drawn or ``time_budget`` seconds have passed (at least ``n_events`` are always
+    drawn), and at most 2 GiB of traces.
 
     A conditional model (one with ``condition_names``) is sampled with the conditions
-    of the events of ``real`` (one generated event per real event), so that both sets
-    cover the same stations, times, ...; its events then carry the condition columns.
-    An unconditional model's events are labelled with ``real``'s event columns, so that
-    ``--by`` shows how it fares for each condition it was not told about.
+    of the events of ``real`` (each real event's conditions used in turn), so that both
+    sets cover the same stations, times, ...; its events then carry the condition columns.
+    An unconditional model's events are labelled with ``real``'s event columns (repeated),
+    so that ``--by`` shows how it fares for each condition it was not told about.
 
     Raises
     ------
@@ -84,24 +106,63 @@ def load_generated(path: str | os.PathLike[str], n_events: int, *, seed: int = 0
         attrs = {"model_metadata": dict(getattr(gen, "metadata", {}) or {}),
                  "sample_seed": seed}
         conditions = list(getattr(gen, "condition_names", []) or [])
-        if conditions:
-            if real is None:
-                raise ConfigError(f"{path}: the model is conditional on "
-                                  f"{', '.join(conditions)}; sampling needs the real events")
-            ts = gen.sample_traceset(real.n_events, seed=seed, condition=real.events)
-            return TraceSet(ts.traces, ts.sampling_rate, ts.channels, ts.events, ts.units,
-                            os.fspath(path), {**ts.attrs, **attrs,
-                                              "conditions_from": str(real.source)})
-        traces = gen.sample(n_events, seed=seed)
-        events = None
-        if real is not None and n_events == real.n_events:
+        if conditions and real is None:
+            raise ConfigError(f"{path}: the model is conditional on "
+                              f"{', '.join(conditions)}; sampling needs the real events")
+        ts = _draw(gen, n_events, max(1.0, factor), time_budget, seed,
+                   real if conditions else None)
+        traces, events = ts.traces, ts.events if conditions else None
+        attrs.update(ts.attrs)
+        attrs["requested_events"] = int(round(max(1.0, factor) * n_events))
+        if real is not None and (conditions or traces.shape[0] % real.n_events == 0):
             # an unconditional model's events are labelled with the real events' conditions:
             # per-condition validation then judges it as if it were used for each of them
-            events = real.events.reset_index(drop=True)
+            if not conditions:
+                events = _tile_events(real, traces.shape[0])
             attrs["conditions_from"] = str(real.source)
         return TraceSet(np.asarray(traces, np.float32), gen.sampling_rate, gen.channels,
                         events, source=os.fspath(path), attrs=attrs)
     return read_traces(path)
+
+
+def _tile_events(real: TraceSet, n: int) -> pd.DataFrame:
+    reps = -(-n // real.n_events)
+    return pd.concat([real.events] * reps, ignore_index=True).iloc[:n].reset_index(drop=True)
+
+
+def _draw(gen: object, n_events: int, factor: float, time_budget: float | None, seed: int,
+          real: TraceSet | None) -> TraceSet:
+    """Draw ``n_events`` events, then more in chunks up to ``factor`` x within the budget.
+
+    Chunk ``k`` is drawn with seed ``seed + k``.
+    """
+    import numpy as np
+
+    target = int(round(factor * n_events))
+    started = time.perf_counter()
+    chunks, events, done, k = [], [], 0, 0
+    while done < target:
+        n = n_events if k == 0 else min(n_events, target - done)
+        if real is not None:
+            cond = _tile_events(real, done + n).iloc[done:].reset_index(drop=True)
+            ts = gen.sample_traceset(n, seed=seed + k, condition=cond)
+            chunks.append(ts.traces)
+            events.append(ts.events)
+        else:
+            chunks.append(np.asarray(gen.sample(n, seed=seed + k), np.float32))
+        if k == 0:  # at most 2 GiB of traces
+            per_event = max(chunks[0][0].nbytes, 1)
+            target = max(n_events, min(target, (2 << 30) // per_event))
+        done += n
+        k += 1
+        elapsed = time.perf_counter() - started
+        if time_budget is not None and done < target and elapsed * (done + n) / done > time_budget:
+            break
+    traces = np.concatenate(chunks) if len(chunks) > 1 else chunks[0]
+    ev = pd.concat(events, ignore_index=True) if events else None
+    return TraceSet(traces, gen.sampling_rate, gen.channels, ev,
+                    attrs={"sample_seconds": round(time.perf_counter() - started, 2),
+                           "sample_chunks": k})
 
 
 def run(args: argparse.Namespace) -> int:
@@ -126,7 +187,10 @@ def run(args: argparse.Namespace) -> int:
             raise ConfigError(f"--band: need 0 <= FMIN < FMAX, got {args.band[0]} "
                               f"{args.band[1]} MHz")
     real = read_traces(args.real, trigger=args.trigger, sampling_rate=args.sampling_rate)
-    generated = load_generated(args.generated, real.n_events, seed=args.seed, real=real)
+    if args.generated_factor < 1 or args.time_budget <= 0:
+        raise ConfigError("--generated-factor must be >= 1 and --time-budget > 0")
+    generated = load_generated(args.generated, real.n_events, seed=args.seed, real=real,
+                               factor=args.generated_factor, time_budget=args.time_budget)
     by_condition = None
     if by:
         from ..metrics import compare_by_condition
@@ -139,19 +203,88 @@ def run(args: argparse.Namespace) -> int:
     log_event(_log, "comparing", real=real.n_events, generated=generated.n_events)
     report = compare(real, generated, seed=args.seed, band=band, c2st=not args.no_c2st,
                      quick=args.quick)
+    if not args.no_memorisation:
+        _add_memorisation(report, real, generated, args.seed)
+    reference = _nuradio_reference(real, report, args) if args.nuradio_reference else None
+    _output(args, report, by_condition, reference)
+    return 0
+
+
+def _add_memorisation(report: Any, real: TraceSet, generated: TraceSet, seed: int) -> None:
+    """Run the memorisation check and add its row and details to ``report``."""
+    from ..metrics.memorisation import memorisation_check, memorisation_row, split_from_provenance
+    from ..metrics.rows import RowBuilder
+
+    metadata = generated.attrs.get("model_metadata") or {}
+    split = split_from_provenance(metadata.get("provenance"), real.n_events)
+    if isinstance(split, str):
+        note = f"training split unknown ({split}): leave-one-out within the real events"
+        split = None
+    else:
+        note = (f"training events from the model's recorded split: {split[0].size} training, "
+                f"{split[1].size} held-out")
+    log_event(_log, "memorisation check", mode="split" if split else "leave-one-out")
+    result = memorisation_check(real.traces, generated.traces, real.sampling_rate, report.band,
+                                split=split, note=note, seed=seed)
+    rows = RowBuilder(real.channels)
+    memorisation_row(rows, result)
+    report.rows += rows.rows
+    report.details["memorisation"] = result.to_dict()
+    import numpy as np
+
+    report.details["memorisation_distances"] = {
+        "generated": result.generated_distances, "heldout": result.heldout_distances,
+        "cut": float(np.quantile(result.heldout_distances, result.expected)),
+        "heldout_label": "held-out real" if result.mode == "split" else "real (leave-one-out)"}
+
+
+def _nuradio_reference(real: TraceSet, report: Any, args: argparse.Namespace) -> Any:
+    """NuRadioMC generic noise compared with ``real`` as ``report`` was, or None if absent."""
+    from ..metrics import compare
+    from ..metrics.reference import nuradio_available, nuradio_reference
+
+    if not nuradio_available():
+        _log.warning("--nuradio-reference: NuRadioMC is not installed; reference column "
+                     "skipped (pip install NuRadioMC)")
+        return None
+    n = min(report.sizes["generated_used"], max(real.n_events, 2000))
+    log_event(_log, "NuRadioMC reference", events=n)
+    ref_set = nuradio_reference(real, n, report.band, seed=args.seed)
+    return compare(real, ref_set, seed=args.seed, band=report.band, c2st=not args.no_c2st,
+                   quick=args.quick)
+
+
+def _output(args: argparse.Namespace, report: Any, by_condition: Any, reference: Any) -> None:
+    from ..metrics import final_verdict
+    from ..report import report_dict
+
     if args.report:
         from ..report import write_report
 
         paths = write_report(report, args.report, force=args.force, pdf=args.pdf,
-                             by_condition=by_condition)
+                             by_condition=by_condition, reference=reference)
         log_event(_log, "report written", **{k: str(v) for k, v in paths.items()})
     if args.json:
-        data = report.to_dict()
-        if by_condition is not None:
-            data["by_condition"] = by_condition.to_dict()
-        print(json.dumps(data, indent=1))
-    else:
-        print(report)
-        if by_condition is not None:
-            print("\n" + by_condition.table())
-    return 0
+        print(json.dumps(report_dict(report, by_condition=by_condition, reference=reference),
+                         indent=1))
+        return
+    verdict = final_verdict(report, by_condition)
+    s = report.sizes
+    print(f"VERDICT {verdict.verdict.upper()}  (score {report.score():.3g}; 0 = like real "
+          f"data; {s['real']} real vs {s['generated_used']} generated events)")
+    print(f"rule: {verdict.rule}")
+    print(f"band {report.band[0] / 1e6:.0f}-{report.band[1] / 1e6:.0f} MHz: "
+          f"{report.band_reason}")
+    if verdict.reasons:
+        print(f"{len(verdict.reasons)} rows fail or warn:")
+        for line in verdict.reasons:
+            print(f"  {line}")
+    if verdict.limited:
+        print(f"{len(verdict.limited)} passing rows are sample-size limited (marked "
+              "'limited' below)")
+    if reference is not None:
+        print(f"reference (NuRadioMC generic noise): result {reference.verdict.upper()}, "
+              f"score {reference.score():.3g}")
+    print("\n" + report.table())
+    if by_condition is not None:
+        print("\n" + by_condition.table())

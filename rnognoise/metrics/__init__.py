@@ -48,8 +48,8 @@ from __future__ import annotations
 from ._common import SmallSampleWarning
 from .compare import check_compatible, compare
 from .conditional import ConditionalReport, ConditionGroup, compare_by_condition
-from .fidelity import FidelityReport
 from .features import event_features
+from .fidelity import FidelityReport
 from .lines import Line, detect_lines, scan_lines
 from .memorisation import MemorisationResult, memorisation_check
 from .reference import nuradio_available, nuradio_reference

@@ -35,8 +35,8 @@ C2ST_PASS: float = 0.55
 C2ST_WARN: float = 0.65
 
 #: Multiples of the spread for pass and warn (see the module docstring).
-K_PASS: float = 4.0
-K_WARN: float = 5.5
+K_PASS: float = 3.5
+K_WARN: float = 5.0
 
 #: Verdicts from best to worst ("n/a" ranks below "pass" only for display).
 VERDICT_ORDER: tuple[str, ...] = ("n/a", "pass", "warn", "fail")

@@ -1,0 +1,137 @@
+"""Power and false-alarm rate of the validation verdict, measured with the embedded simulator.
+
+For each seed a "real" set is simulated; each defect variant (one simulator parameter
+changed, see :data:`DEFECTS`) is simulated with a fresh seed and compared with it. The
+*power* of a defect is the fraction of seeds whose verdict is not PASS; the *false-alarm
+rate* is the fraction of seeds where a fresh draw of the unchanged simulation is not
+PASS. The events span one period of the simulated gain drift, so that fresh draws are
+draws of one distribution (with a shorter span two recordings differ in their mean gain,
+a real difference the verdict should and does see).
+
+Usage::
+
+    OMP_NUM_THREADS=1 python bench/calibration.py --events 2000 --seeds 10 --first-seed 100 \
+        --out calib_2000.json
+
+Thresholds were tuned on seeds 0-99 (``--first-seed 0``) and are reported on seeds from
+100 on (``--first-seed 100``), so the reported rates are not fitted to their own noise.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+import warnings
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import numpy as np
+from hostinfo import machine_line
+
+from rnognoise.metrics import compare
+from rnognoise.simulate import SimulationConfig, simulate_noise
+
+
+def _cw(cfg: SimulationConfig, *, amplitude: float = 1.0,
+        fraction: float = 1.0) -> SimulationConfig:
+    lines = tuple(replace(line, amplitude=line.amplitude * amplitude,
+                          fraction=line.fraction * fraction) for line in cfg.cw_lines)
+    return replace(cfg, cw_lines=lines)
+
+
+def _tilt(cfg: SimulationConfig, db_across_band: float = 1.0) -> SimulationConfig:
+    tilts = cfg.channel_tilts().copy()
+    octaves = np.log2(cfg.lowpass_hz / cfg.highpass_hz)
+    tilts[0] += db_across_band / octaves
+    return replace(cfg, channel_tilt_db_per_octave=tuple(tilts.tolist()))
+
+
+#: Defect name -> change of the base configuration (issue 16, item 1).
+DEFECTS: dict[str, Callable[[SimulationConfig], SimulationConfig]] = {
+    "impulse rate x0.4": lambda c: replace(c, impulse_fraction=c.impulse_fraction * 0.4),
+    "impulse rate x2.5": lambda c: replace(c, impulse_fraction=c.impulse_fraction * 2.5),
+    "CW line power -6 dB": lambda c: _cw(c, amplitude=10 ** (-6 / 20)),
+    "CW line power +3 dB": lambda c: _cw(c, amplitude=10 ** (3 / 20)),
+    "CW occupancy x0.5": lambda c: _cw(c, fraction=0.5),
+    "impulse delays changed": lambda c: replace(c, impulse_cos_zenith_min=-0.95,
+                                                impulse_cos_zenith_max=-0.3),
+    "block-offset spread x2": lambda c: replace(c, block_offset_sigma=2 * c.block_offset_sigma),
+    "gain drift x2": lambda c: replace(c, gain_drift_amplitude=2 * c.gain_drift_amplitude,
+                                       gain_jitter=2 * c.gain_jitter),
+    "ch 0 spectrum tilted 1 dB": _tilt,
+}
+
+
+def base_config(n_events: int, n_samples: int) -> SimulationConfig:
+    """The simulated "real" noise: defaults, events spread over one gain-drift period."""
+    cfg = SimulationConfig(n_samples=n_samples)
+    return replace(cfg, trigger_interval=cfg.gain_drift_period / n_events)
+
+
+def run_seed(seed: int, n_events: int, n_samples: int, c2st: bool) -> dict[str, object]:
+    """Verdicts of the fresh draw and of every defect for one seed."""
+    base = base_config(n_events, n_samples)
+    real = simulate_noise(n_events, config=base, seed=10_000 * seed)
+    out: dict[str, object] = {}
+    variants = {"fresh draw (no defect)": base} | {k: f(base) for k, f in DEFECTS.items()}
+    for i, (name, cfg) in enumerate(variants.items()):
+        other = simulate_noise(n_events, config=cfg, seed=10_000 * seed + 1 + i)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            report = compare(real, other, seed=seed, c2st=c2st)
+        out[name] = {"verdict": report.verdict,
+                     "flagged": [f"{r.verdict} {r.name} {r.where}" for r in report.flagged()]}
+    return out
+
+
+def table(results: list[dict[str, dict]], n_events: int) -> str:
+    """Markdown table: power per defect, false-alarm rate of fresh draws."""
+    names = list(results[0])
+    lines = [f"| variant ({n_events} vs {n_events} events, {len(results)} seeds) | "
+             "not PASS | FAIL |", "|---|---|---|"]
+    for name in names:
+        verdicts = [r[name]["verdict"] for r in results]
+        not_pass = sum(v != "pass" for v in verdicts)
+        fails = sum(v == "fail" for v in verdicts)
+        label = "false alarms" if name.startswith("fresh") else "power"
+        lines.append(f"| {name} ({label}) | {not_pass}/{len(verdicts)} | "
+                     f"{fails}/{len(verdicts)} |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--events", type=int, default=2000, help="events per set (default 2000)")
+    p.add_argument("--seeds", type=int, default=20, help="number of seeds (default 20)")
+    p.add_argument("--first-seed", type=int, default=100,
+                   help="first seed (default 100; seeds below 100 were used for tuning)")
+    p.add_argument("--samples", type=int, default=2048, help="samples per trace (default 2048)")
+    p.add_argument("--no-c2st", action="store_true", help="skip the classifier test")
+    p.add_argument("--out", help="write every seed's verdicts and flagged rows as JSON")
+    args = p.parse_args(argv)
+    print(machine_line(), flush=True)
+    results = []
+    t0 = time.perf_counter()
+    for seed in range(args.first_seed, args.first_seed + args.seeds):
+        t = time.perf_counter()
+        results.append(run_seed(seed, args.events, args.samples, not args.no_c2st))
+        summary = ", ".join(f"{k.split(' (')[0]}: {v['verdict']}" for k, v in results[-1].items())
+        print(f"seed {seed} ({time.perf_counter() - t:.0f} s): {summary}", flush=True)
+        if args.out:
+            Path(args.out).write_text(json.dumps({"events": args.events,
+                                                  "samples": args.samples,
+                                                  "seeds": list(range(args.first_seed,
+                                                                      seed + 1)),
+                                                  "results": results}, indent=1))
+    print(f"\n{time.perf_counter() - t0:.0f} s in all\n")
+    print(table(results, args.events))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
