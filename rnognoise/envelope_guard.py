@@ -5,12 +5,16 @@ like, per channel, in volts::
 
     "envelope": {"rms_volts": [...], "peak_volts": [...], "adc_range_volts": 1.25 or null}
 
-(``peak_volts``: the largest ``|sample|`` over the training events). Sampled noise is
+(``peak_volts``: the largest ``|sample - mean|`` over the training events). Sampled
+noise is
 *unphysical* when, per channel,
 
 - its RMS over at least :data:`MIN_EVENTS_FOR_RMS` events is more than
   :data:`RMS_FACTOR` times, or less than ``1 / RMS_FACTOR`` of, the training RMS, or
-- any sample reaches beyond ``max(2 x peak_volts, adc_range_volts)``.
+- any sample reaches beyond ``max(2 x peak_volts, adc_range_volts)``,
+
+RMS and peaks taken about the channel's offset (the model's normalisation offset, the
+training mean), as ``rnognoise fit`` records them.
 
 A model whose physical parameters ran away in training (e.g. a log-normal amplitude with
 a spread of several e-folds) is caught by the first batch that shows it. Model files
@@ -113,25 +117,36 @@ class EnvelopeGuard:
         self._count = 0
         self._events = 0
 
-    def check(self, volts: torch.Tensor, norms: torch.Tensor | None = None) -> str | None:
-        """Describe the first way ``volts`` ``(n, C, T)`` leaves the envelope, or None.
+    def check(self, normalized: torch.Tensor, scale: torch.Tensor,
+              norms: torch.Tensor | None = None) -> str | None:
+        """Describe the first way a batch leaves the envelope, or None.
 
-        ``norms``: the per-channel 2-norms of ``volts`` if already computed.
+        Parameters
+        ----------
+        normalized : torch.Tensor
+            ``(n, C, T)`` model output before the conversion to volts, i.e.
+            ``(volts - offset) / scale``: RMS and peak are taken about the channel's
+            offset, as in the training envelope.
+        scale : torch.Tensor
+            ``(C,)`` volts per normalised unit.
+        norms : torch.Tensor, optional
+            Per-channel 2-norms of ``normalized``, if already computed.
         """
         if norms is None:
-            norms = torch.linalg.vector_norm(volts, 2, dim=(0, 2))
-        peaks = torch.linalg.vector_norm(volts, math.inf, dim=(0, 2))
+            norms = torch.linalg.vector_norm(normalized, 2, dim=(0, 2))
+        norms = norms * scale
+        peaks = torch.linalg.vector_norm(normalized, math.inf, dim=(0, 2)) * scale
         over = peaks > self._limit
         if bool(over.any()):
             k = int(torch.argmax((peaks / self._limit) * over))
             adc = self.envelope.adc_range_volts
-            return (f"channel {self.channels[k]} has a sample of {float(peaks[k]):.3g} V, "
+            return (f"channel {self.channels[k]} has a sample {float(peaks[k]):.3g} V from its mean, "
                     f"beyond {PEAK_FACTOR:g} x the training peak "
                     f"({self.envelope.peak_volts[k]:.3g} V)"
                     + (f" and the ADC range ({adc:.3g} V)" if adc else ""))
         self._sumsq += norms.double().square().cpu().numpy()
-        self._count += volts.shape[0] * volts.shape[2]
-        self._events += volts.shape[0]
+        self._count += normalized.shape[0] * normalized.shape[2]
+        self._events += normalized.shape[0]
         if self._events < MIN_EVENTS_FOR_RMS:
             return None
         rms = np.sqrt(self._sumsq / self._count)

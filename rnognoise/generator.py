@@ -195,10 +195,7 @@ class NoiseGenerator:
         Drawing 1000 events as ten calls with ``start=0, 100, ...`` gives the same events
         as one call. Arguments as in :meth:`sample`.
         """
-        n = _check_count(n)
-        if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) \
-                or batch_size < 1:
-            raise ConfigError(f"batch_size must be an integer >= 1, got {batch_size!r}")
+        n, batch_size = _check_count(n), _check_batch(batch_size)
         n_out = self.n_samples if n_samples is None else _check_length(n_samples)
         resampling = self._resample_plan(n_out, sampling_rate)
         out, pos, filled, size = None, 0, 0, 0
@@ -279,6 +276,7 @@ class NoiseGenerator:
         >>> gen.sample(10, n_samples=5000, sampling_rate=2.4e9, seed=1)  # doctest: +SKIP
         """
         n = _check_count(n)
+        _check_batch(batch_size)
         n_out = self.n_samples if n_samples is None else _check_length(n_samples)
         resampling = self._resample_plan(n_out, sampling_rate)
         out = np.empty((n, self.n_channels, n_out), dtype=np.float32)
@@ -388,19 +386,22 @@ class NoiseGenerator:
                 continue
             gen.manual_seed(_torch_seed(entropy, (stream, block)))
             with torch.inference_mode():
-                volts = self.model.to_volts_(self._generate(size, gen, plan, cond).float())
-                self._check(volts, guard, on_unphysical)
-                part = to_host(volts[a:b]).numpy()
+                normalized = self._generate(size, gen, plan, cond).float()
+                self._check(normalized, guard, on_unphysical)
+                part = to_host(self.model.to_volts_(normalized)[a:b]).numpy()
             if shape is not None and shape[1] is not None:
                 part = resample_traces(part, shape[1])
             yield lo, lo + b - a, part, None
 
-    def _check(self, volts: torch.Tensor, guard: EnvelopeGuard | None, action: str) -> None:
-        norms = torch.linalg.vector_norm(volts, 2, dim=(0, 2))
+    def _check(self, normalized: torch.Tensor, guard: EnvelopeGuard | None,
+               action: str) -> None:
+        """NaN/inf (one reduction that the envelope check reuses) and the envelope."""
+        norms = torch.linalg.vector_norm(normalized, 2, dim=(0, 2))
         if not bool(torch.isfinite(norms).all()):
             raise NonFiniteOutputError(self.path or "<model>", "the model produced NaN/inf "
                                        "samples; the model file is unusable")
-        problem = None if guard is None else guard.check(volts, norms)
+        problem = None if guard is None else guard.check(normalized, self.model.norm_scale,
+                                                         norms)
         if problem is None:
             return
         message = (f"{self.path or 'model'}: sampled noise leaves the physical envelope of "
@@ -485,6 +486,13 @@ def _check_count(n: int) -> int:
     if n < 1:
         raise ConfigError(f"number of events must be >= 1, got {n}")
     return int(n)
+
+
+def _check_batch(batch_size: int) -> int:
+    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) \
+            or batch_size < 1:
+        raise ConfigError(f"batch_size must be an integer >= 1, got {batch_size!r}")
+    return int(batch_size)
 
 
 def _check_index(value: int, name: str) -> int:

@@ -160,7 +160,8 @@ def run(args: argparse.Namespace) -> int:
     check_writable(args.out, force=args.force)
     from ..generator import NoiseGenerator  # torch is imported only when needed
 
-    generator = NoiseGenerator.load(args.model, device=args.device, precision=args.precision)
+    generator = NoiseGenerator.load(args.model, device=args.device)
+    generator.precision = args.precision  # one of the parser's choices
     check_size(generator, args.events, args.out, force_large=args.force_large)
     condition: Any = parse_conditions(args.condition) or None
     if args.conditions_from:

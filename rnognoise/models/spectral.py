@@ -204,7 +204,8 @@ class SpectralSampler(nn.Module):
         n_ch = self.factor_real.shape[1]
         z = torch.randn(bins.numel(), n, 2 * n_ch, generator=generator,
                         device=self.factor_real.device, dtype=self.factor_real.dtype)
-        y = torch.bmm(z, m)                                            # (Fa, n, 2C)
+        with torch.autocast(z.device.type, enabled=False):  # spectral parts stay float32
+            y = torch.bmm(z, m)                                        # (Fa, n, 2C)
         return torch.view_as_complex(y.view(bins.numel(), n, n_ch, 2)), bins
 
     def _full(self, active: torch.Tensor, bins: torch.Tensor) -> torch.Tensor:
