@@ -33,9 +33,10 @@ from typing import Any
 import numpy as np
 import torch
 
-from .errors import ModelFileError
+from .errors import ModelFileError, NonFiniteOutputError, UnphysicalOutputError
 
-__all__ = ["MIN_EVENTS_FOR_RMS", "PEAK_FACTOR", "RMS_FACTOR", "Envelope", "EnvelopeGuard"]
+__all__ = ["MIN_EVENTS_FOR_RMS", "PEAK_FACTOR", "RMS_FACTOR", "Envelope", "EnvelopeGuard",
+           "check_output"]
 
 #: Largest allowed ratio (either way) of sampled to training RMS per channel.
 RMS_FACTOR = 1.5
@@ -160,3 +161,46 @@ class EnvelopeGuard:
                     f"{r:.3g} x the training RMS ({self.envelope.rms_volts[worst]:.3g} V; "
                     f"allowed {1 / RMS_FACTOR:.2g}-{RMS_FACTOR:g} x)")
         return None
+
+
+def check_output(normalized: torch.Tensor, scale: torch.Tensor, guard: EnvelopeGuard | None,
+                 action: str, source: str) -> str | None:
+    """Check a batch of model output for NaN/inf and, with a guard, the envelope.
+
+    Parameters
+    ----------
+    normalized : torch.Tensor
+        ``(n, C, T)`` model output before the conversion to volts.
+    scale : torch.Tensor
+        ``(C,)`` volts per normalised unit.
+    guard : EnvelopeGuard or None
+        None: only NaN/inf are checked.
+    action : {"warn", "raise", "ignore"}
+        What a batch outside the envelope leads to.
+    source : str
+        The model file, named in the messages.
+
+    Returns
+    -------
+    str or None
+        The one-line warning for ``action="warn"``; None when the batch is fine.
+
+    Raises
+    ------
+    NonFiniteOutputError
+        NaN/inf samples (one reduction, reused by the envelope check).
+    UnphysicalOutputError
+        With ``action="raise"``, a batch outside the envelope.
+    """
+    norms = torch.linalg.vector_norm(normalized, 2, dim=(0, 2))
+    if not bool(torch.isfinite(norms).all()):
+        raise NonFiniteOutputError(source, "the model produced NaN/inf samples; the model "
+                                   "file is unusable")
+    problem = None if guard is None or action == "ignore" else guard.check(normalized, scale,
+                                                                           norms)
+    if problem is None:
+        return None
+    what = f"sampled noise leaves the physical envelope of the training data: {problem}"
+    if action == "raise":
+        raise UnphysicalOutputError(source, what)
+    return f"{source}: {what}"

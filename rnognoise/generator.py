@@ -16,29 +16,22 @@ from __future__ import annotations
 
 import os
 import warnings
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 
+from . import sample_args as args
 from .core.device import autocast, check_precision, resolve_device, to_host
-from .envelope_guard import Envelope, EnvelopeGuard
+from .envelope_guard import Envelope, EnvelopeGuard, check_output
 from .errors import (
     ConfigError,
-    NonFiniteOutputError,
     PhysicalEnvelopeWarning,
-    UnphysicalOutputError,
 )
 from .io import TraceSet
 from .modelfile import load_model
-from .stitching import (
-    StitchPlan,
-    check_band,
-    plan_resample,
-    plan_stitch,
-    random_crop,
-)
+from .stitching import StitchPlan, check_band, plan_resample, plan_stitch, random_crop
 from .stitching import resample as resample_traces
 from .stitching import stitch as stitch_draws
 
@@ -161,7 +154,7 @@ class NoiseGenerator:
             Conditions given to an unconditional model, unknown names, values not seen
             in training.
         """
-        if _is_encoded(condition):
+        if args.is_encoded(condition):
             if len(condition.cell) != n:
                 raise ConfigError(f"{len(condition.cell)} encoded conditions for {n} events")
             return condition
@@ -174,33 +167,37 @@ class NoiseGenerator:
         return self.model.encode(condition, n, rng, source=self.path or "condition")
 
     def event_conditions(self, n: int, *, seed: int | None = None, stream: int = 0,
-                         start: int = 0, condition: Any = None) -> Any:
+                         start: int = 0, condition: Any = None,
+                         block_events: int | None = None) -> Any:
         """The conditions (a DataFrame, one row per event) that :meth:`sample` with the
         same arguments uses; None for an unconditional model."""
         if not self.conditional:
             self.encode_conditions(condition, n)
             return None
         parts = [enc for _, _, _, enc in self._blocks(
-            n, seed, stream, start, None, condition, generate=False)]
-        return _concat(parts).frame
+            n, seed, stream, start, None, condition, generate=False,
+            block_events=block_events)]
+        return args.concat(parts).frame
 
     # -- sampling ----------------------------------------------------------------------
     def iter_samples(self, n: int, *, seed: int | None = None, stream: int = 0,
                      start: int = 0, batch_size: int = 1024, n_samples: int | None = None,
                      sampling_rate: float | None = None, condition: Any = None,
-                     on_unphysical: str = "warn") -> Iterator[np.ndarray]:
+                     on_unphysical: str = "warn", block_events: int | None = None,
+                     ) -> Iterator[np.ndarray]:
         """Yield events ``start .. start + n - 1`` of a stream in batches of ``batch_size``
         (bounded memory), float32 volts.
 
         Drawing 1000 events as ten calls with ``start=0, 100, ...`` gives the same events
         as one call. Arguments as in :meth:`sample`.
         """
-        n, batch_size = _check_count(n), _check_batch(batch_size)
-        n_out = self.n_samples if n_samples is None else _check_length(n_samples)
+        n, batch_size = args.check_count(n), args.check_batch(batch_size)
+        n_out = self.n_samples if n_samples is None else args.check_length(n_samples)
         resampling = self._resample_plan(n_out, sampling_rate)
         out, pos, filled, size = None, 0, 0, 0
         for _, _, part, _ in self._blocks(n, seed, stream, start, (n_out, resampling),
-                                          condition, on_unphysical=on_unphysical):
+                                          condition, on_unphysical=on_unphysical,
+                                          block_events=block_events):
             while len(part):
                 if out is None:
                     size = min(batch_size, n - filled)
@@ -221,7 +218,7 @@ class NoiseGenerator:
     def sample(self, n: int, *, seed: int | None = None, stream: int = 0, start: int = 0,
                batch_size: int = 1024, n_samples: int | None = None,
                sampling_rate: float | None = None, condition: Any = None,
-               on_unphysical: str = "warn") -> np.ndarray:
+               on_unphysical: str = "warn", block_events: int | None = None) -> np.ndarray:
         """Draw ``n`` events of noise.
 
         Parameters
@@ -265,6 +262,11 @@ class NoiseGenerator:
             (:mod:`rnognoise.envelope_guard`): warn once per generator
             (:class:`~rnognoise.errors.PhysicalEnvelopeWarning`), raise
             :class:`~rnognoise.errors.UnphysicalOutputError`, or say nothing.
+        block_events : int, optional
+            Events per independently seeded block (default :data:`BLOCK_EVENTS` on the
+            CPU, :data:`CUDA_BLOCK_EVENTS` on CUDA). The noise depends on it; a caller
+            drawing a few events at a time from fresh seeds (e.g.
+            :mod:`rnognoise.nuradio`) sets it to what it draws, to generate no more.
 
         Returns
         -------
@@ -275,13 +277,14 @@ class NoiseGenerator:
         --------
         >>> gen.sample(10, n_samples=5000, sampling_rate=2.4e9, seed=1)  # doctest: +SKIP
         """
-        n = _check_count(n)
-        _check_batch(batch_size)
-        n_out = self.n_samples if n_samples is None else _check_length(n_samples)
+        n = args.check_count(n)
+        args.check_batch(batch_size)
+        n_out = self.n_samples if n_samples is None else args.check_length(n_samples)
         resampling = self._resample_plan(n_out, sampling_rate)
         out = np.empty((n, self.n_channels, n_out), dtype=np.float32)
         for lo, hi, part, _ in self._blocks(n, seed, stream, start, (n_out, resampling),
-                                            condition, on_unphysical=on_unphysical):
+                                            condition, on_unphysical=on_unphysical,
+                                            block_events=block_events):
             out[lo:hi] = part
         return out
 
@@ -347,23 +350,20 @@ class NoiseGenerator:
     def _blocks(self, n: int, seed: int | None, stream: int, start: int,
                 shape: tuple[int, ResamplePlan | None] | None, condition: Any, *,
                 generate: bool = True, on_unphysical: str = "warn",
-                ) -> Iterator[tuple[int, int, np.ndarray | None, EncodedConditions | None]]:
+                block_events: int | None = None) -> Iterator[tuple[int, int, Any, Any]]:
         """``(lo, hi, volts, conditions)`` for output events ``lo:hi`` (block by block)."""
-        n, stream, start = _check_count(n), _check_index(stream, "stream"), \
-            _check_index(start, "start")
+        n, stream, start = args.check_count(n), args.check_index(stream, "stream"), \
+            args.check_index(start, "start")
         if on_unphysical not in _ON_UNPHYSICAL:
             raise ConfigError(f"on_unphysical must be one of {_ON_UNPHYSICAL}, "
                               f"got {on_unphysical!r}")
-        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer))
-                                 or seed < 0):
-            raise ConfigError(f"seed must be an integer >= 0 or None, got {seed!r}")
-        entropy = np.random.SeedSequence(seed).entropy  # fresh entropy once per call
-        per_event = self.conditional and not _broadcast(condition)
+        entropy = np.random.SeedSequence(args.check_seed(seed)).entropy  # once per call
+        per_event = self.conditional and not args.broadcast(condition)
         encoded = (self.encode_conditions(condition, n, seed=entropy, stream=stream)
                    if per_event else None)
         if not self.conditional:
             self.encode_conditions(condition, n)  # refuses conditions for this model
-        size = self._block_events()
+        size = self._block_events() if block_events is None else args.check_count(block_events)
         plan = None if shape is None else plan_stitch(
             shape[0] if shape[1] is None else shape[1].n_in, self.n_samples)
         guard = (EnvelopeGuard(self.envelope, self.channels, self.device)
@@ -374,7 +374,7 @@ class NoiseGenerator:
             a, b = max(start, first) - first, min(start + n, first + size) - first
             if per_event:
                 rows = np.clip(np.arange(first, first + size) - start, 0, n - 1)
-                cond = _take(encoded, rows)
+                cond = args.take(encoded, rows)
             elif self.conditional:
                 rng = np.random.default_rng(_torch_seed(entropy, (stream, block, 1)))
                 cond = self.model.encode(condition, size, rng, source=self.path or "condition")
@@ -382,7 +382,7 @@ class NoiseGenerator:
                 cond = None
             lo = first + a - start
             if not generate:
-                yield lo, lo + b - a, None, None if cond is None else _take(cond, np.arange(a, b))
+                yield lo, lo + b - a, None, cond and args.take(cond, np.arange(a, b))
                 continue
             gen.manual_seed(_torch_seed(entropy, (stream, block)))
             with torch.inference_mode():
@@ -395,21 +395,10 @@ class NoiseGenerator:
 
     def _check(self, normalized: torch.Tensor, guard: EnvelopeGuard | None,
                action: str) -> None:
-        """NaN/inf (one reduction that the envelope check reuses) and the envelope."""
-        norms = torch.linalg.vector_norm(normalized, 2, dim=(0, 2))
-        if not bool(torch.isfinite(norms).all()):
-            raise NonFiniteOutputError(self.path or "<model>", "the model produced NaN/inf "
-                                       "samples; the model file is unusable")
-        problem = None if guard is None else guard.check(normalized, self.model.norm_scale,
-                                                         norms)
-        if problem is None:
-            return
-        message = (f"{self.path or 'model'}: sampled noise leaves the physical envelope of "
-                   f"the training data: {problem}")
-        if action == "raise":
-            raise UnphysicalOutputError(self.path or "<model>", "sampled noise leaves the "
-                                        f"physical envelope of the training data: {problem}")
-        if not self._warned:
+        """NaN/inf and the physical envelope (:func:`~rnognoise.envelope_guard.check_output`)."""
+        message = check_output(normalized, self.model.norm_scale, guard, action,
+                               self.path or "<model>")
+        if message is not None and not self._warned:
             self._warned = True
             warnings.warn(message, PhysicalEnvelopeWarning, stacklevel=4)
 
@@ -453,57 +442,3 @@ class NoiseGenerator:
         if plan.n_samples < self.n_samples:
             return random_crop(draw(), plan.n_samples, gen)
         return stitch_draws((draw().float() for _ in range(plan.n_segments)), plan)
-
-
-def _is_encoded(condition: Any) -> bool:
-    """An ``EncodedConditions`` (a named tuple with ``cell``), not user input."""
-    return isinstance(condition, tuple) and hasattr(condition, "cell")
-
-
-def _broadcast(condition: Any) -> bool:
-    """None, or one value per condition: conditions can be drawn block by block."""
-    if condition is None:
-        return True
-    return isinstance(condition, Mapping) and all(np.ndim(v) == 0 for v in condition.values())
-
-
-def _take(encoded: EncodedConditions, rows: np.ndarray) -> EncodedConditions:
-    index = torch.as_tensor(rows, dtype=torch.long)
-    return type(encoded)(encoded.cell[index], encoded.features[index],
-                         {k: np.asarray(v)[rows] for k, v in encoded.values.items()})
-
-
-def _concat(parts: list[EncodedConditions]) -> EncodedConditions:
-    return type(parts[0])(torch.cat([p.cell for p in parts]),
-                          torch.cat([p.features for p in parts]),
-                          {k: np.concatenate([np.asarray(p.values[k]) for p in parts])
-                           for k in parts[0].values})
-
-
-def _check_count(n: int) -> int:
-    if isinstance(n, bool) or not isinstance(n, (int, np.integer)):
-        raise ConfigError(f"number of events must be an integer, got {n!r}")
-    if n < 1:
-        raise ConfigError(f"number of events must be >= 1, got {n}")
-    return int(n)
-
-
-def _check_batch(batch_size: int) -> int:
-    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) \
-            or batch_size < 1:
-        raise ConfigError(f"batch_size must be an integer >= 1, got {batch_size!r}")
-    return int(batch_size)
-
-
-def _check_index(value: int, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
-        raise ConfigError(f"{name} must be an integer >= 0, got {value!r}")
-    return int(value)
-
-
-def _check_length(n_samples: int) -> int:
-    if isinstance(n_samples, bool) or not isinstance(n_samples, (int, np.integer)):
-        raise ConfigError(f"n_samples must be an integer, got {n_samples!r}")
-    if n_samples < 1:
-        raise ConfigError(f"n_samples must be >= 1, got {n_samples}")
-    return int(n_samples)

@@ -21,8 +21,8 @@ other than the model's are handled by :meth:`rnognoise.generator.NoiseGenerator.
 (stitching of independent draws, band-limited resampling: :mod:`rnognoise.stitching`).
 
 Conditional models (:attr:`~rnognoise.generator.NoiseGenerator.condition_names`) get the
-conditions of each station: ``station`` is the station id, ``lst`` the local sidereal time
-of the station time; ``begin(condition=...)`` fixes values instead, and conditions that
+conditions of each station: ``station`` is the station id, and the station time goes to
+the model as ``readout_time``, from which the model computes the local sidereal time; ``begin(condition=...)`` fixes values instead, and conditions that
 nobody gives are drawn from the model's training events.
 """
 
@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import logging
 import os
+import warnings
 from collections import OrderedDict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -45,19 +46,17 @@ except ModuleNotFoundError as err:  # pragma: no cover - exercised without NuRad
         "rnognoise.nuradio needs NuRadioMC; install it with "
         "pip install 'rnognoise[nuradio]'") from err
 
-from .conditions import LST, RNOG_SITE_LONGITUDE_DEG, local_sidereal_time
-from .errors import ConfigError
+from .errors import ConfigError, PhysicalEnvelopeWarning
 from .generator import NoiseGenerator
-from .stitching import power_above
 
 __all__ = ["noiseAdder"]
 
-#: Fraction of the model's power above the target Nyquist frequency that triggers a warning.
-LOST_POWER_WARNING = 0.01
 #: Sets of condition values whose buffered draws are kept (least recently used dropped).
 MAX_CONDITION_BUFFERS = 16
 #: The ``station`` condition, filled in from ``station.get_id()``.
 STATION = "station"
+#: The sidereal-time condition (hours), computed by the model from ``readout_time``.
+LST = "lst"
 #: Event column from which ``lst`` can be given instead (unix s).
 READOUT_TIME = "readout_time"
 
@@ -88,17 +87,15 @@ class noiseAdder:  # lower-case first letter: NuRadioReco module naming
         self._generator: NoiseGenerator | None = None
         self._seeds = np.random.SeedSequence()
         self._mapping: dict[int, int] = {}
-        self._checked_rates: dict[float, float] = {}
-        self._probe: np.ndarray | None = None
         self._buffer_size = 32
         self._buffers: OrderedDict[ConditionKey | None, _Buffer] = OrderedDict()
         self._condition: dict[str, Any] = {}
-        self._longitude_deg = RNOG_SITE_LONGITUDE_DEG
         self.n_events = 0
 
     def begin(self, model_path: str | os.PathLike[str] | NoiseGenerator, seed: int | None = None,
               device: str = "cpu", channel_mapping: Mapping[int, int] | None = None,
-              buffer_size: int = 32, condition: Mapping[str, Any] | None = None) -> None:
+              buffer_size: int = 32, condition: Mapping[str, Any] | None = None,
+              stream: int = 0) -> None:
         """Load the model and set up the random stream.
 
         Parameters
@@ -108,6 +105,11 @@ class noiseAdder:  # lower-case first letter: NuRadioReco module naming
         seed : int, optional
             Seed of the whole run: the same seed and the same sequence of events (trace
             lengths, sampling rates) give the same noise. ``None``: fresh entropy.
+        stream : int
+            Independent random stream of the seed (>= 0): give every job of a simulation
+            campaign the same seed and its own stream (e.g. the job number), and no two
+            jobs share noise (spawned seed sequences, as in
+            :meth:`~rnognoise.generator.NoiseGenerator.sample`).
         device : str
             ``"cpu"``, ``"cuda"`` or ``"auto"``.
         channel_mapping : dict of int to int, optional
@@ -139,18 +141,16 @@ class noiseAdder:  # lower-case first letter: NuRadioReco module naming
             self._generator = model_path
         else:
             self._generator = NoiseGenerator.load(model_path, device=device)
-        self._seeds = np.random.SeedSequence(seed)
+        if isinstance(stream, bool) or not isinstance(stream, (int, np.integer)) or stream < 0:
+            raise ConfigError(f"stream must be an integer >= 0, got {stream!r}")
+        self._seeds = np.random.SeedSequence(seed, spawn_key=(int(stream),))
         self._mapping = _check_mapping(channel_mapping)
         if isinstance(buffer_size, bool) or not isinstance(buffer_size, int) or buffer_size < 1:
             raise ConfigError(f"buffer_size must be a positive integer, got {buffer_size!r}")
         self._buffer_size = buffer_size
         self._buffers = OrderedDict()
-        self._checked_rates = {}
-        self._probe = None
         self.n_events = 0
         gen = self._generator
-        provenance = gen.metadata.get("provenance", {})
-        self._longitude_deg = float(provenance.get("longitude_deg", RNOG_SITE_LONGITUDE_DEG))
         self._condition = self._check_condition(condition)
         self.logger.info("rnognoise model %s: channels %s, %d samples at %.4g GHz", gen.kind,
                          gen.channels.tolist(), gen.n_samples, gen.sampling_rate * units.Hz)
@@ -207,7 +207,6 @@ class noiseAdder:  # lower-case first letter: NuRadioReco module naming
                               "per rate with channel_ids (the groups then get independent noise)")
         rate_hz = rates.pop() / units.Hz
         condition = self._station_condition(station)
-        self._check_nyquist(rate_hz, rows)
         n_max = max(ch.get_number_of_samples() for ch in channels)
         noise = self._next_draw(n_max, rate_hz, condition, station.get_id())
         for ch, row in zip(channels, rows, strict=True):
@@ -234,9 +233,13 @@ class noiseAdder:  # lower-case first letter: NuRadioReco module naming
             child = self._seeds.spawn(1)[0]
             seed = int(child.generate_state(1, dtype=np.uint64)[0] >> np.uint64(1))
             try:
-                draws = self.generator.sample(size, seed=seed, n_samples=n_samples,
-                                              sampling_rate=rate_hz, batch_size=size,
-                                              condition=condition)
+                with warnings.catch_warnings(record=True) as caught:
+                    warnings.simplefilter("always", PhysicalEnvelopeWarning)
+                    draws = self.generator.sample(size, seed=seed, n_samples=n_samples,
+                                                  sampling_rate=rate_hz, batch_size=size,
+                                                  block_events=size, condition=condition)
+                for warning in caught:  # a band cut by the rate, noise off the envelope
+                    self.logger.warning("%s", warning.message)
             except ConfigError as err:
                 if condition is None:
                     raise
@@ -275,11 +278,7 @@ class noiseAdder:  # lower-case first letter: NuRadioReco module naming
             if np.ndim(value) != 0:
                 raise ConfigError(f"condition {name!r} must be one value for all events, "
                                   f"got {value!r}")
-            value = value.item() if isinstance(value, np.generic) else value
-            if name == READOUT_TIME:
-                name, value = LST, float(local_sidereal_time(float(value),
-                                                             self._longitude_deg))
-            out[name] = value
+            out[name] = value.item() if isinstance(value, np.generic) else value
         gen.encode_conditions(out, 1, seed=0)  # values not seen in training raise here
         return out
 
@@ -295,14 +294,14 @@ class noiseAdder:  # lower-case first letter: NuRadioReco module naming
         condition: dict[str, Any] = {}
         if STATION in names and STATION not in self._condition:
             condition[STATION] = int(station.get_id())
-        if LST in names and LST not in self._condition:
+        if LST in names and LST not in self._condition and READOUT_TIME not in self._condition:
             time = station.get_station_time()
             if time is None:
                 raise ConfigError(f"{gen.path or 'model'}: the model is conditioned on lst, "
                                   f"but station {station.get_id()} has no station time; set "
                                   "it (station.set_station_time) or pass condition={'lst': "
                                   "hours} to noiseAdder.begin()")
-            condition[LST] = float(local_sidereal_time(float(time.unix), self._longitude_deg))
+            condition[READOUT_TIME] = float(time.unix)  # the model computes lst
         condition.update(self._condition)
         return condition
 
@@ -321,21 +320,6 @@ class noiseAdder:  # lower-case first letter: NuRadioReco module naming
             raise ConfigError(f"several station channels map to model channel(s) {repeated}; "
                               "they would get identical noise")
         return [lookup[m] for m in model_ids]
-
-    def _check_nyquist(self, rate_hz: float, rows: list[int]) -> None:
-        """Warn once per rate if the target Nyquist frequency cuts away model power."""
-        gen = self.generator
-        if rate_hz in self._checked_rates or rate_hz >= gen.sampling_rate:
-            return
-        if self._probe is None:
-            self._probe = gen.sample(64, seed=20240601)
-        lost = power_above(self._probe[:, rows], gen.sampling_rate, rate_hz / 2)
-        self._checked_rates[rate_hz] = lost
-        if lost > LOST_POWER_WARNING:
-            self.logger.warning(
-                "sampling rate %.4g GHz: %.1f%% of the model's noise power lies above the "
-                "Nyquist frequency %.0f MHz and is removed by the resampling",
-                rate_hz * units.Hz / units.GHz, 100 * lost, rate_hz / 2 * units.Hz / units.MHz)
 
 
 def _check_mapping(mapping: Mapping[int, int] | None) -> dict[int, int]:

@@ -237,7 +237,8 @@ def test_a_low_target_rate_warns_about_the_power_it_removes(nrr, generator, refe
                                                             caplog):
     with caplog.at_level(logging.WARNING, logger="NuRadioReco.rnognoise.noiseAdder"):
         low = _noise_of(nrr, generator, 200, 256, 0.8)
-    assert any("above the Nyquist frequency 400 MHz" in r.getMessage() for r in caplog.records)
+    assert any("Nyquist frequency 400 MHz cuts into the model's band" in r.getMessage()
+               for r in caplog.records)
     # half the band (400 MHz centre) is above 400 MHz: the RMS drops, but nothing aliases
     ratio = low.std() / reference.std()
     assert 0.62 < ratio < 0.8
@@ -398,3 +399,16 @@ def test_inside_a_module_chain_with_nuradioreco_filters(nrr, generator, referenc
     # ... and the stop band is removed by the NuRadioReco filter (the model has power there)
     ref_outside = p_ref[:, np.isin(f_ref, f_sim[outside])]
     assert (p_sim[:, outside].sum(1) < 1e-3 * ref_outside.sum(1)).all()
+
+
+def test_campaign_jobs_get_independent_streams_of_one_seed(nrr, generator):
+    """Jobs of a campaign share the seed and take their job number as the stream."""
+    job0 = _noise_of(nrr, generator, 40, 256, 3.2, seed=11, stream=0)
+    job1 = _noise_of(nrr, generator, 40, 256, 3.2, seed=11, stream=1)
+    np.testing.assert_array_equal(job1, _noise_of(nrr, generator, 40, 256, 3.2, seed=11,
+                                                  stream=1))
+    a, b = job0.reshape(40, -1), job1.reshape(40, -1)
+    corr = (a * b).sum(1) / np.sqrt((a * a).sum(1) * (b * b).sum(1))
+    assert np.abs(corr).max() < 0.3
+    with pytest.raises(ConfigError, match="stream must be an integer >= 0"):
+        _noise_of(nrr, generator, 1, 256, 3.2, stream=-1)
