@@ -5,12 +5,15 @@ autocast; AMP is CUDA only), the model's own step function is timed on simulated
 (4 channels x 2048 samples), with the package's batch function. Also timed: the batch
 function alone (to show data loading is not the bottleneck), the training step with
 oneDNN enabled (torch's default) vs disabled (``torch.backends.mkldnn.enabled = False``),
-and the peak memory of one step per batch size (process peak RSS on the CPU; the CUDA peak
-allocator statistic on a GPU).
+the wgan-gp step with the textbook schedule (``n_critic`` 5, gradient penalty on every
+critic step on the whole batch) next to the default one, in the same run, and the peak
+memory of one step per batch size (process peak RSS on the CPU; the CUDA peak allocator
+statistic on a GPU). Variants are timed interleaved (``--repeats`` rounds, best round
+reported) so that a change of machine load hits them alike.
 
 Usage::
 
-    python bench/train_speed.py [--steps 5] [--batch-size 64] [--quick]
+    python bench/train_speed.py [--steps 5] [--batch-size 64] [--quick] [--threads N]
 """
 
 from __future__ import annotations
@@ -24,15 +27,20 @@ import time
 
 import numpy as np
 import torch
+from hostinfo import machine_line
 
 from rnognoise.simulate import simulate_noise
 from rnognoise.train import prepare_model
 
+#: The wgan-gp schedule before the lazy, sub-batch gradient penalty (for comparison).
+EAGER_WGAN = {"n_critic": 5, "gp_every": 1, "gp_batch": 0}
 
-def build(kind: str, data: torch.Tensor, traceset, device: torch.device, batch: int):
+
+def build(kind: str, data: torch.Tensor, traceset, device: torch.device, batch: int,
+          options: dict | None = None):
     """A model initialised on ``data``, its plan and a batch function like ``fit``'s."""
     torch.manual_seed(0)
-    model = prepare_model(traceset, kind).to(device)
+    model = prepare_model(traceset, kind, options).to(device)
     with torch.no_grad():
         model.initialize(data)
     plan = model.training_plan(batch_size=batch)
@@ -90,8 +98,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="2 steps, 256 events")
     parser.add_argument("--json", help="also write the results to this file")
     parser.add_argument("--memory-only", action="store_true", help="only the memory figures")
+    parser.add_argument("--threads", type=int, default=0, help="torch threads (0: default)")
+    parser.add_argument("--repeats", type=int, default=3,
+                        help="interleaved rounds of timing; the best round is reported")
     args = parser.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
     steps, n_events = (2, 256) if args.quick else (args.steps, args.events)
+    print(machine_line())
     traceset = simulate_noise(n_events, seed=0)
     raw = traceset.traces
     norm = (raw - raw.mean(axis=(0, 2), keepdims=True)) / raw.std(axis=(0, 2), keepdims=True)
@@ -112,20 +126,31 @@ def main(argv: list[str] | None = None) -> int:
         results[f"{device}/batch_fn_per_s"] = loader
         for kind in ("wgan-gp", "vae"):
             _model, plan, batch_fn = build(kind, data, traceset, device, args.batch_size)
-            per_step = plan.batches_per_step
-            variants = [] if args.memory_only else [("default", {})]
+            # (label, plan, timing options)
+            variants = [] if args.memory_only else [("default", plan, {})]
+            if not args.memory_only and kind == "wgan-gp":
+                eager = build(kind, data, traceset, device, args.batch_size, EAGER_WGAN)[1]
+                variants.append(("eager GP", eager, {}))
             if args.memory_only:
                 pass
             elif device.type == "cpu":
-                variants.append(("oneDNN off", {"onednn": False}))
+                variants.append(("oneDNN off", plan, {"onednn": False}))
             else:
-                variants.append(("AMP bf16", {"amp": True}))
-            for label, kw in variants:
-                sec = time_steps(plan, batch_fn, steps, device, **kw)
+                variants.append(("AMP bf16", plan, {"amp": True}))
+            best = {label: float("inf") for label, _, _ in variants}
+            for _ in range(args.repeats):
+                for label, p, kw in variants:
+                    best[label] = min(best[label], time_steps(p, batch_fn, steps, device, **kw))
+            for label, p, _kw in variants:
+                sec, per_step = best[label], p.batches_per_step
                 ev = args.batch_size * per_step / sec
                 print(f"[{device}] {kind:8s} {label:10s}: {1 / sec:7.2f} steps/s, "
                       f"{ev:8.0f} real events/s ({per_step} batches per step)")
                 results[f"{device}/{kind}/{label}/steps_per_s"] = 1 / sec
+            if "eager GP" in best:
+                ratio = best["eager GP"] / best["default"]
+                print(f"[{device}] wgan-gp   default / eager GP step rate: {ratio:.2f}x")
+                results[f"{device}/wgan-gp/speedup_vs_eager"] = ratio
             for batch in (16, 64, 256):
                 mib = peak_memory(kind, data, traceset, device, batch)
                 print(f"[{device}] {kind:8s} peak memory up to one step at batch {batch}: "
