@@ -70,6 +70,11 @@ class TrainingDivergedError(RnognoiseError, FloatingPointError):
     """Training produced a non-finite loss; the last good checkpoint is kept."""
 
 
+class PoorFitError(RnognoiseError):
+    """A fitted model scores worse than the spectrum-matched baseline on held-out events
+    (not saved without ``force``)."""
+
+
 class RnognoiseWarning(UserWarning):
     """Base class of the warnings rnognoise issues about its input (one line each)."""
 

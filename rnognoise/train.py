@@ -44,24 +44,53 @@ from .conditions import (
 )
 from .core import LoopConfig, LoopResult, TrainingLoop
 from .core.loop import DistributedComm
-from .errors import ConfigError, DataFileError
+from .errors import ConfigError, DataFileError, PoorFitError
 from .fileutil import check_writable
 from .generator import resolve_device
 from .io import TraceSet, open_traces, read_traces
 from .logs import get_logger, log_event
 from .modelfile import save_model
 from .models import NoiseModel, TraceLayout, get_model_class
+from .models.base import detect_quantum
 from .models.conditional import ConditionalConfig, ConditionalModel, cell_key
-from .selection import validation_score
+from .selection import (
+    GENERATED_PER_REAL,
+    MIN_CHECK_EVENTS,
+    heldout_check,
+    select_components,
+    validation_score,
+)
 
 __all__ = ["FitOptions", "FitResult", "fit", "main", "prepare_model"]
 
 _log = get_logger("train")
 
+#: Fewest events (after the trigger selection) each kind fits from: the baseline needs a
+#: few events per cross-spectral estimate; the learned models need enough events to
+#: hold some out (see ``validation_count``) and to estimate the per-event variation.
 MIN_EVENTS = {"baseline": 8}
-MIN_EVENTS_LEARNED = 64
-#: Fewer held-out events than this: no validation score (the last weights are kept).
+MIN_EVENTS_LEARNED = 50
+#: Fewer held-out events than this: no validation score (the last weights are kept) and
+#: no component selection.
 MIN_VALIDATION_EVENTS = 4
+#: Held-out events at least (as far as a fifth of the events allows), whatever
+#: ``val_fraction`` says: a selection on a handful of events is noise.
+MIN_HELD_OUT = 100
+
+
+def min_events(kind: str) -> int:
+    """The fewest events a model of ``kind`` is fitted from."""
+    from .models import get_model_class
+
+    return MIN_EVENTS_LEARNED if get_model_class(kind).learned else MIN_EVENTS.get(kind, 8)
+
+
+def validation_count(n_events: int, val_fraction: float) -> int:
+    """Events held out of ``n_events``: ``val_fraction`` of them, at least
+    :data:`MIN_HELD_OUT` as far as a fifth of the events allows (none for 0)."""
+    if val_fraction <= 0:
+        return 0
+    return int(max(round(val_fraction * n_events), min(MIN_HELD_OUT, n_events // 5)))
 
 
 @dataclass
@@ -173,6 +202,8 @@ def _load_training_data(path: str | os.PathLike[str] | TraceSet, opts: FitOption
             log_event(_log, "using a random subset", events=opts.max_events, of=n_avail)
         data = read_traces(path, channels=opts.channels, events=events, trigger=opts.trigger,
                            sampling_rate=opts.sampling_rate)
+        if events is not None:
+            data.attrs["read_indices"] = events.tolist()
     if not np.isfinite(data.traces).all():
         raise DataFileError(data.source or "<traces>", "contains NaN/inf samples")
     return data
@@ -274,14 +305,14 @@ def _fit(data: str | os.PathLike[str] | TraceSet, out: str | os.PathLike[str] | 
     traceset = _load_training_data(data, opts)
     source_name = traceset.source or (str(data) if not isinstance(data, TraceSet) else None)
     cls = get_model_class(opts.model)
-    needed = MIN_EVENTS_LEARNED if cls.learned else MIN_EVENTS.get(opts.model, 8)
+    needed = min_events(opts.model)
     if traceset.n_events < needed:
         raise DataFileError(source_name or "<traces>", f"only {traceset.n_events} events; "
                             f"model {opts.model!r} needs at least {needed}")
     torch.manual_seed(opts.seed)
     rng = np.random.default_rng(opts.seed)
     order = rng.permutation(traceset.n_events)
-    n_val = int(round(opts.val_fraction * traceset.n_events)) if cls.learned else 0
+    n_val = validation_count(traceset.n_events, opts.val_fraction)
     val_idx, train_idx = np.sort(order[:n_val]), np.sort(order[n_val:])
     raw = traceset.traces
     offset = raw[train_idx].mean(axis=(0, 2), dtype=np.float64)
@@ -298,25 +329,83 @@ def _fit(data: str | os.PathLike[str] | TraceSet, out: str | os.PathLike[str] | 
         return _finish(model, traceset, raw, train_idx, n_val, source_name, opts, device,
                        comm, started, out, None, extra)
     train = torch.from_numpy(np.ascontiguousarray(norm[train_idx])).to(device)
+    val = torch.from_numpy(np.ascontiguousarray(norm[val_idx])).to(device)
     model = prepare_model(traceset, opts.model, opts.model_options).to(device)
     model.set_normalization(offset, scale)
+    model.set_quantum(detect_quantum(raw[train_idx]))
     log_event(_log, "fitting", model=opts.model, events=len(train_idx), validation=n_val,
               channels=traceset.n_channels, samples=traceset.n_samples, device=str(device))
     with torch.no_grad():
         model.initialize(train)
+    extra: dict[str, Any] = {}
+    if (model.components() and getattr(model.config, "select_components", False)
+            and n_val >= MIN_VALIDATION_EVENTS and not opts.resume):
+        with torch.no_grad():
+            choice = select_components(model, train, val, traceset.sampling_rate,
+                                       seed=opts.seed,
+                                       log=lambda msg, **kw: log_event(_log, msg, **kw))
+        log_event(_log, "components", kept=",".join(choice.kept) or "none",
+                  dropped=",".join(choice.dropped) or "none")
+        extra["components"] = {"kept": choice.kept, "dropped": choice.dropped,
+                               "trials": choice.trials}
     loop_result = None
     if cls.learned:
-        val = torch.from_numpy(np.ascontiguousarray(norm[val_idx])).to(device)
         loop_result = _train(model, train, val, traceset.sampling_rate,
                              f"{out}.ckpt" if out is not None else None, opts, comm)
+    if n_val >= MIN_VALIDATION_EVENTS:
+        extra["heldout_check"] = _heldout_check(model, traceset, train, val, opts, device,
+                                                source_name)
     return _finish(model, traceset, raw, train_idx, n_val, source_name, opts, device, comm,
-                   started, out, loop_result, {})
+                   started, out, loop_result, extra, val_idx)
+
+
+def _heldout_check(model: NoiseModel, traceset: TraceSet, train: torch.Tensor,
+                   val: torch.Tensor, opts: FitOptions, device: torch.device,
+                   source: str | None) -> dict[str, Any]:
+    """Score the fitted model and a baseline fitted on the same events against the
+    held-out events; say plainly when the model is the worse of the two."""
+    if opts.model == "baseline":
+        baseline = model
+    else:
+        baseline = prepare_model(traceset, "baseline").to(device)
+        baseline.set_normalization(model.norm_offset.cpu().numpy(),
+                                   model.norm_scale.cpu().numpy())
+        with torch.no_grad():
+            baseline.initialize(train)
+    with torch.no_grad():
+        check = heldout_check(model, baseline, val, traceset.sampling_rate, seed=opts.seed)
+    result = check.to_dict()
+    log_event(_log, "held-out check", events=check.n_events,
+              score=round(check.model_score, 4), baseline_score=round(check.baseline_score, 4),
+              auc=round(check.model_auc, 3), baseline_auc=round(check.baseline_auc, 3))
+    if check.worse_than_baseline:
+        message = (f"{source or '<traces>'}: the fitted {opts.model} model is worse than the "
+                   f"spectrum-matched baseline on {check.n_events} held-out events (score "
+                   f"{check.model_score:.3g} vs {check.baseline_score:.3g}, lower is better)")
+        if not check.conclusive:
+            _log.warning(message + f"; with fewer than {MIN_CHECK_EVENTS} held-out events "
+                         "the check is inconclusive, the model is saved")
+        elif not opts.force:
+            raise PoorFitError(message + "; not saved (use --model baseline, or --force to "
+                               "keep it)")
+        _log.warning(message + "; saved because of --force")
+    return result
+
+
+def _envelope(raw: np.ndarray, offset: np.ndarray) -> dict[str, Any]:
+    """The physical envelope of the training events: per-channel RMS and peak, volts."""
+    dev = raw - offset[None, :, None].astype(raw.dtype)
+    return {"rms_volts": np.sqrt(np.mean(np.square(dev, dtype=np.float64),
+                                         axis=(0, 2))).tolist(),
+            "peak_volts": np.abs(dev).max(axis=(0, 2)).astype(np.float64).tolist(),
+            "adc_range_volts": None}
 
 
 def _finish(model: NoiseModel, traceset: TraceSet, raw: np.ndarray, train_idx: np.ndarray,
             n_val: int, source_name: str | None, opts: FitOptions, device: torch.device,
             comm: DistributedComm | None, started: float, out: str | os.PathLike[str] | None,
-            loop_result: LoopResult | None, extra: dict[str, Any]) -> FitResult:
+            loop_result: LoopResult | None, extra: dict[str, Any],
+            val_idx: np.ndarray | None = None) -> FitResult:
     """Provenance, model file, result."""
     provenance = {
         "source": source_name,
@@ -333,7 +422,16 @@ def _finish(model: NoiseModel, traceset: TraceSet, raw: np.ndarray, train_idx: n
         "created_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "fit_wall_s": round(time.time() - started, 2),
         "world_size": comm.world_size if comm is not None else 1,
+        "envelope": _envelope(raw[train_idx], model.norm_offset.cpu().numpy()),
+        "quantum_volts": float(model.quantum),
     }
+    if val_idx is not None:
+        # positions among the file's trigger-selected events (through the random subset
+        # read when the file held more than max_events)
+        read = traceset.attrs.get("read_indices")
+        positions = np.asarray(read)[val_idx] if read is not None else val_idx
+        provenance["split"] = {"seed": opts.seed, "n_events": int(traceset.n_events),
+                               "validation_indices": [int(i) for i in positions]}
     if loop_result is not None:
         provenance.update(train_steps=loop_result.steps,
                           train_time_s=round(loop_result.elapsed_s, 1),
@@ -380,7 +478,7 @@ def _fit_conditional(traceset: TraceSet, norm: np.ndarray, offset: np.ndarray,
     index = {k: i for i, k in enumerate(cells)}
     cell_of = np.fromiter((index[k] for k in keys), np.int64, n_events)
     base_cls = get_model_class(opts.model)
-    needed = MIN_EVENTS_LEARNED if base_cls.learned else MIN_EVENTS.get(opts.model, 8)
+    needed = min_events(opts.model)
     train_counts = np.bincount(cell_of[train_idx], minlength=len(cells))
     groups = group_channels(traceset.channels) if any(
         s.kind == CHANNEL_GROUP for s in specs) else {}
@@ -488,8 +586,9 @@ def _train(model: NoiseModel, train: torch.Tensor, val: torch.Tensor, sampling_r
     def eval_fn(step: int) -> float:
         eval_gen.manual_seed(opts.seed + 17)
         with torch.no_grad():
-            fake = model.generate(val.shape[0], eval_gen)
-        return validation_score(val.cpu().numpy(), fake.cpu().numpy(), sampling_rate)
+            fake = model.generate(GENERATED_PER_REAL * val.shape[0], eval_gen)
+        return validation_score(val.cpu().numpy(), fake.cpu().numpy(), sampling_rate,
+                                seed=opts.seed)
 
     has_val = val.shape[0] >= MIN_VALIDATION_EVENTS
     config = LoopConfig(max_steps=steps, max_minutes=max_minutes, checkpoint_dir=ckpt_dir,

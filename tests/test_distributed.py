@@ -90,7 +90,7 @@ def _fit_rank(rank: int, world: int, folder: str) -> None:
         result = fit(_data(), out, FitOptions(
             model=kind, steps=steps, batch_size=GLOBAL_BATCH, model_options=options[kind],
             eval_every=0, checkpoint_every=2, quiet=True, device="cpu", resume=resume,
-            distributed=True))
+            distributed=True, val_fraction=0.0))  # no keep-the-best: the last weights
         assert (result.model_path is not None) == (rank == 0)
         assert result.provenance["world_size"] == world
         tag = f"{kind}{'.resumed' if resume else ''}"

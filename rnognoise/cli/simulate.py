@@ -44,6 +44,17 @@ def add_parser(sub: argparse._SubParsersAction, parents: list[argparse.ArgumentP
                    help="no LAB4D 128-sample block offsets")
     p.add_argument("--glitches", action="store_true",
                    help="add 64-sample glitches (swapped half-blocks) to a few events")
+    p.add_argument("--bursts", action="store_true",
+                   help="add band-limited noise bursts (wind-driven / man-made) to a few events")
+    p.add_argument("--chirps", action="store_true",
+                   help="add carriers whose frequency drifts within the trace to some events")
+    p.add_argument("--pulse-trains", action="store_true",
+                   help="add several pulses from different directions to a few events")
+    p.add_argument("--breathing", type=float, default=None, metavar="DB",
+                   help="per-event random spectral tilt, standard deviation in dB per octave")
+    p.add_argument("--unmodelled", action="store_true",
+                   help="all four structures above that no model component names "
+                   "(bursts, chirps, pulse trains, breathing 0.5 dB/octave; docs/simulation.md)")
     p.add_argument("--no-gain-drift", dest="gain_drift", action="store_false",
                    help="no per-event gain drift")
     p.add_argument("--no-quantization", dest="quantization", action="store_false",
@@ -91,6 +102,12 @@ def config_from_args(args: argparse.Namespace) -> SimulationConfig:
         value = getattr(args, flag, None)
         if value is not None:
             optional[field] = parse(value)
+    every = getattr(args, "unmodelled", False)
+    breathing = getattr(args, "breathing", None)
+    if breathing is None and every:
+        breathing = 0.5
+    if breathing is not None:
+        optional["breathing_db_per_octave"] = float(breathing)
     return SimulationConfig(
         n_samples=args.samples,
         sampling_rate=args.sampling_rate,
@@ -99,6 +116,9 @@ def config_from_args(args: argparse.Namespace) -> SimulationConfig:
         impulses=args.impulses,
         block_offsets=args.block_offsets,
         glitches=args.glitches,
+        bursts=every or getattr(args, "bursts", False),
+        chirps=every or getattr(args, "chirps", False),
+        pulse_trains=every or getattr(args, "pulse_trains", False),
         gain_drift=args.gain_drift,
         quantization=args.quantization,
         galactic=getattr(args, "galactic", False),

@@ -13,8 +13,8 @@ from torch import nn
 
 from ..errors import ConfigError
 
-__all__ = ["NoiseModel", "TraceLayout", "TrainingPlan", "get_model_class", "model_kinds",
-           "register_model"]
+__all__ = ["NoiseModel", "TraceLayout", "TrainingPlan", "detect_quantum", "get_model_class",
+           "model_kinds", "register_model"]
 
 _REGISTRY: dict[str, type[NoiseModel]] = {}
 
@@ -54,6 +54,39 @@ def get_model_class(kind: str) -> type[NoiseModel]:
     except KeyError:
         raise ConfigError(f"unknown model kind {kind!r} (valid: {', '.join(model_kinds())})"
                           ) from None
+
+
+def detect_quantum(traces: np.ndarray, *, max_values: int = 200_000) -> float:
+    """The digitizer step of quantised traces in volts, or 0 for continuous data.
+
+    Data are quantised when (nearly) every value is an integer multiple of the smallest
+    positive difference between distinct values and that step is small against the RMS
+    (at least 4 levels per RMS). Recorded ADC counts converted to volts, and the
+    simulator's quantised output, are; generated float noise is not.
+
+    Parameters
+    ----------
+    traces : numpy.ndarray
+        Any array of samples (volts).
+    max_values : int
+        Values looked at (a strided subset of a larger array).
+    """
+    flat = np.asarray(traces, np.float64).reshape(-1)
+    if flat.size == 0:
+        return 0.0
+    flat = flat[:: max(1, flat.size // max_values)]
+    levels = np.unique(flat)
+    if levels.size < 8:
+        return 0.0
+    steps = np.diff(levels)
+    step = float(np.min(steps[steps > 0]))
+    rms = float(np.std(flat))
+    if not step > 0 or step > rms / 4:
+        return 0.0
+    units = flat / step
+    if np.mean(np.abs(units - np.round(units)) < 1e-3) < 0.999:
+        return 0.0
+    return step
 
 
 @dataclass(frozen=True)
@@ -127,6 +160,7 @@ class NoiseModel(nn.Module):
         self.layout = layout
         self.register_buffer("norm_offset", torch.zeros(layout.n_channels))
         self.register_buffer("norm_scale", torch.ones(layout.n_channels))
+        self.register_buffer("quantum", torch.zeros(()))
 
     # -- configuration -------------------------------------------------------------------
     @classmethod
@@ -150,13 +184,33 @@ class NoiseModel(nn.Module):
         self.norm_offset.copy_(torch.as_tensor(offset, dtype=torch.float32))
         self.norm_scale.copy_(torch.as_tensor(scale, dtype=torch.float32))
 
+    def set_quantum(self, quantum: float) -> None:
+        """Digitizer step in volts (0: continuous output); see :func:`detect_quantum`."""
+        self.quantum.fill_(float(quantum))
+
     def to_volts(self, normalized: torch.Tensor) -> torch.Tensor:
-        """Undo the normalisation: ``x * scale + offset`` per channel."""
-        return normalized * self.norm_scale[:, None] + self.norm_offset[:, None]
+        """Undo the normalisation: ``x * scale + offset`` per channel, then round to the
+        digitizer step when the training data were quantised."""
+        volts = normalized * self.norm_scale[:, None] + self.norm_offset[:, None]
+        q = float(self.quantum)
+        return torch.round(volts / q) * q if q > 0 else volts
 
     def to_volts_(self, normalized: torch.Tensor) -> torch.Tensor:
         """:meth:`to_volts` in place (for freshly generated tensors, without autograd)."""
-        return normalized.mul_(self.norm_scale[:, None]).add_(self.norm_offset[:, None])
+        volts = normalized.mul_(self.norm_scale[:, None]).add_(self.norm_offset[:, None])
+        q = float(self.quantum)
+        return volts.div_(q).round_().mul_(q) if q > 0 else volts
+
+    # -- structured components (models without any keep the defaults) ----------------
+    def components(self) -> list[str]:
+        """Names of the enabled switchable components (empty: nothing to select)."""
+        return []
+
+    def set_components(self, enabled: list[str], data: torch.Tensor) -> None:
+        """Enable exactly ``enabled`` and refit what depends on them from normalised
+        training ``data``."""
+        if enabled:
+            raise ValueError(f"model {self.kind!r} has no switchable components")
 
     # -- what subclasses implement -----------------------------------------------------
     def initialize(self, data: torch.Tensor) -> None:

@@ -165,6 +165,15 @@ class WGANGPModel(NoiseModel):
     def initialize(self, data: torch.Tensor) -> None:
         self.generator.initialize(data)
 
+    def components(self) -> list[str]:
+        return list(self.generator.components) if self.config.generator == "physics" else []
+
+    def set_components(self, enabled: list[str], data: torch.Tensor) -> None:
+        if self.config.generator != "physics":
+            super().set_components(enabled, data)
+            return
+        self.generator.set_components(enabled, data)
+
     def generate(self, n: int, generator: torch.Generator) -> torch.Tensor:
         return self.generator(n, generator)
 
