@@ -1,15 +1,16 @@
 """Sampling speed: ``NoiseGenerator.sample`` events/s per model kind vs NuRadioMC and the RNG floor.
 
 One event is 4 channels x 2048 samples (the simulator's default layout, 3.2 GHz). Every
-model kind is fitted quickly on simulated data (baseline: its one-pass fit; wgan-gp and
-vae: ``steps=1``, since sampling speed does not depend on training), then sampled on
-the CPU. In the same run:
+model kind is initialised on simulated data (its analytic / moment initialisation, no
+training steps: sampling speed does not depend on training), then sampled on the CPU. In the same run:
 
 - NuRadioMC's ``channelGenericNoiseAdder.bandlimited_noise`` (type ``rayleigh``,
   80-700 MHz), one call per trace, 4 traces per event; imported here when installed
   (``pip install rnognoise[nuradio]``) or run with another interpreter
   (``--nuradio-python /path/to/python``) through a small timing snippet;
-- the floor: ``numpy.random.default_rng().standard_normal((n, 4, 2048), dtype=float32)``.
+- the floors: ``numpy.random.default_rng().standard_normal((n, 4, 2048), dtype=float32)``
+  and ``torch.randn(n, 4, 2048)`` (the "x randn" column: events/s over torch.randn's,
+  i.e. the time-equivalent of drawing the same number of standard normals).
 
 Usage::
 
@@ -85,19 +86,30 @@ def nuradio_rate(n_traces: int, repeats: int, python: str | None) -> tuple[float
 
 
 def fitted_generators(quick: bool) -> dict[str, object]:
-    """A ``NoiseGenerator`` per model kind, fitted quickly on simulated data."""
+    """A ``NoiseGenerator`` per model kind, initialised on simulated data.
+
+    Every kind gets its analytic / moment initialisation (``model.initialize``) and no
+    adversarial or variational steps: sampling speed does not depend on training.
+    """
     from rnognoise.generator import NoiseGenerator
-    from rnognoise.models import model_kinds
+    from rnognoise.models import TraceLayout, get_model_class, model_kinds
     from rnognoise.simulate import simulate_noise
-    from rnognoise.train import FitOptions, fit
 
     data = simulate_noise(128 if quick else 512, seed=0)
+    x = data.traces.astype(np.float64)
+    offset, scale = x.mean(axis=(0, 2)), x.std(axis=(0, 2))
+    normalized = torch.as_tensor((x - offset[:, None]) / scale[:, None], dtype=torch.float32)
+    layout = TraceLayout(tuple(int(c) for c in data.channels), data.n_samples,
+                         data.sampling_rate)
     gens = {}
     for kind in model_kinds():
-        steps = None if kind == "baseline" else 1
-        result = fit(data, None, FitOptions(model=kind, steps=steps, batch_size=16, quiet=True,
-                                            device="cpu", eval_every=0))
-        gens[kind] = NoiseGenerator(result.model, {}, torch.device("cpu"))
+        cls = get_model_class(kind)
+        torch.manual_seed(0)
+        model = cls(cls.make_config(), layout)
+        model.set_normalization(offset, scale)
+        with torch.no_grad():
+            model.initialize(normalized)
+        gens[kind] = NoiseGenerator(model, {}, torch.device("cpu"))
     return gens
 
 
@@ -105,7 +117,6 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--events", type=int, default=8192)
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--batch-size", type=int, default=1024)
     parser.add_argument("--quick", action="store_true", help="1024 events, 1 repeat")
     parser.add_argument("--nuradio-python", help="interpreter with NuRadioMC installed")
     parser.add_argument("--json", help="also write the results to this file")
@@ -118,18 +129,22 @@ def main(argv: list[str] | None = None) -> int:
     floor_t = best_time(lambda: np.random.default_rng(0).standard_normal(
         (n, N_CH, N_SAMPLES), dtype=np.float32), repeats)
     rates["rng floor (numpy float32)"] = n / floor_t
+    randn_t = best_time(lambda: torch.randn(n, N_CH, N_SAMPLES), repeats)
+    rates["torch.randn float32"] = n / randn_t
     nr, nr_note = nuradio_rate(min(n * N_CH, 8192), repeats, args.nuradio_python)
     if nr is not None:
         rates["NuRadioMC bandlimited_noise"] = nr / N_CH
     for kind, gen in fitted_generators(args.quick).items():
-        t = best_time(lambda g=gen: g.sample(n, seed=0, batch_size=args.batch_size), repeats)
+        t = best_time(lambda g=gen: g.sample(n, seed=0), repeats)
         rates[f"rnognoise {kind}"] = n / t
     floor = rates["rng floor (numpy float32)"]
+    randn = rates["torch.randn float32"]
     print(f"NuRadioMC: {nr_note}")
-    print(f"{'generator':34s} {'events/s':>10s} {'x NuRadioMC':>12s} {'floor/x':>8s}")
+    print(f"{'generator':34s} {'events/s':>10s} {'x NuRadioMC':>12s} {'floor/x':>8s} "
+          f"{'x randn':>8s}")
     for name, rate in rates.items():
         vs_nr = f"{rate / (nr / N_CH):12.2f}" if nr else f"{'n/a':>12s}"
-        print(f"{name:34s} {rate:10.0f} {vs_nr} {floor / rate:8.2f}")
+        print(f"{name:34s} {rate:10.0f} {vs_nr} {floor / rate:8.2f} {rate / randn:8.2f}")
     if args.json:
         with open(args.json, "w") as fh:
             json.dump({"machine": info, "events": n, "rates": rates, "nuradio": nr_note}, fh,
