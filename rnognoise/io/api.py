@@ -90,7 +90,8 @@ def detect_format(path: str | os.PathLike[str]) -> str:
             if handle.read(8) == HDF5_MAGIC:
                 return "hdf5"
             offset *= 2
-    raise DataFileError(p, "is neither an HDF5, ROOT nor npz file (unrecognised signature)")
+    raise DataFileError(p, "is neither an HDF5 nor a ROOT file, nor an npz (unrecognised "
+                        "signature)")
 
 
 def open_traces(path: str | os.PathLike[str], *, trigger: str = "forced",
