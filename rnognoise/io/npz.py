@@ -21,7 +21,7 @@ import pandas as pd
 from ..errors import ConfigError, DataFileError
 from ..units import ADC_TO_VOLTS_RNOG, SUPPORTED_UNITS
 from .rate import resolve_sampling_rate
-from .root_layout import TRIGGER_SELECTIONS
+from .root_layout import select_trigger
 from .traceset import TraceSet
 
 __all__ = ["NPZ_KEYS", "NpzSource", "provenance_from_name"]
@@ -133,7 +133,9 @@ class NpzSource:
         self.channels = self._channels(n_channels)
         self.stored_units, self.adc_to_volts, self._factor_source = self._units(adc_to_volts)
         self.events, self._meta_source = self._metadata(n_events)
-        self.event_index = self._select(trigger)
+        self.event_index = select_trigger(
+            self.path, trigger, n_events, self.events["trigger_type"].to_numpy()
+            if "trigger_type" in self.events else None)
         file_rate = self._scalar("sampling_rate_hz")
         if file_rate is not None and (not np.isfinite(file_rate) or file_rate <= 0):
             raise DataFileError(self.path, f"'sampling_rate_hz' is {file_rate:g}; it must be a "
@@ -210,26 +212,6 @@ class NpzSource:
                 columns[name] = np.full(n_events, value, dtype=_META_DTYPES[name])
                 source[name] = "file name"
         return pd.DataFrame(columns, index=pd.RangeIndex(n_events)), source
-
-    def _select(self, trigger: str) -> np.ndarray:
-        key = str(trigger).upper()
-        if key not in ("ALL", "RF") and key not in TRIGGER_SELECTIONS:
-            raise ConfigError(f"unknown trigger selection {trigger!r} (expected 'all', 'RF' "
-                              f"or one of {sorted(TRIGGER_SELECTIONS)}, case-insensitive)")
-        every = np.arange(self.n_events_total, dtype=np.int64)
-        if key == "ALL" or "trigger_type" not in self.events:
-            return every
-        types = (TRIGGER_SELECTIONS["RADIANT"] + TRIGGER_SELECTIONS["LT"] if key == "RF"
-                 else TRIGGER_SELECTIONS[key])
-        wanted = "FORCE" if key == "FORCED" else key
-        mask = self.events["trigger_type"].isin(types).to_numpy()
-        if not mask.any():
-            mix = ", ".join(f"{k} {int(v)}" for k, v in
-                            sorted(self.events["trigger_type"].value_counts().items()))
-            raise DataFileError(self.path, f"no {wanted!r} trigger events: 0 of "
-                                f"{self.n_events_total} (trigger types in the file: {mix}); "
-                                "use trigger='all' / --trigger all to take every event")
-        return every[mask]
 
     @property
     def n_events(self) -> int:

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import uproot
 
-from ..errors import DataFileError
+from ..errors import ConfigError, DataFileError
 
 __all__ = [
     "ADC_BRANCH",
@@ -36,6 +36,7 @@ __all__ = [
     "open_root_file",
     "read_scalar",
     "sample_interpretation",
+    "select_trigger",
     "short_message",
     "tree_keys",
     "trigger_types",
@@ -123,6 +124,53 @@ def trigger_types(flags: dict[str, np.ndarray], which_radiant: np.ndarray | None
             names[which_radiant == 1] = "RADIANT1"
         out[radiant] = names[radiant]
     return out
+
+
+def select_trigger(path: str | Path, trigger: str, n_events: int, types: np.ndarray | None,
+                   rf: np.ndarray | None = None) -> np.ndarray:
+    """Entry numbers of the events that pass ``trigger`` (see :data:`TRIGGER_SELECTIONS`).
+
+    Parameters
+    ----------
+    path : str or pathlib.Path
+        The file, for messages.
+    trigger : str
+        ``"all"``, ``"RF"`` or a key of :data:`TRIGGER_SELECTIONS`, case-insensitive.
+    n_events : int
+        Number of events in the file.
+    types : numpy.ndarray, optional
+        ``trigger_type`` of every event; None when the file has no trigger information
+        (every event is taken).
+    rf : numpy.ndarray, optional
+        The ``rf_trigger`` flags; default: the LT and RADIANT events.
+
+    Raises
+    ------
+    ConfigError
+        An unknown ``trigger``.
+    DataFileError
+        No event passes; the message counts the events of each type in the file.
+    """
+    key = str(trigger).upper()
+    if key not in ("ALL", "RF") and key not in TRIGGER_SELECTIONS:
+        raise ConfigError(f"unknown trigger selection {trigger!r} (expected 'all', 'RF' "
+                          f"or one of {sorted(TRIGGER_SELECTIONS)}, case-insensitive)")
+    if key == "ALL" or types is None:
+        return np.arange(n_events, dtype=np.int64)
+    if key == "RF":
+        mask = rf if rf is not None else np.isin(
+            types, TRIGGER_SELECTIONS["RADIANT"] + TRIGGER_SELECTIONS["LT"])
+    else:
+        mask = np.isin(types, TRIGGER_SELECTIONS[key])
+    if not mask.any():
+        names, counts = np.unique(np.asarray(types, dtype=str), return_counts=True)
+        mix = ", ".join(f"{name} {int(n)}" + (" (no trigger flag set)" if name == "UNKNOWN"
+                                              else "") for name, n in zip(names, counts, strict=True))
+        wanted = "FORCE" if key == "FORCED" else key
+        raise DataFileError(path, f"no {wanted!r} trigger events: 0 of {n_events} (trigger "
+                            f"types in the file: {mix}); use trigger='all' / --trigger all to "
+                            "take every event, or select one of those types")
+    return np.flatnonzero(mask).astype(np.int64)
 
 
 def short_message(exc: BaseException) -> str:

@@ -39,7 +39,6 @@ from .root_layout import (
     RATE_BRANCH,
     SAMPLES_BRANCH,
     TRIGGER_FLAGS,
-    TRIGGER_SELECTIONS,
     WAVEFORM_TREE_NAMES,
     WHICH_RADIANT_BRANCH,
     Branches,
@@ -48,6 +47,7 @@ from .root_layout import (
     open_root_file,
     read_scalar,
     sample_interpretation,
+    select_trigger,
     short_message,
     tree_keys,
     trigger_types,
@@ -114,6 +114,7 @@ class RootSource:
                                   f"count, got {adc_to_volts!r}")
         self._files: list[Any] = []
         self._cache: tuple[int, int, np.ndarray] | None = None
+        self._rf: np.ndarray | None = None  # rf_trigger flags, when the file has them
         try:
             self._open(Path(self.path), trigger, adc_to_volts, sampling_rate)
         except Exception:
@@ -173,7 +174,10 @@ class RootSource:
         self.channels = self._read_channels(wf, wf_path, int(n_channels))
         self.adc_to_volts, self._adc_source = self._read_factor(wf, wf_path, adc_to_volts)
         self.events, self._has_triggers = self._read_metadata(wf, hd, n_events)
-        self.event_index = self._select(trigger)
+        self.event_index = select_trigger(
+            self.path, trigger, n_events,
+            self.events["trigger_type"].to_numpy() if self._has_triggers else None,
+            self._rf)
         # after the selection: a file refused for its triggers gives no rate warning first
         self.sampling_rate, self._rate_source = self._read_rate(wf, wf_path, path,
                                                                 sampling_rate)
@@ -280,9 +284,7 @@ class RootSource:
             which = column(WHICH_RADIANT_BRANCH)
             types = trigger_types(flags, which, n_events)
             columns["trigger_type"] = types
-            rf = flags.get("rf_trigger")
-            self._rf = rf if rf is not None else np.isin(
-                types, TRIGGER_SELECTIONS["RADIANT"] + TRIGGER_SELECTIONS["LT"])
+            self._rf = flags.get("rf_trigger")
         return pd.DataFrame(columns, index=pd.RangeIndex(n_events)), bool(flags)
 
     def _align(self, wf: Branches, hd: Branches, n_events: int) -> np.ndarray | None:
@@ -310,29 +312,6 @@ class RootSource:
             raise DataFileError(wf.path, problem + f"; {missing} waveform event numbers have "
                                 "no header")
         return rows
-
-    def _select(self, trigger: str) -> np.ndarray:
-        key = str(trigger).upper()
-        if key != "ALL" and key != "RF" and key not in TRIGGER_SELECTIONS:
-            raise ConfigError(f"unknown trigger selection {trigger!r} (expected 'all', 'RF' "
-                              f"or one of {sorted(TRIGGER_SELECTIONS)}, case-insensitive)")
-        if key == "ALL" or not self._has_triggers:
-            return np.arange(self.n_events_total, dtype=np.int64)
-        if key == "RF":
-            mask = self._rf
-        else:
-            mask = np.isin(self.events["trigger_type"].to_numpy(), TRIGGER_SELECTIONS[key])
-        if not mask.any():
-            counts = self.events["trigger_type"].value_counts()
-            mix = ", ".join(f"{name} {int(n)}" + (" (no trigger flag set)"
-                                                  if name == "UNKNOWN" else "")
-                            for name, n in sorted(counts.items()))
-            wanted = "FORCE" if key == "FORCED" else key
-            raise DataFileError(self.path, f"no {wanted!r} trigger events: 0 of "
-                                f"{self.n_events_total} (trigger types in the file: {mix}); "
-                                "use trigger='all' / --trigger all to take every event, or "
-                                "select one of those types")
-        return np.flatnonzero(mask).astype(np.int64)
 
     # -- reading -------------------------------------------------------------------------------
 
