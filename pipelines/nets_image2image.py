@@ -23,6 +23,7 @@ import math
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 __all__ = [
@@ -288,7 +289,9 @@ class SRGenerator(nn.Module):
 
     k9n64 + PReLU; ``n_blocks`` x (k3n64, BN, PReLU, k3n64, BN, skip); k3n64 + BN + global
     skip; ``log2(scale)`` x (k3n256, pixel shuffle x2, PReLU); k9n3. A tanh maps the output
-    to ``[-1, 1]``.
+    to ``[-1, 1]``. With ``bicubic_skip`` the tanh is dropped and the network's output is
+    added to the bicubic upsampling of its input (residual learning as in VDSR, Kim et al.
+    2016): it starts at bicubic quality and learns only the missing detail.
 
     Parameters
     ----------
@@ -300,6 +303,8 @@ class SRGenerator(nn.Module):
         Residual blocks (16 in the paper).
     scale : int
         Upscaling factor, a power of two (4 in the paper).
+    bicubic_skip : bool
+        Add the bicubic upsampling of the input to the output (no tanh); same parameters.
 
     Examples
     --------
@@ -308,7 +313,7 @@ class SRGenerator(nn.Module):
     """
 
     def __init__(self, channels: int = 3, width: int = 64, n_blocks: int = 16,
-                 scale: int = 4) -> None:
+                 scale: int = 4, *, bicubic_skip: bool = False) -> None:
         super().__init__()
         n_up = int(round(math.log2(scale)))
         if scale < 2 or 2 ** n_up != scale:
@@ -319,11 +324,18 @@ class SRGenerator(nn.Module):
         ups: list[nn.Module] = []
         for _ in range(n_up):
             ups += [nn.Conv2d(width, 4 * width, 3, 1, 1), nn.PixelShuffle(2), nn.PReLU(width)]
-        self.tail = nn.Sequential(*ups, nn.Conv2d(width, channels, 9, 1, 4), nn.Tanh())
+        self.scale = scale
+        self.bicubic_skip = bicubic_skip
+        last: list[nn.Module] = [] if bicubic_skip else [nn.Tanh()]
+        self.tail = nn.Sequential(*ups, nn.Conv2d(width, channels, 9, 1, 4), *last)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h = self.head(x)
-        return self.tail(h + self.body(h))
+        out = self.tail(h + self.body(h))
+        if self.bicubic_skip:
+            out = out + F.interpolate(x, scale_factor=self.scale, mode="bicubic",
+                                      align_corners=False)
+        return out
 
 
 class SRDiscriminator(nn.Module):

@@ -210,26 +210,29 @@ def test_pipeline_smoke(tmp_path, name, extra):
     assert module.main([*FAST, *extra, "--out", str(out)]) == 0
     import matplotlib.image as mpimg
 
+    # 64 samples in 8 columns (a 10 x 10 class grid for cgan) of 28 px + 2 px padding,
+    # magnified twice: (8 * 30 + 2) * 2 = 484 px, (10 * 30 + 2) * 2 = 604 px
+    side = 604 if name == "cgan" else 484
     grid = mpimg.imread(out / "samples.png")
-    assert grid.ndim == 3 and min(grid.shape[:2]) > 100 and grid[..., :3].std() > 0.01
-    assert (out / "losses.png").stat().st_size > 5000
+    assert grid.shape[:2] == (side, side) and grid[..., :3].std() > 0.01
     assert (out / "checkpoints" / "last.safetensors").exists()
     m = json.loads((out / "metrics.json").read_text())
     assert m["training"]["steps"] == 10 and m["training"]["stopped_by"] == "steps"
     assert all(np.isfinite(v) for v in m["training"]["last_losses"].values())
-    assert m["n_samples"] == 150
-    assert m["classifier_val_accuracy"] > 0.5
-    assert m["cfd"] > 0 and np.isfinite(m["cfd"])
-    assert 1.0 <= m["classifier_score"] <= 10.0
-    assert 0.0 < m["coverage"] <= 1.0 and sum(m["class_histogram"]) == pytest.approx(1.0, abs=1e-3)
+    assert m["n_samples"] == 150 and sum(m["class_histogram"]) == pytest.approx(1.0, abs=1e-3)
+    # the evaluation classifier knows the real data: confident, even over ten classes
+    assert m["classifier_val_accuracy"] > 0.5 and m["classifier_score_real"] > 5.0
+    # ten steps are far from the real data: the samples score below it on every measure
+    assert m["classifier_score"] < m["classifier_score_real"] - 1.0
+    if "cfd_real_vs_train" in m:
+        assert m["cfd"] > 5 * m["cfd_real_vs_train"]
     assert not m["memorised"] and m["nn_ratio"] > 0.5  # 10 steps cannot copy images
-    if name == "cgan":
-        assert 0.0 <= m["conditional_accuracy"] <= 1.0
-        assert grid.shape[1] > grid.shape[0] * 0.9  # 10 x 10 class grid
+    if name == "cgan":  # ten steps do not learn the labels (chance 0.1; slow test: >= 0.9)
+        assert m["conditional_accuracy"] < 0.5
     if name == "fashion_vae":
-        assert (out / "reconstructions.png").exists()
-        assert np.isfinite(m["val_neg_elbo_at_posterior_mean"]) and m["best_val_neg_elbo"] > 0
-        assert m["val_recon_mse"] < 0.25
+        recon = mpimg.imread(out / "reconstructions.png")
+        assert recon.shape[:2] == (484, 484)  # 32 input/reconstruction pairs, 8 columns
+        assert m["best_val_neg_elbo"] > 0 and m["val_recon_mse"] < 0.25
 
 
 def test_pipeline_real_data_dir_resume_and_errors(tmp_path, capsys, digits):
