@@ -10,7 +10,7 @@ import pytest
 
 from rnognoise.cli import main
 from rnognoise.io import TraceSet, write_traces
-from rnognoise.train import FitOptions, fit
+from rnognoise.train import FitOptions, fit, validation_count
 
 
 def test_inspect_json_reports_shape_rate_rms_and_trigger_mix(tmp_path, small_traceset, capsys):
@@ -48,6 +48,6 @@ def test_inspect_a_model_file_reads_only_its_metadata(tmp_path, capsys):
     assert info["cells"] == ["station=11", "station=12"]
     assert info["channels"] == [0, 1] and info["n_samples"] == 128
     assert info["rms_mV"] == pytest.approx([10.0, 10.0], rel=0.05)
-    assert info["n_train_events"] == 80
+    assert info["n_train_events"] == 80 - validation_count(80, 0.1)  # the rest held out
     assert main(["inspect", str(path)]) == 0
     assert "station (categorical)" in capsys.readouterr().out

@@ -18,8 +18,9 @@ KINDS = model_kinds()
 T = 256
 
 
-def _correlated_noise(n: int = 160, seed: int = 0) -> TraceSet:
-    """Band-limited noise in 3 channels; channel 2 shares half its noise with channel 0."""
+def _correlated_noise(n: int = 160, seed: int = 0, gain_spread: float = 0.0) -> TraceSet:
+    """Band-limited noise in 3 channels; channel 2 shares half its noise with channel 0;
+    optionally a log-normal per-event gain common to all channels."""
     rng = np.random.default_rng(seed)
     white = rng.standard_normal((n, 3, T))
     spec = np.fft.rfft(white, axis=-1)
@@ -27,6 +28,7 @@ def _correlated_noise(n: int = 160, seed: int = 0) -> TraceSet:
     spec *= np.exp(-0.5 * ((f - 4e8) / 1.2e8) ** 2)
     x = np.fft.irfft(spec, n=T, axis=-1)
     x[:, 2] = 0.6 * x[:, 0] + 0.8 * x[:, 2]
+    x *= np.exp(gain_spread * rng.standard_normal((n, 1, 1)))
     return TraceSet((0.01 * x / x.std()).astype(np.float32), 3.2e9, [0, 1, 4])
 
 
@@ -38,7 +40,7 @@ def test_registry_lists_the_three_kinds_and_rejects_others():
 
 @pytest.mark.parametrize("kind", KINDS)
 def test_fit_sample_gradients_determinism_and_round_trip(kind, tmp_path):
-    data = _correlated_noise()
+    data = _correlated_noise(gain_spread=0.3)
     path = tmp_path / f"{kind}.safetensors"
     result = fit(data, path, FitOptions(model=kind, steps=3, batch_size=16, quiet=True,
                                         eval_every=2, device="cpu"))

@@ -140,6 +140,13 @@ class Envelope(nn.Module):
         self.register_buffer("means", torch.zeros(max_mixture, max_dims))
         self.register_buffer("factors", torch.zeros(max_mixture, max_dims, max_dims))
         self.register_buffer("basis", torch.zeros(max_dims, d))
+        # the map from features to the modelled directions, where the estimator's own
+        # noise has unit covariance: y = (features - feature_mean) @ projection
+        self.register_buffer("feature_mean", torch.zeros(d))
+        self.register_buffer("projection", torch.zeros(d, max_dims))
+        #: Optional learned sampler of ``y`` replacing the mixture: a module with
+        #: ``sample(n, generator) -> (n, max_dims)`` (see :mod:`rnognoise.models.vae`).
+        self.sampler: nn.Module | None = None
 
     @property
     def n_dims(self) -> int:
@@ -211,6 +218,8 @@ class Envelope(nn.Module):
         self.means.zero_()
         self.factors.zero_()
         self.basis.zero_()
+        self.projection.zero_()
+        self.feature_mean.copy_(mu_e.float())
         if k == 0:
             self.active.zero_()
             return {"dims": 0, "mixture": 0}
@@ -234,8 +243,15 @@ class Envelope(nn.Module):
             self.means[j, :k] = torch.from_numpy(best.means_[j]).float()
             self.weights[j] = float(best.weights_[j])
         self.basis[:k] = back.float()
+        self.projection[:, :k] = proj.float()
         self.active.fill_(1.0)
         return {"dims": k, "mixture": int(best.n_components)}
+
+    def coordinates(self, data: torch.Tensor) -> torch.Tensor:
+        """Events' envelope in the modelled directions ``(n, max_dims)`` (unit noise
+        covariance; unmodelled directions zero), from traces ``(n, C, T)``."""
+        return ((self._features(data) - self.feature_mean.double())
+                @ self.projection.double()).float()
 
     def _features(self, data: torch.Tensor) -> torch.Tensor:
         out = [envelope_features(data[lo:lo + 512], self.band_edges, self.band_mask,
@@ -245,12 +261,15 @@ class Envelope(nn.Module):
     # -- sampling ----------------------------------------------------------------------
     def draw(self, n: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
         """Per-event log power gains: bands ``(n, C, B)`` and windows ``(n, C, W)``."""
-        dev = self.basis.device
-        u = torch.rand(n, generator=generator, device=dev)
-        comp = torch.searchsorted(torch.cumsum(self.weights, 0).contiguous(),
-                                  u * self.weights.sum()).clamp_max(self.max_mixture - 1)
-        z = torch.randn(n, self.max_dims, generator=generator, device=dev)
-        y = self.means[comp] + torch.einsum("nkj,nj->nk", self.factors[comp], z)
+        if self.sampler is not None:
+            y = self.sampler.sample(n, generator)
+        else:
+            dev = self.basis.device
+            u = torch.rand(n, generator=generator, device=dev)
+            comp = torch.searchsorted(torch.cumsum(self.weights, 0).contiguous(),
+                                      u * self.weights.sum()).clamp_max(self.max_mixture - 1)
+            z = torch.randn(n, self.max_dims, generator=generator, device=dev)
+            y = self.means[comp] + torch.einsum("nkj,nj->nk", self.factors[comp], z)
         s = (y @ self.basis).reshape(n, self.n_channels, self.n_bands + self.n_windows)
         return s[..., :self.n_bands], s[..., self.n_bands:]
 

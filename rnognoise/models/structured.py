@@ -65,10 +65,10 @@ class PhysicsGenerator(nn.Module):
                              torch.tensor([float(wanted[k]) for k in COMPONENTS]))
         self.residual = None
         self.n_up = 4
-        if config.residual_width and t % (2 ** self.n_up) == 0:
+        width = getattr(config, "residual_width", 0)
+        if width and t % (2 ** self.n_up) == 0:
             self.latent_channels = config.latent_channels
-            self.residual = ConvUpsampler(config.latent_channels, config.residual_width, c,
-                                          self.n_up)
+            self.residual = ConvUpsampler(config.latent_channels, width, c, self.n_up)
             self.residual_scale = nn.Parameter(torch.zeros(c))
         self._fit_info: dict[str, Any] = {}
         self._pulse_threshold = float("inf")
@@ -152,6 +152,15 @@ class PhysicsGenerator(nn.Module):
         with torch.no_grad():
             reference = self.background.sampler(max(1000, min(4000, 2 * len(clean))), gen)
         self._fit_info = self.envelope.initialize(clean, reference, line_bins)
+
+    def envelope_coordinates(self, data: torch.Tensor) -> torch.Tensor:
+        """Envelope coordinates ``(m, max_dims)`` of the events of normalised ``data`` that
+        the envelope describes (block offsets removed; events with a pulse left out when
+        impulses are on), as in its fit."""
+        clean = self.blocks.remove(data) if self.is_on("blocks") else data
+        if self.is_on("impulses"):
+            clean = clean[clean.abs().amax(-1).amax(-1) <= self._pulse_threshold]
+        return self.envelope.coordinates(clean)
 
     @property
     def fit_info(self) -> dict[str, Any]:

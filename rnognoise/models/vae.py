@@ -1,17 +1,29 @@
-"""``vae``: a 1D-convolutional variational autoencoder with a coloured-noise likelihood.
+"""``vae``: a variational autoencoder of each event's noise state, decoded through the
+structured noise generator.
 
-An event ``x`` (all channels) is modelled as ``x = D(z) + g(z) * n`` with a latent
-``z ~ N(0, I)``, a convolutional decoder ``D`` for the structured, event-specific part
-(block offsets, pulses, ...), a per-event gain ``g`` and ``n`` stationary Gaussian noise
-with the data's robust cross-spectrum (:mod:`~rnognoise.models.spectral`). The
-likelihood of the residual ``x - D(z)`` is evaluated in the frequency domain against
-that spectrum (a whitened Gaussian), so the decoder is not asked to reproduce thermal
-noise sample by sample, the usual reason a VAE's output is too smooth. Sampling draws
-``z``, decodes, and adds fresh coloured noise with the cross-channel coherence.
+An event is the structured generator's noise (:mod:`~rnognoise.models.structured`:
+stationary background, block offsets, lines, impulses) modulated by a per-event
+envelope: spectral gains and a time envelope (:mod:`~rnognoise.models.envelope`). The
+VAE models the distribution of that envelope, the part of the noise that differs from
+event to event, with a latent vector ``z``:
+
+- data: each training event's envelope coordinates ``y`` (its log band and window
+  powers in the directions where events vary beyond the estimator's own noise; there the
+  estimator noise is standard normal, measured on stationary Gaussian noise);
+- likelihood: ``y | z ~ N(f(z), I + diag(v))``: the identity is the known measurement
+  noise, ``v`` the event-to-event scatter the decoder ``f`` does not explain, so the
+  decoder learns the *true* envelopes (a deconvolution), not their noisy estimates;
+- sampling: ``z ~ N(0, I)``, envelope ``f(z) + sqrt(v) eps``, then the structured
+  generator draws the traces.
+
+A trace-level VAE decoder has to learn thermal noise sample by sample and comes out too
+smooth; this one spends its capacity on what varies between events, and its latent
+space is a map of the noise classes (quiet, loud, bursty; :meth:`VAEModel.encode`).
 
 References
 ----------
 D. P. Kingma, M. Welling, "Auto-Encoding Variational Bayes", arXiv:1312.6114.
+RNO-G collaboration, noise classification with a VAE, arXiv:2309.16401.
 """
 
 from __future__ import annotations
@@ -24,10 +36,9 @@ from torch import nn
 
 from ..core.losses import gaussian_kl
 from .base import NoiseModel, TraceLayout, TrainingPlan, register_model
-from .nets import ConvUpsampler
-from .spectral import CrossSpectrum, SpectralSampler
+from .structured import PhysicsGenerator
 
-__all__ = ["VAEConfig", "VAEModel"]
+__all__ = ["EnvelopeVAE", "VAEConfig", "VAEModel"]
 
 
 @dataclass
@@ -39,122 +50,175 @@ class VAEConfig:
     latent_dim : int
         Size of the latent vector.
     width : int
-        Base width of encoder and decoder.
-    n_up : int
-        Upsampling stages of the decoder (the decoder starts at ``n_samples / 2**n_up``).
+        Hidden width of encoder and decoder (two hidden layers each).
     beta : float
         Weight of the KL term (1: the ELBO).
     lr : float
         Adam learning rate.
+    pretrain_steps : int
+        ELBO steps on all training events at initialisation (so that the initial model,
+        a candidate of the keep-the-best selection, already has a fitted VAE).
+    max_lines, impulses, block, envelope_bands, envelope_windows, select_components
+        The structured generator, as for ``wgan-gp``
+        (:class:`~rnognoise.models.wgan_gp.WGANGPConfig`).
     """
 
-    latent_dim: int = 32
-    width: int = 16
-    n_up: int = 4
+    latent_dim: int = 4
+    width: int = 64
     beta: float = 1.0
     lr: float = 1e-3
+    pretrain_steps: int = 300
+    max_lines: int = 8
+    impulses: bool = True
+    block: int = 128
+    envelope_bands: int = 16
+    envelope_windows: int = 16
+    select_components: bool = True
+
+    @property
+    def envelope(self) -> bool:
+        """The VAE models the envelope: always on."""
+        return True
 
 
-class _Encoder(nn.Module):
-    def __init__(self, n_channels: int, n_samples: int, width: int, latent_dim: int) -> None:
+def _mlp(n_in: int, width: int, n_out: int) -> nn.Sequential:
+    return nn.Sequential(nn.Linear(n_in, width), nn.SiLU(), nn.Linear(width, width), nn.SiLU(),
+                         nn.Linear(width, n_out))
+
+
+class EnvelopeVAE(nn.Module):
+    """Encoder, decoder and residual scatter over envelope coordinates.
+
+    Parameters
+    ----------
+    dims : int
+        Envelope coordinates (the envelope's ``max_dims``; unmodelled ones are masked).
+    latent_dim, width : int
+        Latent size and hidden width.
+    """
+
+    def __init__(self, dims: int, latent_dim: int, width: int) -> None:
         super().__init__()
-        act = nn.LeakyReLU(0.2)
-        self.net = nn.Sequential(
-            nn.Conv1d(n_channels, width, 9, stride=4, padding=4), act,
-            nn.Conv1d(width, 2 * width, 9, stride=4, padding=4), act,
-            nn.Conv1d(2 * width, 4 * width, 9, stride=4, padding=4), act,
-        )
-        with torch.no_grad():
-            size = self.net(torch.zeros(1, n_channels, n_samples)).numel()
-        self.head = nn.Linear(size + n_channels, 2 * latent_dim)
+        self.latent_dim = latent_dim
+        self.encoder = _mlp(dims, width, 2 * latent_dim)
+        self.decoder = _mlp(latent_dim, width, dims)
+        self.log_scatter = nn.Parameter(torch.full((dims,), -2.0))
+        self.register_buffer("mask", torch.zeros(dims))
 
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        log_rms = 0.5 * x.pow(2).mean(-1).clamp_min(1e-12).log()
-        h = torch.cat([self.net(x).flatten(1), log_rms], dim=1)
-        mu, logvar = self.head(h).chunk(2, dim=1)
-        return mu, logvar.clamp(-12.0, 6.0)
+    def reset(self, mask: torch.Tensor, mean: torch.Tensor) -> None:
+        """Fresh weights for modelled coordinates ``mask`` with data mean ``mean``."""
+        for module in (*self.encoder, *self.decoder):
+            if isinstance(module, nn.Linear):
+                module.reset_parameters()
+        last = self.decoder[-1]
+        nn.init.zeros_(last.weight)
+        last.bias.data.copy_(mean * mask)
+        self.log_scatter.data.fill_(-2.0)
+        self.mask.copy_(mask)
 
+    def encode(self, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Posterior mean and log variance ``(n, latent_dim)`` of coordinates ``y``."""
+        mu, logvar = self.encoder(y * self.mask).chunk(2, dim=-1)
+        return mu, logvar.clamp(-10.0, 4.0)
 
-class _Decoder(nn.Module):
-    def __init__(self, n_channels: int, n_samples: int, width: int, latent_dim: int,
-                 n_up: int) -> None:
-        super().__init__()
-        if n_samples % (2 ** n_up):
-            raise ValueError(f"n_samples {n_samples} must be divisible by 2**n_up = {2 ** n_up}")
-        self.start = n_samples // 2 ** n_up
-        self.width = width
-        self.fc = nn.Linear(latent_dim, width * self.start)
-        self.up = ConvUpsampler(width, width, n_channels, n_up)
-        self.gain = nn.Linear(latent_dim, 1)
-        # Start as the coloured-Gaussian background (no structure, unit gain): training
-        # then only adds what the data has beyond it.
-        last = self.up.net[-1]
-        for param in (last.weight, last.bias, self.gain.weight, self.gain.bias):
-            nn.init.zeros_(param)
+    def negative_elbo(self, y: torch.Tensor, generator: torch.Generator, beta: float = 1.0,
+                      ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Mean negative ELBO per event and its reconstruction and KL parts."""
+        mu, logvar = self.encode(y)
+        eps = torch.randn(mu.shape, generator=generator, device=mu.device)
+        z = mu + eps * (0.5 * logvar).exp()
+        var = 1.0 + self.log_scatter.clamp(-12.0, 4.0).exp()
+        resid = (y - self.decoder(z)) * self.mask
+        recon = 0.5 * ((resid.square() / var + var.log()) * self.mask).sum(-1).mean()
+        kl = gaussian_kl(mu, logvar)
+        return recon + beta * kl, recon, kl
 
-    def forward(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        h = self.fc(z).reshape(z.shape[0], self.width, self.start)
-        return self.up(h), self.gain(z).squeeze(-1)
+    def sample(self, n: int, generator: torch.Generator) -> torch.Tensor:
+        """Envelope coordinates ``(n, dims)`` of new events (without measurement noise)."""
+        dev = self.mask.device
+        z = torch.randn(n, self.latent_dim, generator=generator, device=dev)
+        eps = torch.randn(n, self.mask.numel(), generator=generator, device=dev)
+        scatter = (0.5 * self.log_scatter.clamp(-12.0, 4.0)).exp()
+        return (self.decoder(z) + scatter * eps) * self.mask
 
 
 @register_model("vae")
 class VAEModel(NoiseModel):
-    """Convolutional VAE with a coloured-Gaussian likelihood (see the module docstring)."""
+    """VAE of the per-event noise state over the structured generator (module docstring)."""
 
     Config = VAEConfig
-    training_only = ("encoder",)
+    training_only = ("generator.envelope.sampler.encoder",)
     learned = True
 
     def __init__(self, config: VAEConfig, layout: TraceLayout) -> None:
         super().__init__(config, layout)
-        c, t = layout.n_channels, layout.n_samples
-        self.encoder = _Encoder(c, t, config.width, config.latent_dim)
-        self.decoder = _Decoder(c, t, config.width, config.latent_dim, config.n_up)
-        self.noise = SpectralSampler(c, t)
+        self.generator = PhysicsGenerator(config, layout)
+        envelope = self.generator.envelope
+        envelope.sampler = EnvelopeVAE(envelope.max_dims, config.latent_dim, config.width)
 
+    @property
+    def vae(self) -> EnvelopeVAE:
+        """The envelope VAE."""
+        sampler = self.generator.envelope.sampler
+        assert isinstance(sampler, EnvelopeVAE)
+        return sampler
+
+    # -- fitting ---------------------------------------------------------------------
     def initialize(self, data: torch.Tensor) -> None:
-        est = CrossSpectrum(data.shape[1], data.shape[2])
-        for lo in range(0, data.shape[0], 512):
-            est.update(data[lo:lo + 512])
-        self.noise.set_spectrum(est.robust())
+        self.generator.initialize(data)
+        self._pretrain(data)
 
+    def components(self) -> list[str]:
+        return [c for c in self.generator.components if c != "envelope"]
+
+    def set_components(self, enabled: list[str], data: torch.Tensor) -> None:
+        self.generator.set_components([*enabled, "envelope"], data)
+        self._pretrain(data)
+
+    def _pretrain(self, data: torch.Tensor) -> None:
+        envelope = self.generator.envelope
+        y = self.generator.envelope_coordinates(data)
+        mask = (envelope.basis.abs().sum(-1) > 0).float()
+        self.vae.reset(mask, y.mean(0) if len(y) else torch.zeros_like(mask))
+        if not bool(mask.any()) or len(y) < 2:
+            return
+        gen = torch.Generator(device=y.device).manual_seed(11)
+        opt = torch.optim.Adam(self.vae.parameters(), lr=self.config.lr)
+        with torch.enable_grad():
+            for _ in range(self.config.pretrain_steps):
+                idx = torch.randint(0, len(y), (min(256, len(y)),), generator=gen,
+                                    device=y.device)
+                loss = self.vae.negative_elbo(y[idx], gen, self.config.beta)[0]
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+
+    def encode(self, data: torch.Tensor) -> torch.Tensor:
+        """Latent means ``(n, latent_dim)`` of normalised events ``(n, C, T)`` (every event:
+        block offsets removed, none left out): a map of the noise classes."""
+        clean = self.generator.blocks.remove(data) if self.generator.is_on("blocks") else data
+        with torch.no_grad():
+            return self.vae.encode(self.generator.envelope.coordinates(clean))[0]
+
+    # -- sampling --------------------------------------------------------------------
     def generate(self, n: int, generator: torch.Generator) -> torch.Tensor:
-        dev = self.norm_scale.device
-        z = torch.randn(n, self.config.latent_dim, generator=generator, device=dev)
-        structured, log_gain = self.decoder(z)
-        return structured + log_gain.exp()[:, None, None] * self.noise(n, generator)
+        return self.generator(n, generator)
 
-    def negative_elbo(self, x: torch.Tensor, generator: torch.Generator,
-                      ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Per-element negative ELBO, its reconstruction and KL parts, for a batch."""
-        mu, logvar = self.encoder(x)
-        eps = torch.randn(mu.shape, generator=generator, device=mu.device)
-        z = mu + eps * (0.5 * logvar).exp()
-        structured, log_gain = self.decoder(z)
-        power = self.noise.power().clamp_min(0)                        # (C, F)
-        active = power > power.amax(-1, keepdim=True) * 1e-6
-        active[:, 0] = False
-        resid = torch.fft.rfft(x - structured, dim=-1)                 # (n, C, F)
-        g2 = (2 * log_gain).exp()[:, None, None]
-        ratio = resid.abs().pow(2) / (power.clamp_min(1e-20) * g2)
-        nll = (ratio + 2 * log_gain[:, None, None]) * active
-        n_terms = active.sum()
-        recon = nll.sum((1, 2)).mean() / n_terms
-        kl = gaussian_kl(mu, logvar) / n_terms
-        return recon + self.config.beta * kl, recon, kl
-
+    # -- training --------------------------------------------------------------------
     def training_plan(self, *, lr: float | None = None, batch_size: int = 64) -> TrainingPlan:
-        params = list(self.encoder.parameters()) + list(self.decoder.parameters())
-        opt = torch.optim.Adam(params, lr=lr or self.config.lr)
+        opt = torch.optim.Adam(self.vae.parameters(), lr=lr or self.config.lr)
         gen = torch.Generator(device=self.norm_scale.device)
 
         def step(index: int, batch_fn: Callable[[int, int], torch.Tensor]) -> dict[str, float]:
             gen.manual_seed(7919 * index + 3)
-            loss, recon, kl = self.negative_elbo(batch_fn(index, 0), gen)
+            with torch.no_grad():
+                y = self.generator.envelope_coordinates(batch_fn(index, 0))
+            if len(y) < 2 or not bool(self.vae.mask.any()):
+                return {"loss": 0.0, "reconstruction": 0.0, "kl": 0.0}
+            loss, recon, kl = self.vae.negative_elbo(y, gen, self.config.beta)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
             return {"loss": loss.item(), "reconstruction": recon.item(), "kl": kl.item()}
 
-        return TrainingPlan(modules={"encoder": self.encoder, "decoder": self.decoder},
-                            optimizers={"vae": opt}, step_fn=step)
+        return TrainingPlan(modules={"vae": self.vae}, optimizers={"vae": opt}, step_fn=step)
