@@ -27,17 +27,20 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 import pandas as pd
 
 from .errors import ConfigError
 
+if TYPE_CHECKING:
+    import torch
+
 __all__ = ["CHANNEL_GROUP", "LST", "RNOG_CHANNEL_GROUPS", "RNOG_SITE_LATITUDE_DEG",
-           "RNOG_SITE_LONGITUDE_DEG", "ConditionSpec", "add_derived_columns",
-           "channel_group_of", "cyclic_features", "group_channels", "local_sidereal_time", "parse_condition_names",
-           "resolve_specs"]
+           "RNOG_SITE_LONGITUDE_DEG", "ConditionSpec", "EncodedConditions",
+           "add_derived_columns", "cell_key", "channel_group_of", "cyclic_features",
+           "group_channels", "local_sidereal_time", "parse_condition_names", "resolve_specs"]
 
 #: Summit Station, Greenland: the RNO-G site (rnog-facts.md; stations lie within ~0.1 deg,
 #: i.e. within ~0.4 minutes of local sidereal time of each other).
@@ -164,6 +167,43 @@ class ConditionSpec:
     def continuous(self) -> bool:
         """True for cyclic and linear conditions (encoded as features, not cells)."""
         return self.kind in ("cyclic", "linear")
+
+
+class EncodedConditions(NamedTuple):
+    """Conditions of ``n`` events in the form a conditional model consumes.
+
+    ``cell``: long tensor ``(n,)``, index of the categorical cell; ``features``: float
+    tensor ``(n, F)`` of continuous-condition features (``F`` may be 0); ``values``: the
+    decoded value of every condition per event (name -> array of ``n``), for bookkeeping
+    (:attr:`frame`).
+    """
+
+    cell: torch.Tensor
+    features: torch.Tensor
+    values: dict[str, np.ndarray]
+
+    @property
+    def frame(self) -> pd.DataFrame:
+        """The decoded values as a DataFrame (one column per condition)."""
+        return pd.DataFrame(self.values, index=pd.RangeIndex(len(self.cell)))
+
+    def slice(self, lo: int, hi: int) -> EncodedConditions:
+        """Events ``lo:hi``."""
+        return EncodedConditions(self.cell[lo:hi], self.features[lo:hi],
+                                 {k: v[lo:hi] for k, v in self.values.items()})
+
+
+def cell_key(value: Any) -> Any:
+    """A categorical value as a JSON scalar (numpy ints -> int, integral floats -> int)."""
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    if isinstance(value, (int, np.integer)):
+        return int(value)
+    if isinstance(value, (float, np.floating)) and float(value).is_integer():
+        return int(value)
+    if isinstance(value, (float, np.floating)):
+        return float(value)
+    return str(value)
 
 
 def parse_condition_names(text: str | Sequence[str] | None) -> list[str]:

@@ -55,7 +55,7 @@ class OutputExistsError(RnognoiseError, FileExistsError):
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = os.fspath(path)
-        super().__init__(f"{self.path}: already exists (pass --force / force=True to overwrite)")
+        super().__init__(f"{self.path}: already exists (pass force=True to overwrite)")
 
 
 class ConfigError(RnognoiseError, ValueError):

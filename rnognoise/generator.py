@@ -36,7 +36,7 @@ from .stitching import resample as resample_traces
 from .stitching import stitch as stitch_draws
 
 if TYPE_CHECKING:
-    from .models.conditional import EncodedConditions
+    from .conditions import EncodedConditions
     from .stitching import ResamplePlan
 
 __all__ = ["BLOCK_EVENTS", "CUDA_BLOCK_EVENTS", "NoiseGenerator", "resolve_device"]
@@ -164,7 +164,7 @@ class NoiseGenerator:
                                   "it takes no conditions")
             return None
         rng = np.random.default_rng(_torch_seed(seed, (stream, _CONDITIONS_KEY)))
-        return self.model.encode(condition, n, rng, source=self.path or "condition")
+        return self.model.encode_conditions(condition, n, rng, source=self.path or "condition")
 
     def event_conditions(self, n: int, *, seed: int | None = None, stream: int = 0,
                          start: int = 0, condition: Any = None,
@@ -377,7 +377,7 @@ class NoiseGenerator:
                 cond = args.take(encoded, rows)
             elif self.conditional:
                 rng = np.random.default_rng(_torch_seed(entropy, (stream, block, 1)))
-                cond = self.model.encode(condition, size, rng, source=self.path or "condition")
+                cond = self.model.encode_conditions(condition, size, rng, source=self.path or "condition")
             else:
                 cond = None
             lo = first + a - start

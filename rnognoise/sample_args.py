@@ -11,7 +11,7 @@ import torch
 from .errors import ConfigError
 
 if TYPE_CHECKING:
-    from .models.conditional import EncodedConditions
+    from .conditions import EncodedConditions
 
 __all__ = ["broadcast", "check_batch", "check_count", "check_index", "check_length",
            "check_seed", "concat", "is_encoded", "take"]

@@ -270,11 +270,11 @@ def test_conditional_wgan_trains_every_cell_and_resumes(tmp_path, data: TraceSet
                       checkpoint_every=1, quiet=True, batch_size=16)
     result = fit(data[:400], out, opts)
     cells = result.provenance["cells"]
-    assert [c["training"][0]["steps"] for c in cells] == [2, 2]
+    assert [c["groups"][0]["train_steps"] for c in cells] == [2, 2]
     assert (tmp_path / "w.safetensors.ckpt" / "station=11" / "last.safetensors").exists()
     opts.steps, opts.resume = 3, True
     resumed = fit(data[:400], out, opts)
-    assert [c["training"][0]["steps"] for c in resumed.provenance["cells"]] == [3, 3]
+    assert [c["groups"][0]["train_steps"] for c in resumed.provenance["cells"]] == [3, 3]
     y = NoiseGenerator.load(out).sample(8, seed=0, condition={"station": 12, "lst": 6.0})
     assert y.shape == (8, 2, T) and np.isfinite(y).all()
 

@@ -106,7 +106,7 @@ def _fit_rank(rank: int, world: int, folder: str) -> None:
         device="cpu", distributed=True))
     assert (result.model_path is not None) == (rank == 0)
     torch.save(result.model.export_state(), f"{folder}/conditional.rank{rank}.pt")
-    steps = [c["training"][0]["steps"] for c in result.provenance["cells"]]
+    steps = [c["groups"][0]["train_steps"] for c in result.provenance["cells"]]
     Path(f"{folder}/conditional.rank{rank}.json").write_text(json.dumps(steps))
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import os
+import re
 import sys
 import warnings
 from collections.abc import Sequence
@@ -18,11 +19,22 @@ from .. import __version__
 from ..errors import RnognoiseError, RnognoiseWarning
 from ..logs import configure_logging
 
-__all__ = ["build_parser", "main"]
+__all__ = ["build_parser", "cli_message", "main"]
 
 COMMANDS = ["simulate", "inspect", "fit", "sample", "validate"]
 
 EXIT_USAGE = 2
+
+#: ``force=True`` / ``resume=True`` in an API message -> ``--force`` / ``--resume``.
+_API_FLAG = re.compile(r"\b([a-z][a-z_]*)=True\b")
+_API_KIND = re.compile(r"\bmodel='([a-z-]+)'")
+
+
+def cli_message(message: str) -> str:
+    """An error message of the Python API in the command line's words
+    (``pass force=True`` -> ``pass --force``, ``model='baseline'`` -> ``--model baseline``)."""
+    message = _API_FLAG.sub(lambda m: "--" + m.group(1).replace("_", "-"), message)
+    return _API_KIND.sub(lambda m: f"--model {m.group(1)}", message)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -63,7 +75,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             warnings.showwarning = one_line
             return int(args.handler(args) or 0)
     except RnognoiseError as exc:
-        print(f"rnognoise {args.command}: error: {exc}", file=sys.stderr)
+        print(f"rnognoise {args.command}: error: {cli_message(str(exc))}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
         print(f"rnognoise {args.command}: interrupted", file=sys.stderr)

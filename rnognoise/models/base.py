@@ -13,8 +13,8 @@ from torch import nn
 
 from ..errors import ConfigError
 
-__all__ = ["NoiseModel", "TraceLayout", "TrainingPlan", "detect_quantum", "get_model_class",
-           "model_kinds", "register_model"]
+__all__ = ["FitPart", "NoiseModel", "TraceLayout", "TrainingPlan", "detect_quantum",
+           "get_model_class", "min_fit_events", "model_kinds", "register_model"]
 
 _REGISTRY: dict[str, type[NoiseModel]] = {}
 
@@ -54,6 +54,17 @@ def get_model_class(kind: str) -> type[NoiseModel]:
     except KeyError:
         raise ConfigError(f"unknown model kind {kind!r} (valid: {', '.join(model_kinds())})"
                           ) from None
+
+
+#: Fewest events a model is fitted from: the baseline needs a few events per
+#: cross-spectral estimate; learned models enough to hold some out and to estimate the
+#: per-event variation. A conditional model needs as many in each of its cells.
+MIN_FIT_EVENTS = {"analytic": 8, "learned": 50}
+
+
+def min_fit_events(kind: str) -> int:
+    """The fewest (training) events a model of ``kind`` is fitted from."""
+    return MIN_FIT_EVENTS["learned" if get_model_class(kind).learned else "analytic"]
 
 
 def detect_quantum(traces: np.ndarray, *, max_values: int = 200_000) -> float:
@@ -117,6 +128,12 @@ class TraceLayout:
         """Number of rfft bins."""
         return self.n_samples // 2 + 1
 
+    @classmethod
+    def of(cls, data: Any) -> TraceLayout:
+        """The layout of a :class:`~rnognoise.io.TraceSet` (channels, length, rate)."""
+        return cls(tuple(int(c) for c in data.channels), int(data.n_samples),
+                   float(data.sampling_rate))
+
 
 @dataclass
 class TrainingPlan:
@@ -130,6 +147,38 @@ class TrainingPlan:
     optimizers: dict[str, torch.optim.Optimizer]
     step_fn: Callable[[int, Callable[[int, int], torch.Tensor]], dict[str, float]]
     batches_per_step: int = 1
+
+
+@dataclass
+class FitPart:
+    """One independently fitted part of a model, with its own training and held-out events.
+
+    A plain model is one part (itself, ``label ""``); a model made of sub-models (e.g. one
+    per station) has one part per sub-model. Fitting initialises each part's ``model``
+    on ``train``, selects its components and trains it (learned kinds) without knowing
+    what the part is.
+
+    Attributes
+    ----------
+    label : str
+        ``""`` for the whole model, else e.g. ``"station=11"`` (log lines, checkpoint
+        sub-folder).
+    model : NoiseModel
+        What is initialised and trained.
+    train, val : torch.Tensor
+        Normalised training and held-out traces ``(n, C_part, T)`` of this part.
+    share : float
+        Fraction of a wall-clock training budget this part gets.
+    info : dict
+        Bookkeeping for the provenance (e.g. the cell and channel group).
+    """
+
+    label: str
+    model: NoiseModel
+    train: torch.Tensor
+    val: torch.Tensor
+    share: float = 1.0
+    info: dict[str, Any] = dataclasses.field(default_factory=dict)
 
 
 class NoiseModel(nn.Module):
@@ -211,6 +260,43 @@ class NoiseModel(nn.Module):
         training ``data``."""
         if enabled:
             raise ValueError(f"model {self.kind!r} has no switchable components")
+
+    # -- conditions and parts (plain models keep the defaults) --------------------------
+    @property
+    def condition_names(self) -> list[str]:
+        """Names of the event conditions the model takes (empty: unconditional)."""
+        return []
+
+    def encode_conditions(self, condition: Any, n: int, rng: np.random.Generator, *,
+                          source: str = "condition") -> Any:
+        """Conditions of ``n`` events in the form :meth:`generate` takes (conditional
+        models only; see :attr:`condition_names`)."""
+        raise ConfigError(f"{source}: model {self.kind!r} is not conditional; it takes no "
+                          "conditions")
+
+    def fit_parts(self, train: torch.Tensor, val: torch.Tensor,
+                  train_events: Any = None, val_events: Any = None) -> list[FitPart]:
+        """The parts fitting initialises and trains, with their events.
+
+        Parameters
+        ----------
+        train, val : torch.Tensor
+            Normalised training and held-out traces ``(n, C, T)``; a model made of parts
+            may modify them in place.
+        train_events, val_events : pandas.DataFrame, optional
+            Per-event columns of the same events (conditional models need them).
+
+        Returns
+        -------
+        list of FitPart
+            Plain models: one part, the model itself with ``train`` and ``val``.
+        """
+        return [FitPart("", self, train, val)]
+
+    def fit_summary(self, records: list[dict[str, Any]]) -> dict[str, Any]:
+        """Provenance entries from the per-part fit records (one per :meth:`fit_parts`
+        entry, in order); a plain model's single record is stored as it is."""
+        return dict(records[0]) if len(records) == 1 else {"parts": records}
 
     # -- what subclasses implement -----------------------------------------------------
     def initialize(self, data: torch.Tensor) -> None:

@@ -23,6 +23,12 @@ A :class:`ConditionalModel` wraps models of one base kind (``baseline``, ``wgan-
   ``max_gap`` of a period from every training value, or a linear value outside the
   training range, is refused.
 
+Fitting (:meth:`ConditionalModel.from_data`, :meth:`~ConditionalModel.fit_parts`): the
+cells and channel groups come from the data; the modulation and the condition table
+are fitted on the training events, which are then demodulated and split into one
+:class:`~rnognoise.models.base.FitPart` per cell and channel group, each initialised and
+(for learned kinds) trained like a plain model of the base kind.
+
 The model stores, besides the sub-models, a table of training conditions (at most
 ``table_rows`` rows): conditions not given at sampling time are drawn from it, so
 ``sample(n)`` reproduces the training mixture and ``sample(n, condition={"station": 12})``
@@ -31,64 +37,42 @@ the distribution of the other conditions at station 12.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 import torch
 from torch import nn
 
 from ..conditions import (
     CHANNEL_GROUP,
-    LST,
     RNOG_SITE_LONGITUDE_DEG,
     ConditionSpec,
-    cyclic_features,
-    local_sidereal_time,
+    EncodedConditions,
+    add_derived_columns,
+    cell_key,
+    group_channels,
+    parse_condition_names,
+    resolve_specs,
 )
-from ..errors import ConfigError
-from .base import NoiseModel, TraceLayout, get_model_class, register_model
-from .spectral import irfft
+from ..errors import ConfigError, DataFileError
+from .base import FitPart, NoiseModel, TraceLayout, get_model_class, min_fit_events, register_model
+from .conditional_encoding import ConditionEncoding
+from .modulation import SpectralModulation
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from ..io import TraceSet
 
 __all__ = ["ConditionalConfig", "ConditionalModel", "EncodedConditions", "SpectralModulation",
            "cell_key"]
 
-
-class EncodedConditions(NamedTuple):
-    """Conditions of ``n`` events in the form the model consumes.
-
-    ``cell``: long ``(n,)`` index of the categorical cell; ``features``: float ``(n, F)``
-    continuous-condition features (``F`` may be 0); ``values``: the decoded value of every
-    condition per event (name -> array of ``n``), for bookkeeping (:attr:`frame`).
-    """
-
-    cell: torch.Tensor
-    features: torch.Tensor
-    values: dict[str, np.ndarray]
-
-    @property
-    def frame(self) -> pd.DataFrame:
-        """The decoded values as a DataFrame (one column per condition)."""
-        return pd.DataFrame(self.values, index=pd.RangeIndex(len(self.cell)))
-
-    def slice(self, lo: int, hi: int) -> EncodedConditions:
-        """Events ``lo:hi``."""
-        return EncodedConditions(self.cell[lo:hi], self.features[lo:hi],
-                                 {k: v[lo:hi] for k, v in self.values.items()})
-
-
-def cell_key(value: Any) -> Any:
-    """A categorical value as a JSON scalar (numpy ints -> int, integral floats -> int)."""
-    if isinstance(value, (bool, np.bool_)):
-        return bool(value)
-    if isinstance(value, (int, np.integer)):
-        return int(value)
-    if isinstance(value, (float, np.floating)) and float(value).is_integer():
-        return int(value)
-    if isinstance(value, (float, np.floating)):
-        return float(value)
-    return str(value)
+#: Rows of the stored training-condition table at most.
+MAX_TABLE_ROWS = 4096
+#: Events demodulated at once.
+_BLOCK = 1024
 
 
 @dataclass
@@ -132,94 +116,12 @@ class ConditionalConfig:
     longitude_deg: float = RNOG_SITE_LONGITUDE_DEG
 
 
-class SpectralModulation(nn.Module):
-    """Smooth per-band power modulation by continuous-condition features.
-
-    Parameters
-    ----------
-    n_cells, n_channels, n_features, n_samples, n_bands : int
-        Shapes: coefficients ``(n_cells, n_channels, n_features, n_bands)``.
-    """
-
-    def __init__(self, n_cells: int, n_channels: int, n_features: int, n_samples: int,
-                 n_bands: int) -> None:
-        super().__init__()
-        n_freq = n_samples // 2 + 1
-        self.n_samples = n_samples
-        self.n_bands = max(1, min(n_bands, n_freq))
-        self.register_buffer("coefficients",
-                             torch.zeros(n_cells, n_channels, n_features, self.n_bands))
-        self.register_buffer("feature_mean", torch.zeros(n_cells, n_features))
-        # bins -> bands (averaging) and bands -> bins (linear interpolation between centres)
-        edges = np.linspace(0, n_freq, self.n_bands + 1).round().astype(int)
-        to_bands = np.zeros((n_freq, self.n_bands), np.float32)
-        for b in range(self.n_bands):
-            to_bands[edges[b]:edges[b + 1], b] = 1.0 / max(1, edges[b + 1] - edges[b])
-        centres = 0.5 * (edges[:-1] + edges[1:] - 1)
-        to_bins = np.zeros((self.n_bands, n_freq), np.float32)
-        for k in range(n_freq):
-            j = int(np.clip(np.searchsorted(centres, k) - 1, 0, max(0, self.n_bands - 2)))
-            if self.n_bands == 1:
-                to_bins[0, k] = 1.0
-                continue
-            w = float(np.clip((k - centres[j]) / (centres[j + 1] - centres[j]), 0.0, 1.0))
-            to_bins[j, k] += 1.0 - w
-            to_bins[j + 1, k] += w
-        self.register_buffer("to_bands", torch.from_numpy(to_bands), persistent=False)
-        self.register_buffer("to_bins", torch.from_numpy(to_bins), persistent=False)
-
-    @property
-    def n_features(self) -> int:
-        """Number of condition features."""
-        return int(self.coefficients.shape[2])
-
-    def band_log_power(self, traces: torch.Tensor) -> torch.Tensor:
-        """``log`` of the mean periodogram power per band, ``(n, C, n_bands)``."""
-        power = torch.fft.rfft(traces.float(), dim=-1).abs().square()
-        return torch.log(power @ self.to_bands + 1e-30)
-
-    def fit_cell(self, cell: int, traces: torch.Tensor, features: torch.Tensor,
-                 ridge: float = 1e-2) -> None:
-        """Ridge least-squares fit of the log band power on the centred features, one cell.
-
-        The ridge term (``ridge`` times the number of events; features are of order one)
-        keeps the fit stable when the training events cover only part of a cycle, where
-        the harmonics are nearly collinear; it shrinks a full-cycle fit by about
-        ``ridge / var(feature)``, i.e. 2 %.
-        """
-        if self.n_features == 0:
-            return
-        feats = features.double()
-        mean = feats.mean(dim=0)
-        phi = feats - mean
-        y = self.band_log_power(traces).double()  # (n, C, B)
-        y = y - y.mean(dim=0, keepdim=True)
-        gram = phi.T @ phi + ridge * phi.shape[0] * torch.eye(phi.shape[1], dtype=phi.dtype)
-        rhs = torch.einsum("nf,ncb->fcb", phi, y)
-        coef = torch.linalg.solve(gram, rhs.reshape(phi.shape[1], -1)).reshape(rhs.shape)
-        self.coefficients[cell] = coef.permute(1, 0, 2).to(self.coefficients.dtype)
-        self.feature_mean[cell] = mean.to(self.feature_mean.dtype)
-
-    def log_gain(self, cell: torch.Tensor, features: torch.Tensor) -> torch.Tensor:
-        """Log power ratio per bin, ``(n, C, n_freq)``, relative to the cell's mean condition."""
-        # the band sums in float64 (coefficients of nearly collinear harmonics may cancel),
-        # the interpolation to every bin in float32
-        dphi = features.double() - self.feature_mean[cell].double()
-        bands = torch.einsum("nf,ncfb->ncb", dphi, self.coefficients[cell].double())
-        return bands.float() @ self.to_bins
-
-    def apply(self, traces: torch.Tensor, cell: torch.Tensor, features: torch.Tensor,
-              sign: float = 1.0) -> torch.Tensor:
-        """Filter traces by ``exp(sign * log_gain / 2)`` (sign -1 demodulates)."""
-        if self.n_features == 0 or traces.shape[0] == 0:
-            return traces
-        gain = torch.exp(0.5 * sign * self.log_gain(cell, features.to(traces.dtype)))
-        spec = torch.fft.rfft(traces, dim=-1) * gain
-        return irfft(spec, self.n_samples).to(traces.dtype)
+def _cell_order(key: tuple[Any, ...]) -> tuple[tuple[str, Any], ...]:
+    return tuple((type(v).__name__, v) for v in key)
 
 
 @register_model("conditional")
-class ConditionalModel(NoiseModel):
+class ConditionalModel(ConditionEncoding, NoiseModel):
     """Sub-models per categorical cell and channel group, with a smooth spectral modulation
     by continuous conditions (see the module docstring).
 
@@ -290,11 +192,6 @@ class ConditionalModel(NoiseModel):
         self.register_buffer("linear_scale", torch.ones(max(1, n_cont), dtype=torch.float64))
 
     # -- structure -------------------------------------------------------------------
-    @property
-    def condition_names(self) -> list[str]:
-        """Names of the event conditions (``channel_group`` excluded)."""
-        return [s.name for s in self.specs if s.kind != CHANNEL_GROUP]
-
     def submodel(self, cell: int, group: int) -> NoiseModel:
         """The sub-model of a cell and channel group."""
         return self.submodels[cell * len(self.group_rows) + group]
@@ -306,197 +203,148 @@ class ConditionalModel(NoiseModel):
         return ",".join(f"{s.name}={v}" for s, v in zip(self.categorical, self.cells[cell],
                                                          strict=True))
 
-    # -- encoding ----------------------------------------------------------------------
-    def features_of(self, values: np.ndarray) -> np.ndarray:
-        """Features ``(n, F)`` of raw continuous values ``(n, n_continuous)``."""
-        parts = []
-        for j, spec in enumerate(self.continuous):
-            column = values[:, j]
-            if spec.kind == "cyclic":
-                parts.append(cyclic_features(column, spec.period, self.config.harmonics))
-            else:
-                center = float(self.linear_center[j])
-                scale = float(self.linear_scale[j])
-                parts.append(((column - center) / scale)[:, None])
-        if not parts:
-            return np.zeros((values.shape[0], 0))
-        return np.concatenate(parts, axis=1)
-
-    def set_condition_table(self, cells: np.ndarray, values: np.ndarray) -> None:
-        """Store the training conditions (a random subset when there are more rows)."""
-        n_rows = self.config.table_rows
-        take = np.linspace(0, len(cells) - 1, n_rows).round().astype(int) if len(cells) else []
-        table = np.zeros((n_rows, 1 + len(self.continuous)))
-        table[:, 0] = np.asarray(cells)[take]
-        if self.continuous:
-            table[:, 1:] = np.asarray(values)[take]
-        self.condition_table.copy_(torch.from_numpy(table))
-
-    def set_linear_scaling(self, values: np.ndarray) -> None:
-        """Centre/scale of linear conditions from the training values ``(n, n_continuous)``."""
-        for j, spec in enumerate(self.continuous):
-            if spec.kind == "linear":
-                std = float(np.std(values[:, j]))
-                self.linear_center[j] = float(np.mean(values[:, j]))
-                self.linear_scale[j] = std if std > 0 else 1.0
-
-    def encode(self, condition: Any, n: int, rng: np.random.Generator, *,
-               source: str = "condition") -> EncodedConditions:
-        """Turn user conditions into :class:`EncodedConditions` for ``n`` events.
+    # -- fitting ------------------------------------------------------------------------
+    @classmethod
+    def from_data(cls, data: TraceSet, base: str, conditions: str | Sequence[str], *,
+                  base_options: dict[str, Any] | None = None,
+                  train_rows: np.ndarray | None = None,
+                  longitude_deg: float = RNOG_SITE_LONGITUDE_DEG) -> ConditionalModel:
+        """A model (not yet fitted) with the cells and channel groups of ``data``.
 
         Parameters
         ----------
-        condition : None, dict or pandas.DataFrame
-            ``None``: every condition drawn from the training table. A dict of scalars
-            (one value for all events) or arrays of length ``n``, or a DataFrame with
-            ``n`` rows (``lst`` is derived from ``readout_time`` when needed). Conditions
-            left out are drawn from the training events that match the given
-            categorical values.
-        n : int
-            Number of events.
-        rng : numpy.random.Generator
-            Draws the missing conditions.
+        data : TraceSet
+            The traces with their per-event columns.
+        base : str
+            Kind of the sub-models.
+        conditions : str or list of str
+            Condition names (``station``, ``channel_group``, ``lst``, any event column).
+        base_options : dict, optional
+            Hyper-parameters of the sub-models.
+        train_rows : numpy.ndarray, optional
+            Rows of ``data`` the model is fitted on (default: all); each cell needs
+            :func:`~rnognoise.models.base.min_fit_events` of them.
+        longitude_deg : float
+            East longitude, degrees, of the local sidereal time.
 
         Raises
         ------
         ConfigError
-            Unknown condition name, a categorical value not seen in training, a continuous
-            value outside what training covered, or wrong lengths.
+            No or unknown condition names, a base kind that is itself a wrapper.
+        DataFileError
+            A cell with too few training events.
         """
-        given = self._condition_columns(condition, n, source)
-        table = self.condition_table.cpu().numpy()
-        table_cells = table[:, 0].astype(np.int64)
-        # categorical values -> per-event code of the given combination
-        given_cat = [(j, s) for j, s in enumerate(self.categorical) if s.name in given]
-        codes = np.zeros(n, np.int64)
-        levels: list[list[Any]] = []
-        for j, spec in given_cat:
-            uniq, inverse = np.unique(np.asarray(given[spec.name], dtype=object).astype(str),
-                                      return_inverse=True)
-            raw = np.asarray(given[spec.name], dtype=object)
-            first = [raw[np.flatnonzero(inverse == u)[0]] for u in range(len(uniq))]
-            keys = [cell_key(v) for v in first]
-            known = sorted({c[j] for c in self.cells}, key=str)
-            bad = [k for k in keys if k not in known]
-            if bad:
-                raise ConfigError(f"{source}: {spec.name}={bad[0]} was not seen in training "
-                                  f"(known: {', '.join(map(str, known))})")
-            levels.append(keys)
-            codes = codes * len(keys) + inverse.reshape(-1)
-        cell = np.zeros(n, np.int64)
-        values = np.zeros((n, len(self.continuous)))
-        cont_given = [s.name in given for s in self.continuous]
-        need_draw = len(given_cat) < len(self.categorical) or not all(cont_given)
-        for code in np.unique(codes):
-            idx = np.flatnonzero(codes == code)
-            constraint, rest = {}, int(code)
-            for (j, _), keys in zip(reversed(given_cat), reversed(levels), strict=True):
-                rest, k = divmod(rest, len(keys))
-                constraint[j] = keys[k]
-            cells_ok = [i for i, c in enumerate(self.cells)
-                        if all(c[j] == v for j, v in constraint.items())]
-            if not cells_ok:
-                shown = {self.categorical[j].name: v for j, v in constraint.items()}
-                raise ConfigError(f"{source}: the combination {shown} was not seen in training")
-            if need_draw:
-                rows = np.flatnonzero(np.isin(table_cells, cells_ok))
-                if rows.size == 0:
-                    raise ConfigError(f"{source}: no training conditions stored for "
-                                      f"{constraint}")
-                drawn = table[rng.choice(rows, size=idx.size)]
-                cell[idx] = drawn[:, 0].astype(np.int64)
-                values[idx] = drawn[:, 1:]
-            else:
-                cell[idx] = cells_ok[0]
-        for j, spec in enumerate(self.continuous):
-            if cont_given[j]:
-                column = np.asarray(given[spec.name], dtype=np.float64)
-                values[:, j] = self._check_continuous(spec, j, column, table, source)
-        decoded: dict[str, np.ndarray] = {}
-        for j, spec in enumerate(self.categorical):
-            per_cell = np.asarray([c[j] for c in self.cells], dtype=object)
-            column = per_cell[cell]
-            if all(isinstance(v, (int, bool)) for v in per_cell):
-                column = column.astype(np.int64 if not all(isinstance(v, bool) for v in per_cell)
-                                       else bool)
-            decoded[spec.name] = column
-        for j, spec in enumerate(self.continuous):
-            decoded[spec.name] = values[:, j]
-        feats = torch.from_numpy(self.features_of(values)).float()
-        return EncodedConditions(torch.from_numpy(cell), feats, decoded)
+        source = data.source or "<traces>"
+        names = parse_condition_names(conditions)
+        if not names:
+            raise ConfigError("a conditional model needs at least one condition name")
+        if get_model_class(base).wrapper:
+            raise ConfigError("conditional models are made from conditions and a base kind "
+                              "(baseline, wgan-gp or vae)")
+        events = add_derived_columns(data.events, names, longitude_deg=longitude_deg,
+                                     source=source)
+        specs = resolve_specs(names, events, source=source)
+        categorical = [s.name for s in specs if s.kind == "categorical"]
+        keys = ([tuple(cell_key(v) for v in row) for row in
+                 events[categorical].itertuples(index=False)] if categorical
+                else [()] * data.n_events)
+        cells = sorted(set(keys), key=_cell_order)
+        rows = np.arange(data.n_events) if train_rows is None else np.asarray(train_rows)
+        groups = (group_channels(data.channels)
+                  if any(s.kind == CHANNEL_GROUP for s in specs) else {})
+        config = ConditionalConfig(base=base, base_config=dict(base_options or {}),
+                                   conditions=[s.to_dict() for s in specs],
+                                   cells=[list(c) for c in cells], groups=groups,
+                                   table_rows=int(max(1, min(MAX_TABLE_ROWS, len(rows)))),
+                                   longitude_deg=float(longitude_deg))
+        model = cls(config, TraceLayout.of(data))
+        index = {c: i for i, c in enumerate(cells)}
+        counts = np.bincount([index[keys[r]] for r in rows], minlength=len(cells))
+        needed = min_fit_events(base)
+        for c, count in enumerate(counts):
+            if count < needed:
+                raise DataFileError(source, f"condition cell {model.cell_label(c)} has only "
+                                    f"{count} training events; model {base!r} needs at least "
+                                    f"{needed} per cell (drop the condition or add data)")
+        return model
 
-    def _condition_columns(self, condition: Any, n: int, source: str,
-                           ) -> dict[str, np.ndarray]:
-        """The given conditions as ``name -> array of n`` (lst derived from readout_time)."""
-        names = self.condition_names
-        if condition is None:
-            return {}
-        if isinstance(condition, pd.DataFrame):
-            if len(condition) != n:
-                raise ConfigError(f"{source}: {len(condition)} condition rows for {n} events")
-            items = {c: condition[c].to_numpy() for c in condition.columns
-                     if c in names or c == "readout_time"}
-        elif isinstance(condition, dict):
-            unknown = sorted(set(condition) - set(names) - {"readout_time"})
-            if unknown:
-                raise ConfigError(f"{source}: unknown condition(s) {unknown} (this model is "
-                                  f"conditioned on {', '.join(names)})")
-            items = dict(condition)
-        else:
-            raise ConfigError(f"{source}: conditions must be a dict or a DataFrame, got "
-                              f"{type(condition).__name__}")
-        columns: dict[str, np.ndarray] = {}
-        for key, value in items.items():
-            arr = np.asarray(value)
-            if arr.ndim == 0:
-                arr = np.repeat(arr, n)
-            if arr.ndim != 1 or arr.shape[0] != n:
-                raise ConfigError(f"{source}: condition {key!r} needs a scalar or {n} values, "
-                                  f"got shape {np.asarray(value).shape}")
-            columns[key] = arr
-        if LST in names and LST not in columns and "readout_time" in columns:
-            times = columns["readout_time"].astype(np.float64)
-            if not np.isfinite(times).all():
-                raise ConfigError(f"{source}: 'readout_time' holds NaN/inf; cannot compute lst")
-            columns[LST] = local_sidereal_time(times, self.config.longitude_deg)
-        return {k: v for k, v in columns.items() if k in names}
+    def fit_parts(self, train: torch.Tensor, val: torch.Tensor,
+                  train_events: pd.DataFrame | None = None,
+                  val_events: pd.DataFrame | None = None) -> list[FitPart]:
+        """Fit the condition table and the modulation on the training events, demodulate
+        ``train`` and ``val`` in place, and return one part per cell and channel group.
 
-    def _check_continuous(self, spec: ConditionSpec, j: int, column: np.ndarray,
-                          table: np.ndarray, source: str) -> np.ndarray:
-        if not np.isfinite(column).all():
-            raise ConfigError(f"{source}: condition {spec.name!r} holds NaN/inf")
-        seen = table[:, 1 + j]
-        if spec.kind == "cyclic":
-            column = np.mod(column, spec.period)
-            diff = np.abs(column[:, None] - np.unique(seen)[None, :])
-            gap = np.minimum(diff, spec.period - diff).min(axis=1)
-            worst = int(np.argmax(gap))
-            if gap[worst] > self.config.max_gap * spec.period:
-                raise ConfigError(f"{source}: {spec.name}={column[worst]:.3g} is "
-                                  f"{gap[worst]:.3g} from the nearest value seen in training "
-                                  f"(at most {self.config.max_gap * spec.period:.3g} allowed; "
-                                  "the model does not extrapolate)")
-            return column
-        lo, hi = float(seen.min()), float(seen.max())
-        outside = (column < lo) | (column > hi)
-        if outside.any():
-            v = column[np.argmax(outside)]
-            raise ConfigError(f"{source}: {spec.name}={v:.6g} is outside the training range "
-                              f"[{lo:.6g}, {hi:.6g}] (the model does not extrapolate)")
-        return column
+        Each part's budget share is its cell's fraction of the training events divided
+        among the channel groups.
+        """
+        if train_events is None or val_events is None:
+            raise ConfigError("a conditional model is fitted with the events' condition "
+                              "columns (a TraceSet's events)")
+        tr_cell, tr_values = self.event_conditions(train_events)
+        va_cell, va_values = self.event_conditions(val_events)
+        self.set_linear_scaling(tr_values)
+        self.set_condition_table(tr_cell, tr_values)
+        tr_feat = torch.from_numpy(self.features_of(tr_values)).float()
+        va_feat = torch.from_numpy(self.features_of(va_values)).float()
+        for c in range(len(self.cells)):
+            rows = torch.from_numpy(np.flatnonzero(tr_cell == c))
+            self.modulation.fit_cell(c, train[rows], tr_feat[rows])
+        self._demodulate(train, torch.from_numpy(tr_cell), tr_feat)
+        self._demodulate(val, torch.from_numpy(va_cell), va_feat)
+        total, n_groups = max(1, len(tr_cell)), len(self.group_rows)
+        parts = []
+        for c in range(len(self.cells)):
+            tr = torch.from_numpy(np.flatnonzero(tr_cell == c))
+            va = torch.from_numpy(np.flatnonzero(va_cell == c))
+            for g, rows in enumerate(self.group_rows):
+                label = self.cell_label(c) + ("" if n_groups == 1 else
+                                              f",group={self.group_names[g]}")
+                ch = torch.as_tensor(rows)
+                parts.append(FitPart(
+                    label, self.submodel(c, g), train[tr][:, ch].contiguous(),
+                    val[va][:, ch].contiguous(), share=len(tr) / total / n_groups,
+                    info={"cell": self.cell_label(c), "group": self.group_names[g],
+                          "n_train_events": len(tr), "n_validation_events": len(va)}))
+        return parts
+
+    def _demodulate(self, data: torch.Tensor, cell: torch.Tensor,
+                    features: torch.Tensor) -> None:
+        for lo in range(0, data.shape[0], _BLOCK):
+            hi = min(data.shape[0], lo + _BLOCK)
+            data[lo:hi] = self.modulation.apply(data[lo:hi], cell[lo:hi], features[lo:hi],
+                                                -1.0)
+
+    def fit_summary(self, records: list[dict[str, Any]]) -> dict[str, Any]:
+        """The conditions, and per cell its event counts and the record of each channel
+        group's sub-model (initialisation, components, training, held-out check)."""
+        cells: dict[str, dict[str, Any]] = {}
+        for record in records:
+            rest = {k: v for k, v in record.items()
+                    if k not in ("cell", "n_train_events", "n_validation_events")}
+            entry = cells.setdefault(record["cell"], {
+                "cell": record["cell"], "n_train_events": record["n_train_events"],
+                "n_validation_events": record["n_validation_events"], "groups": []})
+            entry["groups"].append(rest)
+        return {"conditions": [s.to_dict() for s in self.specs], "cells": list(cells.values()),
+                "longitude_deg": float(self.config.longitude_deg)}
+
+    def initialize(self, data: torch.Tensor, events: pd.DataFrame | None = None) -> None:
+        """Fit every part analytically from normalised ``data`` ``(n, C, T)`` and its
+        ``events`` (no held-out events, no training of learned sub-models)."""
+        if events is None:
+            raise ConfigError("a conditional model is initialised with the events' "
+                              "condition columns")
+        for part in self.fit_parts(data.clone(), data[:0].clone(), events, events.iloc[:0]):
+            part.model.initialize(part.train)
 
     # -- generation --------------------------------------------------------------------
-    def initialize(self, data: torch.Tensor) -> None:
-        raise NotImplementedError("conditional models are fitted by rnognoise.train.fit "
-                                  "with FitOptions(conditions=...)")
-
     def generate(self, n: int, generator: torch.Generator,
                  condition: EncodedConditions | None = None) -> torch.Tensor:
         """Normalised noise ``(n, C, T)``; conditions drawn from the training table if None."""
         if condition is None:
             seed = int(torch.randint(0, 2**62, (1,), generator=generator,
                                      device=generator.device).item())
-            condition = self.encode(None, n, np.random.default_rng(seed))
+            condition = self.encode_conditions(None, n, np.random.default_rng(seed))
         device = self.norm_scale.device
         cell = condition.cell.to(device)
         out = torch.empty(n, self.layout.n_channels, self.layout.n_samples, device=device)
@@ -507,5 +355,3 @@ class ConditionalModel(NoiseModel):
                 out[idx[:, None], torch.as_tensor(rows, device=device)[None, :]] = \
                     part.to(out.dtype)
         return self.modulation.apply(out, cell, condition.features.to(device), +1.0)
-
-

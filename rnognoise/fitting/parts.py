@@ -1,0 +1,216 @@
+"""Fitting one part of a model (:class:`~rnognoise.models.base.FitPart`): the analytic
+initialisation, the held-out choice of structured components, the training loop for
+learned kinds (checkpoints, resume, budget, keep-the-best) and the final held-out check
+against a baseline fitted on the same events.
+
+Nothing here knows which model a part is: it uses the model contract
+(:meth:`~rnognoise.models.NoiseModel.initialize`, ``components``,
+``training_plan``, ``generate``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..core import LoopConfig, LoopResult, TrainingLoop
+from ..core.loop import DistributedComm
+from ..errors import PoorFitError
+from ..logs import get_logger, log_event
+from ..models import NoiseModel, get_model_class
+from ..models.base import FitPart
+from ..selection import (
+    GENERATED_PER_REAL,
+    MIN_CHECK_EVENTS,
+    heldout_check,
+    select_components,
+    validation_score,
+)
+from .data import MIN_VALIDATION_EVENTS
+from .options import FitOptions
+
+__all__ = ["BatchFn", "PartContext", "fit_part", "train_part"]
+
+_log = get_logger("train")
+
+#: ``batch_fn(step, k)``: the k-th normalised training batch of a (global) step.
+BatchFn = Callable[[int, int], torch.Tensor]
+
+
+@dataclass
+class PartContext:
+    """What every part of one fit shares."""
+
+    opts: FitOptions
+    sampling_rate: float
+    device: torch.device
+    source: str
+    checkpoint_root: str | None = None
+    comm: DistributedComm | None = None
+
+
+def _safe_label(label: str) -> str:
+    return "".join(ch if ch.isalnum() or ch in "=-_." else "_" for ch in label)
+
+
+def fit_part(part: FitPart, ctx: PartContext, *,
+             batches: Callable[[int], BatchFn] | None = None,
+             ) -> tuple[dict[str, Any], LoopResult | None]:
+    """Initialise, select components, train and check one part.
+
+    Parameters
+    ----------
+    part : FitPart
+        The part; its ``train`` and ``val`` are normalised CPU or device tensors.
+    ctx : PartContext
+        Options, device, checkpoint root, ranks.
+    batches : callable, optional
+        ``batches(batch_size)`` -> the training batches (a streamed fit); default: drawn
+        from ``part.train``.
+
+    Returns
+    -------
+    record : dict
+        The part's provenance: ``part.info``, ``components``, ``heldout_check`` and the
+        training figures (``train_steps``, ``best_validation_score``, ...).
+    loop : LoopResult or None
+        The training loop's result (learned kinds).
+
+    Raises
+    ------
+    PoorFitError
+        The part scores worse than its baseline on enough held-out events (not with
+        ``force``).
+    """
+    opts, model = ctx.opts, part.model
+    train, val = part.train.to(ctx.device), part.val.to(ctx.device)
+    record: dict[str, Any] = dict(part.info)
+    with torch.no_grad():
+        model.initialize(train)
+    enough_val = val.shape[0] >= MIN_VALIDATION_EVENTS
+    if (model.components() and getattr(model.config, "select_components", False)
+            and enough_val and not opts.resume):
+        with torch.no_grad():
+            choice = select_components(model, train, val, ctx.sampling_rate, seed=opts.seed,
+                                       log=lambda msg, **kw: log_event(_log, msg, **kw))
+        log_event(_log, "components", part=part.label or None,
+                  kept=",".join(choice.kept) or "none",
+                  dropped=",".join(choice.dropped) or "none")
+        record["components"] = {"kept": choice.kept, "dropped": choice.dropped,
+                                "trials": choice.trials}
+    loop = None
+    if model.learned:
+        ckpt = None
+        if ctx.checkpoint_root is not None:
+            ckpt = ctx.checkpoint_root + (f"/{_safe_label(part.label)}" if part.label else "")
+        desc = f"fit {opts.model}" + (f" [{part.label}]" if part.label else "")
+        batch_fn = batches(opts.batch_size) if batches is not None else None
+        loop = train_part(model, train, val, ctx, ckpt, batch_fn=batch_fn,
+                          max_minutes=opts.budget_minutes(part.share), desc=desc)
+        record.update(train_steps=loop.steps, train_time_s=round(loop.elapsed_s, 1),
+                      stopped_by=loop.stopped_by, best_step=loop.best_step,
+                      best_validation_score=loop.best_score)
+    if enough_val:
+        record["heldout_check"] = _heldout(part, train, val, ctx)
+    return record, loop
+
+
+def _heldout(part: FitPart, train: torch.Tensor, val: torch.Tensor,
+             ctx: PartContext) -> dict[str, Any]:
+    """Score the part and a baseline fitted on the same events against the held-out
+    events; refuse (without ``force``) a part that is the worse of the two."""
+    model, opts = part.model, ctx.opts
+    if model.kind == "baseline":
+        baseline = model
+    else:
+        cls = get_model_class("baseline")
+        baseline = cls(cls.make_config(None), model.layout).to(ctx.device)
+        baseline.set_normalization(model.norm_offset.cpu().numpy(),
+                                   model.norm_scale.cpu().numpy())
+        with torch.no_grad():
+            baseline.initialize(train)
+    with torch.no_grad():
+        check = heldout_check(model, baseline, val, ctx.sampling_rate, seed=opts.seed)
+    log_event(_log, "held-out check", part=part.label or None, events=check.n_events,
+              score=round(check.model_score, 4), baseline_score=round(check.baseline_score, 4),
+              auc=round(check.model_auc, 3), baseline_auc=round(check.baseline_auc, 3))
+    if check.worse_than_baseline:
+        what = opts.model + (f" [{part.label}]" if part.label else "")
+        message = (f"{ctx.source}: the fitted {what} model is worse than the "
+                   f"spectrum-matched baseline on {check.n_events} held-out events (score "
+                   f"{check.model_score:.3g} vs {check.baseline_score:.3g}, lower is better)")
+        if not check.conclusive:
+            _log.warning(message + f"; with fewer than {MIN_CHECK_EVENTS} held-out events "
+                         "the check is inconclusive, the model is saved")
+        elif not opts.force:
+            raise PoorFitError(message + "; not saved (fit model='baseline' instead, or pass "
+                               "force=True to keep it)")
+        else:
+            _log.warning(message + "; saved because of force=True")
+    return check.to_dict()
+
+
+def train_part(model: NoiseModel, train: torch.Tensor, val: torch.Tensor, ctx: PartContext,
+               ckpt_dir: str | None, *, batch_fn: BatchFn | None = None,
+               max_minutes: float | None = None, desc: str | None = None) -> LoopResult:
+    """Run the shared :class:`~rnognoise.core.TrainingLoop` on a learned model.
+
+    The global batch of each step is drawn from ``(seed, step)``; rank ``r`` of a
+    distributed fit trains on its ``r``-th slice. ``batch_fn`` (a streamed fit) replaces
+    the draw from ``train``.
+    """
+    opts, comm = ctx.opts, ctx.comm
+    world = comm.world_size if comm is not None else 1
+    rank = comm.rank if comm is not None else 0
+    plan = model.training_plan(lr=opts.lr, batch_size=opts.batch_size // world)
+    n_train = train.shape[0]
+    steps = opts.steps
+    if steps is None and opts.epochs is not None:
+        per_step = opts.batch_size * plan.batches_per_step
+        steps = max(1, int(np.ceil(opts.epochs * n_train / per_step)))
+    if steps is None:
+        steps = 10**9
+    batch = min(opts.batch_size, n_train)
+    local = batch // world
+
+    def draw(index: int, k: int) -> torch.Tensor:
+        # The model sees index = step * world + rank (its noise differs between ranks);
+        # the global batch depends on the step only, and this rank takes its slice.
+        step = index // world
+        if batch_fn is not None:
+            return batch_fn(step, k)[rank * local:(rank + 1) * local].to(ctx.device)
+        gen = torch.Generator().manual_seed(opts.seed * 1_000_003 + step * 131 + k)
+        idx = torch.randint(0, n_train, (batch,), generator=gen)[rank * local:(rank + 1) * local]
+        return train[idx.to(train.device)]
+
+    eval_gen = torch.Generator(device=val.device)
+
+    def eval_fn(step: int) -> float:
+        eval_gen.manual_seed(opts.seed + 17)
+        with torch.no_grad():
+            fake = model.generate(GENERATED_PER_REAL * val.shape[0], eval_gen)
+        return validation_score(val.cpu().numpy(), fake.cpu().numpy(), ctx.sampling_rate,
+                                seed=opts.seed)
+
+    has_val = val.shape[0] >= MIN_VALIDATION_EVENTS
+    config = LoopConfig(max_steps=steps, max_minutes=max_minutes, checkpoint_dir=ckpt_dir,
+                        checkpoint_every=opts.checkpoint_every,
+                        eval_every=opts.eval_every if has_val else 0,
+                        log_path=f"{ckpt_dir}/losses.jsonl" if ckpt_dir else None,
+                        resume=opts.resume, quiet=opts.quiet, desc=desc or f"fit {model.kind}")
+    if ckpt_dir and (comm is None or comm.is_main):
+        Path(ckpt_dir).mkdir(parents=True, exist_ok=True)
+    run_info = {"model": opts.model, "model_options": opts.model_options,
+                "batch_size": opts.batch_size, "lr": opts.lr, "seed": opts.seed}
+    loop = TrainingLoop(config, modules=plan.modules, optimizers=plan.optimizers,
+                        step_fn=lambda step: plan.step_fn(step * world + rank, draw),
+                        eval_fn=eval_fn if has_val else None, run_info=run_info, comm=comm)
+    resuming = opts.resume and loop.checkpoint_path is not None and loop.checkpoint_path.exists()
+    if has_val and not resuming:
+        loop.record_score(eval_fn(0))  # the analytic initialisation is a candidate too
+    return loop.run()
