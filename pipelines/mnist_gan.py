@@ -78,7 +78,7 @@ class Discriminator(nn.Module):
 
 def make_parser() -> argparse.ArgumentParser:
     """Command-line options of this pipeline."""
-    parser = build_parser(NAME, __doc__, epochs=50, smoke_epochs=40, batch_size=64)
+    parser = build_parser(NAME, __doc__, epochs=50, smoke_epochs=20, batch_size=64)
     parser.add_argument("--latent-dim", type=int, default=100, help="latent size (100)")
     parser.add_argument("--lr", type=float, default=2e-4, help="Adam learning rate (2e-4)")
     parser.add_argument("--width-scale", type=float, default=None,

@@ -221,14 +221,18 @@ def test_pipeline_smoke(tmp_path, name, extra):
     assert all(np.isfinite(v) for v in m["training"]["last_losses"].values())
     assert m["n_samples"] == 150 and sum(m["class_histogram"]) == pytest.approx(1.0, abs=1e-3)
     # the evaluation classifier knows the real data: confident, even over ten classes
-    assert m["classifier_val_accuracy"] > 0.5 and m["classifier_score_real"] > 5.0
-    # ten steps are far from the real data: the samples score below it on every measure
-    assert m["classifier_score"] < m["classifier_score_real"] - 1.0
+    # the evaluation classifier knows the real data: it spreads real images over the
+    # classes (score well above its minimum of 1) ...
+    assert m["classifier_val_accuracy"] > 0.5 and m["classifier_score_real"] > 3.0
+    # ... while ten steps of training give samples that all look alike: one class,
+    # a score at its minimum of 1, and (balanced labels) a conditional accuracy at the
+    # chance level 0.1 (the slow reference test holds >= 0.9 after its budget)
+    assert m["classifier_score"] < 1.2
+    if name == "cgan":
+        assert m["conditional_accuracy"] == pytest.approx(0.1, abs=0.05)
     if "cfd_real_vs_train" in m:
-        assert m["cfd"] > 5 * m["cfd_real_vs_train"]
+        assert m["cfd"] > 50 * m["cfd_real_vs_train"]
     assert not m["memorised"] and m["nn_ratio"] > 0.5  # 10 steps cannot copy images
-    if name == "cgan":  # ten steps do not learn the labels (chance 0.1; slow test: >= 0.9)
-        assert m["conditional_accuracy"] < 0.5
     if name == "fashion_vae":
         recon = mpimg.imread(out / "reconstructions.png")
         assert recon.shape[:2] == (484, 484)  # 32 input/reconstruction pairs, 8 columns
