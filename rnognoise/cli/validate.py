@@ -204,8 +204,13 @@ def run(args: argparse.Namespace) -> int:
     log_event(_log, "comparing", real=real.n_events, generated=generated.n_events)
     report = compare(real, generated, seed=args.seed, band=band, c2st=not args.no_c2st,
                      quick=args.quick)
+    from ..report import event_provenance
+
+    report.provenance_real["events"] = event_provenance(real)
     if not args.no_memorisation:
         _add_memorisation(report, real, generated, args.seed)
+    if (generated.attrs.get("model_metadata") or {}).get("kind") == "vae":
+        _add_latent(report, args.generated, real, args.seed)
     reference = _nuradio_reference(real, report, args) if args.nuradio_reference else None
     _output(args, report, by_condition, reference)
     return 0
@@ -237,6 +242,17 @@ def _add_memorisation(report: Any, real: TraceSet, generated: TraceSet, seed: in
         "generated": result.generated_distances, "heldout": result.heldout_distances,
         "cut": float(np.quantile(result.heldout_distances, result.expected)),
         "heldout_label": "held-out real" if result.mode == "split" else "real (leave-one-out)"}
+
+
+def _add_latent(report: Any, path: str, real: TraceSet, seed: int) -> None:
+    """The VAE's latent map of the real events (``report.details["latent"]``)."""
+    from ..modelfile import load_model
+    from ..report import latent_map
+
+    model, _ = load_model(path)
+    log_event(_log, "VAE latent map", events=real.n_events)
+    ordered = real.select_channels(list(model.layout.channels))
+    report.details["latent"] = latent_map(model, ordered, report.band, seed=seed)
 
 
 def _nuradio_reference(real: TraceSet, report: Any, args: argparse.Namespace) -> Any:

@@ -8,6 +8,17 @@ figures
 html
     :func:`render_html`: the page, with its one verdict, the rule behind it, the failing
     and warning rows first and every row's limit and reason.
+sample_size
+    What the real sample can and cannot resolve (limited and uncomputed rows), at the top.
+provenance
+    Where the real events came from (file, stations, runs, time span, trigger types) and
+    what the model file records (training events, held-out check, components, envelope).
+grouped, group_figures
+    A full station: rows collapsed per RNO-G channel group with the worst channel shown;
+    a scoreboard of every channel and one figure per group.
+latent
+    The VAE's latent means of the real events coloured by noise class, with a k-NN
+    measure of how well the latent space separates the classes.
 
 The HTML page embeds every figure as a base64 PNG and carries its own CSS, so it can be
 mailed or archived as one file. With a :class:`~rnognoise.metrics.ConditionalReport` the
@@ -32,10 +43,15 @@ from ..metrics.conditional import ConditionalReport
 from ..metrics.fidelity import FidelityReport
 from ..metrics.verdict import final_verdict
 from .figures import VERDICT_COLORS, condition_figure, make_figures
+from .grouped import GROUPED_ABOVE, collapse_rows
 from .html import render_html
+from .latent import latent_map
+from .provenance import event_provenance, model_provenance
+from .sample_size import sample_size_summary
 
-__all__ = ["check_report_dir", "condition_figure", "make_figures", "render_html",
-           "report_dict", "write_report"]
+__all__ = ["check_report_dir", "condition_figure", "event_provenance", "latent_map",
+           "make_figures", "model_provenance", "render_html", "report_dict",
+           "sample_size_summary", "write_report"]
 
 
 def check_report_dir(directory: str | os.PathLike[str], *, force: bool = False,
@@ -80,6 +96,7 @@ def report_dict(report: FidelityReport, *, by_condition: ConditionalReport | Non
     data = {"verdict": verdict.verdict, "verdict_rule": verdict.rule,
             "verdict_parts": verdict.parts, "verdict_reasons": verdict.reasons,
             "limited_rows": verdict.limited, **data}
+    data["sample_size"] = sample_size_summary(report)
     if by_condition is not None:
         data["by_condition"] = by_condition.to_dict()
     if reference is not None:
@@ -159,6 +176,8 @@ def _fmt(value: float | None, err: float | None = None) -> str:
 
 def _summary_page(report: FidelityReport, verdict: str) -> Figure:
     rows = report.rows
+    if len(report.channels) > GROUPED_ABOVE:  # a full station: the worst channel per group
+        rows = [g.worst for g in collapse_rows(rows)]
     fig = plt.figure(figsize=(11.7, 0.28 * len(rows) + 1.6))
     fig.text(0.02, 1 - 0.35 / fig.get_figheight(),
              f"Noise-fidelity report: verdict {verdict.upper()}, "

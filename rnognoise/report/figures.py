@@ -235,13 +235,24 @@ def _memorisation_figure(report: FidelityReport) -> Figure | None:
 
 
 def make_figures(report: FidelityReport) -> list[tuple[str, Figure]]:
-    """All report figures as ``(title, figure)``: per channel, cross-channel, triggers,
-    memorisation."""
+    """All report figures as ``(title, figure)``: per channel (or, above
+    :data:`~rnognoise.report.grouped.GROUPED_ABOVE` channels, a scoreboard and one figure
+    per RNO-G channel group with its worst channel), cross-channel, triggers,
+    memorisation and, for a VAE, its latent map."""
+    from .grouped import GROUPED_ABOVE
+
     with plt.rc_context(STYLE):
         figs: list[tuple[str, Figure]] = []
-        for c, ch in enumerate(report.channels):
-            figs.append((f"Channel {ch}", _channel_figure(report, c)))
-        xf = _xcorr_figure(report)
+        if len(report.channels) <= GROUPED_ABOVE:
+            for c, ch in enumerate(report.channels):
+                figs.append((f"Channel {ch}", _channel_figure(report, c)))
+        else:
+            figs += _grouped_figures(report)
+        xf = _xcorr_figure(report) if len(report.channels) <= GROUPED_ABOVE else None
+        if len(report.channels) > GROUPED_ABOVE:
+            from .group_figures import station_xcorr_figure
+
+            xf = station_xcorr_figure(report)
         if xf is not None:
             figs.append(("Cross-channel correlation", xf))
         tf = _trigger_figure(report)
@@ -250,6 +261,26 @@ def make_figures(report: FidelityReport) -> list[tuple[str, Figure]]:
         mf = _memorisation_figure(report)
         if mf is not None:
             figs.append(("Memorisation", mf))
+        if report.details.get("latent"):
+            from .latent import latent_figure
+
+            figs.append(("VAE latent space", latent_figure(report.details["latent"])))
+    return figs
+
+
+def _grouped_figures(report: FidelityReport) -> list[tuple[str, Figure]]:
+    from ..conditions import group_channels
+    from .group_figures import group_figure, scoreboard_figure
+    from .grouped import group_label, worst_channel
+
+    figs = [("Every channel at a glance", scoreboard_figure(report))]
+    for name, chans in group_channels(report.channels).items():
+        label = group_label(name)
+        figs.append((f"{label} (channels {', '.join(map(str, chans))})",
+                     group_figure(report, name, chans)))
+        worst = worst_channel(report, chans)
+        figs.append((f"Channel {worst}: the worst of the {label} group",
+                     _channel_figure(report, report.channels.index(worst))))
     return figs
 
 

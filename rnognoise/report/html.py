@@ -1,9 +1,10 @@
 """The self-contained HTML page of a validation report (figures embedded as base64 PNG).
 
 Order of the page: the one verdict with its rule, the failing and warning rows with their
-reasons, the sample-size limited rows, the analysis band and why, then every row with
-its limit, the per-condition groups, lines, memorisation, the reference column and the
-figures.
+reasons, the sample-size limited rows, what the sample can and cannot resolve, where the
+events (and the model) came from, the analysis band and why, then every row with its
+limit (collapsed per channel group above four channels), the per-condition groups,
+lines, memorisation, the VAE's latent map, the reference column and the figures.
 """
 
 from __future__ import annotations
@@ -19,6 +20,9 @@ from ..metrics.conditional import HEADLINE_METRICS, ConditionalReport, Condition
 from ..metrics.fidelity import FidelityReport
 from ..metrics.verdict import Verdict, final_verdict
 from .figures import VERDICT_COLORS, png_base64
+from .grouped import GROUPED_ABOVE, grouped_rows_table
+from .provenance import model_provenance, provenance_section
+from .sample_size import sample_size_section
 
 __all__ = ["render_html"]
 
@@ -212,6 +216,23 @@ def _memorisation_section(report: FidelityReport) -> list[str]:
             "of every channel, projected to 256 dimensions.</p>"]
 
 
+def _latent_section(report: FidelityReport) -> list[str]:
+    m = report.details.get("latent")
+    if not m:
+        return []
+    from .latent import separation_line
+
+    e = html.escape
+    counts = ", ".join(f"{k} {v}" for k, v in m["counts"].items())
+    recall = ", ".join(f"{k} {v:.0%}" for k, v in (m.get("recall") or {}).items())
+    return ["<h2>VAE latent space</h2>",
+            f"<p><b>{e(separation_line(m))}.</b></p>",
+            f"<p class='small'>{m['n_events']} real events encoded (latent means, "
+            f"{m['latent_dim']} dimensions); classes ({e(counts)}) {e(m['class_rule'])}."
+            + (f" Recall per class: {e(recall)}." if recall else "") + " The map below shows "
+            f"the {e(m['projection'])}.</p>"]
+
+
 def render_html(report: FidelityReport, figures: list[tuple[str, Figure]], *,
                 by_condition: ConditionalReport | None = None,
                 by_condition_figure: Figure | None = None,
@@ -231,6 +252,9 @@ def render_html(report: FidelityReport, figures: list[tuple[str, Figure]], *,
         "<title>rnognoise noise-fidelity report</title>", f"<style>{_CSS}</style></head><body>",
         "<h1>Noise-fidelity report</h1>",
         *_verdict_section(report, verdict),
+        *sample_size_section(report),
+        *provenance_section(report.provenance_real.get("events"), model_provenance(
+            (report.provenance_generated.get("attrs") or {}).get("model_metadata"))),
         f"<p class='small'>real: {e(str(report.provenance_real.get('source')))} "
         f"({s['real']} events; halves of {s['real_half_a']} / {s['real_half_b']} for the "
         f"real-vs-real reference); generated: "
@@ -248,7 +272,9 @@ def render_html(report: FidelityReport, figures: list[tuple[str, Figure]], *,
               "<p class='small'>value = all real events against all generated events; "
               "real-vs-real = real half A against half B. Each row passes up to its pass "
               "limit (centre + max(k × spread, floor)); 'why' gives the numbers. Thresholds: "
-              "docs/validation.md.</p>", *_rows_table(report, reference)]
+              "docs/validation.md.</p>",
+              *(_rows_table(report, reference) if len(report.channels) <= GROUPED_ABOVE
+                else grouped_rows_table(report, reference))]
     if report.warnings:
         parts.append("<p><b>Warnings:</b></p><ul>" +
                      "".join(f"<li>{e(w)}</li>" for w in report.warnings) + "</ul>")
@@ -256,10 +282,11 @@ def render_html(report: FidelityReport, figures: list[tuple[str, Figure]], *,
         parts += _condition_section(by_condition, by_condition_figure)
     parts += _lines_section(report)
     parts += _memorisation_section(report)
+    parts += _latent_section(report)
     for title, fig in figures:
         parts.append(f"<h2>{e(title)}</h2><img alt='{e(title)}' "
                      f"src='data:image/png;base64,{png_base64(fig)}'>")
-    parts.append("<h2>Provenance</h2>")
+    parts.append("<h2>Provenance (as recorded)</h2>")
     for label, prov in (("real", report.provenance_real),
                         ("generated", report.provenance_generated)):
         parts.append(f"<h3>{label}</h3><pre>{e(json.dumps(prov, indent=1, default=str))}"
