@@ -12,16 +12,19 @@ Data: ``--data-dir ROOT`` in the standard pix2pix layout, ``ROOT/train/*.jpg`` w
 A and B images side by side (e.g. the maps or facades data sets), images resized to
 ``--image-size`` (256 as in the paper); evaluation on ``ROOT/val/`` or ``ROOT/test/``,
 else on a held-out tenth of ``train/``. ``--direction AtoB`` (default) translates the
-left half into the right half. Without ``--data-dir``: procedural coloured shapes (A) and
-their edge maps (B), 32x32 (:func:`pipelines.data.paired_shapes_edges`); shapes -> edges
-has one right answer per input (BtoA, edges -> shapes, has not: the colours are random).
+left half into the right half. Without ``--data-dir``: procedural outline drawings (A)
+and the same shapes filled with the colour of their kind (B), 32x32
+(:func:`pipelines.data.paired_edges_filled`): a dense target with one right answer per
+input.
 
 Metrics on the evaluation pairs: L1, PSNR and SSIM of G(x) against y (images in [0, 1]),
-next to a baseline that predicts the mean training target for every input.
+next to two trivial answers: the mean training target for every input, and the input
+itself.
 
 The full configuration is the paper's (U-Net with ``log2(size)`` down-sampling steps,
-ngf = ndf = 64, 3-layer PatchGAN). ``--smoke`` uses ngf = ndf = 16 and a 2-layer
-PatchGAN (34x34 patches) on 32x32 procedural images.
+ngf = ndf = 64, 3-layer PatchGAN); images are 256 px for ``--data-dir`` and 32 px for
+the embedded data. ``--smoke`` uses ngf = ndf = 16 and a 2-layer PatchGAN (34x34
+patches).
 
 Reference
 ---------
@@ -193,7 +196,8 @@ def build_cli() -> argparse.ArgumentParser:
     parser.add_argument("--direction", choices=("AtoB", "BtoA"), default="AtoB",
                         help="translate the left half into the right (AtoB) or back")
     parser.add_argument("--image-size", type=int, default=None,
-                        help="side of the square images (256; 32 with --smoke)")
+                        help="side of the square images (256 for --data-dir; 32 for the "
+                        "embedded data)")
     parser.add_argument("--lambda-l1", type=float, default=100.0,
                         help="weight of the L1 term (default 100)")
     parser.add_argument("--lr", type=float, default=2e-4, help="Adam learning rate (2e-4)")

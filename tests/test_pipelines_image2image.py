@@ -140,6 +140,28 @@ def test_npz_unreadable_and_empty_folder(tmp_path: Path) -> None:
         load_footprints_dir(empty)
 
 
+# -- procedural paired data ---------------------------------------------------------------
+
+
+def test_outlines_and_filled_shapes_agree() -> None:
+    from pipelines.data import KIND_COLOURS, paired_edges_filled
+
+    edges, filled = paired_edges_filled(40, size=32, seed=3)
+    assert edges.shape == filled.shape == (40, 3, 32, 32)
+    assert set(np.unique(edges)) == {0.0, 1.0}
+    # every filled pixel is white or the colour of one of the three kinds
+    palette = np.concatenate([np.ones((1, 3)), KIND_COLOURS])
+    pixels = filled.transpose(0, 2, 3, 1).reshape(-1, 3)
+    assert np.abs(pixels[:, None] - palette[None]).max(axis=2).min(axis=1).max() < 1e-6
+    # wherever the fill colour changes there is an outline in the input
+    change = np.zeros((40, 32, 32), dtype=bool)
+    change[:, 1:] |= np.any(filled[:, :, 1:] != filled[:, :, :-1], axis=1)
+    change[:, :, 1:] |= np.any(filled[:, :, :, 1:] != filled[:, :, :, :-1], axis=1)
+    assert change.any() and np.all(edges[:, 0][change] == 0.0)
+    # the target is dense: shapes cover a good part of the image, outlines a small one
+    assert 0.1 < (filled.min(axis=1) < 1).mean() < 0.5 and (edges[:, 0] == 0).mean() < 0.15
+
+
 # -- paired metrics -----------------------------------------------------------------------
 
 
@@ -314,7 +336,7 @@ def test_pix2pix_run_and_exact_resume(tmp_path: Path) -> None:
     assert pix2pix.main([*common, "--max-steps", "8", "--out", str(straight)]) == 0
     m = _outputs(straight)
     assert m["steps"] == 8 and m["image_size"] == 32 and m["direction"] == "AtoB"
-    for key in ("test", "baseline_mean_target"):
+    for key in ("test", "baseline_mean_target", "baseline_input"):
         assert _finite(m[key]) and 0 <= m[key]["l1"] <= 1 and -1 <= m[key]["ssim"] <= 1
         assert 3 < m[key]["psnr_db"] < 60
     resumed = tmp_path / "resumed"
