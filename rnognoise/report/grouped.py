@@ -66,20 +66,26 @@ def _key(r: MetricRow) -> str | None:
 
 
 def collapse_rows(rows: list[MetricRow]) -> list[RowGroup]:
-    """Rows of one metric and one channel group merged, in the order they first appear."""
-    out: list[RowGroup] = []
+    """Rows of one metric and one channel group merged: metrics in the order they first
+    appear, groups in the RNO-G order (phased array, deep VPol, deep HPol, surface)."""
+    ranks = {label: i for i, label in enumerate(GROUP_LABELS.values())}
+    entries: list[tuple[int, int, RowGroup]] = []
     index: dict[tuple[str, str, str], RowGroup] = {}
+    first: dict[tuple[str, str], int] = {}
     for r in rows:
+        metric = first.setdefault((r.group, r.name), len(first))
         key = _key(r)
         if key is None:
-            out.append(RowGroup(r.where, [r]))
+            entries.append((metric, -1, RowGroup(r.where, [r])))
             continue
         k = (r.group, r.name, key)
         if k not in index:
             index[k] = RowGroup(key, [])
-            out.append(index[k])
+            a, _, b = key.removesuffix(" pairs").partition(" x ")
+            rank = 10 * ranks.get(a, 9) + (ranks.get(b, 9) if b else 0)
+            entries.append((metric, rank, index[k]))
         index[k].rows.append(r)
-    return out
+    return [g for _, _, g in sorted(entries, key=lambda e: (e[0], e[1]))]
 
 
 def worst_channel(report: FidelityReport, channels: list[int]) -> int:

@@ -183,12 +183,12 @@ def _model_rows(m: dict[str, Any]) -> list[tuple[str, str]]:
     if check:
         verdict = ("worse than the baseline" if check.get("worse_than_baseline")
                    else "not worse than the baseline")
-        if not check.get("conclusive", True):
-            verdict += " (inconclusive: too few held-out events)"
+        note = ("" if check.get("conclusive", True) else
+                "; inconclusive: too few held-out events to decide")
         rows.append(("held-out check", f"{verdict}: score {_num(check.get('model_score'))} vs "
                      f"baseline {_num(check.get('baseline_score'))} (lower is better), C2ST "
                      f"AUC {_num(check.get('model_auc'))} vs {_num(check.get('baseline_auc'))}"
-                     f", {check.get('n_events')} held-out events"))
+                     f", {check.get('n_events')} held-out events{note}"))
     else:
         rows.append(("held-out check", "not recorded (too few held-out events, or an older "
                      "model file)"))
