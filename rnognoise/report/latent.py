@@ -67,9 +67,9 @@ def derived_classes(traces: np.ndarray, sampling_rate: float,
     - *impulsive*: some channel's peak exceeds the level a Gaussian trace of that
       channel's robust RMS (median over events) reaches with probability
       :data:`FALSE_ALARM` per event (over all channels and samples);
-    - *cw*: some in-band periodogram bin exceeds the event's own median spectrum
-      (median filter over 31 bins) by the level exponential (Gaussian-noise) periodogram
-      bins reach with probability :data:`FALSE_ALARM` per event;
+    - *cw*: some in-band periodogram bin exceeds the typical spectrum (median over events
+      of that channel and bin) by the level exponential (Gaussian-noise) periodogram bins
+      reach with probability :data:`FALSE_ALARM` per event;
     - *loud*: the top :data:`LOUD_FRACTION` of the other events by mean log RMS;
     - *quiet*: the rest.
 
@@ -94,8 +94,10 @@ def derived_classes(traces: np.ndarray, sampling_rate: float,
     f, p = periodogram(x.astype(np.float32), sampling_rate)
     p = np.asarray(p, np.float64)
     inband = (np.asarray(f) >= band[0]) & (np.asarray(f) <= band[1])
-    smooth = median_filter(p, size=(1, 1, 31), mode="nearest") / np.log(2)  # median -> mean
-    ratio = p[..., inband] / np.maximum(smooth[..., inband], 1e-300)
+    # the typical spectrum: median over events per channel and bin (median -> mean of an
+    # exponential: / ln 2), lightly smoothed over 5 bins
+    smooth = median_filter(np.median(p, axis=0), size=(1, 5), mode="nearest") / np.log(2)
+    ratio = p[..., inband] / np.maximum(smooth[None, :, inband], 1e-300)
     cw_level = np.log(max(int(inband.sum()), 1) * c / FALSE_ALARM)
     cw = np.any(ratio.max(axis=-1) > cw_level, axis=1) & ~impulsive
     loudness = np.log(np.maximum(rms, 1e-30)).mean(axis=1)
@@ -108,7 +110,7 @@ def derived_classes(traces: np.ndarray, sampling_rate: float,
     return labels.astype(str), (
         f"derived from the events: impulsive = peak above {peak_level:.2f} x the channel's "
         f"median RMS (Gaussian false alarm {FALSE_ALARM:g} per event); cw = an in-band "
-        f"periodogram bin {cw_level:.1f} x above the event's median spectrum (same false-alarm"
+        f"periodogram bin {cw_level:.1f} x above the median over events (same false-alarm"
         f" rate); loud = top {LOUD_FRACTION:.0%} of the rest by RMS; quiet otherwise")
 
 

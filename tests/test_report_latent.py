@@ -1,0 +1,111 @@
+"""The VAE's latent map in the report: noise classes with known answers, and a latent
+space that tells the simulator's CW events from the quiet ones."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from rnognoise.cli import validate
+from rnognoise.io import TraceSet, write_traces
+from rnognoise.modelfile import save_model
+from rnognoise.models import TraceLayout, get_model_class
+from rnognoise.report import latent_map
+from rnognoise.report.latent import derived_classes, truth_classes
+from rnognoise.simulate import SimulationConfig, simulate_noise
+
+FS = 3.2e9
+BAND = (80e6, 700e6)
+
+
+def test_derived_classes_known_answers() -> None:
+    rng = np.random.default_rng(0)
+    x = 0.01 * rng.standard_normal((200, 2, 512))
+    x[3, 1, 100] = 0.08  # an 8 sigma spike
+    t = np.arange(512) / FS
+    x[5, 0] += 0.01 * np.sin(2 * np.pi * 403e6 * t)  # a 403 MHz carrier (SNR ~ 128 per bin)
+    x[9] *= 1.2  # loud (its peak stays below the impulsive level)
+    labels, rule = derived_classes(x, FS, BAND)
+    assert labels[3] == "impulsive" and labels[5] == "cw" and labels[9] == "loud"
+    assert (labels == "impulsive").sum() == 1 and (labels == "cw").sum() == 1
+    assert (labels == "loud").sum() == 10  # the top 5 % of the other 198 events
+    assert "Gaussian false alarm" in rule
+
+
+def test_truth_classes_from_the_simulator() -> None:
+    sim = simulate_noise(300, config=SimulationConfig(n_samples=256), seed=3)
+    labels, rule = truth_classes(sim.events)
+    ev = sim.events
+    cw = np.any([ev[c].to_numpy(bool) for c in ev.columns if c.startswith("truth_cw_")], axis=0)
+    imp = ev["truth_impulse"].to_numpy() > 0
+    assert np.array_equal(labels == "impulsive", imp)
+    assert np.array_equal(labels == "cw", cw & ~imp)
+    assert np.array_equal(labels == "quiet", ~cw & ~imp)
+    assert "truth" in rule
+    assert truth_classes(ev[["station"]] if "station" in ev else ev.iloc[:, :0]) is None
+
+
+@pytest.fixture(scope="module")
+def vae(tmp_path_factory: pytest.TempPathFactory) -> tuple[object, TraceSet, Path]:
+    """A VAE initialised (pretrained ELBO, no adversarial steps) on 300 simulated events."""
+    sim = simulate_noise(300, config=SimulationConfig(n_samples=256), seed=3)
+    cls = get_model_class("vae")
+    layout = TraceLayout(tuple(int(c) for c in sim.channels), 256, FS)
+    model = cls(cls.make_config({"pretrain_steps": 200}), layout)
+    off, scale = sim.traces.mean(axis=(0, 2)), sim.traces.std(axis=(0, 2))
+    model.set_normalization(off, scale)
+    with torch.no_grad():
+        model.initialize(torch.from_numpy((sim.traces - off[None, :, None])
+                                          / scale[None, :, None]).float())
+    model.eval()
+    d = tmp_path_factory.mktemp("vae")
+    save_model(d / "vae.safetensors", model)
+    write_traces(d / "real.h5", sim)
+    return model, sim, d
+
+
+def test_latent_space_separates_cw_from_quiet(vae: tuple[object, TraceSet, Path]) -> None:
+    model, sim, _ = vae
+    m = latent_map(model, sim, BAND, seed=0)
+    assert m["n_events"] == 300 and sum(m["counts"].values()) == 300
+    assert len(m["x"]) == len(m["y"]) == 300 and m["latent_dim"] == 4
+    assert "truth" in m["class_rule"]
+    # the latent means carry the class: k-NN beats always guessing the commonest class
+    assert m["accuracy"] > m["majority_rate"] + 0.1
+    assert m["recall"]["cw"] > 0.5
+
+
+@pytest.mark.filterwarnings("ignore::rnognoise.metrics.SmallSampleWarning")
+def test_validate_shows_the_latent_map(vae: tuple[object, TraceSet, Path],
+                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    _, _, d = vae
+    monkeypatch.setattr("rnognoise.report.make_figures",
+                        lambda report: [])  # the latent figure is drawn below
+    parser = argparse.ArgumentParser()
+    validate.add_parser(parser.add_subparsers(), parents=[])
+    args = parser.parse_args(["validate", str(d / "real.h5"), str(d / "vae.safetensors"),
+                              "--quick", "--no-memorisation", "--generated-factor", "1",
+                              "--report", str(d / "rep")])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        assert validate.run(args) == 0
+    metrics = json.loads((d / "rep" / "metrics.json").read_text())
+    latent = metrics["details"]["latent"]
+    assert latent["accuracy"] > latent["majority_rate"]
+    page = (d / "rep" / "report.html").read_text()
+    assert "<h2>VAE latent space</h2>" in page and "majority rate" in page
+
+    from matplotlib import pyplot as plt
+
+    from rnognoise.report.latent import latent_figure
+
+    fig = latent_figure(latent)
+    labels = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+    assert any(t.startswith("cw (") for t in labels)
+    plt.close(fig)
