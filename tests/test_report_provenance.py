@@ -129,3 +129,22 @@ def test_large_sample_has_no_small_sample_block(tmp_path: Path) -> None:
     metrics = json.loads((out / "metrics.json").read_text())
     assert not metrics["sample_size"]["small"]
     assert "Small sample" not in (out / "report.html").read_text()
+
+
+def test_inspect_shows_the_fit_record(tmp_path: Path) -> None:
+    import torch
+
+    from rnognoise.cli.inspect import inspect_model
+    from rnognoise.modelfile import save_model
+    from rnognoise.models import TraceLayout, get_model_class
+
+    cls = get_model_class("baseline")
+    model = cls(cls.make_config({}), TraceLayout((12,), 256, 3.2e9))
+    with torch.no_grad():
+        model.initialize(torch.randn(64, 1, 256, generator=torch.Generator().manual_seed(0)))
+    save_model(tmp_path / "m.safetensors", model, provenance=METADATA["provenance"])
+    s = inspect_model(str(tmp_path / "m.safetensors"))
+    assert s["heldout_check"].startswith("worse than the baseline: score 1.5 vs 1.2")
+    assert s["heldout_check"].endswith("(inconclusive)")
+    assert s["components_kept"] == ["blocks"] and s["components_dropped"] == ["lines", "impulses"]
+    assert s["envelope_rms_mV"] == [11.0] and s["envelope_peak_mV"] == [62.0]

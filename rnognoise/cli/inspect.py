@@ -93,8 +93,32 @@ def inspect_model(path: str) -> dict[str, Any]:
                 "rnognoise_version"):
         if key in prov:
             summary[key] = prov[key]
+    summary.update(_fit_record(prov))
     summary["file_size_bytes"] = _size(path)
     return summary
+
+
+def _fit_record(prov: dict[str, Any]) -> dict[str, Any]:
+    """The held-out check, the kept components and the training envelope, one line each."""
+    out: dict[str, Any] = {}
+    check = prov.get("heldout_check")
+    if isinstance(check, dict):
+        worse = "worse than" if check.get("worse_than_baseline") else "not worse than"
+        out["heldout_check"] = (
+            f"{worse} the baseline: score {check.get('model_score', float('nan')):.3g} vs "
+            f"{check.get('baseline_score', float('nan')):.3g}, AUC "
+            f"{check.get('model_auc') or float('nan'):.3g} vs "
+            f"{check.get('baseline_auc') or float('nan'):.3g} on {check.get('n_events')} "
+            "held-out events" + ("" if check.get("conclusive", True) else " (inconclusive)"))
+    comps = prov.get("components")
+    if isinstance(comps, dict):
+        out["components_kept"] = list(comps.get("kept", []))
+        out["components_dropped"] = list(comps.get("dropped", []))
+    env = prov.get("envelope")
+    if isinstance(env, dict) and env.get("rms_volts"):
+        out["envelope_rms_mV"] = [round(float(v) * 1e3, 4) for v in env["rms_volts"]]
+        out["envelope_peak_mV"] = [round(float(v) * 1e3, 3) for v in env.get("peak_volts") or []]
+    return out
 
 
 def _size(path: str) -> int:
