@@ -116,7 +116,7 @@ def paired_edges_filled(n: int, *, size: int = 32, seed: int = 0,
     A is the outline drawing of one to three overlapping discs, rectangles and triangles
     (black lines on white); B is the same drawing with every visible region filled with
     the colour of its shape's kind (:data:`KIND_COLOURS`) on white. The target is dense
-    (the shapes cover a third of the image on average) and fully determined by the input:
+    (the shapes cover a fifth of the pixels on average) and fully determined by the input:
     a translator has to fill closed outlines and tell the kinds apart by their outline.
 
     Returns
