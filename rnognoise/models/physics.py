@@ -84,12 +84,18 @@ class Background(nn.Module):
 
 
 class BlockOffsets(nn.Module):
-    """Per-event random offsets, constant over each ``block``-sample digitizer block.
+    """Per-event baseline offsets: one per trace, plus one per digitizer block.
+
+    After pedestal subtraction recorded traces keep a baseline offset of their own (it
+    drifts from event to event by several ADC counts) and a smaller offset per
+    ``block``-sample LAB4D block. Both are drawn per event and channel: the trace offset
+    with spread ``sigma_event``, the block offsets around it with spread ``sigma``.
 
     Parameters
     ----------
     n_channels, n_samples : int
-        Layout (``n_samples`` must be a multiple of ``block``; otherwise the module is off).
+        Layout (block offsets need ``n_samples`` a multiple of ``block`` and at least two
+        blocks; trace offsets are always modelled).
     block : int
         Block length in samples (128 for the LAB4D).
     """
@@ -100,6 +106,7 @@ class BlockOffsets(nn.Module):
         self.active = block > 0 and n_samples % block == 0 and n_samples >= 2 * block
         self.n_blocks = n_samples // block if self.active else 0
         self.log_sigma = nn.Parameter(torch.full((n_channels,), math.log(1e-3)))
+        self.log_sigma_event = nn.Parameter(torch.full((n_channels,), math.log(1e-3)))
 
     def block_means(self, data: torch.Tensor) -> torch.Tensor:
         """Per-block means ``(n, C, n_blocks)`` of traces ``(n, C, T)``."""
@@ -107,36 +114,57 @@ class BlockOffsets(nn.Module):
         return data.reshape(n, c, self.n_blocks, self.block).mean(-1)
 
     def remove(self, data: torch.Tensor) -> torch.Tensor:
-        """``data`` with each block's mean subtracted."""
+        """``data`` with each block's mean (or, without blocks, each trace's) subtracted."""
         if not self.active:
-            return data
+            return data - data.mean(-1, keepdim=True)
         means = self.block_means(data)
         return data - means.repeat_interleave(self.block, dim=-1)
 
     def initialize(self, data: torch.Tensor) -> None:
-        """Block-offset spread per channel from the spread of block means."""
-        if not self.active:
-            return
-        sigma = self.block_means(data).std(dim=(0, 2)).clamp_min(1e-4)
-        self.log_sigma.data.copy_(sigma.log())
+        """Spreads per channel from the trace means and the block means around them.
+
+        The background's own contribution to a mean over ``L`` samples (its spectrum near
+        zero frequency, small for band-limited noise) is measured on the data with the
+        offsets removed and subtracted in quadrature.
+        """
+        trace_mean = data.mean(-1)                                         # (n, C)
+        if self.active:
+            means = self.block_means(data)                                 # (n, C, B)
+            rel = means - trace_mean[..., None]
+            clean = self.remove(data)
+            # background scatter of block means and of trace means: block means of the
+            # offset-free data, rescaled by the number of samples averaged
+            noise_block = self.block_means(clean.roll(self.block // 2, -1)).var(dim=(0, 2))
+            var_block = (rel.var(dim=(0, 2)) - noise_block).clamp_min(1e-8)
+            self.log_sigma.data.copy_(0.5 * var_block.log())
+            noise_trace = noise_block * self.block / data.shape[-1]
+        else:
+            noise_trace = torch.zeros(data.shape[1], dtype=data.dtype, device=data.device)
+        var_event = (trace_mean.var(dim=0) - noise_trace).clamp_min(1e-8)
+        self.log_sigma_event.data.copy_(0.5 * var_event.log())
 
     def forward(self, n: int, generator: torch.Generator) -> torch.Tensor:
-        """Offsets ``(n, C, T)`` (zeros when inactive)."""
+        """Offsets ``(n, C, T)`` (``(n, C, 1)`` without blocks)."""
         c = self.log_sigma.shape[0]
         dev = self.log_sigma.device
+        event = torch.randn(n, c, 1, generator=generator, device=dev) \
+            * self.log_sigma_event.exp()[:, None]
         if not self.active:
-            return torch.zeros(n, c, 1, device=dev)
+            return event
         eps = torch.randn(n, c, self.n_blocks, generator=generator, device=dev)
-        return (eps * self.log_sigma.exp()[:, None]).repeat_interleave(self.block, dim=-1)
+        return (eps * self.log_sigma.exp()[:, None] + event).repeat_interleave(self.block,
+                                                                               dim=-1)
 
     def add_to(self, traces: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         """Add the offsets to contiguous traces ``(n, C, T)`` in place (the same draws as
         :meth:`forward`, without the ``(n, C, T)`` temporary)."""
-        if not self.active:
-            return traces
         n, c, _ = traces.shape
+        event = torch.randn(n, c, 1, generator=generator, device=traces.device) \
+            * self.log_sigma_event.exp()[:, None]
+        if not self.active:
+            return traces.add_(event)
         eps = torch.randn(n, c, self.n_blocks, generator=generator, device=traces.device)
-        offsets = eps * self.log_sigma.exp()[:, None]
+        offsets = eps * self.log_sigma.exp()[:, None] + event
         traces.view(n, c, self.n_blocks, self.block).add_(offsets[..., None])
         return traces
 
