@@ -103,9 +103,11 @@ def _channel_figure(report: FidelityReport, c: int) -> Figure:
     ax_pk.set_xlabel("peak / RMS of the trace")
     ax_pk.set_ylabel("fraction of events")
     ax_pk.set_title("Peak-to-RMS per event")
-    rates = [f"{t:.0f}σ: {p['real_rate'][i][c]:.2%} / {p['generated_rate'][i][c]:.2%}"
-             for i, t in enumerate(p["thresholds_sigma"])]
-    ax_pk.text(0.97, 0.97, "events above (real / gen)\n" + "\n".join(rates),
+    n_r = report.sizes.get("real", 0)
+    n_g = report.sizes.get("generated_used", 0)
+    rates = [f"{t:.0f}σ: {p['real_rate'][i][c]:.2%} ({round(p['real_rate'][i][c] * n_r)}/{n_r})"
+             f" / {p['generated_rate'][i][c]:.2%}" for i, t in enumerate(p["thresholds_sigma"])]
+    ax_pk.text(0.97, 0.97, f"events above (real / gen of {n_g})\n" + "\n".join(rates),
                transform=ax_pk.transAxes, ha="right", va="top", fontsize=10,
                bbox={"fc": "white", "ec": "0.7"})
     ax_pk.legend(loc="lower left")
