@@ -64,3 +64,16 @@ def test_station_figures_are_per_group(report: FidelityReport) -> None:
     finally:
         for _, fig in figs:
             plt.close(fig)
+
+
+def test_pdf_summary_page_is_collapsed_too(report: FidelityReport) -> None:
+    from rnognoise.report import _summary_page
+
+    fig = _summary_page(report, "fail")
+    try:
+        cells = fig.axes[0].tables[0].get_celld().values()
+        texts = [c.get_text().get_text() for c in cells]
+        assert f"deep VPol: worst ch {LOUD}" in texts
+        assert sum(t == "rms_rel_diff" for t in texts) == 4  # one line per channel group
+    finally:
+        plt.close(fig)

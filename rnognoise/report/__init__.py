@@ -176,17 +176,21 @@ def _fmt(value: float | None, err: float | None = None) -> str:
 
 def _summary_page(report: FidelityReport, verdict: str) -> Figure:
     rows = report.rows
+    where = [r.where for r in rows]
     if len(report.channels) > GROUPED_ABOVE:  # a full station: the worst channel per group
-        rows = [g.worst for g in collapse_rows(rows)]
+        groups = collapse_rows(rows)
+        rows = [g.worst for g in groups]
+        where = [f"{g.where}: worst {g.worst.where}" if len(g.rows) > 1 else g.where
+                 for g in groups]
     fig = plt.figure(figsize=(11.7, 0.28 * len(rows) + 1.6))
     fig.text(0.02, 1 - 0.35 / fig.get_figheight(),
              f"Noise-fidelity report: verdict {verdict.upper()}, "
              f"score {report.score():.3g}; band {report.band[0] / 1e6:.0f}-"
              f"{report.band[1] / 1e6:.0f} MHz", fontsize=14, weight="bold", va="top")
-    cell: list[list[Any]] = [[r.group, r.name, r.where, _fmt(r.value, r.uncertainty),
+    cell: list[list[Any]] = [[r.group, r.name, w, _fmt(r.value, r.uncertainty),
                               _fmt(r.reference, r.reference_uncertainty), _fmt(r.limit_pass),
                               r.unit, r.verdict + (" (limited)" if r.limited else "")]
-                             for r in rows]
+                             for r, w in zip(rows, where, strict=True)]
     ax = fig.add_axes((0.02, 0.02, 0.96, 1 - 0.9 / fig.get_figheight()))
     ax.axis("off")
     table = ax.table(cell, colLabels=["group", "metric", "where", "value", "real-vs-real",
