@@ -124,7 +124,7 @@ def test_default_step_is_at_least_twice_as_fast_as_the_eager_five_critic_step():
     best = {name: math.inf for name in plans}
     for rep in range(3):
         for name, plan in plans.items():
-            t0 = time.perf_counter()
+            t0 = time.process_time()  # CPU time: robust against other jobs' load
             plan.step_fn(rep + 1, batch_fn)
-            best[name] = min(best[name], time.perf_counter() - t0)
+            best[name] = min(best[name], time.process_time() - t0)
     assert best["eager"] / best["default"] > 2.0, best
