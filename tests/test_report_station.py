@@ -49,6 +49,9 @@ def test_page_shows_one_line_per_metric_and_group(report: FidelityReport, tmp_pa
     table = table[:table.index("</table>")]
     assert table.count("<tr>") == 1 + len(collapse_rows(report.rows))
     assert "Rows collapsed per channel group" in table
+    top = page[:page.index("<h2>Every row</h2>")]  # failing rows, one line per group
+    assert "fail rms_rel_diff, deep VPol: 1 fail of 7 channels; worst ch 7:" in top
+    assert "rms_rel_diff ch 7:" not in top
     line = next(t for t in table.split("<tr>") if "rms_rel_diff" in t and "deep VPol" in t)
     assert f"<td>ch {LOUD}</td>" in line and ">fail<" in line and "1 fail, 6 pass" in line
 

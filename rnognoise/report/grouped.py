@@ -18,8 +18,8 @@ from ..metrics.rows import MetricRow
 from ..metrics.thresholds import VERDICT_ORDER
 from .figures import VERDICT_COLORS
 
-__all__ = ["GROUPED_ABOVE", "RowGroup", "collapse_rows", "group_label", "grouped_rows_table",
-           "worst_channel", "worst_row"]
+__all__ = ["GROUPED_ABOVE", "RowGroup", "collapse_rows", "group_label", "grouped_reasons",
+           "grouped_rows_table", "worst_channel", "worst_row"]
 
 #: Reports with more channels than this group their rows and figures by channel group.
 GROUPED_ABOVE = 4
@@ -158,3 +158,27 @@ def grouped_rows_table(report: FidelityReport,
             f"<td class='small'>{e(w.reason)}</td></tr>")
     parts.append("</table>")
     return parts
+
+
+def grouped_reasons(report: FidelityReport, reasons: list[str]) -> list[str]:
+    """The failing and warning rows of the verdict, one line per metric and channel group.
+
+    Lines of ``reasons`` that are not rows of ``report`` (per-condition groups) follow
+    unchanged.
+    """
+    own = {f"{r.verdict} {r.name} {r.where}: {r.reason}" for r in report.rows}
+    totals: dict[tuple[str, str], int] = {}
+    for g in collapse_rows(report.rows):
+        totals[(g.rows[0].name, g.where)] = len(g.rows)
+    out = []
+    for g in collapse_rows(report.flagged()):
+        w = g.worst
+        if len(g.rows) == 1 and totals.get((w.name, g.where), 1) == 1:
+            out.append(f"{w.verdict} {w.name} {w.where}: {w.reason}")
+            continue
+        counts = ", ".join(f"{n} {v}" for v in ("fail", "warn")
+                           if (n := sum(r.verdict == v for r in g.rows)))
+        out.append(f"{w.verdict} {w.name}, {g.where}: {counts} of "
+                   f"{totals.get((w.name, g.where), len(g.rows))} channels; worst {w.where}: "
+                   f"{w.reason}")
+    return out + [x for x in reasons if x not in own]

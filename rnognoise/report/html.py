@@ -20,7 +20,7 @@ from ..metrics.conditional import HEADLINE_METRICS, ConditionalReport, Condition
 from ..metrics.fidelity import FidelityReport
 from ..metrics.verdict import Verdict, final_verdict
 from .figures import VERDICT_COLORS, png_base64
-from .grouped import GROUPED_ABOVE, grouped_rows_table
+from .grouped import GROUPED_ABOVE, grouped_reasons, grouped_rows_table
 from .provenance import model_provenance, provenance_section
 from .sample_size import sample_size_section
 
@@ -127,9 +127,15 @@ def _verdict_section(report: FidelityReport, verdict: Verdict) -> list[str]:
         ", ".join(f"{e(k)} {e(x)}" for k, x in verdict.parts.items()) + ".</p>",
     ]
     if verdict.reasons:
-        parts.append(f"<p><b>{len(verdict.reasons)} rows fail or warn:</b></p><ul>" + "".join(
+        reasons = verdict.reasons
+        head = f"{len(reasons)} rows fail or warn:"
+        if len(report.channels) > GROUPED_ABOVE:
+            reasons = grouped_reasons(report, reasons)
+            head = (f"{len(verdict.reasons)} rows fail or warn (one line per metric and "
+                    "channel group):")
+        parts.append(f"<p><b>{head}</b></p><ul>" + "".join(
             f"<li class='{'fail' if r.startswith('fail') else 'warn'}'>{e(r)}</li>"
-            for r in verdict.reasons) + "</ul>")
+            for r in reasons) + "</ul>")
     else:
         parts.append("<p>No row fails or warns.</p>")
     if verdict.limited:
