@@ -168,8 +168,14 @@ def grouped_reasons(report: FidelityReport, reasons: list[str]) -> list[str]:
     """
     own = {f"{r.verdict} {r.name} {r.where}: {r.reason}" for r in report.rows}
     totals: dict[tuple[str, str], int] = {}
+    unit: dict[tuple[str, str], str] = {}
     for g in collapse_rows(report.rows):
-        totals[(g.rows[0].name, g.where)] = len(g.rows)
+        key = (g.rows[0].name, g.where)
+        totals[key] = len(g.rows)
+        places = {r.channel if r.pair is None else r.pair for r in g.rows}
+        one_per_channel = len(places) == len(g.rows)
+        unit[key] = "channels" if one_per_channel and g.rows[0].pair is None else (
+            "pairs" if one_per_channel else "rows")
     out = []
     for g in collapse_rows(report.flagged()):
         w = g.worst
@@ -178,7 +184,8 @@ def grouped_reasons(report: FidelityReport, reasons: list[str]) -> list[str]:
             continue
         counts = ", ".join(f"{n} {v}" for v in ("fail", "warn")
                            if (n := sum(r.verdict == v for r in g.rows)))
+        key = (w.name, g.where)
         out.append(f"{w.verdict} {w.name}, {g.where}: {counts} of "
-                   f"{totals.get((w.name, g.where), len(g.rows))} channels; worst {w.where}: "
+                   f"{totals.get(key, len(g.rows))} {unit.get(key, 'rows')}; worst {w.where}: "
                    f"{w.reason}")
     return out + [x for x in reasons if x not in own]
