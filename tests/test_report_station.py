@@ -80,3 +80,22 @@ def test_pdf_summary_page_is_collapsed_too(report: FidelityReport) -> None:
         assert sum(t == "rms_rel_diff" for t in texts) == 4  # one line per channel group
     finally:
         plt.close(fig)
+
+
+def test_scoreboard_shows_the_worst_row_of_a_cell(report: FidelityReport) -> None:
+    from rnognoise.report.group_figures import scoreboard_figure
+
+    fig = scoreboard_figure(report)
+    try:
+        ax = fig.axes[0]
+        names = [t.get_text() for t in ax.get_yticklabels()]
+        order = [int(t.get_text()) for t in ax.get_xticklabels()]
+        shown = {(round(t.get_position()[1]), round(t.get_position()[0])): t.get_text()
+                 for t in ax.texts if t.get_position()[1] >= 0}
+        for name in ("line_power_db", "rms_rel_diff"):
+            for j, ch in enumerate(order):
+                rows = [r for r in report.rows if r.name == name and r.channel == ch]
+                worst = max(r.excess for r in rows)
+                assert float(shown[(names.index(name), j)]) == pytest.approx(worst, abs=0.051)
+    finally:
+        plt.close(fig)

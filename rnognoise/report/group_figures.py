@@ -30,7 +30,8 @@ _CODES = {"n/a": 0, "pass": 1, "warn": 2, "fail": 3}
 
 
 def scoreboard_figure(report: FidelityReport) -> Figure:
-    """Result of every per-channel row: metrics x channels, channels grouped by RNO-G group."""
+    """Result of every per-channel row: metrics x channels, channels grouped by RNO-G group
+    (a metric with several rows per channel, e.g. one per line, shows the worst)."""
     groups = group_channels(report.channels)
     order = [c for chans in groups.values() for c in chans]
     names: list[str] = []
@@ -40,12 +41,14 @@ def scoreboard_figure(report: FidelityReport) -> Figure:
     code = np.full((len(names), len(order)), np.nan)
     excess = np.full_like(code, np.nan)
     col = {c: j for j, c in enumerate(order)}
-    for r in report.rows:
+    for r in report.rows:  # several rows of a cell (one per line): the worst is shown
         if r.channel is None or r.channel not in col:
             continue
         i, j = names.index(r.name), col[r.channel]
-        code[i, j] = _CODES.get(r.verdict, 0)
-        excess[i, j] = r.excess
+        rank = (_CODES.get(r.verdict, 0), r.excess if r.excess == r.excess else -1.0)
+        if np.isnan(code[i, j]) or rank > (code[i, j], np.nan_to_num(excess[i, j], nan=-1.0)):
+            code[i, j] = rank[0]
+            excess[i, j] = r.excess
     fig, ax = plt.subplots(figsize=(max(8.0, 0.5 * len(order) + 4.5),
                                     0.42 * len(names) + 2.2))
     fig.subplots_adjust(left=0.25, right=0.98, top=1 - 1.2 / (0.42 * len(names) + 2.2),
