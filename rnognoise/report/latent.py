@@ -217,7 +217,7 @@ def separation_line(m: dict[str, Any]) -> str:
 def latent_figure(m: dict[str, Any]) -> Figure:
     """Scatter of the real events' latent means coloured by noise class."""
     fig, ax = plt.subplots(figsize=(9, 7))
-    fig.subplots_adjust(left=0.1, right=0.97, top=0.86, bottom=0.1)
+    fig.subplots_adjust(left=0.1, right=0.97, top=0.84, bottom=0.1)
     x, y, lab = np.asarray(m["x"]), np.asarray(m["y"]), np.asarray(m["labels"])
     order = sorted(m["counts"], key=lambda c: -m["counts"][c])  # rare classes drawn last
     for c in order:
@@ -230,7 +230,9 @@ def latent_figure(m: dict[str, Any]) -> Figure:
     ax.set_xlabel("latent 1" + pcs[0])
     ax.set_ylabel("latent 2" + pcs[1])
     ax.legend(title="noise class (events)", markerscale=2)
-    line = separation_line(m)
-    ax.set_title(f"VAE latent means of {m['n_events']} real events ({m['projection']})\n"
-                 + (line[:110] + "..." if len(line) > 113 else line), fontsize=11)
+    line = ("class separation not measured" if m.get("accuracy") is None else
+            f"k-NN class accuracy {m['accuracy']:.1%} vs majority rate {m['majority_rate']:.1%}"
+            f"; balanced {m['balanced_accuracy']:.1%} vs chance {m['chance_balanced']:.1%}")
+    ax.set_title(f"VAE latent means of {m['n_events']} real events\n({m['projection']})\n"
+                 + line, fontsize=11)
     return fig
