@@ -274,12 +274,22 @@ class Envelope(nn.Module):
         return s[..., :self.n_bands], s[..., self.n_bands:]
 
     def spectral_gain(self, band_log_power: torch.Tensor) -> torch.Tensor:
-        """Amplitude gains ``(n, C, F)`` from band log powers ``(n, C, B)``."""
-        return torch.exp(0.5 * band_log_power @ self.band_interp)
+        """Amplitude gains ``(n, C, F)`` from band log powers ``(n, C, B)``: the band
+        amplitudes ``exp(s / 2)`` interpolated linearly over frequency."""
+        return torch.exp(0.5 * band_log_power) @ self.band_interp
 
     def time_gain(self, window_log_power: torch.Tensor) -> torch.Tensor:
-        """Amplitude envelope ``(n, C, T)`` of unit mean power from window log powers."""
-        log_env = window_log_power @ self.window_interp                 # (n, C, T)
-        log_env = log_env - torch.logsumexp(log_env, -1, keepdim=True) + math.log(
-            log_env.shape[-1])
-        return torch.exp(0.5 * log_env)
+        """Amplitude envelope ``(n, C, T)`` of unit mean power from window log powers
+        ``(n, C, W)``: the window amplitudes interpolated linearly over time, normalised
+        with the exact mean square of the interpolant (a ``W x W`` quadratic form)."""
+        amp = torch.exp(0.5 * (window_log_power - window_log_power.amax(-1, keepdim=True)))
+        gram = self.window_interp @ self.window_interp.T / self.window_interp.shape[-1]
+        power = torch.einsum("ncw,wv,ncv->nc", amp, gram, amp).clamp_min(1e-30)
+        return (amp * power.rsqrt()[..., None]) @ self.window_interp
+
+    @property
+    def has_time_variation(self) -> bool:
+        """Whether any modelled direction changes the time envelope."""
+        d = self.n_channels * (self.n_bands + self.n_windows)
+        per = self.basis.reshape(self.max_dims, self.n_channels, -1)[..., self.n_bands:]
+        return d > 0 and bool(per.abs().amax() > 0)

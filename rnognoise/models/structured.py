@@ -178,10 +178,14 @@ class PhysicsGenerator(nn.Module):
         if envelope:
             band, window = self.envelope.draw(n, generator)
             sg = self.envelope.spectral_gain(band)
-            spec = spec * sg if grad else spec.mul_(sg)
+            if grad:
+                spec = spec * sg
+            else:
+                torch.view_as_real(spec).mul_(sg[..., None])
             x = irfft(spec, self.n_samples)
-            tg = self.envelope.time_gain(window)
-            x = x * tg if grad else x.mul_(tg)
+            if grad or self.envelope.has_time_variation:
+                tg = self.envelope.time_gain(window)
+                x = x * tg if grad else x.mul_(tg)
             if impulses:
                 x = self.impulses.add_to_traces(x, generator)
         else:
