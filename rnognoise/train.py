@@ -187,7 +187,7 @@ def _fit(data: str | os.PathLike[str] | TraceSet, out: str | os.PathLike[str] | 
                       f"{out}.ckpt" if out is not None else None, comm)
     records, loops = [], []
     for part in parts:
-        record, loop = fit_part(part, ctx, batches=fd.windows.batches if fd.windows else None)
+        record, loop = fit_part(part, ctx, windows=fd.windows if len(parts) == 1 else None)
         records.append(record)
         if loop is not None:
             loops.append(loop)

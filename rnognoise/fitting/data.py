@@ -87,9 +87,16 @@ def channel_stats(chunks: Iterable[np.ndarray]) -> tuple[np.ndarray, np.ndarray]
     return mean, np.sqrt(m2 / count)
 
 
+def block_rows(rows: np.ndarray, lo: int, hi: int) -> np.ndarray:
+    """The sorted ``rows`` in ``[lo, hi)``."""
+    return rows[np.searchsorted(rows, lo):np.searchsorted(rows, hi)]
+
+
 def _chunks(array: np.ndarray, rows: np.ndarray) -> Iterable[np.ndarray]:
-    for lo in range(0, rows.size, CHUNK_EVENTS):
-        yield array[rows[lo:lo + CHUNK_EVENTS]]
+    """The ``rows`` of ``array`` block by block of :data:`CHUNK_EVENTS` events, as a
+    streamed file is read."""
+    for lo in range(0, array.shape[0], CHUNK_EVENTS):
+        yield array[block_rows(rows, lo, lo + CHUNK_EVENTS)]
 
 
 def envelope(rms: np.ndarray, peak: np.ndarray) -> dict[str, Any]:

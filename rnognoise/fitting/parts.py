@@ -10,7 +10,6 @@ Nothing here knows which model a part is: it uses the model contract
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,13 +32,11 @@ from ..selection import (
 )
 from .data import MIN_VALIDATION_EVENTS
 from .options import FitOptions
+from .stream import WindowSource
 
-__all__ = ["BatchFn", "PartContext", "fit_part", "train_part"]
+__all__ = ["PartContext", "fit_part", "train_part"]
 
 _log = get_logger("train")
-
-#: ``batch_fn(step, k)``: the k-th normalised training batch of a (global) step.
-BatchFn = Callable[[int, int], torch.Tensor]
 
 
 @dataclass
@@ -58,8 +55,7 @@ def _safe_label(label: str) -> str:
     return "".join(ch if ch.isalnum() or ch in "=-_." else "_" for ch in label)
 
 
-def fit_part(part: FitPart, ctx: PartContext, *,
-             batches: Callable[[int], BatchFn] | None = None,
+def fit_part(part: FitPart, ctx: PartContext, *, windows: WindowSource | None = None,
              ) -> tuple[dict[str, Any], LoopResult | None]:
     """Initialise, select components, train and check one part.
 
@@ -69,9 +65,8 @@ def fit_part(part: FitPart, ctx: PartContext, *,
         The part; its ``train`` and ``val`` are normalised CPU or device tensors.
     ctx : PartContext
         Options, device, checkpoint root, ranks.
-    batches : callable, optional
-        ``batches(batch_size)`` -> the training batches (a streamed fit); default: drawn
-        from ``part.train``.
+    windows : WindowSource, optional
+        The training batches of a streamed fit; default: drawn from ``part.train``.
 
     Returns
     -------
@@ -109,8 +104,7 @@ def fit_part(part: FitPart, ctx: PartContext, *,
         if ctx.checkpoint_root is not None:
             ckpt = ctx.checkpoint_root + (f"/{_safe_label(part.label)}" if part.label else "")
         desc = f"fit {opts.model}" + (f" [{part.label}]" if part.label else "")
-        batch_fn = batches(opts.batch_size) if batches is not None else None
-        loop = train_part(model, train, val, ctx, ckpt, batch_fn=batch_fn,
+        loop = train_part(model, train, val, ctx, ckpt, windows=windows,
                           max_minutes=opts.budget_minutes(part.share), desc=desc)
         record.update(train_steps=loop.steps, train_time_s=round(loop.elapsed_s, 1),
                       stopped_by=loop.stopped_by, best_step=loop.best_step,
@@ -156,19 +150,22 @@ def _heldout(part: FitPart, train: torch.Tensor, val: torch.Tensor,
 
 
 def train_part(model: NoiseModel, train: torch.Tensor, val: torch.Tensor, ctx: PartContext,
-               ckpt_dir: str | None, *, batch_fn: BatchFn | None = None,
+               ckpt_dir: str | None, *, windows: WindowSource | None = None,
                max_minutes: float | None = None, desc: str | None = None) -> LoopResult:
     """Run the shared :class:`~rnognoise.core.TrainingLoop` on a learned model.
 
-    The global batch of each step is drawn from ``(seed, step)``; rank ``r`` of a
-    distributed fit trains on its ``r``-th slice. ``batch_fn`` (a streamed fit) replaces
-    the draw from ``train``.
+    The global batch of each step is a function of ``(seed, step)``: consecutive draws
+    of epochs in which every training event comes once
+    (:class:`~rnognoise.fitting.stream.WindowSource`; ``windows`` for a streamed fit,
+    else over ``train`` in memory); rank ``r`` of a distributed fit trains on its
+    ``r``-th slice.
     """
     opts, comm = ctx.opts, ctx.comm
     world = comm.world_size if comm is not None else 1
     rank = comm.rank if comm is not None else 0
     plan = model.training_plan(lr=opts.lr, batch_size=opts.batch_size // world)
-    n_train = train.shape[0]
+    source = windows if windows is not None else WindowSource.in_memory(train, opts.seed)
+    n_train = source.n_rows
     steps = opts.steps
     if steps is None and opts.epochs is not None:
         per_step = opts.batch_size * plan.batches_per_step
@@ -177,16 +174,12 @@ def train_part(model: NoiseModel, train: torch.Tensor, val: torch.Tensor, ctx: P
         steps = 10**9
     batch = min(opts.batch_size, n_train)
     local = batch // world
+    batch_fn = source.batches(batch, plan.batches_per_step)
 
     def draw(index: int, k: int) -> torch.Tensor:
         # The model sees index = step * world + rank (its noise differs between ranks);
         # the global batch depends on the step only, and this rank takes its slice.
-        step = index // world
-        if batch_fn is not None:
-            return batch_fn(step, k)[rank * local:(rank + 1) * local].to(ctx.device)
-        gen = torch.Generator().manual_seed(opts.seed * 1_000_003 + step * 131 + k)
-        idx = torch.randint(0, n_train, (batch,), generator=gen)[rank * local:(rank + 1) * local]
-        return train[idx.to(train.device)]
+        return batch_fn(index // world, k)[rank * local:(rank + 1) * local].to(ctx.device)
 
     eval_gen = torch.Generator(device=val.device)
 
