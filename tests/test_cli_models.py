@@ -90,6 +90,7 @@ def test_fit_bad_input_is_one_line_exit_2(case, traces_file, tmp_path, capsys):
     assert expected in line
     if case == "exists":
         assert out.read_bytes() == b"user data"
+        assert "(pass --force to overwrite)" in line and "force=True" not in line
     else:
         assert not out.exists()
 
@@ -117,3 +118,21 @@ def test_sample_from_corrupt_model_is_one_line_exit_2(content, tmp_path, capsys)
 def test_sample_from_a_traces_file_is_refused(traces_file, tmp_path, capsys):
     assert main(["sample", str(traces_file), "-n", "3", "--out", str(tmp_path / "o.h5")]) == 2
     assert "not an rnognoise model file" in _err(capsys)
+
+
+def test_a_failed_validate_leaves_no_report_folder(traces_file, tmp_path, capsys):
+    report = tmp_path / "new" / "report"
+    code = main(["validate", str(traces_file), str(tmp_path / "missing.h5"), "--report",
+                 str(report), "--quick", "-q"])
+    assert code == 2 and "missing.h5" in _err(capsys)
+    assert not (tmp_path / "new").exists()
+
+
+def test_fit_help_explains_every_option(capsys):
+    with pytest.raises(SystemExit):
+        main(["fit", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "baseline, vae, wgan-gp" in text and "default 15" in text
+    for flag in ("--batch-size", "--seed", "--eval-every", "--checkpoint-every"):
+        after = text.split(flag, 2)[-1][:120]
+        assert "default" in after or "events" in after, flag

@@ -344,3 +344,46 @@ def test_sidereal_time_uses_the_longitude_of_the_fit(tmp_path, data: TraceSet) -
     ts = gen.sample_traceset(3, seed=0, condition={"readout_time": times})
     assert np.allclose(ts.events["lst"], local_sidereal_time(times, 0.0))
     assert not np.allclose(ts.events["lst"], local_sidereal_time(times))
+
+
+# -- every kind as the base of a conditional model (the all-models test's conditional row) --
+_SMALL = {"baseline": {},
+          "vae": {"width": 4, "latent_dim": 4, "pretrain_steps": 5, "select_components": False},
+          "wgan-gp": {"critic_width": 4, "n_critic": 1, "impulses": False,
+                      "select_components": False}}
+
+
+@pytest.mark.parametrize("kind", sorted(_SMALL))
+def test_every_kind_fits_as_a_conditional_model(kind, tmp_path, data: TraceSet) -> None:
+    from rnognoise.models import model_kinds
+
+    assert sorted(_SMALL) == model_kinds()  # a new kind must be added here
+    path = tmp_path / f"{kind}.safetensors"
+    result = fit(data[:240], path, model=kind, model_options=_SMALL[kind],
+                 conditions=["station"], steps=2, batch_size=16, eval_every=0, quiet=True,
+                 device="cpu")
+    cells = result.provenance["cells"]
+    assert [c["cell"] for c in cells] == ["station=11", "station=12"]
+    assert [c["n_train_events"] + c["n_validation_events"] for c in cells] == [120, 120]
+    for cell in cells:
+        group = cell["groups"][0]
+        assert group["group"] == "all" and "heldout_check" in group
+        assert group.get("train_steps") == (2 if kind != "baseline" else None)
+    assert [m.kind for m in result.model.submodels] == [kind, kind]
+    gen = NoiseGenerator.load(path, device="cpu")
+    a = gen.sample(6, seed=3, condition={"station": 12})
+    assert a.shape == (6, 2, T) and np.isfinite(a).all()
+    assert np.array_equal(a, NoiseGenerator.load(path, device="cpu").sample(
+        6, seed=3, condition={"station": 12}))
+    assert not np.array_equal(a, gen.sample(6, seed=3, condition={"station": 11}))
+
+
+def test_fit_takes_keyword_options_and_names_unknown_ones(data: TraceSet) -> None:
+    via_keywords = fit(data[:200], None, model="baseline", seed=4, quiet=True)
+    via_options = fit(data[:200], None, FitOptions(model="baseline", seed=4, quiet=True))
+    assert via_keywords.provenance["split"] == via_options.provenance["split"]
+    base = FitOptions(model="baseline", seed=1)
+    assert fit(data[:200], None, base, seed=4, quiet=True).provenance["seed"] == 4
+    assert base.seed == 1  # the options given are not changed
+    with pytest.raises(ConfigError, match=r"unknown fit option\(s\) \['minutes'\]"):
+        fit(data[:200], None, model="baseline", minutes=3)

@@ -40,6 +40,9 @@ def add_parser(sub: argparse._SubParsersAction, parents: list[argparse.ArgumentP
     p.add_argument("--report", metavar="DIR",
                    help="write DIR/metrics.json and DIR/report.html (created if missing)")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    p.add_argument("--summary", action="store_true",
+                   help="print the verdict and the rows that fail or warn, not the full "
+                   "table (the report holds it)")
     p.add_argument("--pdf", action="store_true", help="also write DIR/report.pdf")
     p.add_argument("--seed", type=int, default=0,
                    help="seed of the split, the subsets and the model sampling (default 0)")
@@ -166,7 +169,29 @@ def _draw(gen: object, n_events: int, factor: float, time_budget: float | None, 
                            "sample_chunks": k})
 
 
+def _missing_folders(directory: str) -> list[Path]:
+    """``directory`` and its parents that do not exist yet, deepest first."""
+    missing, d = [], Path(directory).absolute()
+    while not d.exists() and d != d.parent:
+        missing.append(d)
+        d = d.parent
+    return missing
+
+
 def run(args: argparse.Namespace) -> int:
+    created = _missing_folders(args.report) if args.report else []
+    try:
+        return _run(args)
+    except BaseException:
+        for folder in created:  # a failed run leaves no empty report folder behind
+            try:
+                folder.rmdir()
+            except OSError:
+                break
+        raise
+
+
+def _run(args: argparse.Namespace) -> int:
     from ..metrics import compare
 
     if args.pdf and not args.report:
@@ -302,6 +327,8 @@ def _output(args: argparse.Namespace, report: Any, by_condition: Any, reference:
     if reference is not None:
         print(f"reference (NuRadioMC generic noise): result {reference.verdict.upper()}, "
               f"score {reference.score():.3g}")
+    if args.summary:
+        return
     print("\n" + report.table())
     if by_condition is not None:
         print("\n" + by_condition.table())

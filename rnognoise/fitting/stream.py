@@ -201,14 +201,22 @@ def load_streamed(path: str | os.PathLike[str], opts: FitOptions) -> FitData:
         sq += np.square(dev, dtype=np.float64).sum(axis=(0, 2))
         peak = np.maximum(peak, np.abs(dev).max(axis=(0, 2), initial=0.0))
         first = -(-done // stride) * stride
-        sampled.append(raw.reshape(-1)[first - done::stride])
+        sampled.append(raw.reshape(-1)[first - done::stride].copy())  # not a view of raw
         done += raw.size
     quantum = detect_quantum(np.concatenate(sampled), max_values=len(np.concatenate(sampled)))
     rms = np.sqrt(sq / (train_pos.size * layout.n_samples))
 
     def read(positions: np.ndarray) -> np.ndarray:
-        raw = read_traces(path, events=positions, **kw).traces
-        return (raw - off32[None, :, None]) / scale32[None, :, None]
+        # block by block of the file: a reader given scattered events may read the whole
+        # span between them at once
+        out = np.empty((positions.size, layout.n_channels, layout.n_samples), np.float32)
+        blocks = positions // CHUNK_EVENTS
+        edges = np.flatnonzero(np.diff(blocks)) + 1
+        for lo, hi in zip(np.r_[0, edges], np.r_[edges, positions.size], strict=True):
+            out[lo:hi] = read_traces(path, events=positions[lo:hi], **kw).traces
+        out -= off32[None, :, None]
+        out /= scale32[None, :, None]
+        return out
 
     rng = np.random.default_rng((opts.seed, 1))
     init_rows = (np.arange(train_pos.size) if train_pos.size <= opts.buffer_events else
