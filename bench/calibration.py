@@ -10,11 +10,15 @@ a real difference the verdict should and does see).
 
 Usage::
 
-    OMP_NUM_THREADS=1 python bench/calibration.py --events 2000 --seeds 10 --first-seed 100 \
+    OMP_NUM_THREADS=1 python bench/calibration.py --events 2000 --seeds 20 --first-seed 100 \
         --out calib_2000.json
+    python bench/calibration.py --table calib_2000.json      # the table of a finished run
+    python bench/calibration.py --rate-power                 # power of the impulse-rate test
 
 Thresholds were tuned on seeds 0-99 (``--first-seed 0``) and are reported on seeds from
 100 on (``--first-seed 100``), so the reported rates are not fitted to their own noise.
+``--out`` is rewritten after every seed, so an interrupted run keeps what it finished, and
+``--resume`` continues it.
 """
 
 from __future__ import annotations
@@ -89,18 +93,62 @@ def run_seed(seed: int, n_events: int, n_samples: int, c2st: bool) -> dict[str, 
     return out
 
 
+def _wilson(k: int, n: int) -> tuple[float, float]:
+    from rnognoise.metrics._common import wilson_interval
+
+    lo, hi = wilson_interval(k, n)
+    return float(lo), float(hi)
+
+
+def _rows_seen(entries: list[dict], top: int = 3) -> str:
+    """The metrics (without channel) that flagged most often, with their counts."""
+    counts: dict[str, int] = {}
+    for entry in entries:
+        for name in {f.split()[1] for f in entry["flagged"]}:
+            counts[name] = counts.get(name, 0) + 1
+    best = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:top]
+    return ", ".join(f"`{k}` {v}" for k, v in best) or "none"
+
+
 def table(results: list[dict[str, dict]], n_events: int) -> str:
-    """Markdown table: power per defect, false-alarm rate of fresh draws."""
+    """Markdown table: power per defect, false-alarm rate of fresh draws (Wilson 95 %)."""
     names = list(results[0])
-    lines = [f"| variant ({n_events} vs {n_events} events, {len(results)} seeds) | "
-             "not PASS | FAIL |", "|---|---|---|"]
+    n = len(results)
+    lines = [f"| variant ({n_events} vs {n_events} events, {n} seeds) | not PASS | "
+             "95 % interval | FAIL | rows that flagged (seeds) |", "|---|---|---|---|---|"]
     for name in names:
-        verdicts = [r[name]["verdict"] for r in results]
-        not_pass = sum(v != "pass" for v in verdicts)
-        fails = sum(v == "fail" for v in verdicts)
+        entries = [r[name] for r in results]
+        not_pass = sum(e["verdict"] != "pass" for e in entries)
+        fails = sum(e["verdict"] == "fail" for e in entries)
+        lo, hi = _wilson(not_pass, n)
         label = "false alarms" if name.startswith("fresh") else "power"
-        lines.append(f"| {name} ({label}) | {not_pass}/{len(verdicts)} | "
-                     f"{fails}/{len(verdicts)} |")
+        lines.append(f"| {name} ({label}) | {not_pass}/{n} | {100 * lo:.0f}-{100 * hi:.0f} % "
+                     f"| {fails}/{n} | {_rows_seen(entries)} |")
+    return "\n".join(lines)
+
+
+def rate_power(n_trials: int = 20000, seed: int = 0) -> str:
+    """Power and false-alarm rate of the event-level impulse-rate row at several ``k``.
+
+    Binomial counts with the simulator's impulse fraction (3 %), generated fraction x0.4,
+    x1 and x2.5, judged as :func:`rnognoise.metrics._common.rate_ratio` does.
+    """
+    from rnognoise.metrics._common import rate_ratio
+
+    rng = np.random.default_rng(seed)
+    ks = (2.0, 2.5, 3.0, 3.5)
+    lines = ["| events | generated rate | " + " | ".join(f"k = {k:g}" for k in ks) + " |",
+             "|---|---|" + "---|" * len(ks)]
+    p = SimulationConfig().impulse_fraction
+    for n in (500, 1000, 2000):
+        for factor in (0.4, 1.0, 2.5):
+            z = np.empty(n_trials)
+            for t in range(n_trials):
+                ln, se, *_ = rate_ratio(int(rng.binomial(n, p)), n,
+                                        int(rng.binomial(n, factor * p)), n)
+                z[t] = abs(ln) / se if np.isfinite(ln) else 0.0
+            cells = " | ".join(f"{100 * np.mean(z > k):.1f} %" for k in ks)
+            lines.append(f"| {n} | x{factor:g} | {cells} |")
     return "\n".join(lines)
 
 
@@ -113,20 +161,41 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--samples", type=int, default=2048, help="samples per trace (default 2048)")
     p.add_argument("--no-c2st", action="store_true", help="skip the classifier test")
     p.add_argument("--out", help="write every seed's verdicts and flagged rows as JSON")
+    p.add_argument("--resume", action="store_true",
+                   help="continue the run in --out (skip the seeds it holds)")
+    p.add_argument("--table", metavar="JSON", help="print the table of a finished run")
+    p.add_argument("--rate-power", action="store_true",
+                   help="print the power of the impulse-rate row at several k (binomial)")
     args = p.parse_args(argv)
+    if args.table:
+        done = json.loads(Path(args.table).read_text())
+        print(f"seeds {done['seeds'][0]}-{done['seeds'][-1]}; {done.get('machine', '')}")
+        print(table(done["results"], done["events"]))
+        return 0
+    if args.rate_power:
+        print(rate_power())
+        return 0
     print(machine_line(), flush=True)
-    results = []
+    results: list[dict[str, dict]] = []
+    seeds: list[int] = []
+    if args.resume and args.out and Path(args.out).exists():
+        done = json.loads(Path(args.out).read_text())
+        results, seeds = done["results"], done["seeds"]
     t0 = time.perf_counter()
     for seed in range(args.first_seed, args.first_seed + args.seeds):
+        if seed in seeds:
+            continue
         t = time.perf_counter()
         results.append(run_seed(seed, args.events, args.samples, not args.no_c2st))
+        seeds.append(seed)
         summary = ", ".join(f"{k.split(' (')[0]}: {v['verdict']}" for k, v in results[-1].items())
         print(f"seed {seed} ({time.perf_counter() - t:.0f} s): {summary}", flush=True)
         if args.out:
             Path(args.out).write_text(json.dumps({"events": args.events,
                                                   "samples": args.samples,
-                                                  "seeds": list(range(args.first_seed,
-                                                                      seed + 1)),
+                                                  "c2st": not args.no_c2st,
+                                                  "machine": machine_line(),
+                                                  "seeds": seeds,
                                                   "results": results}, indent=1))
     print(f"\n{time.perf_counter() - t0:.0f} s in all\n")
     print(table(results, args.events))

@@ -20,7 +20,7 @@ from .rows import RowBuilder
 from .summary import SetSummary
 from .tails import DEFAULT_SIGMA_THRESHOLDS
 
-__all__ = ["TRIGGER_RATES", "line_rows", "tail_rows", "trigger_rows"]
+__all__ = ["TRIGGER_RATES", "line_rows", "ratio_row", "tail_rows", "trigger_rows"]
 
 #: Real-set trigger rates at whose thresholds the rate ratio is judged; a further "tail"
 #: threshold sits where 5 real events are left (when that is below the last rate).
@@ -28,8 +28,10 @@ TRIGGER_RATES: tuple[float, ...] = (0.1, 0.01)
 TAIL_EVENTS = 5
 
 
-def _ratio_row(rows: RowBuilder, name: str, group: str, ch: int | None, counts: tuple,
-               ref_counts: tuple, what: str, pair: tuple[int, int] | None = None) -> None:
+def ratio_row(rows: RowBuilder, name: str, group: str, ch: int | None, counts: tuple,
+              ref_counts: tuple, what: str, pair: tuple[int, int] | None = None) -> None:
+    """Add a row judging ``|ln(generated/real rate)|`` of ``counts`` = (k_real, n_real,
+    k_generated, n_generated); ``ref_counts`` are those of the real halves."""
     ln, se, ratio, r95, g95 = rate_ratio(*counts)
     ln_ref, se_ref, *_ = rate_ratio(*ref_counts)
     kr, nr, kg, ng = counts
@@ -61,7 +63,7 @@ def tail_rows(rows: RowBuilder, details: dict[str, Any], sr: SetSummary, sa: Set
     for t in DEFAULT_SIGMA_THRESHOLDS:
         kr, ka, kb, kg = (count(s, t) for s in (sr, sa, sb, sg))
         for c in range(n_ch):
-            _ratio_row(rows, f"rate_above_{t:.0f}sigma_lnratio", "tails", c,
+            ratio_row(rows, f"rate_above_{t:.0f}sigma_lnratio", "tails", c,
                        (int(kr[c]), sr.n_events, int(kg[c]), sg.n_events),
                        (int(ka[c]), sa.n_events, int(kb[c]), sb.n_events),
                        f"of events with a sample beyond {t:.0f} x real RMS")
@@ -116,7 +118,7 @@ def line_rows(rows: RowBuilder, details: dict[str, Any], sr: SetSummary, sa: Set
             return int(round(o.occupancy * n))
 
         mhz = line.frequency / 1e6
-        _ratio_row(rows, "line_occupancy_lnratio", "lines", c,
+        ratio_row(rows, "line_occupancy_lnratio", "lines", c,
                    (carrying(occ["r"], sr.n_events), sr.n_events,
                     carrying(occ["g"], sg.n_events), sg.n_events),
                    (carrying(occ["a"], sa.n_events), sa.n_events,
@@ -202,7 +204,7 @@ def trigger_rows(rows: RowBuilder, details: dict[str, Any], sr: SetSummary, sa: 
         for rate, tag in levels:
             thr = float(np.quantile(r, 1.0 - rate))
             counts = tuple(int((s > thr).sum()) for s in (r, a, b, g))
-            _ratio_row(rows, f"{kind}_rate_lnratio_at_{tag}", "trigger", None,
+            ratio_row(rows, f"{kind}_rate_lnratio_at_{tag}", "trigger", None,
                        (counts[0], r.size, counts[3], g.size),
                        (counts[1], a.size, counts[2], b.size),
                        f"of the {label} above {thr:.3g} {unit} (where the real set "

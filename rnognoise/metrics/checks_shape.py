@@ -21,15 +21,10 @@ from .amplitude import (
 )
 from .crosschannel import correlation_difference, correlation_matrix
 from .rows import RowBuilder
-from .spectra import psd_quantiles, spectral_distances
+from .spectra import event_gain, psd_quantiles, spectral_distances
 from .summary import SetSummary
 
 __all__ = ["amplitude_rows", "block_rows", "cross_rows", "histogram", "spectral_rows"]
-
-#: Fraction of events, by the real set's largest cross-correlation of a pair, whose lag
-#: distribution is compared (impulsive events: plane waves crossing the station).
-LAG_QUANTILE = 0.975
-
 
 def histogram(values: np.ndarray, edges: np.ndarray) -> np.ndarray:
     """Counts of the finite ``values`` in ``edges`` (outer bins hold the overflow)."""
@@ -113,9 +108,9 @@ def _spread_difference(a: np.ndarray, x: np.ndarray, n_boot: int,
 
 
 def amplitude_rows(rows: RowBuilder, details: dict[str, Any], sr: SetSummary, sa: SetSummary,
-                   sb: SetSummary, sg: SetSummary, sigma: np.ndarray, n_boot: int,
-                   seed: int) -> None:
-    """Sample-value distance, moments, and the event-to-event spread of the power."""
+                   sb: SetSummary, sg: SetSummary, sigma: np.ndarray,
+                   band: tuple[float, float], n_boot: int, seed: int) -> None:
+    """Sample-value distance, moments, and the event-to-event spread of the gain."""
     rng = np.random.default_rng(seed + 10)
     ref_w, val_w = [], []
     for c in range(len(sigma)):
@@ -134,11 +129,17 @@ def amplitude_rows(rows: RowBuilder, details: dict[str, Any], sr: SetSummary, sa
                      "", "|difference of the skewness of the sample values|")
     rows.per_channel("kurtosis_diff", "amplitude", val["kurtosis_diff"], ref["kurtosis_diff"],
                      "", "|difference of the excess kurtosis of the sample values|")
-    d, e, spread_g = _spread_difference(sr.log_rms, sg.log_rms, n_boot, rng)
-    dr, er, _ = _spread_difference(sa.log_rms, sb.log_rms, n_boot, rng)
-    rows.add("event_rms_spread_diff", "amplitude", None, (abs(d), e), (abs(dr), er), "ln",
-             f"|difference of the event-to-event spread (IQR/1.349) of ln RMS, averaged "
-             f"over channels| (gain drift and jitter; generated {spread_g:.4f}, real "
+    reference = sr.psd.mean(0, dtype=np.float64)
+
+    def gain(s: SetSummary) -> np.ndarray:
+        return event_gain(s.psd, sr.frequencies, band, reference)
+
+    d, e, spread_g = _spread_difference(gain(sr), gain(sg), n_boot, rng)
+    dr, er, _ = _spread_difference(gain(sa), gain(sb), n_boot, rng)
+    rows.add("event_gain_spread_diff", "amplitude", None, (abs(d), e), (abs(dr), er), "ln",
+             f"|difference of the event-to-event spread (IQR/1.349) of the per-event gain| "
+             f"(half the median over the band of ln(event PSD / real mean PSD), averaged over "
+             f"channels: gain drift and jitter; generated {spread_g:.4f}, real "
              f"{spread_g - d:.4f})")
     details["moments"] = {"real": moments_from_sums(sr.sums.sum(0), sr.n_events * sr.n_samples),
                           "generated": moments_from_sums(sg.sums.sum(0),
@@ -172,19 +173,11 @@ def block_rows(rows: RowBuilder, details: dict[str, Any], sr: SetSummary, sa: Se
     }
 
 
-def _lag_distance(sx: SetSummary, sy: SetSummary, p: int, threshold: float, n_boot: int,
-                  rng: np.random.Generator) -> tuple[float, float]:
-    lx = sx.lag[sx.xcorr[:, p] > threshold, p]
-    ly = sy.lag[sy.xcorr[:, p] > threshold, p]
-    if lx.size < 10 or ly.size < 10:
-        return float("nan"), float("nan")
-    return wasserstein_with_uncertainty(lx, ly, n_boot=n_boot, rng=rng)
-
-
 def cross_rows(rows: RowBuilder, details: dict[str, Any], sr: SetSummary, sa: SetSummary,
                sb: SetSummary, sg: SetSummary, pairs: list[tuple[int, int]],
                channels: np.ndarray, n_boot: int, seed: int) -> None:
-    """Cross-correlation strength and lag per pair; zero-lag correlation matrix."""
+    """Cross-correlation strength per pair; zero-lag correlation matrix (the delays of
+    impulsive events are judged in :mod:`.checks_impulses`)."""
     if not pairs:
         return
     rng = np.random.default_rng(seed + 40)
@@ -197,17 +190,6 @@ def cross_rows(rows: RowBuilder, details: dict[str, Any], sr: SetSummary, sa: Se
         rows.add("xcorr_max_w1", "crosschannel", None, val, ref, "",
                  "1-Wasserstein distance of the per-event max normalised cross-correlation "
                  "within the lag window", pair=pair)
-        if sr.lag is None or sg.lag is None:
-            continue
-        threshold = float(np.quantile(sr.xcorr[:, p], LAG_QUANTILE))
-        val = _lag_distance(sr, sg, p, threshold, n_boot, rng)
-        ref = _lag_distance(sa, sb, p, threshold, n_boot, rng)
-        row = rows.add("xcorr_lag_w1", "crosschannel", None, val, ref, "s",
-                       f"1-Wasserstein distance of the lag of the largest cross-correlation, "
-                       f"events above the real {LAG_QUANTILE:.1%} point ({threshold:.3f}) "
-                       f"of that correlation (plane-wave arrival-time differences)", pair=pair)
-        if row.verdict == "n/a":
-            row.description += "; n/a: fewer than 10 such events in a set"
     ref = correlation_difference(sa.products, sb.products, n_boot=n_boot, seed=seed)
     val = correlation_difference(sr.products, sg.products, n_boot=n_boot, seed=seed)
     rows.add("zero_lag_corr_maxdiff", "crosschannel", None, val, ref, "",

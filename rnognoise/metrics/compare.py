@@ -20,6 +20,7 @@ from ..errors import ConfigError
 from ..io import TraceSet
 from ._common import SmallSampleWarning
 from ._format import jsonable
+from .checks_impulses import impulse_rows
 from .checks_rates import line_rows, tail_rows, trigger_rows
 from .checks_shape import amplitude_rows, block_rows, cross_rows, spectral_rows
 from .crosschannel import channel_pairs
@@ -150,8 +151,9 @@ def _compare(real: TraceSet, generated: TraceSet, *, seed: int,
     details: dict[str, Any] = {"sigma_volts": sigma, "band_hz": list(band),
                                "distance_scale": scale}
     spectral_rows(rows, details, sr, sa, sb, sg, band, n_boot, seed)
-    amplitude_rows(rows, details, sr, sa, sb, sg, sigma, n_boot, seed)
+    amplitude_rows(rows, details, sr, sa, sb, sg, sigma, band, n_boot, seed)
     tail_rows(rows, details, sr, sa, sb, sg, sigma, n_boot, seed)
+    impulse_rows(rows, details, sr, sa, sb, sg, pairs, real.channels, seed)
     line_rows(rows, details, sr, sa, sb, sg, real.channels, band)
     block_rows(rows, details, sr, sa, sb, sg, n_boot, seed)
     cross_rows(rows, details, sr, sa, sb, sg, pairs, real.channels, n_boot, seed)

@@ -100,12 +100,17 @@ class RowBuilder:
 
     def add(self, name: str, group: str, ch: int | None, val: tuple[float, float],
             ref: tuple[float, float], unit: str, description: str,
-            pair: tuple[int, int] | None = None, *, scale: float | None = None) -> MetricRow:
-        """Judge and append one row (``ch`` is a channel row index, not an id)."""
+            pair: tuple[int, int] | None = None, *, scale: float | None = None,
+            null: tuple[float, float] | None = None) -> MetricRow:
+        """Judge and append one row (``ch`` is a channel row index, not an id).
+
+        ``null`` is the mean and spread of the value under no difference, for rows judged
+        by a permutation test (see :func:`~rnognoise.metrics.thresholds.assess`).
+        """
         v, u = (float(val[0]), float(val[1]))
         r, ru = (float(ref[0]), float(ref[1]))
         channel = None if ch is None else int(self.channels[ch])
-        j = assess(name, v, u, r, ru, scale=self.scale if scale is None else scale)
+        j = assess(name, v, u, r, ru, scale=self.scale if scale is None else scale, null=null)
         row = MetricRow(name, group, channel, v, u, r, ru, unit, j.verdict, description, pair,
                         j.centre, j.limit_pass, j.limit_warn, j.limited, j.reason)
         self.rows.append(row)

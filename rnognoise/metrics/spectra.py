@@ -12,6 +12,7 @@ from ..dsp import welch_psd
 from ._common import as_traces, bootstrap_weights, warn_small
 
 __all__ = [
+    "event_gain",
     "event_psd",
     "find_passband",
     "log_psd_geodesic_distance",
@@ -139,6 +140,38 @@ def log_psd_geodesic_distance(psd_reference: np.ndarray, psd_other: np.ndarray,
         r = r[..., mask]
     var = np.mean(r ** 2, axis=-1) - np.mean(r, axis=-1) ** 2
     return np.sqrt(np.maximum(var, 0.0))
+
+
+def event_gain(psd: np.ndarray, frequencies: np.ndarray, band: tuple[float, float],
+               reference: np.ndarray) -> np.ndarray:
+    """Per-event gain as a log amplitude: how much louder each event is than ``reference``.
+
+    ``0.5 x`` the median over the band's bins of ``ln(PSD_event / reference)``, averaged
+    over channels. The median over frequency ignores narrow lines (whose occupancy varies
+    from event to event) and the average over channels keeps what is common to them (a
+    gain drift of the signal chain) while the channels' own fluctuations average down.
+
+    Parameters
+    ----------
+    psd : numpy.ndarray, V^2/Hz
+        ``(n_events, n_channels, n_frequencies)`` per-event PSDs.
+    frequencies : numpy.ndarray, Hz
+        Bin frequencies.
+    band : (float, float), Hz
+        Bins used.
+    reference : numpy.ndarray, V^2/Hz
+        ``(n_channels, n_frequencies)``, e.g. the real mean PSD.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(n_events,)`` in ln units of amplitude (0.01 = 1 % louder).
+    """
+    mask = (frequencies >= band[0]) & (frequencies <= band[1]) & (frequencies > 0)
+    tiny = np.finfo(np.float64).tiny
+    ratio = (np.maximum(np.asarray(psd, np.float64)[..., mask], tiny) /
+             np.maximum(np.asarray(reference, np.float64)[..., mask], tiny))
+    return 0.5 * np.median(np.log(ratio), axis=-1).mean(axis=-1)
 
 
 def psd_quantiles(psd: np.ndarray, quantiles: tuple[float, ...] = (0.15, 0.5, 0.85),

@@ -10,6 +10,7 @@ from ._common import as_traces
 from .amplitude import HIST_EDGES_SIGMA, amplitude_histogram, moment_sums
 from .blocks import block_mean_spread
 from .crosschannel import max_normalised_xcorr, zero_lag_products
+from .impulses import impulse_lags, impulsive_events
 from .lines import LineScan, scan_lines
 from .spectra import event_psd
 from .tails import peak_to_rms
@@ -23,8 +24,11 @@ class SetSummary:
     """Per-event quantities of one set of traces (see :func:`summarise`).
 
     All ``(n_events, n_channels)`` arrays are per event and channel; ``sigma`` is the
-    per-channel RMS (V) of the *real* set used for every normalisation. ``lag`` is the
-    lag (s) of ``xcorr`` per event and pair; ``values`` and ``examples`` are not per event.
+    per-channel RMS (V) of the *real* set used for every normalisation. ``impulsive``
+    flags the events with coincident peaks beyond 5 real RMS
+    (:func:`~rnognoise.metrics.impulses.impulsive_events`); ``lag`` holds their
+    inter-channel delays (s) per pair (:func:`~rnognoise.metrics.impulses.impulse_lags`),
+    NaN for the other events; ``values`` and ``examples`` are not per event.
     """
 
     n_events: int
@@ -45,15 +49,8 @@ class SetSummary:
     values: np.ndarray
     examples: np.ndarray
     lag: np.ndarray | None = None
+    impulsive: np.ndarray | None = None
     value_events: np.ndarray | None = None
-
-    @property
-    def log_rms(self) -> np.ndarray:
-        """Per-event mean over channels of ``ln(RMS)`` (RMS of each trace, V)."""
-        m1 = self.sums[..., 0] / self.n_samples
-        m2 = self.sums[..., 1] / self.n_samples
-        var = np.maximum(m2 - m1 ** 2, np.finfo(float).tiny)
-        return 0.5 * np.log(var).mean(axis=-1)
 
     def subset(self, index: np.ndarray) -> SetSummary:
         """The summary of the events ``index`` (values, histogram and examples kept whole)."""
@@ -69,11 +66,12 @@ class SetSummary:
             position[index] = np.arange(index.size)
             values, value_events = values[:, keep], position[value_events[keep]]
         return replace(
-            self, n_events=int(index.size), values=values, value_events=value_events, psd=self.psd[index], sums=self.sums[index],
+            self, n_events=int(index.size), values=values, value_events=value_events,
+            psd=self.psd[index], sums=self.sums[index],
             peak=self.peak[index], ratio=self.ratio[index], kurtosis=self.kurtosis[index],
             spread=self.spread[index], xcorr=self.xcorr[index], products=self.products[index],
             lines=self.lines.subset(index), highlow=take(self.highlow), power=take(self.power),
-            lag=take(self.lag))
+            lag=take(self.lag), impulsive=take(self.impulsive))
 
 
 def _event_kurtosis(sums: np.ndarray, n: int) -> np.ndarray:
@@ -111,8 +109,8 @@ def summarise(traces: np.ndarray, sampling_rate: float, sigma: np.ndarray, *,
     smooth = scan_lines(x[np.unique(np.linspace(0, n_ev - 1, min(n_ev, 500)).astype(int))],
                         sampling_rate, k=line_k).smooth
     parts: dict[str, list[np.ndarray]] = {k: [] for k in (
-        "psd", "sums", "peak", "ratio", "spread", "xcorr", "lag", "products", "flags", "hl",
-        "pw")}
+        "psd", "sums", "peak", "ratio", "spread", "xcorr", "lag", "impulsive", "products",
+        "flags", "hl", "pw")}
     histogram = np.zeros((n_ch, len(HIST_EDGES_SIGMA) - 1), np.int64)
     flagged_power = np.zeros_like(smooth)
     flag_power: list[np.ndarray] = []
@@ -126,9 +124,13 @@ def summarise(traces: np.ndarray, sampling_rate: float, sigma: np.ndarray, *,
         parts["peak"].append(peak)
         parts["ratio"].append(ratio)
         parts["spread"].append(block_mean_spread(block, sigma))
-        xc, lag = max_normalised_xcorr(block, sampling_rate, pairs, max_lag=max_lag,
-                                       return_lag=True)
-        parts["xcorr"].append(xc)
+        parts["xcorr"].append(max_normalised_xcorr(block, sampling_rate, pairs,
+                                                   max_lag=max_lag))
+        impulsive = impulsive_events(block, sigma, sampling_rate)
+        lag = np.full((len(block), len(pairs)), np.nan)
+        lag[impulsive] = impulse_lags(block[impulsive], sigma, sampling_rate, pairs,
+                                      max_lag=max_lag)
+        parts["impulsive"].append(impulsive)
         parts["lag"].append(lag)
         parts["products"].append(zero_lag_products(block))
         histogram += amplitude_histogram(block, sigma)
@@ -160,4 +162,5 @@ def summarise(traces: np.ndarray, sampling_rate: float, sigma: np.ndarray, *,
         lines=LineScan(line_freqs, smooth, joined["flags"], flagged_power,
                        np.concatenate(flag_power)),
         highlow=joined["hl"], power=joined["pw"], values=np.asarray(values, np.float64),
-        examples=np.array(x[pick], np.float32), lag=joined["lag"], value_events=ev)
+        examples=np.array(x[pick], np.float32), lag=joined["lag"],
+        impulsive=joined["impulsive"], value_events=ev)
