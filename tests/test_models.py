@@ -198,3 +198,25 @@ def test_physics_generator_sampling_path_equals_the_training_path():
     with torch.enable_grad():
         slow = model.generate(300, torch.Generator().manual_seed(5)).detach()
     torch.testing.assert_close(fast, slow, rtol=1e-4, atol=1e-4 * float(slow.std()))
+
+
+def test_model_files_written_before_the_envelope_and_trace_offsets_still_load(tmp_path):
+    from safetensors import safe_open
+    from safetensors.torch import save_file
+
+    data = _correlated_noise(gain_spread=0.3)
+    path = tmp_path / "new.safetensors"
+    fit(data, path, FitOptions(model="wgan-gp", steps=1, batch_size=16, quiet=True,
+                               device="cpu"))
+    with safe_open(str(path), framework="pt") as handle:
+        meta = handle.metadata()
+        old = {k: handle.get_tensor(k) for k in handle.keys()
+               if not (k == "quantum" or ".envelope." in k or k.endswith("log_sigma_event"))}
+    save_file(old, str(tmp_path / "old.safetensors"), metadata=meta)
+    model, _ = load_model(tmp_path / "old.safetensors")
+    assert float(model.generator.envelope.active) == 0.0 and float(model.quantum) == 0.0
+    assert np.isfinite(NoiseGenerator.load(tmp_path / "old.safetensors").sample(3, seed=1)).all()
+    save_file({**old, "decoder.weight": torch.zeros(2)}, str(tmp_path / "bad.safetensors"),
+              metadata=meta)
+    with pytest.raises(ModelFileError, match="older design"):
+        load_model(tmp_path / "bad.safetensors")
