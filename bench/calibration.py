@@ -14,6 +14,7 @@ Usage::
         --out calib_2000.json
     python bench/calibration.py --table calib_2000.json      # the table of a finished run
     python bench/calibration.py --rate-power                 # power of the impulse-rate test
+    python bench/calibration.py --gain-spread                # what the gain row sees
 
 Thresholds were tuned on seeds 0-99 (``--first-seed 0``) and are reported on seeds from
 100 on (``--first-seed 100``), so the reported rates are not fitted to their own noise.
@@ -152,6 +153,33 @@ def rate_power(n_trials: int = 20000, seed: int = 0) -> str:
     return "\n".join(lines)
 
 
+def gain_spread(n_events: int = 2000, seed: int = 0) -> str:
+    """Event-to-event spread (IQR/1.349) of ln RMS and of the band-median gain, with truth.
+
+    The simulated "real" noise and its gain drift x2 variant (tuning seed ``seed``).
+    """
+    from rnognoise.metrics import event_psd, find_passband
+    from rnognoise.metrics.spectra import event_gain
+
+    def spread(x: np.ndarray) -> float:
+        q1, q3 = np.quantile(x, [0.25, 0.75])
+        return float((q3 - q1) / 1.349)
+
+    base = base_config(n_events, 2048)
+    out = []
+    for name, cfg in (("default", base), ("gain drift x2", DEFECTS["gain drift x2"](base))):
+        ts = simulate_noise(n_events, config=cfg, seed=seed)
+        x = ts.traces.astype(np.float64)
+        ln_rms = 0.5 * np.log(x.var(axis=-1)).mean(axis=-1)
+        freqs, psd = event_psd(ts.traces, ts.sampling_rate)
+        band = find_passband(freqs, psd.mean(0, dtype=np.float64))
+        gain = event_gain(psd, freqs, band, psd.mean(0, dtype=np.float64))
+        truth = np.log(ts.events["truth_gain"].to_numpy())
+        out.append(f"{name}: spread of ln RMS {spread(ln_rms):.4f}, of the band-median gain "
+                   f"{spread(gain):.4f}, of the true ln gain {spread(truth):.4f}")
+    return "\n".join(out)
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--events", type=int, default=2000, help="events per set (default 2000)")
@@ -166,6 +194,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--table", metavar="JSON", help="print the table of a finished run")
     p.add_argument("--rate-power", action="store_true",
                    help="print the power of the impulse-rate row at several k (binomial)")
+    p.add_argument("--gain-spread", action="store_true",
+                   help="print the event-to-event gain spreads of the simulated noise")
     args = p.parse_args(argv)
     if args.table:
         done = json.loads(Path(args.table).read_text())
@@ -174,6 +204,9 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.rate_power:
         print(rate_power())
+        return 0
+    if args.gain_spread:
+        print(gain_spread())
         return 0
     print(machine_line(), flush=True)
     results: list[dict[str, dict]] = []

@@ -102,3 +102,20 @@ def test_factor_two_trigger_deficit_fails_when_resolved() -> None:
     ln, se, *_ = rate_ratio(5, 500, 250, 50000)
     row = rows.add("power_rate_lnratio_at_1pct", "trigger", None, (abs(ln), se), (0, 0), "", "")
     assert row.limited and "sample-size limited" in row.reason
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["fresh draw", *DEFECTS])
+def test_every_defect_at_2000_events_with_the_classifier(name: str) -> None:
+    # the done-when of issue 16 at its own size (one seed; the rates over seeds are in
+    # docs/validation.md): every defect is not PASS, a fresh draw is PASS
+    n = 2000
+    real = simulate_noise(n, config=base_config(n, 2048), seed=620)
+    cfg = base_config(n, 2048)
+    other = simulate_noise(n, config=cfg if name == "fresh draw" else DEFECTS[name](cfg),
+                           seed=621)
+    report = compare(real, other, seed=2)
+    if name == "fresh draw":
+        assert report.verdict == "pass", [r.reason for r in report.flagged()]
+    else:
+        assert report.verdict != "pass"
