@@ -53,7 +53,9 @@ class FitOptions:
     stream : bool, optional
         Train from the file in windows of ``buffer_events`` (bounded memory, every event
         used once per epoch) instead of reading it. Default (None): stream when the file
-        holds more than ``max_events`` events.
+        holds more than ``max_events`` events. Plain models only: a conditional fit, and
+        a fit on a TraceSet, hold their events in memory (a random subset of
+        ``max_events`` of a larger file).
     buffer_events : int
         Events in the shuffle window of a streamed fit (also the size of the random
         subset the analytic initialisation sees).
