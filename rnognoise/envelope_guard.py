@@ -192,7 +192,9 @@ def check_output(normalized: torch.Tensor, scale: torch.Tensor, guard: EnvelopeG
     UnphysicalOutputError
         With ``action="raise"``, a batch outside the envelope.
     """
-    norms = torch.linalg.vector_norm(normalized, 2, dim=(0, 2))
+    # per trace along the contiguous last axis, then over events: several times faster
+    # than one reduction over the axes (0, 2)
+    norms = torch.linalg.vector_norm(torch.linalg.vector_norm(normalized, 2, dim=-1), 2, dim=0)
     if not bool(torch.isfinite(norms).all()):
         raise NonFiniteOutputError(source, "the model produced NaN/inf samples; the model "
                                    "file is unusable")

@@ -147,6 +147,8 @@ class Envelope(nn.Module):
         #: Optional learned sampler of ``y`` replacing the mixture: a module with
         #: ``sample(n, generator) -> (n, max_dims)`` (see :mod:`rnognoise.models.vae`).
         self.sampler: nn.Module | None = None
+        #: Draw with ``sampler`` (when set) rather than the mixture.
+        self.use_sampler = True
 
     @property
     def n_dims(self) -> int:
@@ -261,7 +263,7 @@ class Envelope(nn.Module):
     # -- sampling ----------------------------------------------------------------------
     def draw(self, n: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
         """Per-event log power gains: bands ``(n, C, B)`` and windows ``(n, C, W)``."""
-        if self.sampler is not None:
+        if self.sampler is not None and self.use_sampler:
             y = self.sampler.sample(n, generator)
         else:
             dev = self.basis.device
@@ -277,6 +279,26 @@ class Envelope(nn.Module):
         """Amplitude gains ``(n, C, F)`` from band log powers ``(n, C, B)``: the band
         amplitudes ``exp(s / 2)`` interpolated linearly over frequency."""
         return torch.exp(0.5 * band_log_power) @ self.band_interp
+
+    def scale_spectra_(self, spec: torch.Tensor, band_log_power: torch.Tensor,
+                       scale: torch.Tensor | None = None) -> torch.Tensor:
+        """Sampling (no autograd): multiply complex spectra ``(n, C, F)`` in place by
+        :meth:`spectral_gain` of ``band_log_power`` ``(n, C, B)`` times ``scale`` ``(n,)``.
+
+        For spectra laid out ``(F, n, C)`` in memory (:meth:`SpectralSampler.spectra
+        <rnognoise.models.spectral.SpectralSampler.spectra>`) the gain is computed in that
+        layout (one matrix product) and applied in one contiguous pass.
+        """
+        amp = torch.exp(0.5 * band_log_power)                                # (n, C, B)
+        if scale is not None:
+            amp = amp * scale[:, None, None]
+        n, c, f = spec.shape
+        by_bin = spec.permute(2, 0, 1)                                       # (F, n, C)
+        if by_bin.is_contiguous():
+            by_bin.mul_((self.band_interp.T @ amp.reshape(n * c, -1).T).view(f, n, c))
+        else:
+            spec.mul_(amp @ self.band_interp)
+        return spec
 
     def time_gain(self, window_log_power: torch.Tensor) -> torch.Tensor:
         """Amplitude envelope ``(n, C, T)`` of unit mean power from window log powers

@@ -69,9 +69,11 @@ class Background(nn.Module):
 
     def spectra(self, n: int, generator: torch.Generator) -> torch.Tensor:
         """Complex spectra ``(n, C, F)`` with the spectral correction (no gain)."""
-        spec = self.sampler.spectra(n, generator)
         correction = torch.exp(self.log_gain_correction)
-        return spec * correction if torch.is_grad_enabled() else spec.mul_(correction)
+        if torch.is_grad_enabled():
+            return self.sampler.spectra(n, generator) * correction
+        # sampling: the same draws, the correction folded into the mixing matrix
+        return self.sampler.spectra(n, generator, scale=correction)
 
     #: Largest log-normal spread of the per-event gain (30 %).
     max_gain_sigma: float = 0.3
@@ -143,8 +145,8 @@ class BlockOffsets(nn.Module):
         var_event = (trace_mean.var(dim=0) - noise_trace).clamp_min(1e-8)
         self.log_sigma_event.data.copy_(0.5 * var_event.log())
 
-    def forward(self, n: int, generator: torch.Generator) -> torch.Tensor:
-        """Offsets ``(n, C, T)`` (``(n, C, 1)`` without blocks)."""
+    def draw(self, n: int, generator: torch.Generator) -> torch.Tensor:
+        """Offsets per block ``(n, C, n_blocks)`` (per trace, ``(n, C, 1)``, without blocks)."""
         c = self.log_sigma.shape[0]
         dev = self.log_sigma.device
         event = torch.randn(n, c, 1, generator=generator, device=dev) \
@@ -152,20 +154,37 @@ class BlockOffsets(nn.Module):
         if not self.active:
             return event
         eps = torch.randn(n, c, self.n_blocks, generator=generator, device=dev)
-        return (eps * self.log_sigma.exp()[:, None] + event).repeat_interleave(self.block,
-                                                                               dim=-1)
+        return eps * self.log_sigma.exp()[:, None] + event
 
-    def add_to(self, traces: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-        """Add the offsets to contiguous traces ``(n, C, T)`` in place (the same draws as
-        :meth:`forward`, without the ``(n, C, T)`` temporary)."""
-        n, c, _ = traces.shape
-        event = torch.randn(n, c, 1, generator=generator, device=traces.device) \
-            * self.log_sigma_event.exp()[:, None]
-        if not self.active:
-            return traces.add_(event)
-        eps = torch.randn(n, c, self.n_blocks, generator=generator, device=traces.device)
-        offsets = eps * self.log_sigma.exp()[:, None] + event
-        traces.view(n, c, self.n_blocks, self.block).add_(offsets[..., None])
+    def forward(self, n: int, generator: torch.Generator) -> torch.Tensor:
+        """Offsets ``(n, C, T)`` (``(n, C, 1)`` without blocks)."""
+        offsets = self.draw(n, generator)
+        return offsets.repeat_interleave(self.block, dim=-1) if self.active else offsets
+
+    def add_to(self, traces: torch.Tensor, generator: torch.Generator,
+               factor: torch.Tensor | None = None) -> torch.Tensor:
+        """``traces * factor + offsets`` in place, in one pass over contiguous traces
+        ``(n, C, T)`` (sampling, no autograd; the same draws as :meth:`forward`).
+
+        Parameters
+        ----------
+        traces : torch.Tensor
+            Contiguous ``(n, C, T)``, overwritten.
+        generator : torch.Generator
+            Random numbers.
+        factor : torch.Tensor, optional
+            Multiplies the traces before the offsets are added: ``(n, C, T)`` or
+            anything of shape ``(n, C or 1, 1)``.
+        """
+        n, c, t = traces.shape
+        offsets = self.draw(n, generator)[..., None]                      # (n, C, B, 1)
+        view = traces.view(n, c, offsets.shape[2], -1)
+        if factor is None:
+            view.add_(offsets)
+            return traces
+        factor = (factor.view(n, factor.shape[1], offsets.shape[2], -1) if factor.shape[-1] == t
+                  else factor[..., None])
+        torch.addcmul(offsets, view, factor, out=view)
         return traces
 
 
@@ -336,25 +355,12 @@ class Lines(nn.Module):
         only the events carrying a line are touched."""
         return self.forward(traces.shape[0], generator, into=traces)
 
-    def forward(self, n: int, generator: torch.Generator,
-                into: torch.Tensor | None = None) -> torch.Tensor:
-        """Line signals ``(n, C, T)`` (a zero-size contribution when no slot is active).
-
-        With ``into`` (only without autograd) the lines are added to it in place.
-
-        ``cos(a + phi) = cos a cos phi - sin a sin phi`` keeps the transcendental work at
-        one ``(events, lines, T)`` array; without gradients only events whose gate is on
-        are computed.
-        """
+    def _draw(self, slots: torch.Tensor, n: int, generator: torch.Generator
+              ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Gates ``(n, k)``, phases ``(n, k)``, frequencies ``(n, k)`` in Hz and amplitudes
+        ``(n, k, C)`` (zero where the gate is off) of the active ``slots``."""
         dev = self.log_amp.device
-        c = self.log_amp.shape[1]
-        slots = torch.nonzero(self.active > 0, as_tuple=True)[0]
-        if into is not None and torch.is_grad_enabled():
-            raise RuntimeError("Lines: adding in place is for sampling without autograd")
-        if slots.numel() == 0:
-            return torch.zeros(n, c, 1, device=dev) if into is None else into
         k = slots.numel()
-        t = torch.arange(self.n_samples, device=dev) / self.sampling_rate           # (T,)
         gate = bernoulli_gate(self.logit[slots], n, generator)                       # (n, k)
         theta = 2 * math.pi * torch.rand(n, k, generator=generator, device=dev)
         jitter = torch.randn(n, k, generator=generator, device=dev)
@@ -365,17 +371,78 @@ class Lines(nn.Module):
         spread = self.log_amp_jitter[slots].clamp(max=math.log(self.max_amp_jitter)).exp()
         amp = torch.exp(self.log_amp[slots][None] + spread[None, :, None]
                         * jitter[..., None]) * gate[..., None]                       # (n, k, C)
-        cos_phi, sin_phi = torch.cos(self.phase[slots]), torch.sin(self.phase[slots])  # (k, C)
+        return gate, theta, freq, amp
+
+    def draw_traces(self, n: int, generator: torch.Generator,
+                    scale: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Sampling (no autograd): the line signals of the events that carry one.
+
+        The same draws as :meth:`forward`. Each (event, line) pair with its gate on is
+        one row: one ``(2 C) x T`` product of the amplitudes with ``cos`` and ``sin`` of
+        its phase per pair.
+
+        Parameters
+        ----------
+        n : int
+            Number of events.
+        generator : torch.Generator
+            Random numbers.
+        scale : torch.Tensor, optional
+            Per-event factor ``(n,)`` applied to the signals (e.g. the event gain).
+
+        Returns
+        -------
+        events : torch.Tensor
+            ``(m,)`` event indices (an event once per line it carries), int64.
+        signals : torch.Tensor
+            ``(m, C, T)`` normalised units, to be added with ``index_add_``.
+        """
+        dev = self.log_amp.device
+        c = self.log_amp.shape[1]
+        slots = torch.nonzero(self.active > 0, as_tuple=True)[0]
+        if slots.numel() == 0:
+            return torch.zeros(0, dtype=torch.long, device=dev), torch.zeros(
+                0, c, self.n_samples, device=dev)
+        gate, theta, freq, amp = self._draw(slots, n, generator)
+        events, which = torch.nonzero(gate > 0, as_tuple=True)
+        a = amp[events, which]                                                       # (m, C)
+        if scale is not None:
+            a = a * scale[events, None]
+        t = torch.arange(self.n_samples, device=dev) / self.sampling_rate           # (T,)
+        arg = 2 * math.pi * freq[events, which, None] * t + theta[events, which, None]
+        phase = self.phase[slots][which]                                             # (m, C)
+        coef = torch.stack([a * torch.cos(phase), -a * torch.sin(phase)], -1)       # (m, C, 2)
+        waves = torch.empty(events.numel(), 2, self.n_samples, device=dev)
+        torch.cos(arg, out=waves[:, 0])
+        torch.sin(arg, out=waves[:, 1])
+        return events, torch.bmm(coef, waves)
+
+    def forward(self, n: int, generator: torch.Generator,
+                into: torch.Tensor | None = None) -> torch.Tensor:
+        """Line signals ``(n, C, T)`` (a zero-size contribution when no slot is active).
+
+        With ``into`` (only without autograd) the lines are added to it in place.
+
+        ``cos(a + phi) = cos a cos phi - sin a sin phi`` keeps the transcendental work at
+        one ``(events, lines, T)`` array; without gradients only events whose gate is on
+        are computed (:meth:`draw_traces`).
+        """
+        dev = self.log_amp.device
+        c = self.log_amp.shape[1]
+        slots = torch.nonzero(self.active > 0, as_tuple=True)[0]
+        if into is not None and torch.is_grad_enabled():
+            raise RuntimeError("Lines: adding in place is for sampling without autograd")
+        if slots.numel() == 0:
+            return torch.zeros(n, c, 1, device=dev) if into is None else into
         if not torch.is_grad_enabled():
             out = torch.zeros(n, c, self.n_samples, device=dev) if into is None else into
-            events, which = torch.nonzero(gate > 0, as_tuple=True)
+            events, signals = self.draw_traces(n, generator)
             if events.numel():
-                arg = 2 * math.pi * freq[events, which, None] * t + theta[events, which, None]
-                a = amp[events, which]                                               # (m, C)
-                part = (a * cos_phi[which])[:, :, None] * torch.cos(arg)[:, None, :] \
-                    - (a * sin_phi[which])[:, :, None] * torch.sin(arg)[:, None, :]
-                out.index_add_(0, events, part.to(out.dtype))
+                out.index_add_(0, events, signals.to(out.dtype))
             return out
+        t = torch.arange(self.n_samples, device=dev) / self.sampling_rate           # (T,)
+        _, theta, freq, amp = self._draw(slots, n, generator)
+        cos_phi, sin_phi = torch.cos(self.phase[slots]), torch.sin(self.phase[slots])  # (k, C)
         arg = 2 * math.pi * freq[..., None] * t + theta[..., None]                   # (n, k, T)
         w_cos = (amp * cos_phi[None]).transpose(1, 2)                                # (n, C, k)
         w_sin = (amp * sin_phi[None]).transpose(1, 2)
@@ -480,17 +547,43 @@ class Impulses(nn.Module):
             return spec
         return spec + amp[:, None, None] * self._shifted(t0)
 
+    def draw_traces(self, n: int, generator: torch.Generator,
+                    scale: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Sampling (no autograd): the pulses of the events that carry one (the same draws
+        as :meth:`add_to`).
+
+        Parameters
+        ----------
+        n : int
+            Number of events.
+        generator : torch.Generator
+            Random numbers.
+        scale : torch.Tensor, optional
+            Per-event factor ``(n,)`` applied to the pulses (e.g. the event gain).
+
+        Returns
+        -------
+        events : torch.Tensor
+            ``(m,)`` indices of the events with a pulse, int64.
+        pulses : torch.Tensor
+            ``(m, C, T)`` normalised units, to be added with ``index_add_``.
+        """
+        gate, t0, amp = self._draw(n, generator)
+        events = torch.nonzero(gate > 0, as_tuple=True)[0]
+        amp = amp[events] if scale is None else amp[events] * scale[events]
+        pulses = torch.fft.irfft(amp[:, None, None] * self._shifted(t0[events]),
+                                 n=self.n_samples, dim=-1)
+        return events, pulses
+
     def add_to_traces(self, traces: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         """Add the pulses to traces ``(n, C, T)`` (the same draws as :meth:`add_to`); in
         place without autograd, where only the events that carry a pulse are touched."""
-        gate, t0, amp = self._draw(traces.shape[0], generator)
         if not torch.is_grad_enabled():
-            events = torch.nonzero(gate > 0, as_tuple=True)[0]
+            events, pulses = self.draw_traces(traces.shape[0], generator)
             if events.numel():
-                pulses = torch.fft.irfft(amp[events, None, None] * self._shifted(t0[events]),
-                                         n=self.n_samples, dim=-1)
                 traces.index_add_(0, events, pulses.to(traces.dtype))
             return traces
+        _, t0, amp = self._draw(traces.shape[0], generator)
         pulses = torch.fft.irfft(amp[:, None, None] * self._shifted(t0), n=self.n_samples,
                                  dim=-1)
         return traces + pulses

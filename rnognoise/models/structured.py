@@ -169,39 +169,26 @@ class PhysicsGenerator(nn.Module):
 
     # -- sampling --------------------------------------------------------------------
     def forward(self, n: int, generator: torch.Generator) -> torch.Tensor:
-        """Draw ``n`` events ``(n, C, T)`` of normalised noise."""
+        """Draw ``n`` events ``(n, C, T)`` of normalised noise.
+
+        Without autograd this is :meth:`sample`: the same draws, computed in place.
+        """
+        if not torch.is_grad_enabled():
+            return self.sample(n, generator)
         spec = self.background.spectra(n, generator)
         gain = self.background.gains(n, generator)
         envelope = self.is_on("envelope") and bool(self.envelope.active > 0)
         impulses = self.is_on("impulses")
-        grad = torch.is_grad_enabled()
         if envelope:
             band, window = self.envelope.draw(n, generator)
-            sg = self.envelope.spectral_gain(band)
-            if grad:
-                spec = spec * sg
-            else:
-                torch.view_as_real(spec).mul_(sg[..., None])
-            x = irfft(spec, self.n_samples)
-            if grad or self.envelope.has_time_variation:
-                tg = self.envelope.time_gain(window)
-                x = x * tg if grad else x.mul_(tg)
+            x = irfft(spec * self.envelope.spectral_gain(band), self.n_samples)
+            x = x * self.envelope.time_gain(window)
             if impulses:
                 x = self.impulses.add_to_traces(x, generator)
         else:
             if impulses:
                 spec = self.impulses.add_to(spec, generator)
             x = irfft(spec, self.n_samples)
-        if not grad:
-            # sampling: the same draws, added in place (no full-size temporaries)
-            if self.is_on("lines"):
-                self.lines.add_to(x, generator)
-            x.mul_(gain)  # the gain acts before the digitizer
-            if self.is_on("blocks"):
-                self.blocks.add_to(x, generator)
-            if self.residual is not None:
-                x.add_(self._residual(n, generator))
-            return x
         if self.is_on("lines"):
             x = x + self.lines(n, generator)
         x = x * gain
@@ -209,6 +196,44 @@ class PhysicsGenerator(nn.Module):
             x = x + self.blocks(n, generator)
         if self.residual is not None:
             x = x + self._residual(n, generator)
+        return x
+
+    @torch.no_grad()
+    def sample(self, n: int, generator: torch.Generator) -> torch.Tensor:
+        """Draw ``n`` events ``(n, C, T)`` without autograd: the draws of the
+        differentiable path, in the same order, with one full-size pass after the
+        inverse FFT.
+
+        The spectral correction is folded into the mixing matrix of the background, the
+        event gain into the envelope's spectral gain (without an envelope, into the
+        final pass), the time envelope and the block offsets are applied together
+        (``x * E_t + blocks``), and lines and pulses, times the gain, are added to the
+        events that carry them only.
+        """
+        spec = self.background.spectra(n, generator)
+        gain = self.background.gains(n, generator).reshape(n)
+        factor: torch.Tensor | None = gain[:, None, None]
+        if self.is_on("envelope") and bool(self.envelope.active > 0):
+            band, window = self.envelope.draw(n, generator)
+            self.envelope.scale_spectra_(spec, band, gain)
+            factor = (self.envelope.time_gain(window) if self.envelope.has_time_variation
+                      else None)
+        added = []
+        if self.is_on("impulses"):
+            added.append(self.impulses.draw_traces(n, generator, gain))
+        x = irfft(spec, self.n_samples)
+        del spec
+        if self.is_on("lines"):
+            added.append(self.lines.draw_traces(n, generator, gain))
+        if self.is_on("blocks"):
+            self.blocks.add_to(x, generator, factor)
+        elif factor is not None:
+            x.mul_(factor)
+        for events, signals in added:
+            if events.numel():
+                x.index_add_(0, events, signals.to(x.dtype))
+        if self.residual is not None:
+            x.add_(self._residual(n, generator))
         return x
 
     def _residual(self, n: int, generator: torch.Generator) -> torch.Tensor:
