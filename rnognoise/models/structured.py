@@ -101,6 +101,7 @@ class PhysicsGenerator(nn.Module):
             self.component_on[i] = float(k in enabled)
         if self.is_on("envelope"):
             self._fit_envelope(data)
+        self._match_power(data)
 
     def physical_parameters(self) -> list[nn.Parameter]:
         """Parameters of the physical components (learning rate ``lr_physics``)."""
@@ -136,6 +137,23 @@ class PhysicsGenerator(nn.Module):
                                  self._pulse_threshold)
         if self.is_on("envelope"):
             self._fit_envelope(data)
+        self._match_power(data)
+
+    def _match_power(self, data: torch.Tensor, iterations: int = 2) -> None:
+        """Scale the background so that each channel's total mean square equals the data's.
+
+        The robust (median-based) background spectrum plus lines, pulses, offsets and the
+        envelope's mean gain need not add up to the data's power exactly; a per-channel
+        factor on the background (most of the power) closes the gap.
+        """
+        target = data.double().pow(2).mean((0, 2))
+        for _ in range(iterations):
+            gen = torch.Generator(device=data.device).manual_seed(2468)
+            with torch.no_grad():
+                x = self.forward(min(2000, max(500, 2 * len(data))), gen)
+            ratio = (target / x.double().pow(2).mean((0, 2)).clamp_min(1e-30)).float()
+            step = (0.5 * ratio.log()).clamp(-1.0, 1.0)
+            self.background.log_gain_correction.data.add_(step[:, None])
 
     def _fit_envelope(self, data: torch.Tensor) -> None:
         """Fit the envelope to what the enabled components leave unexplained: bins of

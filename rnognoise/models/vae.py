@@ -56,8 +56,10 @@ class VAEConfig:
     lr : float
         Adam learning rate.
     pretrain_steps : int
-        ELBO steps on all training events at initialisation (so that the initial model,
-        a candidate of the keep-the-best selection, already has a fitted VAE).
+        ELBO steps on all training events at initialisation and after the component
+        selection (so that the initial model, a candidate of the keep-the-best
+        selection, already has a fitted VAE). During the selection itself the envelope
+        draws from its Gaussian mixture.
     max_lines, impulses, block, envelope_bands, envelope_windows, select_components
         The structured generator, as for ``wgan-gp``
         (:class:`~rnognoise.models.wgan_gp.WGANGPConfig`).
@@ -66,8 +68,8 @@ class VAEConfig:
     latent_dim: int = 4
     width: int = 64
     beta: float = 1.0
-    lr: float = 1e-3
-    pretrain_steps: int = 300
+    lr: float = 3e-3
+    pretrain_steps: int = 2000
     max_lines: int = 8
     impulses: bool = True
     block: int = 128
@@ -105,15 +107,19 @@ class EnvelopeVAE(nn.Module):
         self.log_scatter = nn.Parameter(torch.full((dims,), -2.0))
         self.register_buffer("mask", torch.zeros(dims))
 
-    def reset(self, mask: torch.Tensor, mean: torch.Tensor) -> None:
-        """Fresh weights for modelled coordinates ``mask`` with data mean ``mean``."""
+    def reset(self, mask: torch.Tensor, mean: torch.Tensor, var: torch.Tensor) -> None:
+        """Fresh weights for modelled coordinates ``mask`` with data mean ``mean`` and
+        variance ``var``: the decoder starts constant at the mean and the scatter at the
+        deconvolved variance ``var - 1``, i.e. as a diagonal Gaussian envelope (Adam moves a
+        log-variance by about the learning rate per step: started far off, it would take
+        thousands of steps to get there)."""
         for module in (*self.encoder, *self.decoder):
             if isinstance(module, nn.Linear):
                 module.reset_parameters()
         last = self.decoder[-1]
         nn.init.zeros_(last.weight)
         last.bias.data.copy_(mean * mask)
-        self.log_scatter.data.fill_(-2.0)
+        self.log_scatter.data.copy_((var - 1.0).clamp_min(1e-3).log() * mask)
         self.mask.copy_(mask)
 
     def encode(self, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -155,6 +161,7 @@ class VAEModel(NoiseModel):
         self.generator = PhysicsGenerator(config, layout)
         envelope = self.generator.envelope
         envelope.sampler = EnvelopeVAE(envelope.max_dims, config.latent_dim, config.width)
+        self._pending: torch.Tensor | None = None  # data to retrain the VAE on
 
     @property
     def vae(self) -> EnvelopeVAE:
@@ -172,16 +179,22 @@ class VAEModel(NoiseModel):
         return [c for c in self.generator.components if c != "envelope"]
 
     def set_components(self, enabled: list[str], data: torch.Tensor) -> None:
+        # the envelope is refitted: until the VAE is retrained on it (before training
+        # starts), the envelope draws from its mixture, which is what the VAE learns
         self.generator.set_components([*enabled, "envelope"], data)
-        self._pretrain(data)
+        self.generator.envelope.use_sampler = False
+        self._pending = data
 
     def _pretrain(self, data: torch.Tensor) -> None:
         envelope = self.generator.envelope
+        envelope.use_sampler = True
+        self._pending = None
         y = self.generator.envelope_coordinates(data)
         mask = (envelope.basis.abs().sum(-1) > 0).float()
-        self.vae.reset(mask, y.mean(0) if len(y) else torch.zeros_like(mask))
         if not bool(mask.any()) or len(y) < 2:
+            self.vae.reset(mask, torch.zeros_like(mask), torch.ones_like(mask))
             return
+        self.vae.reset(mask, y.mean(0), y.var(0))
         gen = torch.Generator(device=y.device).manual_seed(11)
         opt = torch.optim.Adam(self.vae.parameters(), lr=self.config.lr)
         with torch.enable_grad():
@@ -206,6 +219,9 @@ class VAEModel(NoiseModel):
 
     # -- training --------------------------------------------------------------------
     def training_plan(self, *, lr: float | None = None, batch_size: int = 64) -> TrainingPlan:
+        if self._pending is not None:
+            with torch.no_grad():
+                self._pretrain(self._pending)
         opt = torch.optim.Adam(self.vae.parameters(), lr=lr or self.config.lr)
         gen = torch.Generator(device=self.norm_scale.device)
 
