@@ -27,8 +27,10 @@ class FitOptions:
     model_options : dict
         Hyper-parameters of the model's ``Config``.
     max_minutes : float, optional
-        Wall-clock budget for training (learned models), minutes; default
-        :data:`DEFAULT_MINUTES` (15) when neither this nor ``steps``/``epochs`` is given.
+        Wall-clock budget of a learned model's initialisation, component selection and
+        training, minutes (at least a fifth is left for training; reading the data and the
+        final held-out check come on top); default :data:`DEFAULT_MINUTES` (15) when
+        neither this nor ``steps``/``epochs`` is given.
     steps : int, optional
         Optimisation steps.
     epochs : float, optional

@@ -10,6 +10,7 @@ Nothing here knows which model a part is: it uses the model contract
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -83,6 +84,7 @@ def fit_part(part: FitPart, ctx: PartContext, *, windows: WindowSource | None = 
         ``force``).
     """
     opts, model = ctx.opts, part.model
+    started = time.monotonic()
     train, val = part.train.to(ctx.device), part.val.to(ctx.device)
     record: dict[str, Any] = dict(part.info)
     with torch.no_grad():
@@ -104,8 +106,14 @@ def fit_part(part: FitPart, ctx: PartContext, *, windows: WindowSource | None = 
         if ctx.checkpoint_root is not None:
             ckpt = ctx.checkpoint_root + (f"/{_safe_label(part.label)}" if part.label else "")
         desc = f"fit {opts.model}" + (f" [{part.label}]" if part.label else "")
+        # the budget covers the initialisation and the component selection too (at least
+        # a fifth of it is left for training)
+        budget = opts.budget_minutes(part.share)
+        if budget is not None:
+            spent = (time.monotonic() - started) / 60.0
+            budget = max(0.2 * budget, budget - spent)
         loop = train_part(model, train, val, ctx, ckpt, windows=windows,
-                          max_minutes=opts.budget_minutes(part.share), desc=desc)
+                          max_minutes=budget, desc=desc)
         record.update(train_steps=loop.steps, train_time_s=round(loop.elapsed_s, 1),
                       stopped_by=loop.stopped_by, best_step=loop.best_step,
                       best_validation_score=loop.best_score)
