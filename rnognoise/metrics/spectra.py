@@ -58,7 +58,7 @@ def event_psd(traces: np.ndarray, sampling_rate: float, *, nperseg: int = 256,
 
 
 def find_passband(frequencies: np.ndarray, mean_psd: np.ndarray, *,
-                  within_db: float = 10.0) -> tuple[float, float]:
+                  within_db: float = 10.0, min_hz: float = 20e6) -> tuple[float, float]:
     """Contiguous frequency range around the maximum where the mean PSD is within ``within_db``.
 
     Parameters
@@ -70,6 +70,10 @@ def find_passband(frequencies: np.ndarray, mean_psd: np.ndarray, *,
         normalised to their own maximum and averaged first.
     within_db : float, dB
         How far below the maximum a bin may be and still count.
+    min_hz : float, Hz
+        Bins below this frequency never count: there live the baseline offsets of
+        recorded traces (a drift of ~10 ADC counts per trace puts the maximum of a
+        real station-24 spectrum at DC), not the signal chain's band.
 
     Returns
     -------
@@ -83,6 +87,9 @@ def find_passband(frequencies: np.ndarray, mean_psd: np.ndarray, *,
     (300000000.0, 500000000.0)
     """
     psd = np.atleast_2d(np.asarray(mean_psd, dtype=np.float64))
+    low = np.asarray(frequencies) < min_hz
+    if not low.all():
+        psd = np.where(low, 0.0, psd)
     norm = psd / np.maximum(psd.max(axis=-1, keepdims=True), np.finfo(float).tiny)
     profile = norm.mean(axis=0)
     above = profile >= profile.max() * 10.0 ** (-within_db / 10.0)
