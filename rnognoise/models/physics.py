@@ -570,6 +570,9 @@ class Impulses(nn.Module):
         """
         gate, t0, amp = self._draw(n, generator)
         events = torch.nonzero(gate > 0, as_tuple=True)[0]
+        if events.numel() == 0:  # an empty FFT is an error in some backends (MKL)
+            c = self.template_real.shape[0]
+            return events, torch.zeros(0, c, self.n_samples, device=self.template_real.device)
         amp = amp[events] if scale is None else amp[events] * scale[events]
         pulses = torch.fft.irfft(amp[:, None, None] * self._shifted(t0[events]),
                                  n=self.n_samples, dim=-1)
