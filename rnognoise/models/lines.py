@@ -1,0 +1,289 @@
+"""Intermittent continuous-wave lines (:class:`Lines`) and the Bernoulli gate that switches
+them, and the impulses of :mod:`~rnognoise.models.impulses`, on and off per event.
+
+Presence of a line or impulse is a Bernoulli draw with a learnable probability; the
+gradient reaches the probability through a straight-through relaxed Bernoulli
+(Maddison et al. 2017, arXiv:1611.00712; Bengio et al. 2013, arXiv:1308.3432).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+__all__ = ["Lines", "bernoulli_gate"]
+
+
+def bernoulli_gate(logits: torch.Tensor, n: int, generator: torch.Generator,
+                   temperature: float = 0.3) -> torch.Tensor:
+    """Hard 0/1 gates ``(n, K)`` with P(1) = sigmoid(logits); straight-through gradients."""
+    u = torch.rand(n, logits.shape[-1], generator=generator, device=logits.device)
+    u = u.clamp(1e-6, 1 - 1e-6)
+    soft = torch.sigmoid((logits + torch.log(u) - torch.log1p(-u)) / temperature)
+    if not torch.is_grad_enabled():
+        return (soft > 0.5).to(soft.dtype)
+    hard = (soft > 0.5).to(soft.dtype)
+    return hard + soft - soft.detach()
+
+
+class Lines(nn.Module):
+    """Continuous-wave lines, each present in a fraction of events.
+
+    Line ``k`` in channel ``c`` of an event is
+    ``g_k A_kc exp(s_k e) cos(2 pi f_k t + theta + phi_kc)`` with a Bernoulli gate ``g_k``,
+    amplitude jitter ``e ~ N(0, 1)`` and a random phase ``theta`` shared by all channels.
+
+    Parameters
+    ----------
+    n_channels, n_samples : int
+        Layout.
+    sampling_rate : float
+        Hz.
+    max_lines : int
+        Number of line slots.
+    """
+
+    #: Largest standard deviation of a line's log amplitude from event to event (a factor
+    #: exp(0.7) ~ 2 per standard deviation). A larger fitted spread means the "line" is
+    #: something else (a burst); left unbounded it gives log-normal tails of volts.
+    max_amp_jitter: float = 0.7
+
+    def __init__(self, n_channels: int, n_samples: int, sampling_rate: float,
+                 max_lines: int = 8) -> None:
+        super().__init__()
+        self.n_samples = n_samples
+        self.sampling_rate = sampling_rate
+        k = max_lines
+        self.register_buffer("base_freq", torch.zeros(k))
+        self.register_buffer("active", torch.zeros(k))
+        self.freq_shift = nn.Parameter(torch.zeros(k))        # in rfft bins
+        self.log_freq_jitter = nn.Parameter(torch.full((k,), math.log(0.05)))
+        self.log_amp = nn.Parameter(torch.full((k, n_channels), -5.0))
+        self.phase = nn.Parameter(torch.zeros(k, n_channels))
+        self.logit = nn.Parameter(torch.full((k,), -4.0))
+        self.log_amp_jitter = nn.Parameter(torch.full((k,), math.log(0.1)))
+
+    @property
+    def bin_width(self) -> float:
+        """rfft bin width in Hz."""
+        return self.sampling_rate / self.n_samples
+
+    def initialize(self, data: torch.Tensor, *, excess_threshold: float = 2.0,
+                   band_threshold: float = 1.06, band_width: int = 9) -> None:
+        """Find intermittent lines (mean power above the Gaussian level) and set slots.
+
+        Narrow lines first: bins whose mean power exceeds the Gaussian level
+        (median / ln 2) by ``excess_threshold``. Then carriers whose frequency changes from
+        event to event inside a band: bumps of the excess smoothed over ``band_width``
+        bins that stand ``band_threshold`` above its passband median; such a slot gets
+        the band's centre and a frequency spread of width / sqrt(12) (a uniform band).
+
+        Parameters
+        ----------
+        data : torch.Tensor
+            Normalised traces ``(n, C, T)``.
+        excess_threshold : float
+            Minimum ratio of mean power to the Gaussian level for a narrow line.
+        band_threshold : float
+            Minimum smoothed excess (relative to its passband median) for a band.
+        band_width : int
+            Smoothing width in bins for the band search.
+        """
+        spec = torch.fft.rfft(data.double(), dim=-1)              # (n, C, F)
+        power = spec.abs() ** 2
+        gauss = power.median(dim=0).values / math.log(2.0)        # (C, F)
+        excess = (power.mean(0) / gauss.clamp_min(1e-30)).mean(0)  # (F,)
+        level = gauss.mean(0)
+        passband = level >= 0.01 * level.max()
+        excess[~passband] = 0.0
+        excess[:3] = 0.0
+        self.active.zero_()
+        chosen: list[int] = []
+        order = torch.argsort(excess, descending=True)
+        for b in order.tolist():
+            if excess[b] < excess_threshold or len(chosen) >= self.active.numel():
+                break
+            if any(abs(b - c) <= 3 for c in chosen):
+                continue
+            chosen.append(b)
+        n_freq = power.shape[-1]
+        for k, b in enumerate(chosen):
+            lo, hi = max(b - 1, 0), min(b + 2, n_freq)
+            # Presence: the event's power at the line well above the Gaussian level.
+            ratio = (power[:, :, lo:hi].sum(-1) / gauss[:, lo:hi].sum(-1)).mean(1)  # (n,)
+            present = ratio > 10.0
+            occupancy = float(present.double().mean().clamp(1e-3, 1 - 1e-3))
+            if present.sum() < 2:
+                continue
+            p = power[present][:, :, lo:hi].sum(-1) - gauss[:, lo:hi].sum(-1)  # (m, C)
+            amp = 2.0 * p.clamp_min(1e-12).sqrt() / self.n_samples     # cos amplitude
+            # Frequency refinement from the power-weighted bin centroid.
+            w = power[present][:, :, lo:hi].mean((0, 1))
+            centroid = float((w * torch.arange(lo, hi, dtype=w.dtype)).sum() / w.sum())
+            cross = (spec[present, :, b] * spec[present, :1, b].conj()).mean(0)  # (C,)
+            self.base_freq[k] = centroid * self.bin_width
+            self.active[k] = 1.0
+            self.freq_shift.data[k] = 0.0
+            self.log_amp.data[k] = amp.median(0).values.log().float()
+            self.log_amp_jitter.data[k] = math.log(min(max(float(amp.log().std(0).mean()),
+                                                           0.02), self.max_amp_jitter))
+            self.phase.data[k] = torch.angle(cross).float()
+            self.logit.data[k] = math.log(occupancy / (1 - occupancy))
+        self._initialize_bands(spec, power, gauss, excess, passband, chosen, band_threshold,
+                               band_width)
+
+    def _initialize_bands(self, spec: torch.Tensor, power: torch.Tensor, gauss: torch.Tensor,
+                          excess: torch.Tensor, passband: torch.Tensor, narrow: list[int],
+                          threshold: float, width: int) -> None:
+        """Slots for carriers whose frequency wanders inside a band (see :meth:`initialize`)."""
+        free = [k for k in range(self.active.numel()) if self.active[k] == 0]
+        if not free or passband.sum() < 3 * width:
+            return
+        flat = excess.clone()
+        for b in narrow:
+            flat[max(b - 3, 0):b + 4] = float("nan")
+        ref = flat[passband].nanmedian()
+        rel = torch.nan_to_num(flat / ref, nan=1.0)
+        rel[~passband] = 1.0
+        kernel = torch.ones(1, 1, width, dtype=rel.dtype) / width
+        smooth = torch.nn.functional.conv1d(rel[None, None], kernel, padding=width // 2)[0, 0]
+        n_freq = power.shape[-1]
+        taken = torch.zeros(n_freq, dtype=torch.bool)
+        for b in narrow:
+            taken[max(b - width, 0):b + width + 1] = True
+        while free:
+            candidate = torch.where(taken, torch.zeros_like(smooth), smooth)
+            peak = int(torch.argmax(candidate))
+            top = float(candidate[peak])
+            if top < threshold:
+                break
+            half = 1.0 + 0.5 * (top - 1.0)
+            lo, hi = peak, peak
+            while lo > 0 and smooth[lo - 1] >= half and not taken[lo - 1]:
+                lo -= 1
+            while hi < n_freq - 1 and smooth[hi + 1] >= half and not taken[hi + 1]:
+                hi += 1
+            taken[max(lo - width, 0):hi + width + 1] = True
+            a, b = max(lo - 1, 0), min(hi + 2, n_freq)
+            ratio = (power[:, :, a:b] / gauss[:, a:b]).mean(1)          # (n, bins)
+            best = ratio.argmax(-1)                                      # bin offset per event
+            present = ratio.amax(-1) > 10.0
+            if present.sum() < 2:
+                continue
+            idx = torch.nonzero(present, as_tuple=True)[0]
+            cols = a + best[idx]
+            p = power[idx, :, cols] - gauss[:, cols].T                   # (m, C)
+            amp = 2.0 * p.clamp_min(1e-12).sqrt() / self.n_samples
+            cross = (spec[idx, :, cols] * spec[idx, :1, cols].conj())
+            cross = (cross / cross.abs().clamp_min(1e-30)).mean(0)       # (C,)
+            occupancy = float(present.double().mean().clamp(1e-3, 1 - 1e-3))
+            k = free.pop(0)
+            self.base_freq[k] = 0.5 * (lo + hi) * self.bin_width
+            self.active[k] = 1.0
+            self.freq_shift.data[k] = 0.0
+            self.log_freq_jitter.data[k] = math.log(max((hi - lo + 1) / math.sqrt(12.0), 0.05))
+            self.log_amp.data[k] = amp.median(0).values.log().float()
+            self.log_amp_jitter.data[k] = math.log(min(max(float(amp.log().std(0).mean()),
+                                                           0.02), self.max_amp_jitter))
+            self.phase.data[k] = torch.angle(cross).float()
+            self.logit.data[k] = math.log(occupancy / (1 - occupancy))
+
+    def add_to(self, traces: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        """Add the line signals to traces ``(n, C, T)`` in place (sampling, no autograd);
+        only the events carrying a line are touched."""
+        return self.forward(traces.shape[0], generator, into=traces)
+
+    def _draw(self, slots: torch.Tensor, n: int, generator: torch.Generator
+              ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Gates ``(n, k)``, phases ``(n, k)``, frequencies ``(n, k)`` in Hz and amplitudes
+        ``(n, k, C)`` (zero where the gate is off) of the active ``slots``."""
+        dev = self.log_amp.device
+        k = slots.numel()
+        gate = bernoulli_gate(self.logit[slots], n, generator)                       # (n, k)
+        theta = 2 * math.pi * torch.rand(n, k, generator=generator, device=dev)
+        jitter = torch.randn(n, k, generator=generator, device=dev)
+        fjit = torch.randn(n, k, generator=generator, device=dev)
+        freq = self.base_freq[slots] + (self.freq_shift[slots]
+                                        + self.log_freq_jitter[slots].exp() * fjit) \
+            * self.bin_width                                                         # (n, k)
+        spread = self.log_amp_jitter[slots].clamp(max=math.log(self.max_amp_jitter)).exp()
+        amp = torch.exp(self.log_amp[slots][None] + spread[None, :, None]
+                        * jitter[..., None]) * gate[..., None]                       # (n, k, C)
+        return gate, theta, freq, amp
+
+    def draw_traces(self, n: int, generator: torch.Generator,
+                    scale: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Sampling (no autograd): the line signals of the events that carry one.
+
+        The same draws as :meth:`forward`. Each (event, line) pair with its gate on is
+        one row: one ``(2 C) x T`` product of the amplitudes with ``cos`` and ``sin`` of
+        its phase per pair.
+
+        Parameters
+        ----------
+        n : int
+            Number of events.
+        generator : torch.Generator
+            Random numbers.
+        scale : torch.Tensor, optional
+            Per-event factor ``(n,)`` applied to the signals (e.g. the event gain).
+
+        Returns
+        -------
+        events : torch.Tensor
+            ``(m,)`` event indices (an event once per line it carries), int64.
+        signals : torch.Tensor
+            ``(m, C, T)`` normalised units, to be added with ``index_add_``.
+        """
+        dev = self.log_amp.device
+        c = self.log_amp.shape[1]
+        slots = torch.nonzero(self.active > 0, as_tuple=True)[0]
+        if slots.numel() == 0:
+            return torch.zeros(0, dtype=torch.long, device=dev), torch.zeros(
+                0, c, self.n_samples, device=dev)
+        gate, theta, freq, amp = self._draw(slots, n, generator)
+        events, which = torch.nonzero(gate > 0, as_tuple=True)
+        a = amp[events, which]                                                       # (m, C)
+        if scale is not None:
+            a = a * scale[events, None]
+        t = torch.arange(self.n_samples, device=dev) / self.sampling_rate           # (T,)
+        arg = 2 * math.pi * freq[events, which, None] * t + theta[events, which, None]
+        phase = self.phase[slots][which]                                             # (m, C)
+        coef = torch.stack([a * torch.cos(phase), -a * torch.sin(phase)], -1)       # (m, C, 2)
+        waves = torch.empty(events.numel(), 2, self.n_samples, device=dev)
+        torch.cos(arg, out=waves[:, 0])
+        torch.sin(arg, out=waves[:, 1])
+        return events, torch.bmm(coef, waves)
+
+    def forward(self, n: int, generator: torch.Generator,
+                into: torch.Tensor | None = None) -> torch.Tensor:
+        """Line signals ``(n, C, T)`` (a zero-size contribution when no slot is active).
+
+        With ``into`` (only without autograd) the lines are added to it in place.
+
+        ``cos(a + phi) = cos a cos phi - sin a sin phi`` keeps the transcendental work at
+        one ``(events, lines, T)`` array; without gradients only events whose gate is on
+        are computed (:meth:`draw_traces`).
+        """
+        dev = self.log_amp.device
+        c = self.log_amp.shape[1]
+        slots = torch.nonzero(self.active > 0, as_tuple=True)[0]
+        if into is not None and torch.is_grad_enabled():
+            raise RuntimeError("Lines: adding in place is for sampling without autograd")
+        if slots.numel() == 0:
+            return torch.zeros(n, c, 1, device=dev) if into is None else into
+        if not torch.is_grad_enabled():
+            out = torch.zeros(n, c, self.n_samples, device=dev) if into is None else into
+            events, signals = self.draw_traces(n, generator)
+            if events.numel():
+                out.index_add_(0, events, signals.to(out.dtype))
+            return out
+        t = torch.arange(self.n_samples, device=dev) / self.sampling_rate           # (T,)
+        _, theta, freq, amp = self._draw(slots, n, generator)
+        cos_phi, sin_phi = torch.cos(self.phase[slots]), torch.sin(self.phase[slots])  # (k, C)
+        arg = 2 * math.pi * freq[..., None] * t + theta[..., None]                   # (n, k, T)
+        w_cos = (amp * cos_phi[None]).transpose(1, 2)                                # (n, C, k)
+        w_sin = (amp * sin_phi[None]).transpose(1, 2)
+        return torch.bmm(w_cos, torch.cos(arg)) - torch.bmm(w_sin, torch.sin(arg))
