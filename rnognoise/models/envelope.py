@@ -265,49 +265,45 @@ class Envelope(nn.Module):
         """Per-event log power gains: bands ``(n, C, B)`` and windows ``(n, C, W)``."""
         if self.sampler is not None and self.use_sampler:
             y = self.sampler.sample(n, generator)
+            basis = self.basis
         else:
             dev = self.basis.device
             u = torch.rand(n, generator=generator, device=dev)
             comp = torch.searchsorted(torch.cumsum(self.weights, 0).contiguous(),
                                       u * self.weights.sum()).clamp_max(self.max_mixture - 1)
             z = torch.randn(n, self.max_dims, generator=generator, device=dev)
-            y = self.means[comp] + torch.einsum("nkj,nj->nk", self.factors[comp], z)
-        s = (y @ self.basis).reshape(n, self.n_channels, self.n_bands + self.n_windows)
+            k = self.n_dims  # the modelled directions; the rest of the buffers is zero
+            y = self.means[comp, :k] + torch.einsum("nkj,nj->nk", self.factors[comp, :k, :k],
+                                                    z[:, :k])
+            basis = self.basis[:k]
+        s = (y @ basis).reshape(n, self.n_channels, self.n_bands + self.n_windows)
         return s[..., :self.n_bands], s[..., self.n_bands:]
 
     def spectral_gain(self, band_log_power: torch.Tensor) -> torch.Tensor:
         """Amplitude gains ``(n, C, F)`` from band log powers ``(n, C, B)``: the band
-        amplitudes ``exp(s / 2)`` interpolated linearly over frequency."""
-        return torch.exp(0.5 * band_log_power) @ self.band_interp
+        amplitudes ``exp(s / 2)`` interpolated linearly over frequency
+        (:meth:`band_amplitudes` ``@`` :attr:`band_interp`)."""
+        return self.band_amplitudes(band_log_power) @ self.band_interp
 
-    def scale_spectra_(self, spec: torch.Tensor, band_log_power: torch.Tensor,
-                       scale: torch.Tensor | None = None) -> torch.Tensor:
-        """Sampling (no autograd): multiply complex spectra ``(n, C, F)`` in place by
-        :meth:`spectral_gain` of ``band_log_power`` ``(n, C, B)`` times ``scale`` ``(n,)``.
-
-        For spectra laid out ``(F, n, C)`` in memory (:meth:`SpectralSampler.spectra
-        <rnognoise.models.spectral.SpectralSampler.spectra>`) the gain is computed in that
-        layout (one matrix product) and applied in one contiguous pass.
-        """
-        amp = torch.exp(0.5 * band_log_power)                                # (n, C, B)
-        if scale is not None:
-            amp = amp * scale[:, None, None]
-        n, c, f = spec.shape
-        by_bin = spec.permute(2, 0, 1)                                       # (F, n, C)
-        if by_bin.is_contiguous():
-            by_bin.mul_((self.band_interp.T @ amp.reshape(n * c, -1).T).view(f, n, c))
-        else:
-            spec.mul_(amp @ self.band_interp)
-        return spec
+    def band_amplitudes(self, band_log_power: torch.Tensor) -> torch.Tensor:
+        """Band amplitudes ``exp(s / 2)`` ``(n, C, B)``; the spectral gain is their linear
+        interpolation over frequency, ``band_amplitudes(s) @ band_interp``."""
+        return torch.exp(0.5 * band_log_power)
 
     def time_gain(self, window_log_power: torch.Tensor) -> torch.Tensor:
         """Amplitude envelope ``(n, C, T)`` of unit mean power from window log powers
-        ``(n, C, W)``: the window amplitudes interpolated linearly over time, normalised
-        with the exact mean square of the interpolant (a ``W x W`` quadratic form)."""
+        ``(n, C, W)``: the window amplitudes interpolated linearly over time
+        (:meth:`window_amplitudes` ``@`` :attr:`window_interp`)."""
+        return self.window_amplitudes(window_log_power) @ self.window_interp
+
+    def window_amplitudes(self, window_log_power: torch.Tensor) -> torch.Tensor:
+        """Window amplitudes ``(n, C, W)`` whose linear interpolation over time has unit
+        mean power, normalised with the exact mean square of the interpolant (a
+        ``W x W`` quadratic form)."""
         amp = torch.exp(0.5 * (window_log_power - window_log_power.amax(-1, keepdim=True)))
         gram = self.window_interp @ self.window_interp.T / self.window_interp.shape[-1]
         power = torch.einsum("ncw,wv,ncv->nc", amp, gram, amp).clamp_min(1e-30)
-        return (amp * power.rsqrt()[..., None]) @ self.window_interp
+        return amp * power.rsqrt()[..., None]
 
     @property
     def has_time_variation(self) -> bool:

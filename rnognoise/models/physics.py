@@ -60,11 +60,23 @@ class Background(nn.Module):
 
     def spectra(self, n: int, generator: torch.Generator) -> torch.Tensor:
         """Complex spectra ``(n, C, F)`` with the spectral correction (no gain)."""
-        correction = torch.exp(self.log_gain_correction)
         if torch.is_grad_enabled():
-            return self.sampler.spectra(n, generator) * correction
-        # sampling: the same draws, the correction folded into the mixing matrix
-        return self.sampler.spectra(n, generator, scale=correction)
+            return self.sampler.spectra(n, generator) * torch.exp(self.log_gain_correction)
+        return self.mix(self.normals(n, generator))
+
+    def normals(self, n: int, generator: torch.Generator) -> torch.Tensor:
+        """The normal numbers of ``n`` events' spectra (the first draw of
+        :meth:`spectra`; :meth:`SpectralSampler.normals
+        <rnognoise.models.spectral.SpectralSampler.normals>`)."""
+        return self.sampler.normals(n, generator)
+
+    def mix(self, z: torch.Tensor, weights: torch.Tensor | None = None,
+            curves: torch.Tensor | None = None) -> torch.Tensor:
+        """Sampling (no autograd): spectra ``(n, C, F)`` from :meth:`normals`, with the
+        spectral correction folded into the mixing matrix and an optional per-event gain
+        ``weights @ curves`` (:meth:`SpectralSampler.mix
+        <rnognoise.models.spectral.SpectralSampler.mix>`)."""
+        return self.sampler.mix(z, torch.exp(self.log_gain_correction), weights, curves)
 
     #: Largest log-normal spread of the per-event gain (30 %).
     max_gain_sigma: float = 0.3
@@ -167,13 +179,29 @@ class BlockOffsets(nn.Module):
             Multiplies the traces before the offsets are added: ``(n, C, T)`` or
             anything of shape ``(n, C or 1, 1)``.
         """
+        return self.apply_(traces, self.draw(traces.shape[0], generator), factor)
+
+    @staticmethod
+    def apply_(traces: torch.Tensor, offsets: torch.Tensor,
+               factor: torch.Tensor | None = None) -> torch.Tensor:
+        """``traces * factor + offsets`` in place, in one pass (sampling, no autograd).
+
+        Parameters
+        ----------
+        traces : torch.Tensor
+            Contiguous ``(n, C, T)``, overwritten.
+        offsets : torch.Tensor
+            ``(n, C, B)`` offsets of ``B`` equal blocks (:meth:`draw`).
+        factor : torch.Tensor, optional
+            ``(n or 1, C, T)``, or anything of shape ``(n or 1, C or 1, 1)``.
+        """
         n, c, t = traces.shape
-        offsets = self.draw(n, generator)[..., None]                      # (n, C, B, 1)
-        view = traces.view(n, c, offsets.shape[2], -1)
+        blocks = offsets.shape[2]
+        view = traces.view(n, c, blocks, t // blocks)
         if factor is None:
-            view.add_(offsets)
-            return traces
-        factor = (factor.view(n, factor.shape[1], offsets.shape[2], -1) if factor.shape[-1] == t
-                  else factor[..., None])
-        torch.addcmul(offsets, view, factor, out=view)
+            view.add_(offsets[..., None])
+        else:
+            factor = (factor.view(factor.shape[0], factor.shape[1], blocks, t // blocks)
+                      if factor.shape[-1] == t else factor[..., None])
+            torch.addcmul(offsets[..., None], view, factor, out=view)
         return traces

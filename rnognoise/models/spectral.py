@@ -201,49 +201,79 @@ class SpectralSampler(nn.Module):
             self.__dict__["_mixing_cache"] = cached
         return cached[1], cached[2], cached[3]
 
-    def spectra(self, n: int, generator: torch.Generator,
-                scale: torch.Tensor | None = None) -> torch.Tensor:
-        """Random complex spectra ``(n, C, F)`` with the stored cross-spectrum.
+    def normals(self, n: int, generator: torch.Generator) -> torch.Tensor:
+        """The standard normal numbers ``(F_active, n, 2C)`` of ``n`` events' spectra (one
+        ``torch.randn``), to be turned into spectra by :meth:`mix`."""
+        n_ch = self.factor_real.shape[1]
+        return torch.randn(self._mixing()[0].numel(), n, 2 * n_ch, generator=generator,
+                           device=self.factor_real.device, dtype=self.factor_real.dtype)
 
-        One ``torch.randn`` of ``(F_active, n, 2C)`` standard normals (the generator's
-        first draw), mixed per bin straight into a zero-padded ``(F, n, C)`` complex
-        buffer; the result is a strided view of it (no transpose pass), which
-        :func:`irfft` reads as it is.
+    def mix(self, z: torch.Tensor, scale: torch.Tensor | None = None,
+            weights: torch.Tensor | None = None, curves: torch.Tensor | None = None
+            ) -> torch.Tensor:
+        """Complex spectra ``(n, C, F)`` from the normal numbers of :meth:`normals`.
+
+        Each bin's numbers, read as ``C`` circular complex normals, are multiplied by the
+        mixing matrix straight into a zero-padded ``(F, n, C)`` complex buffer; the result
+        is a strided view of it (no transpose pass), which :func:`irfft` reads as it is.
+        On the CPU the bins are done in slices of about 1 MiB, each finished (event
+        gains) while it is in the cache.
 
         Parameters
         ----------
-        n : int
-            Number of events.
-        generator : torch.Generator
-            Random numbers.
+        z : torch.Tensor
+            ``(F_active, n, 2C)`` standard normal numbers.
         scale : torch.Tensor, optional
             Real amplitude factor per channel and bin ``(C, F)``, folded into the mixing
-            matrix (no pass over the spectra): the result is ``scale * X``. Not
-            differentiable (sampling only).
+            matrix (no pass over the spectra). Sampling only (no gradient reaches it).
+        weights, curves : torch.Tensor, optional
+            A real amplitude gain per event, channel and bin given as a combination of
+            ``B`` curves over frequency: ``weights`` ``(n, C, B)``, ``curves`` ``(B, F)``,
+            gain ``weights @ curves``. Sampling only.
+
+        Returns
+        -------
+        torch.Tensor
+            ``(n, C, F)`` complex64, rfft units.
         """
         bins, m, span = self._mixing()
         n_freq, n_ch = self.factor_real.shape[:2]
-        fa = bins.numel()
-        z = torch.randn(fa, n, 2 * n_ch, generator=generator,
-                        device=self.factor_real.device, dtype=self.factor_real.dtype)
+        fa, n = z.shape[0], z.shape[1]
         if scale is not None:
             m = m * scale.detach()[:, bins].T[:, None, :].to(self.factor_real.dtype)
+        gain = None
+        if weights is not None and curves is not None:
+            gain = (curves.detach().T, weights.detach().reshape(n * n_ch, -1).T)  # (F, B), (B, nC)
         buf = torch.empty(n_freq, n, n_ch, device=z.device, dtype=m.dtype)
         with torch.autocast(z.device.type, enabled=False):  # spectral parts stay float32
-            z = torch.view_as_complex(z.view(fa, n, n_ch, 2))
-            if span is not None:
+            zc = torch.view_as_complex(z.view(fa, n, n_ch, 2))
+            if span is None:
+                buf.zero_()
+                buf[bins] = torch.bmm(zc, m)
+                if gain is not None:
+                    buf.mul_((gain[0] @ gain[1]).view(n_freq, n, n_ch))
+            else:
                 lo, hi = span
                 buf[:lo].zero_()
                 buf[hi:].zero_()
-                torch.bmm(z, m, out=buf[lo:hi])
-            else:
-                buf.zero_()
-                buf[bins] = torch.bmm(z, m)
+                step = (max(8, (1 << 20) // max(1, n * n_ch * buf.element_size()))
+                        if z.device.type == "cpu" else max(1, hi - lo))
+                for a in range(lo, hi, step):
+                    b = min(a + step, hi)
+                    torch.bmm(zc[a - lo:b - lo], m[a - lo:b - lo], out=buf[a:b])
+                    if gain is not None:
+                        buf[a:b].mul_((gain[0][a:b] @ gain[1]).view(b - a, n, n_ch))
         # the DC and Nyquist bins of a real signal are real
         buf[0].imag.zero_()
         if self.n_samples % 2 == 0:
             buf[-1].imag.zero_()
         return buf.permute(1, 2, 0)
+
+    def spectra(self, n: int, generator: torch.Generator,
+                scale: torch.Tensor | None = None) -> torch.Tensor:
+        """Random complex spectra ``(n, C, F)`` with the stored cross-spectrum:
+        :meth:`mix` of :meth:`normals` (``scale`` as there)."""
+        return self.mix(self.normals(n, generator), scale)
 
     def forward(self, n: int, generator: torch.Generator) -> torch.Tensor:
         """Gaussian noise ``(n, C, T)``."""

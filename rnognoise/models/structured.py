@@ -224,20 +224,25 @@ class PhysicsGenerator(nn.Module):
         differentiable path, in the same order, with one full-size pass after the
         inverse FFT.
 
-        The spectral correction is folded into the mixing matrix of the background, the
-        event gain into the envelope's spectral gain (without an envelope, into the
-        final pass), the time envelope and the block offsets are applied together
-        (``x * E_t + blocks``), and lines and pulses, times the gain, are added to the
-        events that carry them only.
+        The spectral correction is folded into the mixing matrix of the background and
+        the envelope's spectral gain (with the event gain) is applied to each slice of
+        bins as it is mixed; without an envelope the event gain goes into the final
+        pass. The time envelope and the block offsets are applied together
+        (``x * E_t + blocks``, :meth:`_scale_and_offset`); lines and pulses, times the
+        gain, are added to the events that carry them only.
         """
-        spec = self.background.spectra(n, generator)
+        z = self.background.normals(n, generator)
         gain = self.background.gains(n, generator).reshape(n)
         factor: torch.Tensor | None = gain[:, None, None]
+        weights = amplitudes = None
         if self.is_on("envelope") and bool(self.envelope.active > 0):
             band, window = self.envelope.draw(n, generator)
-            self.envelope.scale_spectra_(spec, band, gain)
-            factor = (self.envelope.time_gain(window) if self.envelope.has_time_variation
-                      else None)
+            weights = self.envelope.band_amplitudes(band) * gain[:, None, None]
+            factor = None
+            if self.envelope.has_time_variation:
+                amplitudes = self.envelope.window_amplitudes(window)
+        spec = self.background.mix(z, weights, self.envelope.band_interp)
+        del z
         added = []
         if self.is_on("impulses"):
             added.append(self.impulses.draw_traces(n, generator, gain))
@@ -245,15 +250,39 @@ class PhysicsGenerator(nn.Module):
         del spec
         if self.is_on("lines"):
             added.append(self.lines.draw_traces(n, generator, gain))
-        if self.is_on("blocks"):
-            self.blocks.add_to(x, generator, factor)
-        elif factor is not None:
-            x.mul_(factor)
+        offsets = self.blocks.draw(n, generator) if self.is_on("blocks") else None
+        self._scale_and_offset(x, amplitudes, factor, offsets)
         for events, signals in added:
             if events.numel():
                 x.index_add_(0, events, signals.to(x.dtype))
         if self.residual is not None:
             x.add_(self._residual(n, generator))
+        return x
+
+    def _scale_and_offset(self, x: torch.Tensor, amplitudes: torch.Tensor | None,
+                          factor: torch.Tensor | None, offsets: torch.Tensor | None
+                          ) -> torch.Tensor:
+        """``x * E_t * factor + offsets`` in place, ``E_t`` the time envelope of the window
+        ``amplitudes`` ``(n, C, W)`` (none: 1), ``factor`` ``(n or 1, C or 1, T or 1)``,
+        ``offsets`` per block ``(n, C, B)``. On the CPU ``E_t`` is made for slices of
+        about 1 MiB of events, each applied while it is in the cache."""
+        if amplitudes is None:
+            if offsets is not None:
+                BlockOffsets.apply_(x, offsets, factor)
+            elif factor is not None:
+                x.mul_(factor)
+            return x
+        n, c, t = x.shape
+        step = max(1, (1 << 20) // (c * t * x.element_size())) if x.device.type == "cpu" else n
+        for a in range(0, n, step):
+            b = min(a + step, n)
+            envelope = amplitudes[a:b] @ self.envelope.window_interp
+            if factor is not None:
+                envelope.mul_(factor[a:b] if factor.shape[0] == n else factor)
+            if offsets is None:
+                x[a:b].mul_(envelope)
+            else:
+                BlockOffsets.apply_(x[a:b], offsets[a:b], envelope)
         return x
 
     def _residual(self, n: int, generator: torch.Generator) -> torch.Tensor:
