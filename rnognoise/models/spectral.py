@@ -132,6 +132,9 @@ class SpectralSampler(nn.Module):
     #: Largest fraction of any channel's total power that may be left out by skipping
     #: the weakest frequency bins.
     max_dropped_power: float = 1e-7
+    #: Size in bytes of the slices of bins :meth:`mix` does at a time on the CPU (each
+    #: slice is finished while it is in the cache).
+    slice_bytes: int = 1 << 20
 
     def __init__(self, n_channels: int, n_samples: int) -> None:
         super().__init__()
@@ -216,8 +219,8 @@ class SpectralSampler(nn.Module):
         Each bin's numbers, read as ``C`` circular complex normals, are multiplied by the
         mixing matrix straight into a zero-padded ``(F, n, C)`` complex buffer; the result
         is a strided view of it (no transpose pass), which :func:`irfft` reads as it is.
-        On the CPU the bins are done in slices of about 1 MiB, each finished (event
-        gains) while it is in the cache.
+        On the CPU the bins are done in slices of :attr:`slice_bytes`, each finished
+        (event gains) while it is in the cache.
 
         Parameters
         ----------
@@ -256,7 +259,7 @@ class SpectralSampler(nn.Module):
                 lo, hi = span
                 buf[:lo].zero_()
                 buf[hi:].zero_()
-                step = (max(8, (1 << 20) // max(1, n * n_ch * buf.element_size()))
+                step = (max(1, self.slice_bytes // max(1, n * n_ch * buf.element_size()))
                         if z.device.type == "cpu" else max(1, hi - lo))
                 for a in range(lo, hi, step):
                     b = min(a + step, hi)

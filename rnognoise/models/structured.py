@@ -52,6 +52,10 @@ class PhysicsGenerator(nn.Module):
         Channels, samples, sampling rate.
     """
 
+    #: Size in bytes of the slices of events whose time envelope :meth:`sample` makes
+    #: and applies at a time on the CPU (each while it is in the cache).
+    slice_bytes: int = 1 << 20
+
     def __init__(self, config: Any, layout: Any) -> None:
         super().__init__()
         c, t = layout.n_channels, layout.n_samples
@@ -265,7 +269,7 @@ class PhysicsGenerator(nn.Module):
         """``x * E_t * factor + offsets`` in place, ``E_t`` the time envelope of the window
         ``amplitudes`` ``(n, C, W)`` (none: 1), ``factor`` ``(n or 1, C or 1, T or 1)``,
         ``offsets`` per block ``(n, C, B)``. On the CPU ``E_t`` is made for slices of
-        about 1 MiB of events, each applied while it is in the cache."""
+        :attr:`slice_bytes` of events, each applied while it is in the cache."""
         if amplitudes is None:
             if offsets is not None:
                 BlockOffsets.apply_(x, offsets, factor)
@@ -273,7 +277,8 @@ class PhysicsGenerator(nn.Module):
                 x.mul_(factor)
             return x
         n, c, t = x.shape
-        step = max(1, (1 << 20) // (c * t * x.element_size())) if x.device.type == "cpu" else n
+        step = max(1, self.slice_bytes // (c * t * x.element_size())) if x.device.type == "cpu" \
+            else n
         for a in range(0, n, step):
             b = min(a + step, n)
             envelope = amplitudes[a:b] @ self.envelope.window_interp
