@@ -233,8 +233,17 @@ class PhysicsGenerator(nn.Module):
         bins as it is mixed; without an envelope the event gain goes into the final
         pass. The time envelope and the block offsets are applied together
         (``x * E_t + blocks``, :meth:`_scale_and_offset`); lines and pulses, times the
-        gain, are added to the events that carry them only.
+        gain, are added to the events that carry them only. Autocast is off for all but
+        the convolutional residual (the spectral parts stay float32).
         """
+        with torch.autocast(self.component_on.device.type, enabled=False):
+            x = self._sample_components(n, generator)
+        if self.residual is not None:
+            x.add_(self._residual(n, generator))
+        return x
+
+    def _sample_components(self, n: int, generator: torch.Generator) -> torch.Tensor:
+        """:meth:`sample` but the residual."""
         z = self.background.normals(n, generator)
         gain = self.background.gains(n, generator).reshape(n)
         factor: torch.Tensor | None = gain[:, None, None]
@@ -259,8 +268,6 @@ class PhysicsGenerator(nn.Module):
         for events, signals in added:
             if events.numel():
                 x.index_add_(0, events, signals.to(x.dtype))
-        if self.residual is not None:
-            x.add_(self._residual(n, generator))
         return x
 
     def _scale_and_offset(self, x: torch.Tensor, amplitudes: torch.Tensor | None,
