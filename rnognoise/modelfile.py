@@ -245,7 +245,7 @@ def load_model(path: str | os.PathLike[str], *, device: str | torch.device = "cp
 #: Tensors added to the models after files were first written, whose construction
 #: defaults reproduce the earlier behaviour (no digitizer step, no trace offsets, no
 #: envelope, components as configured): files without them still load.
-ADDED_WITH_DEFAULTS = ("quantum", "*.component_on", "*.blocks.log_sigma_event",
+ADDED_WITH_DEFAULTS = ("quantum", "*.component_on", "*.blocks.log_sigma_event", "*.profile.*",
                        "*.envelope.*", "*.impulses.*")
 
 

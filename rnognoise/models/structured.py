@@ -26,6 +26,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from .digitizer import SampleProfile
 from .envelope import Envelope
 from .impulses import Impulses
 from .lines import Lines
@@ -36,7 +37,7 @@ from .spectral import irfft
 __all__ = ["COMPONENTS", "PhysicsGenerator"]
 
 #: The switchable components, in the order of the ``component_on`` buffer.
-COMPONENTS: tuple[str, ...] = ("blocks", "lines", "impulses", "envelope")
+COMPONENTS: tuple[str, ...] = ("blocks", "lines", "impulses", "envelope", "profile")
 
 
 class PhysicsGenerator(nn.Module):
@@ -65,8 +66,10 @@ class PhysicsGenerator(nn.Module):
         self.lines = Lines(c, t, layout.sampling_rate, config.max_lines)
         self.impulses = Impulses(c, t)
         self.envelope = Envelope(c, t, config.envelope_bands, config.envelope_windows)
+        self.profile = SampleProfile(c, t, config.block)
         wanted = {"blocks": config.block > 0, "lines": config.max_lines > 0,
-                  "impulses": bool(config.impulses), "envelope": bool(config.envelope)}
+                  "impulses": bool(config.impulses), "envelope": bool(config.envelope),
+                  "profile": bool(self.profile.period)}
         self.register_buffer("component_on",
                              torch.tensor([float(wanted[k]) for k in COMPONENTS]))
         self.residual = None
@@ -123,7 +126,15 @@ class PhysicsGenerator(nn.Module):
         """Moment-based initialisation of every component from normalised data."""
         self.blocks.initialize(data)
         clean = self.blocks.remove(data)
-        self.background.initialize(clean)
+        self.profile.initialize(clean)
+        # the stationary background underneath the digitizer's position profile
+        self.background.initialize(clean if self.profile.is_flat
+                                   else clean / self.profile.gain())
+        if self.profile.period:
+            ref = torch.Generator(device=data.device).manual_seed(97)
+            with torch.no_grad():
+                gaussian = self.background.sampler(min(len(clean), 2000), ref)
+            self.profile.fit_spread(clean / self.profile.gain(), gaussian)
         self.lines.initialize(clean)
         # the impulse threshold: 99.9 % quantile of the event peak of everything but the
         # impulses (background, lines, gain, blocks), so that lines and block offsets are
@@ -207,12 +218,12 @@ class PhysicsGenerator(nn.Module):
             band, window = self.envelope.draw(n, generator)
             x = irfft(spec * self.envelope.spectral_gain(band), self.n_samples)
             x = x * self.envelope.time_gain(window)
-            if impulses:
-                x = self.impulses.add_to_traces(x, generator)
         else:
-            if impulses:
-                spec = self.impulses.add_to(spec, generator)
             x = irfft(spec, self.n_samples)
+        if self.is_on("profile"):
+            x = x * self.profile.factor(n, generator)
+        if impulses:
+            x = self.impulses.add_to_traces(x, generator)
         if self.is_on("lines"):
             x = x + self.lines(n, generator)
         x = x * gain
@@ -256,6 +267,9 @@ class PhysicsGenerator(nn.Module):
                 amplitudes = self.envelope.window_amplitudes(window)
         spec = self.background.mix(z, weights, self.envelope.band_interp)
         del z
+        if self.is_on("profile") and not self.profile.is_flat:
+            profile = self.profile.factor(n, generator)
+            factor = profile if factor is None else factor * profile
         added = []
         if self.is_on("impulses"):
             added.append(self.impulses.draw_traces(n, generator, gain))
