@@ -18,6 +18,8 @@ blocks
     Spread of the 128-sample digitizer block means.
 crosschannel
     Maximum normalised cross-correlation per pair; zero-lag correlation matrix.
+impulses
+    Impulsive events (coincident peaks), their inter-channel delays, a permutation test.
 trigger
     High/low N-of-M and power-integration trigger rates versus threshold.
 features, twosample
@@ -26,8 +28,9 @@ summary
     One pass over a set computing every per-event quantity.
 thresholds, rows
     Verdict rules; :class:`MetricRow` and the builder that judges rows.
-checks_shape, checks_rates
-    The row builders (spectrum, amplitude, blocks, cross-channel; tails, lines, triggers).
+checks_shape, checks_rates, checks_impulses
+    The row builders (spectrum, amplitude, blocks, cross-channel; tails, lines, triggers;
+    impulse rate and delays).
 compare, fidelity
     :func:`compare` and its result :class:`FidelityReport`.
 conditional, condition_groups
