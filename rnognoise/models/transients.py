@@ -1,0 +1,419 @@
+"""Transients: short, localised excess power at random times (a general part).
+
+What the model lacks in time-localised power (impulses, band-limited bursts, pulse
+trains, glitches) is learned from the data without names:
+
+1. **Short-time band powers.** Every trace is cut into Hann-windowed frames of
+   ``window`` samples (hop ``window // 2``); each frame's periodogram is summed into
+   ``n_bands`` equal frequency bands. A frame's statistic is its largest band power
+   relative to the model's mean power in that band and channel, so that a narrow-band
+   burst and a broadband pulse are both seen.
+2. **Detection and test.** The threshold per channel is a high quantile of the model's
+   per-trace maxima (the channels' maxima scaled by their medians and pooled), set on one
+   half of the model's samples so that about 1 % of model events exceed it in some
+   channel. Events of the data above it are compared with the other half of the model's
+   samples by Fisher's exact test (one-sided); the part stays off unless the data have
+   significantly more such events (p < ``p_value``).
+3. **Description.** Frames above threshold, merged over channels and over gaps of one
+   frame, make the occurrences. Each has an excess band-energy vector (data minus the
+   model's mean band power, summed over the occurrence), a span (frames) and the set of
+   channels that carry it. A Gaussian mixture on the log spectral shape and log span,
+   with the number of classes chosen by BIC, gives up to ``max_classes`` classes; each
+   class keeps its band spectrum, a Poisson rate per event, a histogram of durations, a
+   log-normal energy per channel and a table of channel patterns (which channels carry
+   it together).
+4. **Calibration.** Detection is a selection: weak transients go unseen and noise adds to
+   those seen. The rates and energies are therefore adjusted by simulation: the part is
+   applied to the model's samples, the same detector is run on them, and each class's
+   detected count and mean log energy are matched to the data's (a few fixed-point steps,
+   i.e. indirect inference).
+5. **Sampling.** Per event and class a Poisson number of transients; each gets a class, a
+   uniform position, a duration from the histogram, a channel pattern and a log-normal
+   energy; its waveform is Gaussian noise shaped to the class spectrum (an inverse FFT of
+   filtered complex normals over a short segment) times a Hann window of that duration.
+   Only events that carry transients cost anything (a single ``index_add``).
+
+References
+----------
+R. A. Fisher, "On the interpretation of chi-squared from contingency tables",
+J. R. Stat. Soc. 85 (1922) 87 (the exact test).
+G. Schwarz, "Estimating the dimension of a model", Ann. Stat. 6 (1978) 461 (BIC).
+C. Gourieroux, A. Monfort, E. Renault, "Indirect inference", J. Appl. Econometrics 8
+(1993) S85 (calibration by matching statistics of simulations).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+from scipy.stats import fisher_exact
+from torch import nn
+
+__all__ = ["Transients"]
+
+
+class Transients(nn.Module):
+    """Time-localised excess power at random times, learned as classes of bursts.
+
+    Parameters
+    ----------
+    n_channels, n_samples : int
+        Layout.
+    sampling_rate : float
+        Samples per second (only used to report band frequencies).
+    max_classes : int
+        Largest number of transient classes.
+    n_bands : int
+        Frequency bands of the short-time spectra; must divide ``window // 2``.
+    window : int
+        Frame length in samples (hop ``window // 2``).
+    max_duration : int
+        Longest transient in samples.
+    max_patterns : int
+        Channel patterns kept per class.
+    p_value : float
+        Significance level of the detection test.
+    false_alarm : float
+        Fraction of model events above the threshold in some channel.
+    """
+
+    def __init__(self, n_channels: int, n_samples: int, sampling_rate: float,
+                 max_classes: int = 4, n_bands: int = 8, window: int = 32,
+                 max_duration: int = 512, max_patterns: int = 16, p_value: float = 1e-3,
+                 false_alarm: float = 0.01) -> None:
+        super().__init__()
+        if (window // 2) % n_bands:
+            raise ValueError(f"n_bands={n_bands} must divide window // 2 = {window // 2}")
+        self.n_channels, self.n_samples = n_channels, n_samples
+        self.sampling_rate = float(sampling_rate)
+        self.window, self.hop, self.n_bands = window, window // 2, n_bands
+        self.max_classes, self.max_patterns = max_classes, max_patterns
+        self.max_duration = max(window, min(max_duration, n_samples))
+        self.n_durations = self.max_duration // self.hop
+        self.p_value, self.false_alarm = p_value, false_alarm
+        k, c, b = max_classes, n_channels, n_bands
+        self.register_buffer("active", torch.zeros(()))
+        self.register_buffer("reference", torch.zeros(c, b))        # model mean band power
+        self.register_buffer("threshold", torch.zeros(c))           # frame statistic
+        self.register_buffer("rate", torch.zeros(k))                # Poisson mean per event
+        self.register_buffer("spectrum", torch.zeros(k, b))         # power fraction per band
+        self.register_buffer("log_energy", torch.zeros(k))          # per channel, samples^2
+        self.register_buffer("log_energy_std", torch.zeros(k))
+        self.register_buffer("duration_prob", torch.zeros(k, self.n_durations))
+        self.register_buffer("patterns", torch.zeros(k, max_patterns, c))
+        self.register_buffer("pattern_prob", torch.zeros(k, max_patterns))
+
+    @property
+    def is_active(self) -> bool:
+        """Whether the part changes the traces."""
+        return bool(self.active > 0)
+
+    @property
+    def band_edges(self) -> np.ndarray:
+        """Band edges in Hz ``(n_bands + 1,)`` (bin centres of the frame spectra)."""
+        per = self.hop // self.n_bands
+        return np.arange(self.n_bands + 1) * per * self.sampling_rate / self.window
+
+    # ------------------------------------------------------------------ features
+    def _band_matrix(self, device: torch.device) -> torch.Tensor:
+        n_bins = self.window // 2 + 1
+        band = torch.clamp(torch.arange(n_bins) // (self.hop // self.n_bands),
+                           max=self.n_bands - 1)
+        return torch.nn.functional.one_hot(band, self.n_bands).float().to(device)
+
+    def _band_power(self, x: torch.Tensor) -> torch.Tensor:
+        """Band powers of the frames ``(n, C, n_frames, n_bands)``, float32."""
+        hann = torch.hann_window(self.window, periodic=True, device=x.device)
+        mat = self._band_matrix(x.device)
+        out = []
+        step = max(1, (1 << 22) // max(1, x.shape[1] * x.shape[2]))
+        for i in range(0, x.shape[0], step):
+            frames = x[i:i + step].float().unfold(-1, self.window, self.hop) * hann
+            spec = torch.fft.rfft(frames, dim=-1)
+            out.append((spec.real.square() + spec.imag.square()) @ mat)
+        return torch.cat(out)
+
+    def _statistic(self, power: torch.Tensor) -> torch.Tensor:
+        """Frame statistic ``(n, C, n_frames)``: the largest band power relative to the
+        model's mean."""
+        return (power / self.reference[None, :, None, :]).amax(-1)
+
+    def _occurrences(self, power: torch.Tensor, stat: torch.Tensor) -> dict[str, np.ndarray]:
+        """Transients in the events with a frame above threshold.
+
+        Returns
+        -------
+        dict
+            ``event`` (r,), ``span`` (r,) frames, ``channels`` (r, C) bool, ``energy``
+            (r, C, B) excess band energy summed over the occurrence (zero where a channel
+            does not carry it).
+        """
+        above = (stat > self.threshold[None, :, None]).cpu().numpy()      # (n, C, W)
+        flagged = np.flatnonzero(above.any((1, 2)))
+        c, b = self.n_channels, self.n_bands
+        empty = {"event": np.zeros(0, np.int64), "span": np.zeros(0, np.int64),
+                 "channels": np.zeros((0, c), bool), "energy": np.zeros((0, c, b))}
+        if flagged.size == 0:
+            return empty
+        a = above[flagged]                                                  # (f, C, W)
+        nf, _, nw = a.shape
+        u = a.any(1)
+        dil = u.copy()
+        dil[:, 1:] |= u[:, :-1]
+        dil[:, :-1] |= u[:, 1:]
+        padded = np.concatenate([dil, np.zeros((nf, 1), bool)], 1).ravel()  # run breaks
+        start = padded & ~np.concatenate([[False], padded[:-1]])
+        label = (np.cumsum(start) - 1).reshape(nf, nw + 1)[:, :nw]
+        label = np.where(dil, label, -1)
+        n_runs = int(start.sum())
+        ev_of = np.zeros(n_runs, np.int64)
+        rows = np.repeat(np.arange(nf), nw).reshape(nf, nw)
+        ev_of[label[dil]] = flagged[rows[dil]]
+        widx = np.broadcast_to(np.arange(nw), (nf, nw))
+        first = np.full(n_runs, nw, np.int64)
+        last = np.full(n_runs, -1, np.int64)
+        np.minimum.at(first, label[u], widx[u])
+        np.maximum.at(last, label[u], widx[u])
+        chans = np.zeros((n_runs, c), bool)
+        for ch in range(c):
+            hit = a[:, ch] & dil
+            chans[label[hit], ch] = True
+        excess = (power[torch.as_tensor(flagged, device=power.device)]
+                  - self.reference[None, :, None, :]).double().cpu().numpy()  # (f, C, W, B)
+        energy = np.zeros((n_runs, c, b))
+        lab = label[dil]
+        for ch in range(c):
+            np.add.at(energy[:, ch], lab, excess[:, ch][dil])
+        energy *= chans[:, :, None]
+        return {"event": ev_of, "span": last - first + 1, "channels": chans, "energy": energy}
+
+    def _features(self, occ: dict[str, np.ndarray]) -> np.ndarray:
+        """Mixture features: log spectral shape and log span ``(r, B + 1)``."""
+        spec = np.clip(occ["energy"].sum(1), 0, None)
+        total = spec.sum(1, keepdims=True)
+        shape = np.log(spec / np.maximum(total, 1e-12) + 0.02)
+        return np.concatenate([shape, np.log(occ["span"])[:, None]], 1)
+
+    def _energy_gain(self) -> float:
+        """Excess frame band energy per unit of time-domain energy (Parseval, one-sided
+        spectrum, frames overlapping by half)."""
+        hann = torch.hann_window(self.window, periodic=True, dtype=torch.float64)
+        return float(self.window / 2 * hann.square().sum() / self.hop)
+
+    @staticmethod
+    def _log_energy(occ: dict[str, np.ndarray], gain: float) -> np.ndarray:
+        """Log time-domain energy per carrying channel ``(r, C)`` (nan where none)."""
+        e = occ["energy"].sum(2) / gain
+        return np.where(occ["channels"], np.log(np.clip(e, 1e-3, None)), np.nan)
+
+    # ------------------------------------------------------------------ fit
+    def fit(self, data: torch.Tensor, model: torch.Tensor, *, seed: int = 0
+            ) -> dict[str, float]:
+        """Fit what the data show in localised excess power and the model lacks.
+
+        Parameters
+        ----------
+        data : torch.Tensor
+            Normalised training traces ``(n, C, T)``.
+        model : torch.Tensor
+            Traces ``(m, C, T)`` from the current generator without this part.
+        seed : int
+            Seed of the mixture fit and of the calibration draws.
+
+        Returns
+        -------
+        dict
+            ``active``, ``p_value``, ``data_rate`` and ``model_rate`` (fractions of events
+            above threshold), ``n_classes``, ``rate_total`` (transients per event) and per
+            class ``rate_k``, ``peak_band_k``, ``duration_k`` (mean, samples).
+        """
+        self.active.zero_()
+        for name in ("rate", "spectrum", "log_energy", "log_energy_std", "duration_prob",
+                     "patterns", "pattern_prob"):
+            getattr(self, name).zero_()
+        dev = self.reference.device
+        data, model = data.detach().to(dev), model.detach().to(dev)
+        n, m, c = data.shape[0], model.shape[0], self.n_channels
+        ref_part = model[: min(m, 512)]
+        self.reference.copy_(self._band_power(ref_part).mean((0, 2)).clamp_min(1e-12))
+        # threshold on half A of the model, null rate on half B
+        m_a = max(1, m // 2)
+        stat_m = self._statistic(self._band_power(model))
+        peak_m = stat_m.amax(-1)                                          # (m, C)
+        scale = peak_m[:m_a].median(0).values.clamp_min(1e-12)
+        pooled = (peak_m[:m_a] / scale).flatten()
+        level = 1.0 - min(0.5, max(self.false_alarm / c, 5.0 / pooled.numel()))
+        self.threshold.copy_(torch.quantile(pooled.double(), level).float() * scale)
+        power_d = self._band_power(data)
+        stat_d = self._statistic(power_d)
+        hit_d = (stat_d.amax(-1) > self.threshold).any(-1)
+        hit_m = (peak_m > self.threshold).any(-1)
+        k_d, k_0, m_b = int(hit_d.sum()), int(hit_m[m_a:].sum()), m - m_a
+        p = 1.0
+        if m_b > 0:
+            p = float(fisher_exact([[k_d, n - k_d], [k_0, m_b - k_0]],
+                                   alternative="greater")[1])
+        info: dict[str, float] = {"active": 0, "p_value": p, "data_rate": k_d / n,
+                                  "model_rate": float(hit_m.double().mean()), "n_classes": 0,
+                                  "rate_total": 0.0}
+        occ = self._occurrences(power_d, stat_d)
+        if p >= self.p_value or k_d / n <= info["model_rate"] or len(occ["event"]) < 3:
+            return info
+        labels, gmm = self._classes(occ, seed)
+        self._describe(occ, labels, n)
+        self.active.fill_(1.0)
+        self._calibrate(occ, labels, gmm, n, model, seed)
+        info["active"] = 1
+        info["n_classes"] = int((self.rate > 0).sum())
+        info["rate_total"] = float(self.rate.sum())
+        durations = (torch.arange(1, self.n_durations + 1) * self.hop).float()
+        for k in range(self.max_classes):
+            if self.rate[k] > 0:
+                info[f"rate_{k}"] = float(self.rate[k])
+                info[f"peak_band_{k}"] = int(self.spectrum[k].argmax())
+                info[f"duration_{k}"] = float(self.duration_prob[k].cpu() @ durations)
+        return info
+
+    def _classes(self, occ: dict[str, np.ndarray], seed: int) -> tuple[np.ndarray, object]:
+        """Mixture on the occurrences' features, the number of classes by BIC."""
+        from sklearn.mixture import GaussianMixture
+
+        feats = self._features(occ)
+        best, best_bic = None, math.inf
+        for k in range(1, min(self.max_classes, max(1, len(feats) // 30)) + 1):
+            gmm = GaussianMixture(k, covariance_type="diag", reg_covar=0.05,
+                                  random_state=seed, n_init=1).fit(feats)
+            bic = gmm.bic(feats)
+            if bic < best_bic:
+                best, best_bic = gmm, bic
+        return best.predict(feats), best
+
+    def _describe(self, occ: dict[str, np.ndarray], labels: np.ndarray, n: int) -> None:
+        """Per class: spectrum, rate, durations, energy, channel patterns."""
+        gain = self._energy_gain()
+        log_e = self._log_energy(occ, gain)
+        spec = np.clip(occ["energy"].sum(1), 0, None)
+        spec = spec / np.maximum(spec.sum(1, keepdims=True), 1e-12)
+        for k in range(self.max_classes):
+            sel = labels == k
+            if not sel.any():
+                continue
+            self.rate[k] = float(sel.sum()) / n
+            s = spec[sel].mean(0)
+            self.spectrum[k] = torch.as_tensor(s / max(s.sum(), 1e-12))
+            frames = np.clip(occ["span"][sel] + 1, 1, self.n_durations)
+            hist = np.bincount(frames - 1, minlength=self.n_durations).astype(float)
+            self.duration_prob[k] = torch.as_tensor(hist / hist.sum())
+            e = log_e[sel][occ["channels"][sel]]
+            self.log_energy[k] = float(np.mean(e))
+            self.log_energy_std[k] = float(np.std(e)) if e.size > 1 else 0.0
+            keys, counts = np.unique(occ["channels"][sel], axis=0, return_counts=True)
+            order = np.argsort(-counts, kind="stable")[: self.max_patterns]
+            self.patterns[k, : len(order)] = torch.as_tensor(keys[order], dtype=torch.float32)
+            self.pattern_prob[k, : len(order)] = torch.as_tensor(
+                counts[order] / counts[order].sum(), dtype=torch.float32)
+
+    def _calibrate(self, occ: dict[str, np.ndarray], labels: np.ndarray, gmm: object,
+                   n: int, model: torch.Tensor, seed: int, steps: int = 3) -> None:
+        """Match each class's detected count and mean log energy in the model's samples
+        with the part applied to those of the data."""
+        gain = self._energy_gain()
+        m = model.shape[0]
+        log_e = self._log_energy(occ, gain)
+        gen = torch.Generator(device=model.device).manual_seed(seed + 1)
+        for _ in range(steps):
+            sim = self.apply(model.clone(), gen)
+            power = self._band_power(sim)
+            o = self._occurrences(power, self._statistic(power))
+            lab = gmm.predict(self._features(o)) if len(o["event"]) else np.zeros(0, int)
+            le = self._log_energy(o, gain)
+            for k in range(self.max_classes):
+                if self.rate[k] <= 0:
+                    continue
+                want = (labels == k).sum() / n
+                got = (lab == k).sum() / m
+                ratio = want / got if got > 0 else 4.0
+                self.rate[k] *= float(np.clip(ratio, 0.25, 4.0))
+                if got > 0:
+                    d = np.nanmean(log_e[labels == k]) - np.nanmean(le[lab == k])
+                    self.log_energy[k] += float(np.clip(d, -1.0, 1.0))
+        # a class expected less than once in the data is noise the mixture picked up
+        self.rate[self.rate * n < 1] = 0
+
+    # ------------------------------------------------------------------ sampling
+    def _filters(self, n_seg: int, device: torch.device) -> torch.Tensor:
+        """Amplitude filters ``(K, n_seg // 2 + 1)`` giving unit-variance noise with each
+        class's band spectrum."""
+        f = n_seg // 2 + 1
+        bin_hz = torch.arange(f, device=device) * (self.window / n_seg)   # frame-bin units
+        band = torch.clamp(torch.round(bin_hz).long() // (self.hop // self.n_bands),
+                           max=self.n_bands - 1)
+        count = torch.zeros(self.n_bands, device=device).index_add_(
+            0, band[1:-1], torch.ones(f - 2, device=device)).clamp_min(1)
+        amp = (self.spectrum / count).clamp_min(0).sqrt()[:, band]      # (K, F)
+        amp[:, 0] = 0
+        amp[:, -1] = 0
+        norm = (4 * amp.square().sum(-1, keepdim=True)).sqrt() / n_seg
+        return amp / norm.clamp_min(1e-12)
+
+    def apply(self, x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        """Add transients to traces ``(n, C, T)``.
+
+        Parameters
+        ----------
+        x : torch.Tensor
+            Model traces; modified in place when autograd is off or ``x`` does not
+            require grad.
+        generator : torch.Generator
+            Source of every random draw (on ``x.device``).
+
+        Returns
+        -------
+        torch.Tensor
+            The traces with the transients added.
+        """
+        if not self.is_active:
+            return x
+        dev = x.device
+        n, c, t = x.shape
+        rate = self.rate.to(dev)
+        counts = torch.poisson(rate.expand(n, -1).contiguous(), generator=generator).long()
+        total = int(counts.sum())
+        if total == 0:
+            return x
+        flat_counts = counts.flatten()
+        pair = torch.repeat_interleave(torch.arange(flat_counts.numel(), device=dev),
+                                       flat_counts)
+        event, cls = pair // rate.numel(), pair % rate.numel()
+        last = int(torch.nonzero(self.duration_prob.sum(0) > 0).max()) + 1
+        n_seg = 1 << max(1, math.ceil(math.log2(last * self.hop)))
+        u = torch.rand(total, generator=generator, device=dev)
+        dur = (torch.multinomial(self.duration_prob.to(dev)[cls], 1, generator=generator)[:, 0]
+               + 1) * self.hop                                              # (M,)
+        pat = torch.multinomial(self.pattern_prob.to(dev)[cls], 1, generator=generator)[:, 0]
+        log_e = (self.log_energy.to(dev)[cls] + self.log_energy_std.to(dev)[cls]
+                 * torch.randn(total, generator=generator, device=dev))
+        f = n_seg // 2 + 1
+        z = torch.randn(total, c, f, 2, generator=generator, device=dev)
+        spec = torch.view_as_complex(z) * self._filters(n_seg, dev)[cls][:, None, :]
+        wave = torch.fft.irfft(spec, n=n_seg, dim=-1)                     # (M, C, n_seg)
+        ts = torch.arange(n_seg, device=dev, dtype=wave.dtype)
+        durf = dur.to(wave.dtype)[:, None]
+        win = torch.where(ts < durf, 0.5 - 0.5 * torch.cos(2 * math.pi * (ts + 0.5) / durf),
+                          torch.zeros((), device=dev))
+        amp = torch.exp(0.5 * log_e) / torch.sqrt(0.375 * durf[:, 0])
+        chan = self.patterns.to(dev)[cls, pat]                             # (M, C)
+        wave = wave * (win * amp[:, None])[:, None, :] * chan[:, :, None]
+        start = torch.floor(u * (t - dur + 1).clamp_min(1)).long()         # (M,)
+        pos = start[:, None] + ts.long()                                   # (M, n_seg)
+        inside = pos < t
+        idx = (event[:, None, None] * c + torch.arange(c, device=dev)[None, :, None]) * t \
+            + pos.clamp(max=t - 1)[:, None, :]
+        vals = (wave * inside[:, None, :]).to(x.dtype)
+        if torch.is_grad_enabled() and x.requires_grad:
+            return x.reshape(-1).index_add(0, idx.flatten(), vals.flatten()).view(n, c, t)
+        out = x if x.is_contiguous() else x.contiguous()
+        out.view(-1).index_add_(0, idx.flatten(), vals.flatten())
+        return out

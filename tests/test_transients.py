@@ -1,0 +1,113 @@
+"""Transients (a general part): known-answer fits, the off switch, sampling contract."""
+
+from __future__ import annotations
+
+import torch
+from scipy.stats import ks_2samp
+
+from rnognoise.models.transients import Transients
+
+FS, T, C = 3.2e9, 2048, 4
+
+
+def coloured(n: int, gen: torch.Generator) -> torch.Tensor:
+    """Stationary coloured Gaussian noise with unit RMS per channel."""
+    f = torch.fft.rfftfreq(T, 1 / FS)
+    shape = torch.exp(-(((f - 350e6) / 250e6) ** 2)) + 0.1
+    z = torch.randn(n, C, f.numel(), 2, generator=gen)
+    x = torch.fft.irfft(torch.view_as_complex(z) * shape, n=T)
+    return (x / x.pow(2).mean((0, 2), keepdim=True).sqrt()).float()
+
+
+def with_bursts(x: torch.Tensor, frac: float, gen: torch.Generator, length: int = 64,
+                amp: float = 4.0) -> torch.Tensor:
+    """In a fraction ``frac`` of events, a 200-400 MHz Gaussian burst (Hann window of
+    ``length`` samples, RMS ``amp`` before the window) on 2 random channels."""
+    x = x.clone()
+    f = torch.fft.rfftfreq(length, 1 / FS)
+    band = ((f >= 200e6) & (f <= 400e6)).float()
+    hann = torch.hann_window(length, periodic=False)
+    for e in torch.nonzero(torch.rand(x.shape[0], generator=gen) < frac)[:, 0].tolist():
+        pos = int(torch.randint(0, T - length, (1,), generator=gen))
+        for ch in torch.randperm(C, generator=gen)[:2].tolist():
+            z = torch.randn(f.numel(), 2, generator=gen)
+            b = torch.fft.irfft(torch.view_as_complex(z) * band, n=length)
+            x[e, ch, pos:pos + length] += b / b.pow(2).mean().sqrt() * amp * hann
+    return x
+
+
+def window_max(x: torch.Tensor) -> torch.Tensor:
+    """Largest 32-sample window power per event (hop 16, all channels)."""
+    return x.unfold(-1, 32, 16).pow(2).sum(-1).amax((1, 2))
+
+
+def kurtosis(x: torch.Tensor) -> torch.Tensor:
+    """Largest per-channel kurtosis per event."""
+    x = x - x.mean(-1, keepdim=True)
+    return (x.pow(4).mean(-1) / x.pow(2).mean(-1).square()).amax(-1)
+
+
+def fitted(n: int = 500) -> tuple[Transients, dict, torch.Tensor, torch.Tensor]:
+    gen = torch.Generator().manual_seed(1)
+    data = with_bursts(coloured(n, gen), 0.2, gen)
+    model = coloured(2 * n, gen)
+    part = Transients(C, T, FS)
+    return part, part.fit(data, model), data, model
+
+
+def test_bursts_recovered_and_calibrated():
+    part, info, data, model = fitted()
+    assert info["active"] == 1 and info["p_value"] < 1e-6
+    main = int(part.rate.argmax())
+    edges = part.band_edges[int(part.spectrum[main].argmax()):][:2]
+    assert list(edges) == [200e6, 400e6]                      # the burst's band
+    assert 0.15 < float(part.rate.sum()) < 0.3                 # 20 % of events
+    fresh = coloured(2 * data.shape[0], torch.Generator().manual_seed(7))
+    with torch.no_grad():
+        out = part.apply(fresh.clone(), torch.Generator().manual_seed(3))
+    thr = torch.quantile(window_max(model), 0.99)
+    frac_data = float((window_max(data) > thr).double().mean())
+    frac_out = float((window_max(out) > thr).double().mean())
+    frac_model = float((window_max(fresh) > thr).double().mean())
+    assert frac_data > 0.15 and frac_model < 0.03
+    assert abs(frac_out - frac_data) < 0.04
+    assert (ks_2samp(kurtosis(data), kurtosis(out)).statistic
+            < 0.5 * ks_2samp(kurtosis(data), kurtosis(fresh)).statistic)
+
+
+def test_off_on_gaussian_data():
+    for n, m in ((50, 1000), (3000, 4000)):
+        gen = torch.Generator().manual_seed(n)
+        part = Transients(C, T, FS)
+        info = part.fit(coloured(n, gen), coloured(m, gen))
+        assert info["active"] == 0 and not part.is_active, (n, info)
+        x = torch.randn(3, C, T)
+        assert part.apply(x, gen) is x
+
+
+def test_sampling_contract():
+    part, _, _, _ = fitted(200)
+    assert part.is_active
+    x = torch.randn(64, C, T)
+    a = part.apply(x.clone(), torch.Generator().manual_seed(5))
+    b = part.apply(x.clone(), torch.Generator().manual_seed(5))
+    c = part.apply(x.clone(), torch.Generator().manual_seed(6))
+    assert torch.equal(a, b) and not torch.equal(a, c)
+    assert (a != x).any(-1).any(-1).sum() > 3                 # some events carry one
+    # autograd: a new tensor, gradient one, input untouched
+    xg = x.clone().requires_grad_(True)
+    out = part.apply(xg, torch.Generator().manual_seed(5))
+    out.square().sum().backward()
+    assert torch.equal(xg.detach(), x) and torch.allclose(out.detach(), a)
+    assert torch.allclose(xg.grad, 2 * a)
+    # the state round-trips through fixed-shape buffers
+    fresh = Transients(C, T, FS)
+    shapes = {k: v.shape for k, v in fresh.state_dict().items()}
+    assert shapes == {k: v.shape for k, v in part.state_dict().items()}
+    fresh.load_state_dict(part.state_dict())
+    assert torch.equal(fresh.apply(x.clone(), torch.Generator().manual_seed(5)), a)
+    # inactive: identity, no draws
+    gen = torch.Generator().manual_seed(9)
+    state = gen.get_state()
+    assert Transients(C, T, FS).apply(x, gen) is x
+    assert torch.equal(gen.get_state(), state)
