@@ -48,7 +48,7 @@ import math
 
 import numpy as np
 import torch
-from scipy.stats import fisher_exact
+from scipy.stats import binomtest, fisher_exact
 from torch import nn
 
 __all__ = ["Transients"]
@@ -140,8 +140,9 @@ class Transients(nn.Module):
         model's mean."""
         return (power / self.reference[None, :, None, :]).amax(-1)
 
-    def _occurrences(self, power: torch.Tensor, stat: torch.Tensor) -> dict[str, np.ndarray]:
-        """Transients in the events with a frame above threshold.
+    def _occurrences(self, x: torch.Tensor, stat: torch.Tensor) -> dict[str, np.ndarray]:
+        """Transients in the events of ``x`` with a frame statistic ``stat`` above
+        threshold.
 
         Returns
         -------
@@ -180,8 +181,8 @@ class Transients(nn.Module):
         for ch in range(c):
             hit = a[:, ch] & dil
             chans[label[hit], ch] = True
-        excess = (power[torch.as_tensor(flagged, device=power.device)]
-                  - self.reference[None, :, None, :]).double().cpu().numpy()  # (f, C, W, B)
+        power = self._band_power(x[torch.as_tensor(flagged, device=x.device)])
+        excess = (power - self.reference[None, :, None, :]).double().cpu().numpy()
         energy = np.zeros((n_runs, c, b))
         lab = label[dil]
         for ch in range(c):
@@ -229,10 +230,7 @@ class Transients(nn.Module):
             above threshold), ``n_classes``, ``rate_total`` (transients per event) and per
             class ``rate_k``, ``peak_band_k``, ``duration_k`` (mean, samples).
         """
-        self.active.zero_()
-        for name in ("rate", "spectrum", "log_energy", "log_energy_std", "duration_prob",
-                     "patterns", "pattern_prob"):
-            getattr(self, name).zero_()
+        self._clear()
         dev = self.reference.device
         data, model = data.detach().to(dev), model.detach().to(dev)
         n, m, c = data.shape[0], model.shape[0], self.n_channels
@@ -246,8 +244,7 @@ class Transients(nn.Module):
         pooled = (peak_m[:m_a] / scale).flatten()
         level = 1.0 - min(0.5, max(self.false_alarm / c, 5.0 / pooled.numel()))
         self.threshold.copy_(torch.quantile(pooled.double(), level).float() * scale)
-        power_d = self._band_power(data)
-        stat_d = self._statistic(power_d)
+        stat_d = self._statistic(self._band_power(data))
         hit_d = (stat_d.amax(-1) > self.threshold).any(-1)
         hit_m = (peak_m > self.threshold).any(-1)
         k_d, k_0, m_b = int(hit_d.sum()), int(hit_m[m_a:].sum()), m - m_a
@@ -258,13 +255,25 @@ class Transients(nn.Module):
         info: dict[str, float] = {"active": 0, "p_value": p, "data_rate": k_d / n,
                                   "model_rate": float(hit_m.double().mean()), "n_classes": 0,
                                   "rate_total": 0.0}
-        occ = self._occurrences(power_d, stat_d)
-        if p >= self.p_value or k_d / n <= info["model_rate"] or len(occ["event"]) < 3:
+        if p >= self.p_value or k_d / n <= info["model_rate"]:
+            return info
+        occ = self._occurrences(data, stat_d)
+        if len(occ["event"]) < 3:
             return info
         labels, gmm = self._classes(occ, seed)
         self._describe(occ, labels, n)
+        # classes the model has about as often (noise above threshold) are dropped
+        occ_m = self._occurrences(model, stat_m)
+        lab_m = gmm.predict(self._features(occ_m)) if len(occ_m["event"]) else labels[:0]
+        for k in range(self.max_classes):
+            n_d, n_m = int((labels == k).sum()), int((lab_m == k).sum())
+            if n_d and binomtest(n_d, n_d + n_m, n / (n + m), "greater").pvalue > 1e-3:
+                self.rate[k] = 0
+        if not (self.rate > 0).any():
+            self._clear()
+            return info
         self.active.fill_(1.0)
-        self._calibrate(occ, labels, gmm, n, model, seed)
+        self._calibrate(occ, labels, gmm, n, model, k_d / n, seed)
         info["active"] = 1
         info["n_classes"] = int((self.rate > 0).sum())
         info["rate_total"] = float(self.rate.sum())
@@ -275,6 +284,13 @@ class Transients(nn.Module):
                 info[f"peak_band_{k}"] = int(self.spectrum[k].argmax())
                 info[f"duration_{k}"] = float(self.duration_prob[k].cpu() @ durations)
         return info
+
+    def _clear(self) -> None:
+        """Switch the part off and zero every class slot."""
+        self.active.zero_()
+        for name in ("rate", "spectrum", "log_energy", "log_energy_std", "duration_prob",
+                     "patterns", "pattern_prob"):
+            getattr(self, name).zero_()
 
     def _classes(self, occ: dict[str, np.ndarray], seed: int) -> tuple[np.ndarray, object]:
         """Mixture on the occurrences' features, the number of classes by BIC."""
@@ -290,12 +306,22 @@ class Transients(nn.Module):
                 best, best_bic = gmm, bic
         return best.predict(feats), best
 
+    def _durations(self, span: np.ndarray, labels: np.ndarray, offset: int) -> None:
+        """Duration histograms from the detected spans (frames) plus ``offset`` frames."""
+        self.duration_prob.zero_()
+        frames = np.clip(span + offset, 1, self.n_durations)
+        for k in range(self.max_classes):
+            if (labels == k).any():
+                hist = np.bincount(frames[labels == k] - 1, minlength=self.n_durations)
+                self.duration_prob[k] = torch.as_tensor(hist / hist.sum())
+
     def _describe(self, occ: dict[str, np.ndarray], labels: np.ndarray, n: int) -> None:
         """Per class: spectrum, rate, durations, energy, channel patterns."""
         gain = self._energy_gain()
         log_e = self._log_energy(occ, gain)
         spec = np.clip(occ["energy"].sum(1), 0, None)
         spec = spec / np.maximum(spec.sum(1, keepdims=True), 1e-12)
+        self._durations(occ["span"], labels, 1)
         for k in range(self.max_classes):
             sel = labels == k
             if not sel.any():
@@ -303,9 +329,6 @@ class Transients(nn.Module):
             self.rate[k] = float(sel.sum()) / n
             s = spec[sel].mean(0)
             self.spectrum[k] = torch.as_tensor(s / max(s.sum(), 1e-12))
-            frames = np.clip(occ["span"][sel] + 1, 1, self.n_durations)
-            hist = np.bincount(frames - 1, minlength=self.n_durations).astype(float)
-            self.duration_prob[k] = torch.as_tensor(hist / hist.sum())
             e = log_e[sel][occ["channels"][sel]]
             self.log_energy[k] = float(np.mean(e))
             self.log_energy_std[k] = float(np.std(e)) if e.size > 1 else 0.0
@@ -316,31 +339,38 @@ class Transients(nn.Module):
                 counts[order] / counts[order].sum(), dtype=torch.float32)
 
     def _calibrate(self, occ: dict[str, np.ndarray], labels: np.ndarray, gmm: object,
-                   n: int, model: torch.Tensor, seed: int, steps: int = 3) -> None:
-        """Match each class's detected count and mean log energy in the model's samples
-        with the part applied to those of the data."""
+                   n: int, model: torch.Tensor, hit_rate: float, seed: int,
+                   steps: int = 4) -> None:
+        """Apply the part to the model's samples and run the detector on them; match the
+        fraction of events above threshold (one factor on all rates: the classes' relative
+        rates stay as detected, since similar classes are confused), each class's mean
+        log energy and the mean detected span (a duration offset) to the data's."""
         gain = self._energy_gain()
-        m = model.shape[0]
         log_e = self._log_energy(occ, gain)
+        offset = 1
         gen = torch.Generator(device=model.device).manual_seed(seed + 1)
         for _ in range(steps):
             sim = self.apply(model.clone(), gen)
-            power = self._band_power(sim)
-            o = self._occurrences(power, self._statistic(power))
-            lab = gmm.predict(self._features(o)) if len(o["event"]) else np.zeros(0, int)
+            stat = self._statistic(self._band_power(sim))
+            got = float((stat.amax(-1) > self.threshold).any(-1).double().mean())
+            self.rate *= float(np.clip(hit_rate / max(got, 1e-9), 0.25, 4.0))
+            o = self._occurrences(sim, stat)
+            if not len(o["event"]):
+                continue
+            lab = gmm.predict(self._features(o))
             le = self._log_energy(o, gain)
             for k in range(self.max_classes):
-                if self.rate[k] <= 0:
-                    continue
-                want = (labels == k).sum() / n
-                got = (lab == k).sum() / m
-                ratio = want / got if got > 0 else 4.0
-                self.rate[k] *= float(np.clip(ratio, 0.25, 4.0))
-                if got > 0:
+                if self.rate[k] > 0 and (lab == k).any() and (labels == k).any():
                     d = np.nanmean(log_e[labels == k]) - np.nanmean(le[lab == k])
                     self.log_energy[k] += float(np.clip(d, -1.0, 1.0))
+            offset = int(np.clip(offset + round(occ["span"].mean() - o["span"].mean()), 0, 4))
+            self._durations(occ["span"], labels, offset)
         # a class expected less than once in the data is noise the mixture picked up
         self.rate[self.rate * n < 1] = 0
+        off = self.rate <= 0
+        for buf in (self.spectrum, self.log_energy, self.log_energy_std, self.duration_prob,
+                    self.patterns, self.pattern_prob):
+            buf[off] = 0
 
     # ------------------------------------------------------------------ sampling
     def _filters(self, n_seg: int, device: torch.device) -> torch.Tensor:
