@@ -156,10 +156,10 @@ class SpectralMarginals(nn.Module):
         return chosen[:self.max_bins], int(sig.sum()), int(second.sum())
 
     def _basis(self, bins: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
-        """``(2 B, T)``: ``cos(2 pi f t / T)`` rows, then ``sin`` rows, for the bins."""
+        """``(2 B, T)``: rows ``cos(2 pi f_j t / T)``, ``sin(2 pi f_j t / T)`` for each bin."""
         t = torch.arange(self.n_samples, device=bins.device, dtype=torch.float64)
         ang = (2 * math.pi / self.n_samples) * torch.outer(bins.to(torch.float64), t)
-        return torch.cat([ang.cos(), ang.sin()], 0).to(dtype)
+        return torch.stack([ang.cos(), ang.sin()], 1).reshape(-1, self.n_samples).to(dtype)
 
     def _magnitudes(self, x: torch.Tensor, pairs: list[tuple[int, int]]) -> torch.Tensor:
         """``|X_f|`` ``(n, len(pairs))`` of ``x`` ``(n, C, T)`` at (channel, bin) pairs."""
@@ -169,8 +169,9 @@ class SpectralMarginals(nn.Module):
         out = torch.empty(x.shape[0], len(pairs), dtype=torch.float64, device=x.device)
         for c in ch.unique().tolist():
             idx = (ch == c).nonzero().squeeze(1)
-            proj = x[:, c].to(torch.float64) @ basis[torch.cat([idx, idx + len(pairs)])].t()
-            out[:, idx] = proj.view(len(x), 2, -1).pow(2).sum(1).sqrt()
+            rows = torch.stack([2 * idx, 2 * idx + 1], 1).reshape(-1)
+            proj = x[:, c].to(torch.float64) @ basis[rows].t()
+            out[:, idx] = proj.view(len(x), -1, 2).pow(2).sum(2).sqrt()
         return out
 
     @torch.no_grad()
@@ -275,21 +276,17 @@ class SpectralMarginals(nn.Module):
             return torch.fft.irfft(spec, n=self.n_samples)
         in_place = not (torch.is_grad_enabled() and x.requires_grad)
         out = x if in_place else x.clone()
-        basis = self._basis(bins, x.dtype)                    # (2k, T)
-        weight = torch.full((k,), 2.0 / self.n_samples, device=x.device, dtype=x.dtype)
-        edge = (bins == 0) | (2 * bins == self.n_samples)
-        weight = torch.where(edge, weight / 2, weight)
+        basis = self._basis(bins, x.dtype)                    # (2k, T): cos_j, sin_j rows
         counts = torch.bincount(chan, minlength=self.n_channels).tolist()
-        start = 0
-        for c, cnt in enumerate(counts):
-            if not cnt:
-                continue
-            s = slice(start, start + cnt)
-            start += cnt
-            b = torch.cat([basis[s], basis[k + s.start:k + s.stop]], 0)   # (2 cnt, T)
-            proj = x[:, c] @ b.t()                            # (n, 2 cnt): Re X, -Im X
-            re, im = proj[:, :cnt], proj[:, cnt:]
-            mag = torch.sqrt(re * re + im * im)
-            g = (_interp(mag, xk[s], yk[s]) / mag.clamp_min(1e-30) - 1.0) * weight[s]
-            out[:, c] += (proj * g.repeat(1, 2)) @ b
+        spans = [(c, sum(counts[:c]), sum(counts[:c + 1])) for c in range(len(counts))
+                 if counts[c]]
+        proj = torch.cat([x[:, c] @ basis[2 * a:2 * b].t() for c, a, b in spans], 1)
+        re, im = proj[:, 0::2], proj[:, 1::2]                 # Re X_f, -Im X_f
+        mag = torch.sqrt(re * re + im * im)
+        weight = torch.full((k,), 2.0 / self.n_samples, device=x.device, dtype=x.dtype)
+        weight = torch.where((bins == 0) | (2 * bins == self.n_samples), weight / 2, weight)
+        gain = (_interp(mag, xk, yk) / mag.clamp_min(1e-30) - 1.0) * weight
+        coef = proj * gain.repeat_interleave(2, dim=1)
+        for c, a, b in spans:
+            out[:, c].addmm_(coef[:, 2 * a:2 * b], basis[2 * a:2 * b])
         return out
