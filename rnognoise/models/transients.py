@@ -24,9 +24,11 @@ trains, glitches) is learned from the data without names:
    it together).
 4. **Calibration.** Detection is a selection: weak transients go unseen and noise adds to
    those seen. The rates and energies are therefore adjusted by simulation: the part is
-   applied to the model's samples, the same detector is run on them, and each class's
-   detected count and mean log energy are matched to the data's (a few fixed-point steps,
-   i.e. indirect inference).
+   applied to the model's samples, the same detector is run on them, and the fraction of
+   events above threshold (one factor on all rates), each class's mean log energy and the
+   mean detected span (a duration offset) are matched to the data's (a few fixed-point
+   steps, i.e. indirect inference). Classes that the model's own samples show about as
+   often as the data (noise above threshold) are dropped by a binomial test.
 5. **Sampling.** Per event and class a Poisson number of transients; each gets a class, a
    uniform position, a duration from the histogram, a channel pattern and a log-normal
    energy; its waveform is Gaussian noise shaped to the class spectrum (an inverse FFT of
