@@ -44,8 +44,8 @@ def test_block_offsets_are_found_and_reproduced():
     fresh = coloured(3000, c, t, 4)
     out = part.apply(fresh.clone(), torch.Generator().manual_seed(0))
     added = out - fresh
-    # the offsets' variance 0.3^2 per sample, within what the direction estimates allow
-    assert 0.08 < float(added.var(0).mean()) < 0.13
+    # the offsets' variance 0.3^2 per sample, and little else
+    assert float(added.var(0).mean()) == pytest.approx(0.09, rel=0.1)
     # per-block means: data 0.09 + the stationary part's small share, model without: ~0
     assert block_mean_var(fresh) < 0.01
     assert block_mean_var(out) == pytest.approx(block_mean_var(data), rel=0.1)
@@ -65,10 +65,13 @@ def test_shared_pattern_with_random_amplitude_is_recovered():
     mode = (part.sigma[0] * part.basis[0]).reshape(c, t)
     mode = mode * torch.sign((mode * pattern).sum())
     truth = 0.8 * pattern
-    cosine = float((mode * truth).sum() / (mode.norm() * truth.norm()))
-    assert cosine > 0.9
-    # the amplitude along the true pattern
-    assert float((mode * truth).sum() / truth.norm() ** 2) == pytest.approx(1.0, abs=0.15)
+    assert float((mode - truth).norm() / truth.norm()) < 0.15
+    # without the Wiener filter the direction keeps its estimation noise (about 0.38 here)
+    raw = TimeLockedModes(c, t, FS, denoise=False)
+    raw.fit(data, coloured(2000, c, t, 6), seed=1)
+    mode = (raw.sigma[0] * raw.basis[0]).reshape(c, t)
+    mode = mode * torch.sign((mode * pattern).sum())
+    assert float((mode - truth).norm() / truth.norm()) > 0.25
 
 
 @pytest.mark.parametrize(("n", "seeds"), [(50, (0, 1, 2, 3, 4)), (3000, (0,))])
