@@ -33,8 +33,9 @@ def _gaussian(psd: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
     return np.fft.irfft(spec, n=T, axis=-1)
 
 
-def _with_lines(n: int, rng: np.random.Generator) -> np.ndarray:
-    """Coloured Gaussian background plus the carriers of :data:`LINES`."""
+def _with_lines(n: int, rng: np.random.Generator, scale: float = 1.0) -> np.ndarray:
+    """Coloured Gaussian background plus the carriers of :data:`LINES` (magnitudes
+    times ``scale``)."""
     psd = _background_psd()
     x = _gaussian(psd, n, rng)
     t = np.arange(T)
@@ -42,7 +43,7 @@ def _with_lines(n: int, rng: np.random.Generator) -> np.ndarray:
     present = {}
     for c, f, r, frac in LINES:
         on = present.setdefault(f, rng.random((n, 1)) < frac)
-        amp = 2 * r * np.sqrt(psd[c, round(f)]) / T            # |X_f| = r * rms at centre
+        amp = 2 * scale * r * np.sqrt(psd[c, round(f)]) / T            # |X_f| = r * rms at centre
         x[:, c] += on * amp * np.cos(2 * np.pi * f * t / T + phase)
     return x
 
@@ -64,11 +65,11 @@ def fitted():
     part = SpectralMarginals(C, T, FS)
     info = part.fit(_tensor(data), _tensor(model))
     fresh = _tensor(_gaussian(psd, 3000, rng))
-    return part, info, data, fresh
+    return part, info, data, fresh, model
 
 
 def test_finds_the_carrier_bins(fitted):
-    part, info, _, _ = fitted
+    part, info, *_ = fitted
     assert part.is_active and info["n_bins"] == int(part.n_bins) > 0
     k = int(part.n_bins)
     found = set(zip(part.channel[:k].tolist(), part.bins[:k].tolist(), strict=True))
@@ -81,7 +82,7 @@ def test_finds_the_carrier_bins(fitted):
 
 
 def test_maps_magnitudes_onto_the_data(fitted):
-    part, _, data, fresh = fitted
+    part, _, data, fresh, _ = fitted
     gen = torch.Generator().manual_seed(0)
     out = part.apply(fresh.clone(), gen).numpy().astype(np.float64)
     mag_d = np.abs(np.fft.rfft(data, axis=-1))
@@ -118,19 +119,30 @@ def test_inactive_on_gaussian_data(n):
     assert torch.equal(gen.get_state(), state)
 
 
-def test_small_sample_keeps_only_strong_lines():
+def test_small_sample_finds_strong_lines_only():
     rng = np.random.default_rng(7)
-    data = _with_lines(50, rng)
-    psd = _psd(_with_lines(4000, rng))
+    data = _with_lines(50, rng, scale=3.0)
+    psd = _psd(_with_lines(4000, rng, scale=3.0))
     part = SpectralMarginals(C, T, FS)
     part.fit(_tensor(data), _tensor(_gaussian(psd, 1000, rng)))
     k = int(part.n_bins)
-    for c, f in zip(part.channel[:k].tolist(), part.bins[:k].tolist(), strict=True):
+    found = set(zip(part.channel[:k].tolist(), part.bins[:k].tolist(), strict=True))
+    assert {(0, 40), (1, 90)} <= found                        # the constant carriers
+    for c, f in found:
         assert any(c == lc and abs(f - lf) <= 2.5 for lc, lf, _, _ in LINES), (c, f)
 
 
+def test_keeps_the_strongest_bins_when_capped(fitted):
+    _, info, data, _, model = fitted
+    part = SpectralMarginals(C, T, FS, max_bins=2)
+    capped = part.fit(_tensor(data), _tensor(model))
+    assert capped["n_bins"] == int(part.n_bins) == 2
+    assert capped["n_significant"] == info["n_significant"] > 2
+    assert set(part.bins.tolist()) <= {40, 90, 150}           # no weak leakage bin kept
+
+
 def test_sparse_and_fft_paths_agree_and_state_round_trips(fitted):
-    part, _, _, fresh = fitted
+    part, _, _, fresh, _ = fitted
     gen = torch.Generator().manual_seed(0)
     x = fresh[:200]
     sparse = part.apply(x.clone(), gen)
@@ -146,9 +158,29 @@ def test_sparse_and_fft_paths_agree_and_state_round_trips(fitted):
     assert torch.equal(part.apply(x.clone(), gen), sparse)    # reproducible
 
 
+def test_paths_agree_at_dc_and_nyquist():
+    part = SpectralMarginals(C, T, FS)
+    k = 3
+    part.bins[:k] = torch.tensor([0, T // 2, 5])
+    part.channel[:k] = torch.tensor([0, 0, 1])
+    part.model_knots[:k] = torch.linspace(0.0, 60.0, part.n_knots)
+    part.data_knots[:k] = torch.linspace(0.0, 90.0, part.n_knots)    # |X| -> 1.5 |X|
+    part.n_bins.fill_(k)
+    part.active.fill_(1.0)
+    x = torch.randn(30, C, T, generator=torch.Generator().manual_seed(0))
+    sparse = part.apply(x.clone(), None)
+    part.sparse_factor = 0.0
+    dense = part.apply(x.clone(), None)
+    assert torch.allclose(sparse, dense, atol=1e-4)
+    spec, before = torch.fft.rfft(dense), torch.fft.rfft(x)
+    assert torch.allclose(spec[:, 0, [0, T // 2]], 1.5 * before[:, 0, [0, T // 2]], atol=1e-3)
+    assert torch.allclose(spec[:, 1, 5], 1.5 * before[:, 1, 5], atol=1e-3)
+    assert torch.allclose(spec[:, 1, 6:], before[:, 1, 6:], atol=1e-3)   # others untouched
+
+
 @pytest.mark.parametrize("factor", [2.0, 0.0])
 def test_autograd(fitted, factor):
-    part, _, _, fresh = fitted
+    part, _, _, fresh, _ = fitted
     part.sparse_factor = factor
     try:
         x = fresh[:20].clone().requires_grad_(True)
@@ -165,7 +197,7 @@ def test_autograd(fitted, factor):
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 def test_cuda_matches_cpu(fitted):
-    part, _, _, fresh = fitted
+    part, _, _, fresh, _ = fitted
     x = fresh[:100]
     cpu = part.apply(x.clone(), torch.Generator().manual_seed(0))
     dev = part.to("cuda").apply(x.cuda(), torch.Generator(device="cuda").manual_seed(0))
