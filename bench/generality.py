@@ -13,8 +13,9 @@ Data sets (``--sets``):
 
 Leave-one-out (``--loo lines,impulses,blocks``) on the default set: ``wgan-gp`` with
 one named component switched off while the data keep the feature, without and with the
-learned envelope; the fraction of the gap between "component off, nothing learned" and
-real-vs-real that the learned part recovers, in classifier AUC and in score.
+general learned parts (the envelope, time-locked modes, transients, spectral marginals);
+the fraction of the gap between "component off, nothing learned" and real-vs-real that
+the learned parts recover, in classifier AUC and in score.
 
 For each model: held-out classifier AUC (0.5: indistinguishable) beside the real-vs-real
 reference, the validation score (0: like real data to itself), the verdict, and the
@@ -49,6 +50,8 @@ REALDATA = Path(__file__).resolve().parents[1].parent / "shared" / "realdata"
 NON_GAUSSIAN = ("amplitude", "tails", "trigger", "lines", "blocks")
 LOO_OPTIONS = {"lines": {"max_lines": 0}, "impulses": {"impulses": False},
                "blocks": {"block": 0}}
+#: Model options that switch every general learned part off.
+NOTHING_LEARNED = {"envelope": False, "modes": False, "transients": False, "marginals": False}
 
 
 def load_set(name: str, n_events: int, seed: int) -> TraceSet:
@@ -164,11 +167,11 @@ def main() -> None:
         models = [("wgan-gp (all)", "wgan-gp", {})]
         for comp in loo:
             opts = dict(LOO_OPTIONS[comp], select_components=False)
-            models += [(f"no {comp}, no envelope", "wgan-gp", {**opts, "envelope": False}),
-                       (f"no {comp}, envelope", "wgan-gp", opts)]
+            models += [(f"no {comp}, nothing learned", "wgan-gp", {**opts, **NOTHING_LEARNED}),
+                       (f"no {comp}, learned parts", "wgan-gp", opts)]
         res = run_models(train, test, models, args.minutes, args.seed, args.gen_factor)
         for comp in loo:
-            off, learned = res[f"no {comp}, no envelope"], res[f"no {comp}, envelope"]
+            off, learned = res[f"no {comp}, nothing learned"], res[f"no {comp}, learned parts"]
             for key, ref_key in (("auc", "auc_real_vs_real"), ("score", None)):
                 ref = off[ref_key] if ref_key else 0.0
                 gap = off[key] - ref

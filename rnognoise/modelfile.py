@@ -246,7 +246,8 @@ def load_model(path: str | os.PathLike[str], *, device: str | torch.device = "cp
 #: defaults reproduce the earlier behaviour (no digitizer step, no trace offsets, no
 #: envelope, components as configured): files without them still load.
 ADDED_WITH_DEFAULTS = ("quantum", "*.component_on", "*.blocks.log_sigma_event", "*.profile.*",
-                       "*.envelope.*", "*.impulses.*")
+                       "*.envelope.*", "*.impulses.*", "*.general_on", "*.modes.*",
+                       "*.transients.*", "*.marginals.*")
 
 
 def _missing(expected: Any, present: Any) -> list[str]:

@@ -85,7 +85,9 @@ def select_components(model: Any, train: torch.Tensor, val: torch.Tensor, sampli
     where they depend on it); the removal that gives the lowest held-out score is made if
     that score is not worse than the current one, and the search repeats. A component
     therefore stays only if the model without it scores worse on held-out events.
-    The generated events use the same random numbers for every candidate.
+    The generated events use the same random numbers for every candidate. Components
+    that the model reports as inert (``inert_components()``: fitted, found nothing) are
+    not tried: switching them off changes no event.
 
     Parameters
     ----------
@@ -104,27 +106,32 @@ def select_components(model: Any, train: torch.Tensor, val: torch.Tensor, sampli
     real = val.cpu().numpy()
     n_gen = GENERATED_PER_REAL * real.shape[0]
 
-    def score(enabled: list[str]) -> float:
+    def score(enabled: list[str]) -> tuple[float, set[str]]:
+        """Held-out score with exactly ``enabled``, and which of them are inert."""
         model.set_components(enabled, train)
-        return validation_score(real, _generate(model, n_gen, seed + 99), sampling_rate,
-                                seed=seed)
+        inert = set(model.inert_components()) if hasattr(model, "inert_components") else set()
+        return (validation_score(real, _generate(model, n_gen, seed + 99), sampling_rate,
+                                 seed=seed), inert)
 
-    best = score(current)
+    best, inert = score(current)
     trials = [{"components": list(current), "score": best}]
     dropped: list[str] = []
     while current:
+        # an inert component (one that found nothing to model) changes no event: no trial
         candidates = []
-        for name in current:
+        for name in [c for c in current if c not in inert]:
             trial = [c for c in current if c != name]
-            s = score(trial)
+            s, trial_inert = score(trial)
             trials.append({"components": trial, "score": s})
             if log is not None:
                 log("component trial", without=name, score=round(s, 4), current=round(best, 4))
-            candidates.append((s, name))
-        s, name = min(candidates)
+            candidates.append((s, name, trial_inert))
+        if not candidates:
+            break
+        s, name, trial_inert = min(candidates, key=lambda c: (c[0], c[1]))
         if s > best:
             break
-        best = s
+        best, inert = s, trial_inert
         current.remove(name)
         dropped.append(name)
     model.set_components(current, train)

@@ -33,6 +33,11 @@ def _noise(n: int, seed: int, gain_spread: float = 0.0, burst_fraction: float = 
     return x.astype(np.float32)
 
 
+#: Model options with no general learned part at all (the envelope's absence alone is
+#: partly made up by the other general parts).
+NOTHING_LEARNED = {"envelope": False, "modes": False, "transients": False, "marginals": False}
+
+
 def _model(data: np.ndarray, **options):
     ts = TraceSet(data, 3.2e9, [0, 1])
     model = prepare_model(ts, "wgan-gp", {"max_lines": 0, "impulses": False, "block": 0,
@@ -66,7 +71,7 @@ def test_per_event_gain_spread_is_learned_without_the_estimator_noise():
     # not 2 sigma plus the scatter of a 256-sample power estimate
     band, _ = model.generator.envelope.draw(4000, torch.Generator().manual_seed(1))
     assert band.mean((1, 2)).std().item() == pytest.approx(2 * sigma, rel=0.2)
-    without = _model(data, envelope=False)
+    without = _model(data, **NOTHING_LEARNED)
     spread_without = np.log(_generate(without, 2000).std(axis=(1, 2))).std()
     assert spread_without < 0.5 * spread_real
 
@@ -82,7 +87,7 @@ def test_bursts_in_time_give_the_kurtosis_of_the_data():
 
     assert bursty(data) > 0.1
     assert bursty(fake) == pytest.approx(bursty(data), rel=0.35)
-    assert bursty(_generate(_model(data, envelope=False), 2000)) < 0.25 * bursty(data)
+    assert bursty(_generate(_model(data, **NOTHING_LEARNED), 2000)) < 0.25 * bursty(data)
 
 
 def test_sampling_path_equals_the_differentiable_path_with_the_envelope_on():

@@ -113,5 +113,7 @@ def test_sampling_in_slices_gives_the_events_of_the_differentiable_path():
         gen.background.sampler.slice_bytes = 1
         sliced = gen.sample(40, torch.Generator().manual_seed(9))
     slow = gen(40, torch.Generator().manual_seed(9)).detach()
-    torch.testing.assert_close(sliced, fast, rtol=1e-6, atol=1e-6)
+    # the general parts (quantile maps of bin magnitudes, transients) act on the result
+    # and can stretch a float32 rounding difference by a few times
+    torch.testing.assert_close(sliced, fast, rtol=1e-5, atol=1e-5)
     torch.testing.assert_close(fast, slow, rtol=1e-4, atol=1e-5)

@@ -100,6 +100,9 @@ def fit_part(part: FitPart, ctx: PartContext, *, windows: WindowSource | None = 
                   dropped=",".join(choice.dropped) or "none")
         record["components"] = {"kept": choice.kept, "dropped": choice.dropped,
                                 "trials": choice.trials}
+    details = model.component_details()
+    if details:
+        record.setdefault("components", {})["found"] = details
     loop = None
     if model.learned:
         ckpt = None

@@ -261,6 +261,14 @@ class NoiseModel(nn.Module):
         if enabled:
             raise ValueError(f"model {self.kind!r} has no switchable components")
 
+    def inert_components(self) -> list[str]:
+        """Enabled components whose fit found nothing to model (they change no event)."""
+        return []
+
+    def component_details(self) -> dict[str, Any]:
+        """What the fit of each data-driven component found (for the provenance)."""
+        return {}
+
     # -- conditions and parts (plain models keep the defaults) --------------------------
     @property
     def condition_names(self) -> list[str]:

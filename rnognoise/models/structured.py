@@ -9,8 +9,17 @@ plus optional named components, each kept only where the data support it.
   drawn from a distribution learned from the data (:class:`~rnognoise.models.envelope.Envelope`);
   it describes whatever makes events differ from one another in power, spectrum and
   stationarity, named or not;
-- named components, each switchable (:data:`COMPONENTS`): ``lines`` (intermittent CW),
-  ``impulses`` (rare pulses), ``blocks`` (digitizer block offsets), ``envelope``.
+- named components, each switchable (:data:`NAMED`): ``lines`` (intermittent CW),
+  ``impulses`` (rare pulses), ``blocks`` (digitizer block offsets), ``envelope``,
+  ``profile`` (the digitizer's sample-position noise profile);
+- general parts (:data:`GENERAL`), fitted last, each to what the data show and the model
+  built so far lacks, and applied in that order to its output: ``modes`` (additive
+  structure locked to sample positions, :mod:`~rnognoise.models.modes`), ``transients``
+  (time-localised excess power at random times, :mod:`~rnognoise.models.transients`),
+  ``marginals`` (per-frequency-bin amplitude distributions, e.g. CW carriers, of any
+  shape, :mod:`~rnognoise.models.marginals`). Each decides by a statistical test against
+  the model's own samples whether the data hold such structure at all, and stays inert
+  when they do not.
 
 :meth:`PhysicsGenerator.initialize` fits every enabled component by moments;
 :meth:`PhysicsGenerator.set_components` switches components and refits what depends on
@@ -30,14 +39,21 @@ from .digitizer import SampleProfile
 from .envelope import Envelope
 from .impulses import Impulses
 from .lines import Lines
+from .marginals import SpectralMarginals
+from .modes import TimeLockedModes
 from .nets import ConvUpsampler
 from .physics import Background, BlockOffsets
 from .spectral import irfft
+from .transients import Transients
 
-__all__ = ["COMPONENTS", "PhysicsGenerator"]
+__all__ = ["COMPONENTS", "GENERAL", "NAMED", "PhysicsGenerator"]
 
-#: The switchable components, in the order of the ``component_on`` buffer.
-COMPONENTS: tuple[str, ...] = ("blocks", "lines", "impulses", "envelope", "profile")
+#: The named components, in the order of the ``component_on`` buffer.
+NAMED: tuple[str, ...] = ("blocks", "lines", "impulses", "envelope", "profile")
+#: The general parts, in the order they are fitted and applied (``general_on`` buffer).
+GENERAL: tuple[str, ...] = ("modes", "transients", "marginals")
+#: Every switchable component.
+COMPONENTS: tuple[str, ...] = NAMED + GENERAL
 
 
 class PhysicsGenerator(nn.Module):
@@ -47,7 +63,8 @@ class PhysicsGenerator(nn.Module):
     ----------
     config : object
         Needs ``block``, ``max_lines``, ``impulses``, ``envelope``, ``envelope_bands``,
-        ``envelope_windows``, ``residual_width``, ``latent_channels``
+        ``envelope_windows``, ``residual_width``, ``latent_channels`` and optionally
+        ``modes``, ``transients``, ``marginals`` (default on)
         (:class:`~rnognoise.models.wgan_gp.WGANGPConfig`).
     layout : TraceLayout
         Channels, samples, sampling rate.
@@ -71,7 +88,15 @@ class PhysicsGenerator(nn.Module):
                   "impulses": bool(config.impulses), "envelope": bool(config.envelope),
                   "profile": bool(self.profile.period)}
         self.register_buffer("component_on",
-                             torch.tensor([float(wanted[k]) for k in COMPONENTS]))
+                             torch.tensor([float(wanted[k]) for k in NAMED]))
+        self.modes = TimeLockedModes(c, t, layout.sampling_rate)
+        self.transients = Transients(c, t, layout.sampling_rate)
+        self.marginals = SpectralMarginals(c, t, layout.sampling_rate)
+        self.register_buffer("general_on", torch.tensor(
+            [float(bool(getattr(config, k, True))) for k in GENERAL]))
+        #: Only the first ``_general_limit`` general parts are applied (while fitting).
+        self._general_limit = len(GENERAL)
+        self._general_info: dict[str, Any] = {}
         self.residual = None
         self.n_up = 4
         width = getattr(config, "residual_width", 0)
@@ -85,7 +110,18 @@ class PhysicsGenerator(nn.Module):
     # -- components ----------------------------------------------------------------
     def is_on(self, name: str) -> bool:
         """Whether component ``name`` is enabled."""
-        return bool(self.component_on[COMPONENTS.index(name)] > 0)
+        if name in GENERAL:
+            return bool(self.general_on[GENERAL.index(name)] > 0)
+        return bool(self.component_on[NAMED.index(name)] > 0)
+
+    @property
+    def inert_components(self) -> list[str]:
+        """Enabled components that found nothing to model in the data (switching them
+        off changes no generated event)."""
+        inert = [k for k in GENERAL if self.is_on(k) and not getattr(self, k).is_active]
+        if self.is_on("envelope") and not bool(self.envelope.active > 0):
+            inert.append("envelope")
+        return inert
 
     @property
     def components(self) -> list[str]:
@@ -106,11 +142,14 @@ class PhysicsGenerator(nn.Module):
         unknown = enabled - set(COMPONENTS)
         if unknown:
             raise ValueError(f"unknown component(s) {sorted(unknown)} (valid: {COMPONENTS})")
-        for i, k in enumerate(COMPONENTS):
+        for i, k in enumerate(NAMED):
             self.component_on[i] = float(k in enabled)
+        for i, k in enumerate(GENERAL):
+            self.general_on[i] = float(k in enabled)
         if self.is_on("envelope"):
             self._fit_envelope(data)
         self._match_power(data)
+        self._fit_general(data)
 
     def physical_parameters(self) -> list[nn.Parameter]:
         """Parameters of the physical components (learning rate ``lr_physics``)."""
@@ -130,22 +169,25 @@ class PhysicsGenerator(nn.Module):
         # the stationary background underneath the digitizer's position profile
         self.background.initialize(clean if self.profile.is_flat
                                    else clean / self.profile.gain())
+        ref = torch.Generator(device=data.device).manual_seed(97)
+        with torch.no_grad():
+            gaussian = self.background.sampler(min(len(clean), 2000), ref)
         if self.profile.period:
-            ref = torch.Generator(device=data.device).manual_seed(97)
-            with torch.no_grad():
-                gaussian = self.background.sampler(min(len(clean), 2000), ref)
             self.profile.fit_spread(clean / self.profile.gain(), gaussian)
+        # the offsets make up what the fitted background itself gives the trace and block
+        # means (fitted on offset-free traces, it has no DC power of its own)
+        self.blocks.initialize(data, gaussian * self.profile.gain())
         self.lines.initialize(clean)
         # the impulse threshold: 99.9 % quantile of the event peak of everything but the
         # impulses (background, lines, gain, blocks), so that lines and block offsets are
         # not counted as impulses
         saved = self.component_on.clone()
-        self.component_on[COMPONENTS.index("impulses")] = 0.0
-        self.component_on[COMPONENTS.index("envelope")] = 0.0
+        self.component_on[NAMED.index("impulses")] = 0.0
+        self.component_on[NAMED.index("envelope")] = 0.0
         gen = torch.Generator(device=data.device).manual_seed(1234)
         try:
             with torch.no_grad():
-                bg = self.forward(min(4000, 4 * len(data)), gen)
+                bg = self._draw_without_general(min(4000, 4 * len(data)), gen)
         finally:
             self.component_on.copy_(saved)
         self._pulse_threshold = max(float(torch.quantile(bg.abs().amax(-1).amax(-1), 0.999)),
@@ -155,6 +197,51 @@ class PhysicsGenerator(nn.Module):
         if self.is_on("envelope"):
             self._fit_envelope(data)
         self._match_power(data)
+        self._fit_general(data)
+
+    def _draw_without_general(self, n: int, generator: torch.Generator, upto: int = 0
+                              ) -> torch.Tensor:
+        """``forward(n, generator)`` with only the first ``upto`` general parts."""
+        limit, self._general_limit = self._general_limit, upto
+        try:
+            return self.forward(n, generator)
+        finally:
+            self._general_limit = limit
+
+    #: Most values (events x channels x samples) of the model's own samples that a
+    #: general part is fitted against (512 MiB in float32).
+    general_fit_values: int = 1 << 27
+
+    def _fit_general(self, data: torch.Tensor) -> None:
+        """Fit each enabled general part, in order, to what the data show and the model
+        with the parts before it lacks."""
+        self._general_info = {}
+        per_event = data.shape[1] * data.shape[2]
+        n = max(1000, min(4000, 2 * len(data)))
+        n = max(min(n, self.general_fit_values // per_event), min(len(data), 500))
+        for i, name in enumerate(GENERAL):
+            part = getattr(self, name)
+            part.active.zero_()
+            if not self.is_on(name):
+                continue
+            gen = torch.Generator(device=data.device).manual_seed(5678 + i)
+            with torch.no_grad():
+                model = self._draw_without_general(n, gen, upto=i)
+            self._general_info[name] = part.fit(data, model, seed=i)
+            del model
+
+    @property
+    def general_info(self) -> dict[str, Any]:
+        """What the last fit of each enabled general part found."""
+        return {k: dict(v) for k, v in self._general_info.items()}
+
+    def _apply_general(self, x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        """Apply the enabled, active general parts (the first ``_general_limit``)."""
+        for name in GENERAL[:self._general_limit]:
+            part = getattr(self, name)
+            if self.is_on(name) and part.is_active:
+                x = part.apply(x, generator)
+        return x
 
     def _match_power(self, data: torch.Tensor, iterations: int = 2) -> None:
         """Scale the background so that each channel's total mean square equals the data's.
@@ -167,7 +254,7 @@ class PhysicsGenerator(nn.Module):
         for _ in range(iterations):
             gen = torch.Generator(device=data.device).manual_seed(2468)
             with torch.no_grad():
-                x = self.forward(min(2000, max(500, 2 * len(data))), gen)
+                x = self._draw_without_general(min(2000, max(500, 2 * len(data))), gen)
             ratio = (target / x.double().pow(2).mean((0, 2)).clamp_min(1e-30)).float()
             step = (0.5 * ratio.log()).clamp(-1.0, 1.0)
             self.background.log_gain_correction.data.add_(step[:, None])
@@ -231,7 +318,7 @@ class PhysicsGenerator(nn.Module):
             x = x + self.blocks(n, generator)
         if self.residual is not None:
             x = x + self._residual(n, generator)
-        return x
+        return self._apply_general(x, generator)
 
     @torch.no_grad()
     def sample(self, n: int, generator: torch.Generator) -> torch.Tensor:
@@ -251,7 +338,8 @@ class PhysicsGenerator(nn.Module):
             x = self._sample_components(n, generator)
         if self.residual is not None:
             x.add_(self._residual(n, generator))
-        return x
+        with torch.autocast(self.component_on.device.type, enabled=False):
+            return self._apply_general(x, generator)
 
     def _sample_components(self, n: int, generator: torch.Generator) -> torch.Tensor:
         """:meth:`sample` but the residual."""

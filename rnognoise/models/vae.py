@@ -30,6 +30,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import nn
@@ -60,7 +61,8 @@ class VAEConfig:
         selection (so that the initial model, a candidate of the keep-the-best
         selection, already has a fitted VAE). During the selection itself the envelope
         draws from its Gaussian mixture.
-    max_lines, impulses, block, envelope_bands, envelope_windows, select_components
+    max_lines, impulses, block, envelope_bands, envelope_windows, modes, transients,
+    marginals, select_components
         The structured generator, as for ``wgan-gp``
         (:class:`~rnognoise.models.wgan_gp.WGANGPConfig`).
     """
@@ -75,6 +77,9 @@ class VAEConfig:
     block: int = 128
     envelope_bands: int = 16
     envelope_windows: int = 16
+    modes: bool = True
+    transients: bool = True
+    marginals: bool = True
     select_components: bool = True
 
     @property
@@ -184,6 +189,12 @@ class VAEModel(NoiseModel):
         self.generator.set_components([*enabled, "envelope"], data)
         self.generator.envelope.use_sampler = False
         self._pending = data
+
+    def inert_components(self) -> list[str]:
+        return [c for c in self.generator.inert_components if c != "envelope"]
+
+    def component_details(self) -> dict[str, Any]:
+        return self.generator.general_info
 
     def _pretrain(self, data: torch.Tensor) -> None:
         envelope = self.generator.envelope

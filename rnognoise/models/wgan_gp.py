@@ -26,6 +26,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import nn
@@ -59,9 +60,15 @@ class WGANGPConfig:
         switches itself off where the data show no such variation.
     envelope_bands, envelope_windows : int
         Resolution of the envelope in frequency and time.
+    modes, transients, marginals : bool
+        Include the general parts of the physics generator
+        (:mod:`~rnognoise.models.structured`): structure locked to sample positions,
+        time-localised excess power, per-bin amplitude distributions, each fitted to what
+        the data show and the rest of the model lacks, inert where the data hold none.
     select_components : bool
-        Keep each named component (lines, impulses, blocks, envelope) only if it improves
-        the held-out validation score (:func:`rnognoise.selection.select_components`).
+        Keep each component (lines, impulses, blocks, envelope, profile and the general
+        parts) only if it improves the held-out validation score
+        (:func:`rnognoise.selection.select_components`).
     residual_width : int
         Width of the convolutional residual of the physics generator (0, the default: no
         residual; on two CPU cores it made sampling about 5x slower and did not learn
@@ -105,6 +112,9 @@ class WGANGPConfig:
     envelope: bool = True
     envelope_bands: int = 16
     envelope_windows: int = 16
+    modes: bool = True
+    transients: bool = True
+    marginals: bool = True
     select_components: bool = True
     residual_width: int = 0
     latent_channels: int = 8
@@ -177,6 +187,16 @@ class WGANGPModel(NoiseModel):
             super().set_components(enabled, data)
             return
         self.generator.set_components(enabled, data)
+
+    def inert_components(self) -> list[str]:
+        if self.config.generator != "physics":
+            return []
+        return self.generator.inert_components
+
+    def component_details(self) -> dict[str, Any]:
+        if self.config.generator != "physics":
+            return {}
+        return self.generator.general_info
 
     def generate(self, n: int, generator: torch.Generator) -> torch.Tensor:
         return self.generator(n, generator)
