@@ -125,26 +125,33 @@ class BlockOffsets(nn.Module):
         means = self.block_means(data)
         return data - means.repeat_interleave(self.block, dim=-1)
 
-    def initialize(self, data: torch.Tensor) -> None:
+    def initialize(self, data: torch.Tensor, background: torch.Tensor | None = None) -> None:
         """Spreads per channel from the trace means and the block means around them.
 
-        The background's own contribution to a mean over ``L`` samples (its spectrum near
-        zero frequency, small for band-limited noise) is measured on the data with the
-        offsets removed and subtracted in quadrature.
+        The background's own contribution to a mean over ``L`` samples is subtracted in
+        quadrature: measured on ``background``, traces drawn from the fitted background
+        model, when given (what the model supplies itself), otherwise estimated on the
+        data with the offsets removed (before the background is fitted).
         """
         trace_mean = data.mean(-1)                                         # (n, C)
         if self.active:
             means = self.block_means(data)                                 # (n, C, B)
             rel = means - trace_mean[..., None]
-            clean = self.remove(data)
-            # background scatter of block means and of trace means: block means of the
-            # offset-free data, rescaled by the number of samples averaged
-            noise_block = self.block_means(clean.roll(self.block // 2, -1)).var(dim=(0, 2))
+            if background is None:
+                clean = self.remove(data)
+                # background scatter of block means: block means of the offset-free
+                # data, shifted by half a block
+                noise_block = self.block_means(clean.roll(self.block // 2, -1)).var(dim=(0, 2))
+            else:
+                own = self.block_means(background)
+                noise_block = (own - background.mean(-1)[..., None]).var(dim=(0, 2))
             var_block = (rel.var(dim=(0, 2)) - noise_block).clamp_min(1e-8)
             self.log_sigma.data.copy_(0.5 * var_block.log())
             noise_trace = noise_block * self.block / data.shape[-1]
         else:
             noise_trace = torch.zeros(data.shape[1], dtype=data.dtype, device=data.device)
+        if background is not None:
+            noise_trace = background.mean(-1).var(dim=0)
         var_event = (trace_mean.var(dim=0) - noise_trace).clamp_min(1e-8)
         self.log_sigma_event.data.copy_(0.5 * var_event.log())
 

@@ -31,6 +31,10 @@ def irfft(spec: torch.Tensor, n_samples: int) -> torch.Tensor:
     return torch.fft.irfft(spec, n=n_samples, dim=-1)
 
 
+#: Median of a chi-square variable with one degree of freedom over its mean.
+CHI2_1_MEDIAN = 0.454936423119572
+
+
 class CrossSpectrum:
     """Streaming estimator of the mean cross-spectral matrix and the median auto-spectrum.
 
@@ -78,11 +82,17 @@ class CrossSpectrum:
 
         The median of an exponentially distributed power is ``ln 2`` times its mean, so
         ``median / ln 2`` estimates the mean power of the Gaussian part while ignoring
-        lines and impulses present in a minority of events. Coherences are kept from
-        the mean matrix.
+        lines and impulses present in a minority of events. The DC and Nyquist bins of a
+        real trace are real: their power is chi-square with one degree of freedom, whose
+        median is :data:`CHI2_1_MEDIAN` times its mean. Coherences are kept from the mean
+        matrix.
         """
         mean = self.mean()
-        median = torch.cat(self.powers).median(dim=0).values.double() / math.log(2.0)  # (F, C)
+        ratio = torch.full((mean.shape[0], 1), math.log(2.0), dtype=torch.float64)
+        ratio[0] = CHI2_1_MEDIAN
+        if self.n_samples % 2 == 0:
+            ratio[-1] = CHI2_1_MEDIAN
+        median = torch.cat(self.powers).median(dim=0).values.double() / ratio  # (F, C)
         diag = torch.diagonal(mean, dim1=-2, dim2=-1).real.clamp_min(1e-30)
         scale = torch.sqrt(median / diag)
         return mean * scale[:, :, None] * scale[:, None, :]
