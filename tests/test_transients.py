@@ -116,6 +116,7 @@ def test_off_on_gaussian_data():
         part = Transients(C, T, FS)
         info = part.fit(coloured(n, gen), coloured(m, gen))
         assert info["active"] == 0 and not part.is_active, (n, info)
+        assert info["n_levels"] == (2 if n == 50 else 3)        # 1e-4 needs enough model
         x = torch.randn(3, C, T)
         assert part.apply(x, gen) is x
 
