@@ -244,20 +244,42 @@ class PhysicsGenerator(nn.Module):
         return x
 
     def _match_power(self, data: torch.Tensor, iterations: int = 2) -> None:
-        """Scale the background so that each channel's total mean square equals the data's.
+        """Scale the background, bin by bin, so that each channel's mean power spectrum
+        equals the data's.
 
         The robust (median-based) background spectrum plus lines, pulses, offsets and the
-        envelope's mean gain need not add up to the data's power exactly; a per-channel
-        factor on the background (most of the power) closes the gap.
+        envelope's mean gain need not add up to the data's mean spectrum: a component that
+        is switched off or finds less than the data hold leaves its power missing at its
+        own frequencies. The per-bin spectral correction of the background (most of the
+        power) closes the gap where it is, as the baseline's spectrum does, rather than
+        spreading it over the band; what is left of the difference in distribution is the
+        general parts' to model.
         """
-        target = data.double().pow(2).mean((0, 2))
+        target = self._mean_power_spectrum(lambda a, b: data[a:b], len(data))
+        n = min(4000, max(1000, 2 * len(data)))
         for _ in range(iterations):
             gen = torch.Generator(device=data.device).manual_seed(2468)
-            with torch.no_grad():
-                x = self._draw_without_general(min(2000, max(500, 2 * len(data))), gen)
-            ratio = (target / x.double().pow(2).mean((0, 2)).clamp_min(1e-30)).float()
-            step = (0.5 * ratio.log()).clamp(-1.0, 1.0)
-            self.background.log_gain_correction.data.add_(step[:, None])
+
+            def draw(a: int, b: int, gen: torch.Generator = gen) -> torch.Tensor:
+                with torch.no_grad():
+                    return self._draw_without_general(b - a, gen)
+
+            model = self._mean_power_spectrum(draw, n)
+            ratio = target / model.clamp_min(1e-30 * float(model.max()))
+            step = (0.5 * ratio.log()).clamp(-1.0, 1.0).float()
+            step[model <= 1e-12 * float(model.max())] = 0.0  # bins the model cannot fill
+            self.background.log_gain_correction.data.add_(step)
+
+    @staticmethod
+    def _mean_power_spectrum(batch: Any, n: int, size: int = 512) -> torch.Tensor:
+        """Mean ``|rfft|^2`` per channel and bin ``(C, F)`` (float64) over ``n`` events
+        taken ``size`` at a time from ``batch(a, b)``."""
+        total = None
+        for a in range(0, n, size):
+            x = batch(a, min(a + size, n))
+            power = torch.fft.rfft(x.double(), dim=-1).abs().square().sum(0)
+            total = power if total is None else total + power
+        return total / n
 
     def _fit_envelope(self, data: torch.Tensor) -> None:
         """Fit the envelope to what the enabled components leave unexplained: bins of
