@@ -42,7 +42,11 @@ import numpy as np
 import torch
 from torch import nn
 
-__all__ = ["Envelope", "envelope_features"]
+__all__ = ["OUTLIER_LEVEL", "Envelope", "envelope_features"]
+
+#: Bins of a band above this multiple of the band's Gaussian mean power (its median /
+#: ln 2) do not count in its level (probability e^-10 for a Gaussian bin).
+OUTLIER_LEVEL = 10.0
 
 
 def _band_edges(lo: int, hi: int, n_bands: int) -> np.ndarray:
@@ -68,7 +72,11 @@ def _interpolation_matrix(centres: np.ndarray, n_points: int) -> torch.Tensor:
 
 def envelope_features(data: torch.Tensor, band_edges: torch.Tensor, band_mask: torch.Tensor,
                       window_edges: torch.Tensor) -> torch.Tensor:
-    """Per-event log band powers and relative log window powers ``(n, C * (B + W))``.
+    """Per-event log band levels and relative log window powers ``(n, C * (B + W))``.
+
+    A band's level is the mean power of its bins without the outliers (bins above
+    :data:`OUTLIER_LEVEL` times the mean power its median implies): a strong CW line in a
+    few bins leaves it unchanged, Gaussian bins are all kept.
 
     Parameters
     ----------
@@ -89,7 +97,13 @@ def envelope_features(data: torch.Tensor, band_edges: torch.Tensor, band_mask: t
         lo, hi = int(band_edges[b]), int(band_edges[b + 1])
         keep = band_mask[lo:hi]
         sel = power[..., lo:hi][..., keep] if bool(keep.any()) else power[..., lo:hi]
-        bands.append(sel.mean(-1).clamp_min(1e-30).log())
+        # a band's level, not its narrow-band lines (those are the spectral marginals' to
+        # model): the mean over the bins below OUTLIER_LEVEL times the mean power that
+        # the band's median implies (a Gaussian bin exceeds it with probability e^-10)
+        level = sel.median(-1, keepdim=True).values / math.log(2.0)
+        inlier = (sel <= OUTLIER_LEVEL * level).to(sel.dtype)
+        mean = (sel * inlier).sum(-1) / inlier.sum(-1).clamp_min(1.0)
+        bands.append(mean.clamp_min(1e-30).log())
     windows = []
     for w in range(len(window_edges) - 1):
         lo, hi = int(window_edges[w]), int(window_edges[w + 1])
