@@ -110,7 +110,7 @@ class SpectralMarginals(nn.Module):
     sparse_factor: float = 2.0
 
     def __init__(self, n_channels: int, n_samples: int, sampling_rate: float,
-                 max_bins: int = 64, n_knots: int = 32, alpha: float = 1e-3) -> None:
+                 max_bins: int = 256, n_knots: int = 32, alpha: float = 1e-3) -> None:
         super().__init__()
         if n_knots < 2:
             raise ValueError("n_knots must be at least 2")

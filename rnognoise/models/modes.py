@@ -92,7 +92,7 @@ class TimeLockedModes(nn.Module):
     """
 
     def __init__(self, n_channels: int, n_samples: int, sampling_rate: float,
-                 max_modes: int = 32, n_candidates: int = 64, alpha: float = 0.01,
+                 max_modes: int = 96, n_candidates: int = 128, alpha: float = 0.01,
                  denoise: bool = True) -> None:
         super().__init__()
         self.n_channels = n_channels
