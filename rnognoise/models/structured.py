@@ -224,6 +224,11 @@ class PhysicsGenerator(nn.Module):
             part.active.zero_()
             if not self.is_on(name):
                 continue
+            if name == "marginals" and any(self.is_on(k) and getattr(self, k).is_active
+                                           for k in GENERAL[:i]):
+                # the additive parts brought power the background had already taken on:
+                # match the spectrum again with them, then calibrate the bins' marginals
+                self._match_power(data, upto=i)
             gen = torch.Generator(device=data.device).manual_seed(5678 + i)
             with torch.no_grad():
                 model = self._draw_without_general(n, gen, upto=i)
@@ -243,7 +248,7 @@ class PhysicsGenerator(nn.Module):
                 x = part.apply(x, generator)
         return x
 
-    def _match_power(self, data: torch.Tensor, iterations: int = 2) -> None:
+    def _match_power(self, data: torch.Tensor, iterations: int = 2, upto: int = 0) -> None:
         """Scale the background, bin by bin, so that each channel's mean power spectrum
         equals the data's.
 
@@ -253,7 +258,8 @@ class PhysicsGenerator(nn.Module):
         own frequencies. The per-bin spectral correction of the background (most of the
         power) closes the gap where it is, as the baseline's spectrum does, rather than
         spreading it over the band; what is left of the difference in distribution is the
-        general parts' to model.
+        general parts' to model. The model's spectrum includes the first ``upto``
+        general parts.
         """
         target = self._mean_power_spectrum(lambda a, b: data[a:b], len(data))
         n = min(4000, max(1000, 2 * len(data)))
@@ -262,7 +268,7 @@ class PhysicsGenerator(nn.Module):
 
             def draw(a: int, b: int, gen: torch.Generator = gen) -> torch.Tensor:
                 with torch.no_grad():
-                    return self._draw_without_general(b - a, gen)
+                    return self._draw_without_general(b - a, gen, upto=upto)
 
             model = self._mean_power_spectrum(draw, n)
             ratio = target / model.clamp_min(1e-30 * float(model.max()))
