@@ -72,7 +72,10 @@ import torch
 from scipy.stats import binomtest, hypergeom
 from torch import nn
 
-__all__ = ["Transients"]
+__all__ = ["DETECTORS", "Transients"]
+
+#: Frame statistics tested for excess events (see ``Transients._statistic``).
+DETECTORS: tuple[str, ...] = ("band", "total", "peak")
 
 
 class Transients(nn.Module):
@@ -98,12 +101,15 @@ class Transients(nn.Module):
         Significance level of the detection test.
     false_alarms : tuple of float
         Detection levels: fractions of model events above the threshold in some channel.
+    margin : int
+        Frames added on each side of the frames above threshold: an occurrence's energy is
+        summed over them, and occurrences closer than twice this merge.
     """
 
     def __init__(self, n_channels: int, n_samples: int, sampling_rate: float,
                  max_classes: int = 4, n_bands: int = 8, window: int = 32,
                  max_duration: int = 512, max_patterns: int = 16, p_value: float = 1e-3,
-                 false_alarms: tuple[float, ...] = (1e-2, 1e-3, 1e-4)) -> None:
+                 false_alarms: tuple[float, ...] = (1e-2, 1e-3, 1e-4), margin: int = 2) -> None:
         super().__init__()
         if (window // 2) % n_bands:
             raise ValueError(f"n_bands={n_bands} must divide window // 2 = {window // 2}")
@@ -113,11 +119,14 @@ class Transients(nn.Module):
         self.max_classes, self.max_patterns = max_classes, max_patterns
         self.max_duration = max(window, min(max_duration, n_samples))
         self.n_durations = self.max_duration // self.hop
+        self.margin = margin
         self.p_value = p_value
         self.false_alarms = tuple(sorted(false_alarms, reverse=True))
         k, c, b = max_classes, n_channels, n_bands
         self.register_buffer("active", torch.zeros(()))
         self.register_buffer("reference", torch.zeros(c, b))        # model mean band power
+        self.register_buffer("power", torch.zeros(c))               # model mean square
+        self.register_buffer("detector", torch.zeros((), dtype=torch.long))
         self.register_buffer("threshold", torch.zeros(c))           # frame statistic
         self.register_buffer("rate", torch.zeros(k))                # Poisson mean per event
         self.register_buffer("spectrum", torch.zeros(k, b))         # power fraction per band
@@ -125,6 +134,7 @@ class Transients(nn.Module):
         self.register_buffer("log_energy_std", torch.zeros(k))
         self.register_buffer("duration_prob", torch.zeros(k, self.n_durations))
         self.register_buffer("patterns", torch.zeros(k, max_patterns, c))
+        self.register_buffer("delay", torch.zeros(k, c))             # samples, per channel
         self.register_buffer("pattern_prob", torch.zeros(k, max_patterns))
 
     @property
@@ -157,9 +167,24 @@ class Transients(nn.Module):
             out.append((spec.real.square() + spec.imag.square()) @ mat)
         return torch.cat(out)
 
-    def _statistic(self, power: torch.Tensor) -> torch.Tensor:
-        """Frame statistic ``(n, C, n_frames)``: the largest band power relative to the
-        model's mean."""
+    def _statistic(self, x: torch.Tensor, power: torch.Tensor | None = None,
+                   detector: int | None = None) -> torch.Tensor:
+        """Frame statistic ``(n, C, n_frames)`` of a detector (default: the chosen one).
+
+        ``band``: the largest band power relative to the model's mean in that band;
+        ``total``: the frame's total power relative to the model's mean; ``peak``: the
+        frame's largest squared sample relative to the model's mean square. ``power`` are
+        the band powers of ``x`` where already computed.
+        """
+        k = int(self.detector) if detector is None else detector
+        if DETECTORS[k] == "peak":
+            n, c, t = x.shape
+            sq = x.detach().float().reshape(n * c, 1, t).square()
+            peak = torch.nn.functional.max_pool1d(sq, self.window, self.hop)
+            return peak.view(n, c, -1) / self.power[None, :, None]
+        power = self._band_power(x) if power is None else power
+        if DETECTORS[k] == "total":
+            return power.sum(-1) / self.reference.sum(-1)[None, :, None]
         return (power / self.reference[None, :, None, :]).amax(-1)
 
     def _occurrences(self, x: torch.Tensor, stat: torch.Tensor) -> dict[str, np.ndarray]:
@@ -171,21 +196,25 @@ class Transients(nn.Module):
         dict
             ``event`` (r,), ``span`` (r,) frames, ``channels`` (r, C) bool, ``energy``
             (r, C, B) excess band energy summed over the occurrence (zero where a channel
-            does not carry it).
+            does not carry it), per channel ``span_c`` (r, C) frames above threshold (first
+            to last) and ``offset`` (r, C) its first frame after the occurrence's earliest
+            channel (zero where a channel does not carry it).
         """
         above = (stat > self.threshold[None, :, None]).cpu().numpy()      # (n, C, W)
         flagged = np.flatnonzero(above.any((1, 2)))
         c, b = self.n_channels, self.n_bands
         empty = {"event": np.zeros(0, np.int64), "span": np.zeros(0, np.int64),
-                 "channels": np.zeros((0, c), bool), "energy": np.zeros((0, c, b))}
+                 "channels": np.zeros((0, c), bool), "energy": np.zeros((0, c, b)),
+                 "span_c": np.zeros((0, c), np.int64), "offset": np.zeros((0, c), np.int64)}
         if flagged.size == 0:
             return empty
         a = above[flagged]                                                  # (f, C, W)
         nf, _, nw = a.shape
         u = a.any(1)
         dil = u.copy()
-        dil[:, 1:] |= u[:, :-1]
-        dil[:, :-1] |= u[:, 1:]
+        for d in range(1, self.margin + 1):
+            dil[:, d:] |= u[:, :-d]
+            dil[:, :-d] |= u[:, d:]
         padded = np.concatenate([dil, np.zeros((nf, 1), bool)], 1).ravel()  # run breaks
         start = padded & ~np.concatenate([[False], padded[:-1]])
         label = (np.cumsum(start) - 1).reshape(nf, nw + 1)[:, :nw]
@@ -200,9 +229,13 @@ class Transients(nn.Module):
         np.minimum.at(first, label[u], widx[u])
         np.maximum.at(last, label[u], widx[u])
         chans = np.zeros((n_runs, c), bool)
+        first_c = np.full((n_runs, c), nw, np.int64)
+        last_c = np.full((n_runs, c), -1, np.int64)
         for ch in range(c):
-            hit = a[:, ch] & dil
+            hit = a[:, ch]
             chans[label[hit], ch] = True
+            np.minimum.at(first_c[:, ch], label[hit], widx[hit])
+            np.maximum.at(last_c[:, ch], label[hit], widx[hit])
         power = self._band_power(x[torch.as_tensor(flagged, device=x.device)])
         excess = (power - self.reference[None, :, None, :]).double().cpu().numpy()
         energy = np.zeros((n_runs, c, b))
@@ -210,7 +243,9 @@ class Transients(nn.Module):
         for ch in range(c):
             np.add.at(energy[:, ch], lab, excess[:, ch][dil])
         energy *= chans[:, :, None]
-        return {"event": ev_of, "span": last - first + 1, "channels": chans, "energy": energy}
+        return {"event": ev_of, "span": last - first + 1, "channels": chans, "energy": energy,
+                "span_c": np.where(chans, last_c - first_c + 1, 0),
+                "offset": np.where(chans, first_c - first_c.min(1, keepdims=True), 0)}
 
     def _features(self, occ: dict[str, np.ndarray]) -> np.ndarray:
         """Mixture features: log spectral shape and log span ``(r, B + 1)``."""
@@ -262,9 +297,10 @@ class Transients(nn.Module):
         return fa, thr, k_d, k_0, min(0.0, log_p)
 
     @staticmethod
-    def _choose(tests: list[tuple[float, torch.Tensor, int, int, float]]) -> int:
-        """Index of the most significant level (the larger false-alarm fraction on ties)."""
-        return min(range(len(tests)), key=lambda i: (tests[i][4], -tests[i][0]))
+    def _choose(tests: list[tuple[int, float, torch.Tensor, int, int, float]]) -> int:
+        """Index of the most significant (detector, level) test (on ties the larger
+        false-alarm fraction, then the first detector)."""
+        return min(range(len(tests)), key=lambda i: (tests[i][5], -tests[i][1], tests[i][0]))
 
     # ------------------------------------------------------------------ fit
     def fit(self, data: torch.Tensor, model: torch.Tensor, *, seed: int = 0
@@ -294,23 +330,31 @@ class Transients(nn.Module):
         n, m = data.shape[0], model.shape[0]
         ref_part = model[: min(m, 512)]
         self.reference.copy_(self._band_power(ref_part).mean((0, 2)).clamp_min(1e-12))
+        self.power.copy_(ref_part.float().square().mean((0, 2)).clamp_min(1e-12))
         # thresholds on half A of the model, null rates on half B
         m_a = max(1, m // 2)
-        stat_m = self._statistic(self._band_power(model))
-        peak_m = stat_m.amax(-1)                                          # (m, C)
-        stat_d = self._statistic(self._band_power(data))
-        peak_d = stat_d.amax(-1)                                          # (n, C)
-        scale = peak_m[:m_a].median(0).values.clamp_min(1e-12)
-        pooled = (peak_m[:m_a] / scale).flatten().double().sort(descending=True).values
         levels = [fa for fa in self.false_alarms if fa * m_a >= 0.1] or [self.false_alarms[0]]
-        tests = [self._level_test(pooled, scale, fa, peak_d, peak_m, m_a) for fa in levels]
+        power_m, power_d = self._band_power(model), self._band_power(data)
+        tests, stats = [], []
+        for k in range(len(DETECTORS)):
+            stats.append((self._statistic(model, power_m, k), self._statistic(data, power_d, k)))
+            peak_m, peak_d = stats[k][0].amax(-1), stats[k][1].amax(-1)   # (m, C), (n, C)
+            scale = peak_m[:m_a].median(0).values.clamp_min(1e-12)
+            pooled = (peak_m[:m_a] / scale).flatten().double().sort(descending=True).values
+            tests += [(k, *self._level_test(pooled, scale, fa, peak_d, peak_m, m_a))
+                      for fa in levels]
+        del power_m, power_d
         best = self._choose(tests)
-        fa, thr, k_d, _, log_p = tests[best]
+        det, fa, thr, k_d, _, log_p = tests[best]
+        self.detector.fill_(det)
         self.threshold.copy_(thr)
-        p = min(1.0, len(levels) * math.exp(log_p))                      # Bonferroni
-        hit_m = (peak_m > thr).any(-1)
-        info: dict[str, float] = {"active": 0, "p_value": p, "level": fa,
-                                  "n_levels": len(levels), "data_rate": k_d / n,
+        p = min(1.0, len(tests) * math.exp(log_p))                       # Bonferroni
+        stat_m, stat_d = stats[det]
+        del stats
+        hit_m = (stat_m.amax(-1) > thr).any(-1)
+        info: dict[str, float] = {"active": 0, "p_value": p, "level": fa, "detector": det,
+                                  "n_levels": len(levels), "n_tests": len(tests),
+                                  "data_rate": k_d / n,
                                   "model_rate": float(hit_m.double().mean()), "n_classes": 0,
                                   "rate_total": 0.0}
         if p >= self.p_value or k_d / n <= info["model_rate"]:
@@ -347,7 +391,7 @@ class Transients(nn.Module):
         """Switch the part off and zero every class slot."""
         self.active.zero_()
         for name in ("rate", "spectrum", "log_energy", "log_energy_std", "duration_prob",
-                     "patterns", "pattern_prob"):
+                     "patterns", "pattern_prob", "delay"):
             getattr(self, name).zero_()
 
     def _classes(self, occ: dict[str, np.ndarray], seed: int) -> tuple[np.ndarray, object]:
@@ -364,13 +408,21 @@ class Transients(nn.Module):
                 best, best_bic = gmm, bic
         return best.predict(feats), best
 
-    def _durations(self, span: np.ndarray, labels: np.ndarray, offset: int) -> None:
-        """Duration histograms from the detected spans (frames) plus ``offset`` frames."""
+    @staticmethod
+    def _spans(occ: dict[str, np.ndarray]) -> np.ndarray:
+        """Detected spans (frames) of all carrying channels, flattened."""
+        return occ["span_c"][occ["channels"]]
+
+    def _durations(self, occ: dict[str, np.ndarray], labels: np.ndarray, offset: int
+                   ) -> None:
+        """Duration histograms from the channels' detected spans (frames) plus ``offset``
+        frames."""
         self.duration_prob.zero_()
-        frames = np.clip(span + offset, 1, self.n_durations)
+        frames = np.clip(self._spans(occ) + offset, 1, self.n_durations)
+        lab = np.broadcast_to(labels[:, None], occ["channels"].shape)[occ["channels"]]
         for k in range(self.max_classes):
-            if (labels == k).any():
-                hist = np.bincount(frames[labels == k] - 1, minlength=self.n_durations)
+            if (lab == k).any():
+                hist = np.bincount(frames[lab == k] - 1, minlength=self.n_durations)
                 self.duration_prob[k] = torch.as_tensor(hist / hist.sum())
 
     def _describe(self, occ: dict[str, np.ndarray], labels: np.ndarray, n: int) -> None:
@@ -379,7 +431,7 @@ class Transients(nn.Module):
         log_e = self._log_energy(occ, gain)
         spec = np.clip(occ["energy"].sum(1), 0, None)
         spec = spec / np.maximum(spec.sum(1, keepdims=True), 1e-12)
-        self._durations(occ["span"], labels, 1)
+        self._durations(occ, labels, 1)
         for k in range(self.max_classes):
             sel = labels == k
             if not sel.any():
@@ -390,7 +442,10 @@ class Transients(nn.Module):
             e = log_e[sel][occ["channels"][sel]]
             self.log_energy[k] = float(np.mean(e))
             self.log_energy_std[k] = float(np.std(e)) if e.size > 1 else 0.0
-            keys, counts = np.unique(occ["channels"][sel], axis=0, return_counts=True)
+            carry = occ["channels"][sel]
+            delay = (occ["offset"][sel] * carry).sum(0) / np.maximum(carry.sum(0), 1)
+            self.delay[k] = torch.as_tensor(delay * self.hop, dtype=torch.float32)
+            keys, counts = np.unique(carry, axis=0, return_counts=True)
             order = np.argsort(-counts, kind="stable")[: self.max_patterns]
             self.patterns[k, : len(order)] = torch.as_tensor(keys[order], dtype=torch.float32)
             self.pattern_prob[k, : len(order)] = torch.as_tensor(
@@ -409,7 +464,7 @@ class Transients(nn.Module):
         gen = torch.Generator(device=model.device).manual_seed(seed + 1)
         for _ in range(steps):
             sim = self.apply(model.clone(), gen)
-            stat = self._statistic(self._band_power(sim))
+            stat = self._statistic(sim)
             got = float((stat.amax(-1) > self.threshold).any(-1).double().mean())
             self.rate *= float(np.clip(hit_rate / max(got, 1e-9), 0.25, 4.0))
             o = self._occurrences(sim, stat)
@@ -421,13 +476,14 @@ class Transients(nn.Module):
                 if self.rate[k] > 0 and (lab == k).any() and (labels == k).any():
                     d = np.nanmean(log_e[labels == k]) - np.nanmean(le[lab == k])
                     self.log_energy[k] += float(np.clip(d, -1.0, 1.0))
-            offset = int(np.clip(offset + round(occ["span"].mean() - o["span"].mean()), 0, 4))
-            self._durations(occ["span"], labels, offset)
+            step = round(self._spans(occ).mean() - self._spans(o).mean())
+            offset = int(np.clip(offset + step, 0, 4))
+            self._durations(occ, labels, offset)
         # a class expected less than once in the data is noise the mixture picked up
         self.rate[self.rate * n < 1] = 0
         off = self.rate <= 0
         for buf in (self.spectrum, self.log_energy, self.log_energy_std, self.duration_prob,
-                    self.patterns, self.pattern_prob):
+                    self.patterns, self.pattern_prob, self.delay):
             buf[off] = 0
 
     # ------------------------------------------------------------------ sampling
@@ -494,12 +550,14 @@ class Transients(nn.Module):
         amp = torch.exp(0.5 * log_e) / torch.sqrt(0.375 * durf[:, 0])
         chan = self.patterns.to(dev)[cls, pat]                             # (M, C)
         wave = wave * (win * amp[:, None])[:, None, :] * chan[:, :, None]
-        start = torch.floor(u * (t - dur + 1).clamp_min(1)).long()         # (M,)
-        pos = start[:, None] + ts.long()                                   # (M, n_seg)
+        delay = torch.round(self.delay.to(dev)[cls] * chan).long()        # (M, C)
+        room = (t - dur - delay.amax(-1) + 1).clamp_min(1)
+        start = torch.floor(u * room).long()                               # (M,)
+        pos = (start[:, None] + delay)[:, :, None] + ts.long()             # (M, C, n_seg)
         inside = pos < t
         idx = (event[:, None, None] * c + torch.arange(c, device=dev)[None, :, None]) * t \
-            + pos.clamp(max=t - 1)[:, None, :]
-        vals = (wave * inside[:, None, :]).to(x.dtype)
+            + pos.clamp(max=t - 1)
+        vals = (wave * inside).to(x.dtype)
         if torch.is_grad_enabled() and x.requires_grad:
             return x.reshape(-1).index_add(0, idx.flatten(), vals.flatten()).view(n, c, t)
         out = x if x.is_contiguous() else x.contiguous()
