@@ -5,9 +5,11 @@ trains, glitches) is learned from the data without names:
 
 1. **Short-time band powers.** Every trace is cut into Hann-windowed frames of
    ``window`` samples (hop ``window // 2``); each frame's periodogram is summed into
-   ``n_bands`` equal frequency bands. A frame's statistic is its largest band power
-   relative to the model's mean power in that band and channel, so that a narrow-band
-   burst and a broadband pulse are both seen.
+   ``n_bands`` equal frequency bands. Three frame statistics (detectors) are tested:
+   the largest band power relative to the model's mean power in that band and channel
+   (narrow-band bursts), the frame's total power relative to the model's mean (broadband
+   bursts) and the frame's largest squared sample relative to the model's mean square
+   (short impulses, which the band statistic dilutes over all bands and the frame).
 2. **Detection and test at several levels.** A threshold per channel is set on one half
    of the model's samples (the channels' per-trace maxima scaled by their medians and
    pooled) so that a fraction ``fa`` of model events exceed it in some channel, for each
@@ -17,15 +19,15 @@ trains, glitches) is learned from the data without names:
    fitted to the largest 2 % (peaks over threshold; the maxima of band powers have
    Gumbel-type, i.e. exponential, tails). At each level the data's events above
    threshold are compared with the other half of the model's samples by Fisher's exact
-   test (one-sided); the smallest p, multiplied by the number of levels (Bonferroni),
-   must be below ``p_value``. Since each threshold is fixed before the half it is tested
+   test (one-sided), for each detector; the smallest p, multiplied by the number of
+   (detector, level) tests (Bonferroni), must be below ``p_value``. Since each threshold is fixed before the half it is tested
    against is seen, every level's test is exact whatever the threshold, the
    extrapolation included. Several levels are needed because rare strong transients
    (say 1-2 % of events) drown in the model's own 1 % of exceedances at a single low
    threshold, yet stand out clearly at a false-alarm fraction of 1e-4, while frequent
    weak ones are only seen at the low threshold.
-   The part detects, describes and calibrates at the **most significant** level (the
-   larger false-alarm fraction on ties). That level has the largest excess over the
+   The part detects, describes and calibrates with the **most significant** detector and
+   level (the larger false-alarm fraction on ties). That level has the largest excess over the
    model's exceedances relative to their fluctuation, hence the purest detected set: its
    occurrences are mostly transients rather than noise above threshold, which is what the
    classes and energies are learned from. The calibration (4.) runs the same detector on
@@ -33,25 +35,29 @@ trains, glitches) is learned from the data without names:
    chosen threshold is the fitted energy distribution's extrapolation. (The alternative,
    the lowest threshold at which the test is significant, sees more of the weak
    transients but, near the significance limit, mostly noise above threshold.)
-3. **Description.** Frames above threshold, merged over channels and over gaps of one
-   frame, make the occurrences. Each has an excess band-energy vector (data minus the
-   model's mean band power, summed over the occurrence), a span (frames) and the set of
-   channels that carry it. A Gaussian mixture on the log spectral shape and log span,
+3. **Description.** Frames above threshold, widened by ``margin`` frames on each side and
+   merged over channels, make the occurrences. Each has an excess band-energy vector per
+   channel (data minus the model's mean band power, summed over the occurrence), the set
+   of channels that carry it and, per channel, its span (frames above threshold), its
+   delay after the earliest channel and its largest squared sample. A Gaussian mixture on the log spectral shape and log span,
    with the number of classes chosen by BIC, gives up to ``max_classes`` classes; each
    class keeps its band spectrum, a Poisson rate per event, a histogram of durations, a
-   log-normal energy per channel and a table of channel patterns (which channels carry
-   it together).
+   log-normal energy per channel, a table of channel patterns (which channels carry it
+   together), a mean delay per channel and a fraction of coherent pulses (below).
 4. **Calibration.** Detection is a selection: weak transients go unseen and noise adds to
    those seen. The rates and energies are therefore adjusted by simulation: the part is
    applied to the model's samples, the same detector is run on them, and the fraction of
-   events above threshold (one factor on all rates), each class's mean log energy and the
-   mean detected span (a duration offset) are matched to the data's (a few fixed-point
-   steps, i.e. indirect inference). Classes that the model's own samples show about as
+   events above threshold (one factor on all rates), each class's mean log energy, its
+   mean log peakedness (largest squared sample over energy; sets the fraction of pulses)
+   and the mean detected span (a duration offset) are matched to the data's (a few
+   fixed-point steps, i.e. indirect inference). Classes that the model's own samples show about as
    often as the data (noise above threshold) are dropped by a binomial test.
 5. **Sampling.** Per event and class a Poisson number of transients; each gets a class, a
    uniform position, a duration from the histogram, a channel pattern and a log-normal
    energy; its waveform is Gaussian noise shaped to the class spectrum (an inverse FFT of
-   filtered complex normals over a short segment) times a Hann window of that duration.
+   filtered complex normals over a short segment) or, with the class's pulse fraction, a
+   pulse with that spectrum (all frequencies in phase, one random phase), times a Hann
+   window of that duration, on each carrying channel after the class's delay.
    Only events that carry transients cost anything (a single ``index_add``).
 
 References
@@ -135,6 +141,7 @@ class Transients(nn.Module):
         self.register_buffer("duration_prob", torch.zeros(k, self.n_durations))
         self.register_buffer("patterns", torch.zeros(k, max_patterns, c))
         self.register_buffer("delay", torch.zeros(k, c))             # samples, per channel
+        self.register_buffer("coherence", torch.zeros(k))           # fraction of pulses
         self.register_buffer("pattern_prob", torch.zeros(k, max_patterns))
 
     @property
@@ -196,7 +203,7 @@ class Transients(nn.Module):
         dict
             ``event`` (r,), ``span`` (r,) frames, ``channels`` (r, C) bool, ``energy``
             (r, C, B) excess band energy summed over the occurrence (zero where a channel
-            does not carry it), per channel ``span_c`` (r, C) frames above threshold (first
+            does not carry it), ``peak`` (r, C) the largest squared sample in it, per channel ``span_c`` (r, C) frames above threshold (first
             to last) and ``offset`` (r, C) its first frame after the occurrence's earliest
             channel (zero where a channel does not carry it).
         """
@@ -205,7 +212,8 @@ class Transients(nn.Module):
         c, b = self.n_channels, self.n_bands
         empty = {"event": np.zeros(0, np.int64), "span": np.zeros(0, np.int64),
                  "channels": np.zeros((0, c), bool), "energy": np.zeros((0, c, b)),
-                 "span_c": np.zeros((0, c), np.int64), "offset": np.zeros((0, c), np.int64)}
+                 "span_c": np.zeros((0, c), np.int64), "offset": np.zeros((0, c), np.int64),
+                 "peak": np.zeros((0, c))}
         if flagged.size == 0:
             return empty
         a = above[flagged]                                                  # (f, C, W)
@@ -243,7 +251,14 @@ class Transients(nn.Module):
         for ch in range(c):
             np.add.at(energy[:, ch], lab, excess[:, ch][dil])
         energy *= chans[:, :, None]
+        peak = np.zeros((n_runs, c))
+        frame_peak = self._statistic(x[torch.as_tensor(flagged, device=x.device)],
+                                     detector=DETECTORS.index("peak"))
+        frame_peak = (frame_peak * self.power[None, :, None]).double().cpu().numpy()
+        for ch in range(c):
+            np.maximum.at(peak[:, ch], lab, frame_peak[:, ch][dil])
         return {"event": ev_of, "span": last - first + 1, "channels": chans, "energy": energy,
+                "peak": peak * chans,
                 "span_c": np.where(chans, last_c - first_c + 1, 0),
                 "offset": np.where(chans, first_c - first_c.min(1, keepdims=True), 0)}
 
@@ -259,6 +274,13 @@ class Transients(nn.Module):
         spectrum, frames overlapping by half)."""
         hann = torch.hann_window(self.window, periodic=True, dtype=torch.float64)
         return float(self.window / 2 * hann.square().sum() / self.hop)
+
+    @staticmethod
+    def _peakedness(occ: dict[str, np.ndarray], gain: float) -> np.ndarray:
+        """Log of the largest squared sample over the excess energy per carrying channel
+        ``(r, C)`` (nan where none): larger for a pulse than for a noise burst."""
+        e = np.clip(occ["energy"].sum(2) / gain, 1e-3, None)
+        return np.where(occ["channels"], np.log(np.clip(occ["peak"], 1e-6, None) / e), np.nan)
 
     @staticmethod
     def _log_energy(occ: dict[str, np.ndarray], gain: float) -> np.ndarray:
@@ -319,10 +341,13 @@ class Transients(nn.Module):
         Returns
         -------
         dict
-            ``active``, ``p_value`` (Bonferroni-corrected over the ``n_levels`` levels
-            tested), ``level`` (the false-alarm fraction used), ``data_rate`` and
-            ``model_rate`` (fractions of events above its threshold), ``n_classes``, ``rate_total`` (transients per event) and per
-            class ``rate_k``, ``peak_band_k``, ``duration_k`` (mean, samples).
+            ``active``, ``p_value`` (Bonferroni-corrected over the ``n_tests`` tests:
+            ``n_levels`` levels for each detector), ``detector`` (index into
+            ``DETECTORS``) and ``level`` (the false-alarm fraction) used, ``data_rate``
+            and ``model_rate`` (fractions of events above its threshold), ``n_classes``,
+            ``rate_total`` (transients per event) and per class ``rate_k``,
+            ``peak_band_k``, ``duration_k`` (mean, samples), ``pulses_k`` (fraction of
+            coherent pulses).
         """
         self._clear()
         dev = self.reference.device
@@ -385,13 +410,14 @@ class Transients(nn.Module):
                 info[f"rate_{k}"] = float(self.rate[k])
                 info[f"peak_band_{k}"] = int(self.spectrum[k].argmax())
                 info[f"duration_{k}"] = float(self.duration_prob[k].cpu() @ durations)
+                info[f"pulses_{k}"] = float(self.coherence[k])
         return info
 
     def _clear(self) -> None:
         """Switch the part off and zero every class slot."""
         self.active.zero_()
         for name in ("rate", "spectrum", "log_energy", "log_energy_std", "duration_prob",
-                     "patterns", "pattern_prob", "delay"):
+                     "patterns", "pattern_prob", "delay", "coherence"):
             getattr(self, name).zero_()
 
     def _classes(self, occ: dict[str, np.ndarray], seed: int) -> tuple[np.ndarray, object]:
@@ -437,6 +463,7 @@ class Transients(nn.Module):
             if not sel.any():
                 continue
             self.rate[k] = float(sel.sum()) / n
+            self.coherence[k] = 0.5
             s = spec[sel].mean(0)
             self.spectrum[k] = torch.as_tensor(s / max(s.sum(), 1e-12))
             e = log_e[sel][occ["channels"][sel]]
@@ -460,6 +487,7 @@ class Transients(nn.Module):
         log energy and the mean detected span (a duration offset) to the data's."""
         gain = self._energy_gain()
         log_e = self._log_energy(occ, gain)
+        peaked = self._peakedness(occ, gain)
         offset = 1
         gen = torch.Generator(device=model.device).manual_seed(seed + 1)
         for _ in range(steps):
@@ -472,10 +500,13 @@ class Transients(nn.Module):
                 continue
             lab = gmm.predict(self._features(o))
             le = self._log_energy(o, gain)
+            pk = self._peakedness(o, gain)
             for k in range(self.max_classes):
                 if self.rate[k] > 0 and (lab == k).any() and (labels == k).any():
                     d = np.nanmean(log_e[labels == k]) - np.nanmean(le[lab == k])
                     self.log_energy[k] += float(np.clip(d, -1.0, 1.0))
+                    d = np.nanmean(peaked[labels == k]) - np.nanmean(pk[lab == k])
+                    self.coherence[k] = float(np.clip(float(self.coherence[k]) + d, 0.0, 1.0))
             step = round(self._spans(occ).mean() - self._spans(o).mean())
             offset = int(np.clip(offset + step, 0, 4))
             self._durations(occ, labels, offset)
@@ -483,7 +514,7 @@ class Transients(nn.Module):
         self.rate[self.rate * n < 1] = 0
         off = self.rate <= 0
         for buf in (self.spectrum, self.log_energy, self.log_energy_std, self.duration_prob,
-                    self.patterns, self.pattern_prob, self.delay):
+                    self.patterns, self.pattern_prob, self.delay, self.coherence):
             buf[off] = 0
 
     # ------------------------------------------------------------------ sampling
@@ -539,15 +570,23 @@ class Transients(nn.Module):
         pat = torch.multinomial(self.pattern_prob.to(dev)[cls], 1, generator=generator)[:, 0]
         log_e = (self.log_energy.to(dev)[cls] + self.log_energy_std.to(dev)[cls]
                  * torch.randn(total, generator=generator, device=dev))
+        pulse = torch.rand(total, generator=generator, device=dev) < self.coherence.to(dev)[cls]
+        phase = 2 * math.pi * torch.rand(total, generator=generator, device=dev)
         f = n_seg // 2 + 1
-        z = torch.randn(total, c, f, 2, generator=generator, device=dev)
-        spec = torch.view_as_complex(z) * self._filters(n_seg, dev)[cls][:, None, :]
+        z = torch.view_as_complex(torch.randn(total, c, f, 2, generator=generator, device=dev))
+        # a pulse: all frequencies in phase, centred in its window (energy n_seg, as the
+        # noise's expected energy)
+        turn = phase[:, None] - math.pi * dur[:, None] * torch.arange(f, device=dev) / n_seg
+        z = torch.where(pulse[:, None, None], math.sqrt(2) * torch.polar(
+            torch.ones_like(turn), turn)[:, None, :], z)
+        spec = z * self._filters(n_seg, dev)[cls][:, None, :]
         wave = torch.fft.irfft(spec, n=n_seg, dim=-1)                     # (M, C, n_seg)
         ts = torch.arange(n_seg, device=dev, dtype=wave.dtype)
         durf = dur.to(wave.dtype)[:, None]
         win = torch.where(ts < durf, 0.5 - 0.5 * torch.cos(2 * math.pi * (ts + 0.5) / durf),
                           torch.zeros((), device=dev))
-        amp = torch.exp(0.5 * log_e) / torch.sqrt(0.375 * durf[:, 0])
+        amp = torch.exp(0.5 * log_e) / torch.sqrt(
+            torch.where(pulse, float(n_seg), 0.375 * durf[:, 0]))
         chan = self.patterns.to(dev)[cls, pat]                             # (M, C)
         wave = wave * (win * amp[:, None])[:, None, :] * chan[:, :, None]
         delay = torch.round(self.delay.to(dev)[cls] * chan).long()        # (M, C)
