@@ -249,20 +249,26 @@ class PhysicsGenerator(nn.Module):
         return x
 
     def _match_power(self, data: torch.Tensor, iterations: int = 2, upto: int = 0) -> None:
-        """Scale the background, bin by bin, so that each channel's mean power spectrum
-        equals the data's.
+        """Scale the background, bin by bin, so that each channel's typical power spectrum
+        (the median over events of each bin's power) equals the data's.
 
         The robust (median-based) background spectrum plus lines, pulses, offsets and the
-        envelope's mean gain need not add up to the data's mean spectrum: a component that
-        is switched off or finds less than the data hold leaves its power missing at its
-        own frequencies. The per-bin spectral correction of the background (most of the
-        power) closes the gap where it is, as the baseline's spectrum does, rather than
-        spreading it over the band; what is left of the difference in distribution is the
-        general parts' to model. The model's spectrum includes the first ``upto``
-        general parts.
+        envelope's gains need not add up to the data's spectrum: a component that is
+        switched off or finds less than the data hold leaves power missing at its own
+        frequencies. The per-bin spectral correction of the background closes the gap
+        where it is (a per-channel factor spread a missing CW line over the band, up to
+        4 dB off). The median over events, not the mean, so that what only some events
+        carry (intermittent lines, bursts, pulses) is not given to every event's
+        background: that is for the general parts to model. The model's spectrum includes
+        the first ``upto`` general parts; :meth:`NoiseModel.calibrate_power
+        <rnognoise.models.base.NoiseModel.calibrate_power>` puts the total power where the
+        data have it at the end of a fit.
         """
-        target = self._mean_power_spectrum(lambda a, b: data[a:b], len(data))
-        n = min(4000, max(1000, 2 * len(data)))
+        n_data = min(len(data), self.power_match_events)
+        stride = max(1, len(data) // n_data)
+        target = self._typical_power_spectrum(lambda a, b: data[a * stride:b * stride:stride],
+                                              n_data)
+        n = self.power_match_events
         for _ in range(iterations):
             gen = torch.Generator(device=data.device).manual_seed(2468)
 
@@ -270,22 +276,24 @@ class PhysicsGenerator(nn.Module):
                 with torch.no_grad():
                     return self._draw_without_general(b - a, gen, upto=upto)
 
-            model = self._mean_power_spectrum(draw, n)
+            model = self._typical_power_spectrum(draw, n)
             ratio = target / model.clamp_min(1e-30 * float(model.max()))
             step = (0.5 * ratio.log()).clamp(-1.0, 1.0).float()
             step[model <= 1e-12 * float(model.max())] = 0.0  # bins the model cannot fill
             self.background.log_gain_correction.data.add_(step)
 
+    #: Events whose bin powers the power match takes the median of (data and model).
+    power_match_events: int = 2000
+
     @staticmethod
-    def _mean_power_spectrum(batch: Any, n: int, size: int = 512) -> torch.Tensor:
-        """Mean ``|rfft|^2`` per channel and bin ``(C, F)`` (float64) over ``n`` events
-        taken ``size`` at a time from ``batch(a, b)``."""
-        total = None
+    def _typical_power_spectrum(batch: Any, n: int, size: int = 256) -> torch.Tensor:
+        """Median over events of ``|rfft|^2`` per channel and bin ``(C, F)`` (float64),
+        ``n`` events taken ``size`` at a time from ``batch(a, b)``."""
+        powers = []
         for a in range(0, n, size):
             x = batch(a, min(a + size, n))
-            power = torch.fft.rfft(x.double(), dim=-1).abs().square().sum(0)
-            total = power if total is None else total + power
-        return total / n
+            powers.append(torch.fft.rfft(x.float(), dim=-1).abs().square())
+        return torch.cat(powers).median(dim=0).values.double()
 
     def _fit_envelope(self, data: torch.Tensor) -> None:
         """Fit the envelope to what the enabled components leave unexplained: bins of
