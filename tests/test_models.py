@@ -12,7 +12,7 @@ from rnognoise.io import TraceSet
 from rnognoise.modelfile import is_model_file, load_model, save_model
 from rnognoise.models import get_model_class, model_kinds
 from rnognoise.models.spectral import SpectralSampler, estimate_cross_spectrum
-from rnognoise.train import FitOptions, fit
+from rnognoise.train import FitOptions, fit, prepare_model
 
 KINDS = model_kinds()
 T = 256
@@ -223,3 +223,22 @@ def test_model_files_written_before_the_envelope_and_trace_offsets_still_load(tm
               metadata=meta)
     with pytest.raises(ModelFileError, match="older design"):
         load_model(tmp_path / "bad.safetensors")
+
+
+def test_power_calibration_puts_each_channel_at_the_datas_mean_square():
+    data = _correlated_noise(n=300)
+    x = torch.from_numpy((data.traces / data.traces.std(axis=(0, 2), keepdims=True))
+                         .astype(np.float32))
+    model = prepare_model(data, "wgan-gp", {"select_components": False})
+    with torch.no_grad():
+        model.initialize(x)
+    wanted = torch.tensor([1.0, 1.3, 0.8])
+    louder = x * wanted[:, None]
+    before = model.norm_scale.clone()
+    factor = model.calibrate_power(louder, n_events=1000, seed=1)
+    np.testing.assert_allclose(factor, wanted.numpy(), rtol=0.03)
+    torch.testing.assert_close(model.norm_scale, before * torch.from_numpy(factor))
+    with torch.no_grad():
+        fake = model.generate(1000, torch.Generator().manual_seed(2)) * torch.from_numpy(factor)[:, None]
+    np.testing.assert_allclose(fake.pow(2).mean((0, 2)).sqrt().numpy(),
+                               louder.pow(2).mean((0, 2)).sqrt().numpy(), rtol=0.02)

@@ -120,6 +120,10 @@ def fit_part(part: FitPart, ctx: PartContext, *, windows: WindowSource | None = 
         record.update(train_steps=loop.steps, train_time_s=round(loop.elapsed_s, 1),
                       stopped_by=loop.stopped_by, best_step=loop.best_step,
                       best_validation_score=loop.best_score)
+        if not part.label:
+            # (a conditional model's parts generate into the whole model's normalisation)
+            factor = model.calibrate_power(train, seed=opts.seed)
+            record["power_calibration"] = [round(float(f), 5) for f in factor]
     if enough_val:
         record["heldout_check"] = _heldout(part, train, val, ctx)
     return record, loop

@@ -233,6 +233,43 @@ class NoiseModel(nn.Module):
         self.norm_offset.copy_(torch.as_tensor(offset, dtype=torch.float32))
         self.norm_scale.copy_(torch.as_tensor(scale, dtype=torch.float32))
 
+    def calibrate_power(self, data: torch.Tensor, n_events: int = 2000, *, seed: int = 0,
+                        batch: int = 256) -> np.ndarray:
+        """Scale the output so that each channel's mean square equals the data's.
+
+        The last step of a learned fit: adversarial steps, the general parts' maps and
+        the held-out choice of weights each move the total power a little; a per-channel
+        factor on :attr:`norm_scale` puts it back where the data have it (as the
+        baseline has it by construction).
+
+        Parameters
+        ----------
+        data : torch.Tensor
+            Normalised training traces ``(n, C, T)``.
+        n_events : int
+            Generated events the model's power is measured on.
+        seed : int
+            Seed of those events.
+        batch : int
+            Events generated at a time.
+
+        Returns
+        -------
+        numpy.ndarray
+            The factor applied per channel.
+        """
+        gen = torch.Generator(device=self.norm_scale.device).manual_seed(seed)
+        total = torch.zeros(data.shape[1], dtype=torch.float64, device=self.norm_scale.device)
+        with torch.no_grad():
+            for a in range(0, n_events, batch):
+                x = self.generate(min(batch, n_events - a), gen)
+                total += x.double().pow(2).sum((0, 2))
+        model = total / (n_events * data.shape[2])
+        target = data.double().pow(2).mean((0, 2)).to(model.device)
+        factor = torch.sqrt(target / model.clamp_min(1e-30)).clamp(0.5, 2.0).float()
+        self.norm_scale.mul_(factor)
+        return factor.cpu().numpy()
+
     def set_quantum(self, quantum: float) -> None:
         """Digitizer step in volts (0: continuous output); see :func:`detect_quantum`."""
         self.quantum.fill_(float(quantum))
