@@ -124,3 +124,21 @@ def test_stationary_data_leave_every_general_part_inert_and_untried():
     named = enabled - {"modes", "transients", "marginals"}
     first_round = [enabled - set(t["components"]) for t in choice.trials[1:1 + len(named)]]
     assert set().union(*first_round) == named
+
+
+def test_a_mapped_bin_with_a_zero_coefficient_has_finite_gradients():
+    from rnognoise.models.marginals import SpectralMarginals
+
+    rng = np.random.default_rng(4)
+    model = _background(600, rng)
+    model -= model.mean(-1, keepdims=True)                 # no DC at all in the model
+    data = _background(600, rng) + 0.5 * rng.standard_normal((600, 2, 1))  # trace offsets
+    part = SpectralMarginals(2, T, FS)
+    part.fit(torch.from_numpy(data.astype(np.float32)), torch.from_numpy(model.astype(np.float32)))
+    assert part.is_active and 0 in part.bins[:int(part.n_bins)].tolist()
+    for sparse in (True, False):
+        part.sparse_factor = 2.0 if sparse else 0.0
+        # a generated background has exactly no DC where its spectrum has none
+        x = torch.zeros(8, 2, T, requires_grad=True)
+        part.apply(x, torch.Generator().manual_seed(0)).square().sum().backward()
+        assert bool(torch.isfinite(x.grad).all())

@@ -273,8 +273,9 @@ class SpectralMarginals(nn.Module):
         if not self.use_sparse():
             spec = torch.fft.rfft(x)
             sel = spec[:, chan, bins]                         # (n, k) complex
-            mag = sel.abs()
-            gain = _interp(mag, xk, yk) / mag.clamp_min(1e-30)
+            # (the square root of a clamped square: finite gradients at a zero coefficient)
+            mag = (sel.real.square() + sel.imag.square()).clamp_min(1e-30).sqrt()
+            gain = _interp(mag, xk, yk) / mag
             spec[:, chan, bins] = sel * gain
             return torch.fft.irfft(spec, n=self.n_samples)
         in_place = not (torch.is_grad_enabled() and x.requires_grad)
@@ -285,7 +286,7 @@ class SpectralMarginals(nn.Module):
                  if counts[c]]
         proj = torch.cat([x[:, c] @ basis[2 * a:2 * b].t() for c, a, b in spans], 1)
         re, im = proj[:, 0::2], proj[:, 1::2]                 # Re X_f, -Im X_f
-        mag = torch.sqrt(re * re + im * im)
+        mag = torch.sqrt((re * re + im * im).clamp_min(1e-30))
         weight = torch.full((k,), 2.0 / self.n_samples, device=x.device, dtype=x.dtype)
         weight = torch.where((bins == 0) | (2 * bins == self.n_samples), weight / 2, weight)
         gain = (_interp(mag, xk, yk) / mag.clamp_min(1e-30) - 1.0) * weight
