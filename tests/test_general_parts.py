@@ -142,3 +142,33 @@ def test_a_mapped_bin_with_a_zero_coefficient_has_finite_gradients():
         x = torch.zeros(8, 2, T, requires_grad=True)
         part.apply(x, torch.Generator().manual_seed(0)).square().sum().backward()
         assert bool(torch.isfinite(x.grad).all())
+
+
+def test_selection_drops_a_component_only_when_the_score_clearly_improves(monkeypatch):
+    import rnognoise.selection as selection
+
+    class Fake:
+        norm_scale = torch.ones(1)
+
+        def __init__(self) -> None:
+            self.enabled = ["a", "b", "c"]
+
+        def components(self) -> list[str]:
+            return list(self.enabled)
+
+        def set_components(self, enabled, data) -> None:
+            self.enabled = list(enabled)
+
+        def generate(self, n, generator):
+            return torch.zeros(n, 1, 8)
+
+    # what each component adds to the score (lower is better): c clearly harms; b harms by
+    # no more than the scatter of a held-out score, a not at all
+    penalty = {"a": 0.0, "b": 0.03, "c": 0.3}
+    model = Fake()
+    monkeypatch.setattr(selection, "validation_score", lambda real, gen, fs, seed=0: 1.0 + sum(
+        penalty[k] for k in model.enabled))
+    data = torch.zeros(10, 1, 8)
+    choice = select_components(model, data, data, FS, seed=0)
+    assert choice.dropped == ["c"] and choice.kept == ["a", "b"]
+    assert model.enabled == ["a", "b"]
