@@ -242,7 +242,9 @@ class TimeLockedModes(nn.Module):
             del xa
             g = self._filter(v.T.reshape(q, c, t), white).reshape(q, c * t).T  # w(v)
 
-            def project(rows: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
+            def project(rows: torch.Tensor, idx: torch.Tensor, g: torch.Tensor = g
+                        ) -> torch.Tensor:
+                """Projections ``(len(idx), K)`` of the events ``idx`` of ``rows`` on ``g``."""
                 out = [rows[i.to(rows.device)].to(dev).float() @ g for i in idx.split(1024)]
                 return torch.cat(out).double()
 
@@ -287,13 +289,7 @@ class TimeLockedModes(nn.Module):
                 d = self._denoise(directions.T.reshape(k, c, t), lam, len(ia))
                 d = torch.linalg.qr(d.reshape(k, c * t).T.double()).Q.float()   # (CT, K)
                 g2 = self._filter(d.T.reshape(k, c, t), white).reshape(k, c * t).T
-
-                def project2(rows: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
-                    out = [rows[i.to(rows.device)].to(dev).float() @ g2
-                           for i in idx.split(1024)]
-                    return torch.cat(out).double()
-
-                excess = self._cov(project2(flat, ib)) - self._cov(project2(mflat, im2))
+                excess = self._cov(project(flat, ib, g2)) - self._cov(project(mflat, im2, g2))
                 lam, rot = torch.linalg.eigh(excess)
                 pos = lam > 0
                 if not bool(pos.any()):
