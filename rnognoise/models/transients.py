@@ -78,7 +78,10 @@ import torch
 from scipy.stats import binomtest, hypergeom
 from torch import nn
 
-__all__ = ["DETECTORS", "Transients"]
+__all__ = ["DETECTORS", "ENERGY_SIGMAS", "Transients"]
+
+#: Drawn log-energies stay within this many standard deviations of their class's mean.
+ENERGY_SIGMAS = 2.5
 
 #: Frame statistics tested for excess events (see ``Transients._statistic``).
 DETECTORS: tuple[str, ...] = ("band", "total", "peak")
@@ -568,8 +571,11 @@ class Transients(nn.Module):
         dur = (torch.multinomial(self.duration_prob.to(dev)[cls], 1, generator=generator)[:, 0]
                + 1) * self.hop                                              # (M,)
         pat = torch.multinomial(self.pattern_prob.to(dev)[cls], 1, generator=generator)[:, 0]
+        # log-normal energies truncated at ENERGY_SIGMAS standard deviations: a bounded
+        # range, so that no drawn transient is far louder than any the data showed
         log_e = (self.log_energy.to(dev)[cls] + self.log_energy_std.to(dev)[cls]
-                 * torch.randn(total, generator=generator, device=dev))
+                 * torch.randn(total, generator=generator, device=dev).clamp(
+                     -ENERGY_SIGMAS, ENERGY_SIGMAS))
         pulse = torch.rand(total, generator=generator, device=dev) < self.coherence.to(dev)[cls]
         phase = 2 * math.pi * torch.rand(total, generator=generator, device=dev)
         f = n_seg // 2 + 1
