@@ -139,6 +139,16 @@ class TimeLockedModes(nn.Module):
         return vh[:q].T
 
     @staticmethod
+    def _positive_eig(excess: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor] | None:
+        """Positive eigenvalues of a symmetric excess covariance, largest first, with their
+        eigenvectors as columns; None when there is none."""
+        lam, rot = torch.linalg.eigh(excess)
+        pos = lam > 0
+        if not bool(pos.any()):
+            return None
+        return lam[pos].flip(0), rot[:, pos].flip(-1)
+
+    @staticmethod
     def _clean_inverse_sqrt(cov: torch.Tensor, n: int) -> torch.Tensor:
         """``cov^{-1/2}`` with the eigenvalues inside the Marchenko-Pastur bulk set to the
         median eigenvalue.
@@ -276,12 +286,10 @@ class TimeLockedModes(nn.Module):
 
             # 4. orthonormalise, diagonalise the excess covariance on B against M2
             qmat = torch.linalg.qr(coef[:, keep]).Q                     # V @ qmat orthonormal
-            excess = self._cov(pb @ qmat) - self._cov(pm2 @ qmat)
-            lam, rot = torch.linalg.eigh(excess)
-            pos = lam > 0
-            if not bool(pos.any()):
+            found = self._positive_eig(self._cov(pb @ qmat) - self._cov(pm2 @ qmat))
+            if found is None:
                 return info
-            lam, rot = lam[pos].flip(0), rot[:, pos].flip(-1)
+            lam, rot = found
             k = len(lam)
             directions = (v.double() @ (qmat @ rot)).float()            # (CT, K), whitened
             if self.denoise:
@@ -289,12 +297,11 @@ class TimeLockedModes(nn.Module):
                 d = self._denoise(directions.T.reshape(k, c, t), lam, len(ia))
                 d = torch.linalg.qr(d.reshape(k, c * t).T.double()).Q.float()   # (CT, K)
                 g2 = self._filter(d.T.reshape(k, c, t), white).reshape(k, c * t).T
-                excess = self._cov(project(flat, ib, g2)) - self._cov(project(mflat, im2, g2))
-                lam, rot = torch.linalg.eigh(excess)
-                pos = lam > 0
-                if not bool(pos.any()):
+                found = self._positive_eig(self._cov(project(flat, ib, g2))
+                                           - self._cov(project(mflat, im2, g2)))
+                if found is None:
                     return info
-                lam, rot = lam[pos].flip(0), rot[:, pos].flip(-1)
+                lam, rot = found
                 k = len(lam)
                 directions = (d.double() @ rot).float()
             basis = self._filter(directions.T.reshape(k, c, t), colour).reshape(k, c * t)
