@@ -212,12 +212,13 @@ def test_model_files_written_before_the_envelope_and_trace_offsets_still_load(tm
         meta = handle.metadata()
         old = {k: handle.get_tensor(k) for k in handle.keys()
                if not (k == "quantum" or ".envelope." in k or k.endswith("log_sigma_event")
-                       or k.endswith("general_on")
+                       or k.endswith(("general_on", "log_amp_quantiles", "amp_table"))
                        or any(f".{g}." in k for g in ("modes", "transients", "marginals")))}
     save_file(old, str(tmp_path / "old.safetensors"), metadata=meta)
     model, _ = load_model(tmp_path / "old.safetensors")
     assert float(model.generator.envelope.active) == 0.0 and float(model.quantum) == 0.0
     assert set(model.inert_components()) >= {"modes", "transients", "marginals"}
+    assert float(model.generator.impulses.amp_table) == 0.0  # the log-normal amplitudes
     assert np.isfinite(NoiseGenerator.load(tmp_path / "old.safetensors").sample(3, seed=1)).all()
     save_file({**old, "decoder.weight": torch.zeros(2)}, str(tmp_path / "bad.safetensors"),
               metadata=meta)

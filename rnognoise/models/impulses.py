@@ -17,8 +17,11 @@ class Impulses(nn.Module):
     """Rare broadband pulses at a uniformly random time, with per-channel shape and delay.
 
     The pulse is defined by a learnable complex spectrum per channel (shape and delay),
-    shifted to a random arrival time in the frequency domain and scaled by a log-normal
-    amplitude; its presence per event is a Bernoulli draw.
+    shifted to a random arrival time in the frequency domain and scaled by an amplitude
+    drawn from the empirical distribution of the pulses' peaks (a quantile table between
+    the smallest and largest recorded pulse, calibrated against the model's own samples by
+    :meth:`calibrate`; a log-normal with a bounded spread in files made before the table);
+    its presence per event is a Bernoulli draw.
 
     Parameters
     ----------
@@ -35,6 +38,14 @@ class Impulses(nn.Module):
         self.logit = nn.Parameter(torch.tensor(-6.0))
         self.log_amp = nn.Parameter(torch.tensor(0.0))
         self.log_amp_jitter = nn.Parameter(torch.tensor(math.log(0.3)))
+        #: log amplitude relative to ``log_amp``, in units of the spread
+        #: ``exp(log_amp_jitter)``, at probabilities ``linspace(0, 1, K)``
+        self.register_buffer("log_amp_quantiles", torch.zeros(self.n_amp_knots))
+        #: 1 when the amplitude is drawn from the quantile table, 0 for the log-normal
+        self.register_buffer("amp_table", torch.tensor(0.0))
+
+    #: Knots of the amplitude quantile table.
+    n_amp_knots: int = 33
 
     def initialize(self, data: torch.Tensor, background_power: torch.Tensor,
                    gauss_peak_quantile: float) -> None:
@@ -60,13 +71,20 @@ class Impulses(nn.Module):
         amp_c = torch.ones(data.shape[1], dtype=torch.float64)
         if flagged.sum() >= 3 and rate > 0:
             ev = data[flagged]
+            shape = self._excess_amplitude(ev, background_power, shape)
+            pulse = torch.fft.irfft(shape, n=self.n_samples, dim=-1)
+            shape = shape / pulse.abs().amax(-1, keepdim=True).clamp_min(1e-12)
             arrival = ev.abs().argmax(-1).double()       # (m, C)
             delays = (arrival - arrival[:, :1]).median(0).values
             amp_c = peak[flagged].double().median(0).values
             amp_c = amp_c / amp_c.max()
-            self.log_amp.data.fill_(float(event_peak[flagged].median().log()))
-            self.log_amp_jitter.data.fill_(math.log(max(float(
-                event_peak[flagged].log().std()), 0.05)))
+            log_peak = event_peak[flagged].double().log()
+            self.log_amp.data.fill_(float(log_peak.median()))
+            spread = max(float(log_peak.std()), 0.05)
+            self.log_amp_jitter.data.fill_(math.log(spread))
+            self.log_amp_quantiles.copy_((self._knots(log_peak) - float(log_peak.median()))
+                                         / spread)
+            self.amp_table.fill_(1.0)
             self.logit.data.fill_(math.log(rate / (1 - rate)))
         else:
             self.logit.data.fill_(-8.0)
@@ -76,9 +94,104 @@ class Impulses(nn.Module):
         self.template_real.data.copy_(template.real.float())
         self.template_imag.data.copy_(template.imag.float())
 
+    #: Width, in frequency bins, of the smoothing of the pulses' excess power spectrum.
+    smoothing_bins: int = 9
+
+    def _excess_amplitude(self, events: torch.Tensor, background_power: torch.Tensor,
+                          fallback: torch.Tensor) -> torch.Tensor:
+        """Amplitude spectrum ``(C, F)`` of the pulses: the power the flagged ``events``
+        carry above the background, smoothed over neighbouring bins (no alignment of
+        pulses needed); ``fallback`` for a channel without excess."""
+        power = torch.fft.rfft(events.double(), dim=-1).abs().square().mean(0)
+        excess = (power - background_power.double()).clamp_min(0)
+        k = self.smoothing_bins
+        excess = torch.nn.functional.avg_pool1d(excess[:, None], k, 1, k // 2,
+                                                count_include_pad=False)[:, 0]
+        amplitude = excess.sqrt().to(fallback)
+        empty = excess.sum(-1) <= 0
+        amplitude[empty] = fallback[empty]
+        return amplitude
+
+    def _knots(self, values: torch.Tensor) -> torch.Tensor:
+        """Quantiles of ``values`` at the table's probabilities (float32)."""
+        p = torch.linspace(0, 1, self.n_amp_knots, dtype=torch.float64, device=values.device)
+        return torch.quantile(values.double(), p).float()
+
+    #: Fraction of the measured difference a calibration step takes.
+    calibration_damping: float = 0.7
+
+    @torch.no_grad()
+    def calibrate(self, data_peak: torch.Tensor, model_peak: torch.Tensor,
+                  threshold: float, false_rate: float = 1e-3) -> dict[str, float]:
+        """One step of indirect inference: make the model's pulses look like the data's
+        where both are seen, above the detection threshold.
+
+        The recorded pulses are seen through the noise and only above ``threshold``, so
+        the peaks of the flagged events are a biased picture of the pulse amplitudes. The
+        model's own events (drawn with the current amplitudes) pass through the same
+        selection; the table is moved by the difference of the two sets' log-peak
+        quantiles, the rate by the ratio of their flagged fractions.
+
+        Parameters
+        ----------
+        data_peak, model_peak : torch.Tensor
+            Largest ``|x|`` over channels and samples per event ``(n,)``, data and model
+            (normalised units, the same selection of components).
+        threshold : float
+            The detection threshold (:meth:`initialize`'s ``gauss_peak_quantile``).
+        false_rate : float
+            Fraction of pulse-free events above the threshold.
+
+        Returns
+        -------
+        dict
+            ``data_rate``, ``model_rate`` (flagged fractions) and ``shift`` (largest change
+            of a knot, in log amplitude).
+        """
+        data_on = data_peak[data_peak > threshold]
+        model_on = model_peak[model_peak > threshold]
+        info = {"data_rate": float(len(data_on) / max(len(data_peak), 1)),
+                "model_rate": float(len(model_on) / max(len(model_peak), 1)), "shift": 0.0}
+        if len(data_on) < 3 or len(model_on) < 3 or not bool(self.amp_table > 0):
+            return info
+        step = self._knots(data_on.log()) - self._knots(model_on.log())
+        # the extreme knots of a few dozen recorded pulses are noisy: smooth the step
+        # over neighbouring knots and take part of it
+        step = torch.nn.functional.avg_pool1d(step[None, None], 3, 1, 1,
+                                              count_include_pad=False)[0, 0]
+        spread = float(self._spread())
+        table = spread * self.log_amp_quantiles + self.calibration_damping * step.to(
+            self.log_amp_quantiles)
+        table = table.sort().values                        # a quantile function rises
+        centre = float(table[self.n_amp_knots // 2])
+        self.log_amp.data.add_(centre)
+        self.log_amp_quantiles.copy_((table - centre) / spread)
+        excess_data = max(info["data_rate"] - false_rate, 1e-6)
+        excess_model = max(info["model_rate"] - false_rate, 1e-6)
+        self.logit.data.add_(math.log(excess_data / excess_model))
+        self.logit.data.clamp_(max=0.0)
+        info["shift"] = float(step.abs().max())
+        return info
+
     #: Largest standard deviation of the pulse's log amplitude (a factor e per standard
-    #: deviation).
+    #: deviation) in files made before the quantile table.
     max_amp_jitter: float = 1.0
+
+    def _spread(self) -> torch.Tensor:
+        """The spread of the log amplitude (bounded by :attr:`max_amp_jitter`)."""
+        return self.log_amp_jitter.clamp(max=math.log(self.max_amp_jitter)).exp()
+
+    def _log_amplitude(self, n: int, generator: torch.Generator) -> torch.Tensor:
+        """Log amplitudes ``(n,)`` from the quantile table (or the log-normal)."""
+        dev = self.template_real.device
+        if bool(self.amp_table > 0):
+            u = torch.rand(n, generator=generator, device=dev) * (self.n_amp_knots - 1)
+            lo = u.floor().long().clamp(max=self.n_amp_knots - 2)
+            frac = u - lo
+            table = self.log_amp_quantiles
+            return self.log_amp + self._spread() * (table[lo] * (1 - frac)
+                                                   + table[lo + 1] * frac)
+        return self.log_amp + self._spread() * torch.randn(n, generator=generator, device=dev)
 
     def _draw(self, n: int, generator: torch.Generator
               ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -86,9 +199,7 @@ class Impulses(nn.Module):
         dev = self.template_real.device
         gate = bernoulli_gate(self.logit.reshape(1), n, generator)[:, 0]           # (n,)
         t0 = torch.rand(n, generator=generator, device=dev) * self.n_samples
-        jitter = self.log_amp_jitter.clamp(max=math.log(self.max_amp_jitter)).exp()
-        amp = torch.exp(self.log_amp + jitter
-                        * torch.randn(n, generator=generator, device=dev)) * gate
+        amp = torch.exp(self._log_amplitude(n, generator)) * gate
         sign = torch.where(torch.rand(n, generator=generator, device=dev) < 0.5, -1.0, 1.0)
         return gate, t0, amp * sign
 

@@ -106,6 +106,8 @@ class PhysicsGenerator(nn.Module):
             self.residual_scale = nn.Parameter(torch.zeros(c))
         self._fit_info: dict[str, Any] = {}
         self._pulse_threshold = float("inf")
+        #: What each round of the pulses' calibration found (:meth:`_calibrate_impulses`).
+        self._impulse_info: list[dict[str, float]] = []
 
     # -- components ----------------------------------------------------------------
     def is_on(self, name: str) -> bool:
@@ -197,7 +199,28 @@ class PhysicsGenerator(nn.Module):
         if self.is_on("envelope"):
             self._fit_envelope(data)
         self._match_power(data)
+        if self.is_on("impulses"):
+            self._calibrate_impulses(data)
         self._fit_general(data)
+
+    #: Rounds of indirect inference of the pulses' rate and amplitudes.
+    impulse_calibration_rounds: int = 3
+
+    def _calibrate_impulses(self, data: torch.Tensor) -> None:
+        """Match the rate and peak distribution of the model's events above the pulse
+        threshold to the data's, through the same selection (:meth:`Impulses.calibrate
+        <rnognoise.models.impulses.Impulses.calibrate>`)."""
+        data_peak = data.abs().amax(-1).amax(-1)
+        n = max(2000, min(8000, 4 * len(data)))
+        self._impulse_info = []
+        for i in range(self.impulse_calibration_rounds):
+            gen = torch.Generator(device=data.device).manual_seed(8642 + i)
+            with torch.no_grad():
+                model_peak = torch.cat([
+                    self._draw_without_general(min(1000, n - a), gen).abs().amax(-1).amax(-1)
+                    for a in range(0, n, 1000)])
+            self._impulse_info.append(
+                self.impulses.calibrate(data_peak, model_peak, self._pulse_threshold))
 
     def _draw_without_general(self, n: int, generator: torch.Generator, upto: int = 0
                               ) -> torch.Tensor:

@@ -1,0 +1,97 @@
+"""The impulse component's amplitudes: drawn from the recorded pulses' distribution,
+calibrated through the detection threshold, not a log-normal guessed from the flagged
+events."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from scipy import stats
+
+from rnognoise.io import TraceSet
+from rnognoise.train import prepare_model
+
+T = 512
+FS = 3.2e9
+
+
+def _pulsed_noise(n: int, rate: float, rng: np.random.Generator) -> np.ndarray:
+    """Band-limited unit noise in two channels; a fraction ``rate`` of events carries a
+    band-limited pulse whose peak is uniform in 4-14 noise RMS (not log-normal)."""
+    f = np.fft.rfftfreq(T, 1 / FS)
+    shape = np.exp(-0.5 * ((f - 3e8) / 1e8) ** 2)
+    spec = np.fft.rfft(rng.standard_normal((n, 2, T)), axis=-1) * (shape + 0.05)
+    x = np.fft.irfft(spec, n=T, axis=-1)
+    x /= x.std()
+    pulse = np.fft.irfft(shape, n=T)
+    pulse = np.roll(pulse / np.abs(pulse).max(), T // 2)
+    events = np.nonzero(rng.random(n) < rate)[0]
+    for e in events:
+        peak = rng.uniform(4.0, 14.0) * rng.choice([-1.0, 1.0])
+        x[e] += peak * np.roll(pulse, rng.integers(-T // 3, T // 3))[None]
+    return x.astype(np.float32)
+
+
+def _event_peaks(traces: np.ndarray) -> np.ndarray:
+    return np.abs(traces).max(axis=(1, 2))
+
+
+def test_pulse_peaks_above_the_threshold_follow_the_data():
+    rng = np.random.default_rng(4)
+    data = _pulsed_noise(3000, 0.08, rng)
+    model = prepare_model(TraceSet(data, FS, [0, 1]), "wgan-gp",
+                          {"max_lines": 0, "block": 0, "envelope": False,
+                           "modes": False, "transients": False, "marginals": False})
+    with torch.no_grad():
+        model.initialize(torch.from_numpy(data))
+        fake = model.generate(12000, torch.Generator().manual_seed(1)).numpy()
+    gen = model.generator
+    assert bool(gen.impulses.amp_table > 0)
+    threshold = gen._pulse_threshold
+    real_on = _event_peaks(data)[_event_peaks(data) > threshold]
+    fake_on = _event_peaks(fake)[_event_peaks(fake) > threshold]
+    # the rate of events above the threshold, and the distribution of their peaks
+    assert abs(len(fake_on) / len(fake) - len(real_on) / len(data)) < 0.015
+    assert stats.ks_2samp(real_on, fake_on).pvalue > 0.01
+    for q in (0.1, 0.5, 0.9):
+        assert abs(np.quantile(fake_on, q) / np.quantile(real_on, q) - 1) < 0.08
+    # bounded by what was recorded: no pulse far beyond the largest recorded one
+    assert fake_on.max() < 1.3 * real_on.max()
+    # the heavy tail of the sample values (excess kurtosis, mostly the pulses') follows
+    kurt_real = stats.kurtosis(data.ravel())
+    kurt_fake = stats.kurtosis(fake.ravel())
+    assert abs(kurt_fake - kurt_real) < 0.25 * kurt_real
+
+
+def test_calibration_moves_a_wrong_table_towards_the_data():
+    rng = np.random.default_rng(5)
+    data = _pulsed_noise(2000, 0.1, rng)
+    model = prepare_model(TraceSet(data, FS, [0, 1]), "wgan-gp",
+                          {"max_lines": 0, "block": 0, "envelope": False,
+                           "modes": False, "transients": False, "marginals": False})
+    gen = model.generator
+    with torch.no_grad():
+        model.initialize(torch.from_numpy(data))
+    pulses = gen.impulses
+    pulses.log_amp.data.add_(0.5)                       # 65 % too loud
+    x = torch.from_numpy(data)
+    data_peak = x.abs().amax(-1).amax(-1)
+
+    def model_peak() -> torch.Tensor:
+        with torch.no_grad():
+            return gen(8000, torch.Generator().manual_seed(2)).abs().amax(-1).amax(-1)
+
+    threshold = gen._pulse_threshold
+
+    def median_error() -> float:
+        fake = model_peak()
+        return abs(float(fake[fake > threshold].median() / data_peak[data_peak > threshold]
+                         .median()) - 1)
+
+    before = median_error()
+    for _ in range(3):
+        info = pulses.calibrate(data_peak, model_peak(), threshold)
+    assert before > 0.2
+    assert median_error() < 0.05
+    assert abs(info["model_rate"] - info["data_rate"]) < 0.02
+    assert (pulses.log_amp_quantiles.diff() >= 0).all()
