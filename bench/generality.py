@@ -20,7 +20,8 @@ the learned parts recover, in classifier AUC and in score.
 For each model: held-out classifier AUC (0.5: indistinguishable) beside the real-vs-real
 reference, the validation score (0: like real data to itself), the verdict, and the
 number of non-Gaussian properties (amplitude moments, tails, trigger rates, lines,
-blocks) on which the model is farther from the data than the baseline.
+blocks) on which the model is farther from the data than the baseline (by more than 5 %,
+and by more than two combined standard errors of the two rows).
 
 Usage::
 
@@ -70,9 +71,23 @@ def load_set(name: str, n_events: int, seed: int) -> TraceSet:
 
 
 def worst(report, group: str, name: str) -> float:
-    vals = [abs(r.value) for r in report.rows
+    return worst_row(report, group, name)[0]
+
+
+def worst_row(report, group: str, name: str) -> tuple[float, float]:
+    """The largest ``|value|`` of the rows ``group/name`` (worst channel or pair) and its
+    standard error."""
+    rows = [(abs(r.value), r.uncertainty) for r in report.rows
             if r.group == group and r.name == name and np.isfinite(r.value)]
-    return max(vals) if vals else float("nan")
+    return max(rows) if rows else (float("nan"), float("nan"))
+
+
+def significantly_farther(report, base, group: str, name: str, n_sigma: float = 2.0) -> bool:
+    """Whether the model's worst row is farther from the data than the baseline's by more
+    than ``n_sigma`` combined standard errors (and more than 5 %)."""
+    (m, mu), (b, bu) = worst_row(report, group, name), worst_row(base, group, name)
+    err = float(np.hypot(np.nan_to_num(mu), np.nan_to_num(bu)))
+    return bool(m > b * 1.05 + 1e-9 and m - b > n_sigma * err)
 
 
 def auc(report) -> tuple[float, float]:
@@ -120,9 +135,13 @@ def run_models(train: TraceSet, test: TraceSet, models: list[tuple[str, str, dic
                 continue
             farther = [f"{g}/{n}" for g, n in names
                        if worst(report, g, n) > worst(base, g, n) * 1.05 + 1e-9]
+            significant = [f"{g}/{n}" for g, n in names
+                           if significantly_farther(report, base, g, n)]
             out[label]["farther_than_baseline"] = farther
+            out[label]["significantly_farther"] = significant
             print(f"  {label:28s} farther than the baseline on {len(farther)} of {len(names)}"
-                  f" non-Gaussian properties: {', '.join(farther) or '-'}", flush=True)
+                  f" non-Gaussian properties: {', '.join(farther) or '-'}; beyond two "
+                  f"standard errors: {', '.join(significant) or '-'}", flush=True)
     return out
 
 
