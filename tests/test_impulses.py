@@ -15,9 +15,11 @@ T = 512
 FS = 3.2e9
 
 
-def _pulsed_noise(n: int, rate: float, rng: np.random.Generator) -> np.ndarray:
+def _pulsed_noise(n: int, rate: float, rng: np.random.Generator,
+                  delay_spread: int = 0) -> np.ndarray:
     """Band-limited unit noise in two channels; a fraction ``rate`` of events carries a
-    band-limited pulse whose peak is uniform in 4-14 noise RMS (not log-normal)."""
+    band-limited pulse whose peak is uniform in 4-14 noise RMS (not log-normal), arriving
+    in channel 1 a uniform ``-delay_spread..delay_spread`` samples after channel 0."""
     f = np.fft.rfftfreq(T, 1 / FS)
     shape = np.exp(-0.5 * ((f - 3e8) / 1e8) ** 2)
     spec = np.fft.rfft(rng.standard_normal((n, 2, T)), axis=-1) * (shape + 0.05)
@@ -28,7 +30,9 @@ def _pulsed_noise(n: int, rate: float, rng: np.random.Generator) -> np.ndarray:
     events = np.nonzero(rng.random(n) < rate)[0]
     for e in events:
         peak = rng.uniform(4.0, 14.0) * rng.choice([-1.0, 1.0])
-        x[e] += peak * np.roll(pulse, rng.integers(-T // 3, T // 3))[None]
+        at = rng.integers(-T // 3, T // 3)
+        x[e, 0] += peak * np.roll(pulse, at)
+        x[e, 1] += peak * np.roll(pulse, at + rng.integers(-delay_spread, delay_spread + 1))
     return x.astype(np.float32)
 
 
@@ -95,3 +99,32 @@ def test_calibration_moves_a_wrong_table_towards_the_data():
     assert median_error() < 0.05
     assert abs(info["model_rate"] - info["data_rate"]) < 0.02
     assert (pulses.log_amp_quantiles.diff() >= 0).all()
+
+
+def _arrival_differences(traces: np.ndarray, threshold: float) -> np.ndarray:
+    """Channel 1's minus channel 0's peak position (circular, in ``[-T/2, T/2)``), in
+    events where both channels' peaks pass ``threshold``."""
+    both = (np.abs(traces).max(-1) > threshold).all(-1)
+    at = np.abs(traces[both]).argmax(-1)
+    return ((at[:, 1] - at[:, 0] + T // 2) % T - T // 2).astype(float)
+
+
+def test_pulses_arrive_with_the_recorded_spread_of_delays():
+    """Pulses from changing directions: the delay between channels changes from event
+    to event; the model draws recorded arrival patterns instead of one fixed delay."""
+    rng = np.random.default_rng(6)
+    data = _pulsed_noise(3000, 0.1, rng, delay_spread=40)
+    model = prepare_model(TraceSet(data, FS, [0, 1]), "wgan-gp",
+                          {"max_lines": 0, "block": 0, "envelope": False,
+                           "modes": False, "transients": False, "marginals": False})
+    with torch.no_grad():
+        model.initialize(torch.from_numpy(data))
+        fake = model.generate(6000, torch.Generator().manual_seed(1)).numpy()
+    assert int(model.generator.impulses.n_patterns) >= 200
+    real = _arrival_differences(data, 5.0)
+    generated = _arrival_differences(fake, 5.0)
+    assert len(real) > 100 and len(generated) > 200
+    # uniform over -40..40 samples: a standard deviation of 23.7; one fixed delay: ~0
+    assert real.std() > 20
+    assert abs(generated.std() / real.std() - 1) < 0.25
+    assert stats.ks_2samp(real, generated).statistic < 0.12

@@ -43,6 +43,18 @@ class Impulses(nn.Module):
         self.register_buffer("log_amp_quantiles", torch.zeros(self.n_amp_knots))
         #: 1 when the amplitude is drawn from the quantile table, 0 for the log-normal
         self.register_buffer("amp_table", torch.tensor(0.0))
+        #: recorded arrival patterns: per-channel delay (samples) and gain of a pulse
+        #: relative to the template's, one row per recorded pulse (the first
+        #: ``n_patterns`` rows); each pulse takes one at random (its direction)
+        self.register_buffer("pattern_delays", torch.zeros(self.max_patterns, n_channels))
+        self.register_buffer("pattern_gains", torch.ones(self.max_patterns, n_channels))
+        self.register_buffer("n_patterns", torch.tensor(0.0))
+
+    #: Most recorded arrival patterns kept.
+    max_patterns: int = 256
+    #: A channel's pulse counts in its arrival pattern when its peak is at least this
+    #: fraction of the event's largest (else the channel keeps the typical delay).
+    pattern_min_fraction: float = 0.5
 
     #: Knots of the amplitude quantile table.
     n_amp_knots: int = 33
@@ -71,13 +83,18 @@ class Impulses(nn.Module):
         amp_c = torch.ones(data.shape[1], dtype=torch.float64)
         if flagged.sum() >= 3 and rate > 0:
             ev = data[flagged]
-            shape = self._excess_amplitude(ev, background_power, shape)
+            quiet = data[~flagged]
+            quiet = quiet[torch.linspace(0, len(quiet) - 1, min(len(quiet), 2000),
+                                         device=data.device).round().long()]
+            arrival = ev.abs().argmax(-1).double()       # (m, C)
+            relative = peak[flagged].double() / event_peak[flagged, None].double()
+            shape = self._excess_amplitude(ev, self._mean_power(quiet), shape)
             pulse = torch.fft.irfft(shape, n=self.n_samples, dim=-1)
             shape = shape / pulse.abs().amax(-1, keepdim=True).clamp_min(1e-12)
-            arrival = ev.abs().argmax(-1).double()       # (m, C)
             delays = (arrival - arrival[:, :1]).median(0).values
-            amp_c = peak[flagged].double().median(0).values
+            amp_c = relative.median(0).values
             amp_c = amp_c / amp_c.max()
+            self._record_patterns(arrival - arrival[:, :1] - delays, relative)
             log_peak = event_peak[flagged].double().log()
             self.log_amp.data.fill_(float(log_peak.median()))
             spread = max(float(log_peak.std()), 0.05)
@@ -94,16 +111,38 @@ class Impulses(nn.Module):
         self.template_real.data.copy_(template.real.float())
         self.template_imag.data.copy_(template.imag.float())
 
+    def _record_patterns(self, delay: torch.Tensor, relative: torch.Tensor) -> None:
+        """Keep up to :attr:`max_patterns` recorded pulses' delays (relative to the typical
+        ones) and channel gains (relative to the typical pattern)."""
+        m = len(delay)
+        keep = torch.linspace(0, m - 1, min(m, self.max_patterns)).round().long()
+        delay, relative = delay[keep], relative[keep]
+        typical = relative.median(0).values.clamp_min(1e-6)
+        strong = relative >= self.pattern_min_fraction
+        # the arrival time of a channel lost in the noise is the noise's, not the pulse's
+        delay = torch.where(strong, delay, torch.zeros_like(delay))
+        gains = (relative / typical).clamp(0.2, 5.0)
+        self.pattern_delays.zero_()
+        self.pattern_gains.fill_(1.0)
+        self.pattern_delays[:len(keep)] = delay.float()
+        self.pattern_gains[:len(keep)] = gains.float()
+        self.n_patterns.fill_(float(len(keep)))
+
     #: Width, in frequency bins, of the smoothing of the pulses' excess power spectrum.
     smoothing_bins: int = 9
 
-    def _excess_amplitude(self, events: torch.Tensor, background_power: torch.Tensor,
+    @staticmethod
+    def _mean_power(events: torch.Tensor) -> torch.Tensor:
+        """Mean ``|rfft|^2`` over events ``(C, F)``, float64."""
+        return torch.fft.rfft(events.double(), dim=-1).abs().square().mean(0)
+
+    def _excess_amplitude(self, events: torch.Tensor, reference_power: torch.Tensor,
                           fallback: torch.Tensor) -> torch.Tensor:
         """Amplitude spectrum ``(C, F)`` of the pulses: the power the flagged ``events``
-        carry above the background, smoothed over neighbouring bins (no alignment of
-        pulses needed); ``fallback`` for a channel without excess."""
-        power = torch.fft.rfft(events.double(), dim=-1).abs().square().mean(0)
-        excess = (power - background_power.double()).clamp_min(0)
+        carry above the other events' (which have the same lines, bursts and background),
+        smoothed over neighbouring bins (no alignment of pulses needed); ``fallback`` for
+        a channel without excess."""
+        excess = (self._mean_power(events) - reference_power).clamp_min(0)
         k = self.smoothing_bins
         excess = torch.nn.functional.avg_pool1d(excess[:, None], k, 1, k // 2,
                                                 count_include_pad=False)[:, 0]
@@ -194,33 +233,45 @@ class Impulses(nn.Module):
         return self.log_amp + self._spread() * torch.randn(n, generator=generator, device=dev)
 
     def _draw(self, n: int, generator: torch.Generator
-              ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Gate ``(n,)``, arrival time ``(n,)`` in samples and signed amplitude ``(n,)``."""
+              ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        """Gate ``(n,)``, arrival time ``(n,)`` in samples, signed amplitude ``(n,)`` and
+        the index of the arrival pattern ``(n,)`` (None without recorded patterns)."""
         dev = self.template_real.device
         gate = bernoulli_gate(self.logit.reshape(1), n, generator)[:, 0]           # (n,)
         t0 = torch.rand(n, generator=generator, device=dev) * self.n_samples
         amp = torch.exp(self._log_amplitude(n, generator)) * gate
         sign = torch.where(torch.rand(n, generator=generator, device=dev) < 0.5, -1.0, 1.0)
-        return gate, t0, amp * sign
+        pattern = None
+        if int(self.n_patterns) > 0:
+            pattern = torch.randint(int(self.n_patterns), (n,), generator=generator,
+                                    device=dev)
+        return gate, t0, amp * sign, pattern
 
-    def _shifted(self, t0: torch.Tensor) -> torch.Tensor:
-        """Template spectra ``(m, C, F)`` arriving at ``t0`` ``(m,)`` samples."""
+    def _shifted(self, t0: torch.Tensor, pattern: torch.Tensor | None) -> torch.Tensor:
+        """Template spectra ``(m, C, F)`` arriving at ``t0`` ``(m,)`` samples, each with its
+        arrival pattern (``(m,)`` indices, or None: the template's)."""
         template = torch.complex(self.template_real, self.template_imag)             # (C, F)
         k = torch.arange(template.shape[-1], device=template.device)
-        shift = torch.polar(torch.ones(t0.shape[0], k.numel(), device=template.device),
-                            -2 * math.pi * t0[:, None] * k[None, :] / self.n_samples)
-        return template[None] * shift[:, None, :]
+        if pattern is None:
+            shift = torch.polar(torch.ones(t0.shape[0], k.numel(), device=template.device),
+                                -2 * math.pi * t0[:, None] * k[None, :] / self.n_samples)
+            return template[None] * shift[:, None, :]
+        arrival = t0[:, None] + self.pattern_delays[pattern]                        # (m, C)
+        shift = torch.polar(self.pattern_gains[pattern][..., None].expand(-1, -1, k.numel()),
+                            -2 * math.pi * arrival[..., None] * k / self.n_samples)
+        return template[None] * shift
 
     def add_to(self, spec: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         """Add the pulses to complex spectra ``(n, C, F)``; in place without autograd,
         where only the events that carry a pulse are touched."""
-        gate, t0, amp = self._draw(spec.shape[0], generator)
+        gate, t0, amp, pattern = self._draw(spec.shape[0], generator)
         if not torch.is_grad_enabled():
             events = torch.nonzero(gate > 0, as_tuple=True)[0]
             if events.numel():
-                spec[events] += amp[events, None, None] * self._shifted(t0[events])
+                spec[events] += amp[events, None, None] * self._shifted(
+                    t0[events], None if pattern is None else pattern[events])
             return spec
-        return spec + amp[:, None, None] * self._shifted(t0)
+        return spec + amp[:, None, None] * self._shifted(t0, pattern)
 
     def draw_traces(self, n: int, generator: torch.Generator,
                     scale: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
@@ -243,13 +294,14 @@ class Impulses(nn.Module):
         pulses : torch.Tensor
             ``(m, C, T)`` normalised units, to be added with ``index_add_``.
         """
-        gate, t0, amp = self._draw(n, generator)
+        gate, t0, amp, pattern = self._draw(n, generator)
         events = torch.nonzero(gate > 0, as_tuple=True)[0]
         if events.numel() == 0:  # an empty FFT is an error in some backends (MKL)
             c = self.template_real.shape[0]
             return events, torch.zeros(0, c, self.n_samples, device=self.template_real.device)
         amp = amp[events] if scale is None else amp[events] * scale[events]
-        pulses = torch.fft.irfft(amp[:, None, None] * self._shifted(t0[events]),
+        pattern = None if pattern is None else pattern[events]
+        pulses = torch.fft.irfft(amp[:, None, None] * self._shifted(t0[events], pattern),
                                  n=self.n_samples, dim=-1)
         return events, pulses
 
@@ -261,7 +313,8 @@ class Impulses(nn.Module):
             if events.numel():
                 traces.index_add_(0, events, pulses.to(traces.dtype))
             return traces
-        _, t0, amp = self._draw(traces.shape[0], generator)
-        pulses = torch.fft.irfft(amp[:, None, None] * self._shifted(t0), n=self.n_samples,
+        _, t0, amp, pattern = self._draw(traces.shape[0], generator)
+        pulses = torch.fft.irfft(amp[:, None, None] * self._shifted(t0, pattern),
+                                 n=self.n_samples,
                                  dim=-1)
         return traces + pulses
