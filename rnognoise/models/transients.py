@@ -82,6 +82,11 @@ __all__ = ["DETECTORS", "ENERGY_SIGMAS", "Transients"]
 
 #: Drawn log-energies stay within this many standard deviations of their class's mean.
 ENERGY_SIGMAS = 2.5
+#: Largest spread of a class's log-energy (a factor e per standard deviation); beyond
+#: it, the standard deviation of the recorded occurrences' log energies is dominated by
+#: occurrences with hardly any energy (it reached 4.3 e-folds on bursts the impulse
+#: component had partly taken: draws 10^5 times the median energy).
+MAX_LOG_ENERGY_STD = 1.0
 
 #: Frame statistics tested for excess events (see ``Transients._statistic``).
 DETECTORS: tuple[str, ...] = ("band", "total", "peak")
@@ -141,6 +146,9 @@ class Transients(nn.Module):
         self.register_buffer("spectrum", torch.zeros(k, b))         # power fraction per band
         self.register_buffer("log_energy", torch.zeros(k))          # per channel, samples^2
         self.register_buffer("log_energy_std", torch.zeros(k))
+        #: the loudest recorded occurrence's log energy (moved with the calibration of the
+        #: mean): no drawn transient is louder (+inf in files made before it)
+        self.register_buffer("log_energy_max", torch.full((k,), math.inf))
         self.register_buffer("duration_prob", torch.zeros(k, self.n_durations))
         self.register_buffer("patterns", torch.zeros(k, max_patterns, c))
         self.register_buffer("delay", torch.zeros(k, c))             # samples, per channel
@@ -422,6 +430,7 @@ class Transients(nn.Module):
         for name in ("rate", "spectrum", "log_energy", "log_energy_std", "duration_prob",
                      "patterns", "pattern_prob", "delay", "coherence"):
             getattr(self, name).zero_()
+        self.log_energy_max.fill_(math.inf)
 
     def _classes(self, occ: dict[str, np.ndarray], seed: int) -> tuple[np.ndarray, object]:
         """Mixture on the occurrences' features, the number of classes by BIC."""
@@ -471,7 +480,9 @@ class Transients(nn.Module):
             self.spectrum[k] = torch.as_tensor(s / max(s.sum(), 1e-12))
             e = log_e[sel][occ["channels"][sel]]
             self.log_energy[k] = float(np.mean(e))
-            self.log_energy_std[k] = float(np.std(e)) if e.size > 1 else 0.0
+            self.log_energy_std[k] = min(float(np.std(e)) if e.size > 1 else 0.0,
+                                         MAX_LOG_ENERGY_STD)
+            self.log_energy_max[k] = float(np.max(e))
             carry = occ["channels"][sel]
             delay = (occ["offset"][sel] * carry).sum(0) / np.maximum(carry.sum(0), 1)
             self.delay[k] = torch.as_tensor(delay * self.hop, dtype=torch.float32)
@@ -508,6 +519,7 @@ class Transients(nn.Module):
                 if self.rate[k] > 0 and (lab == k).any() and (labels == k).any():
                     d = np.nanmean(log_e[labels == k]) - np.nanmean(le[lab == k])
                     self.log_energy[k] += float(np.clip(d, -1.0, 1.0))
+                    self.log_energy_max[k] += float(np.clip(d, -1.0, 1.0))
                     d = np.nanmean(peaked[labels == k]) - np.nanmean(pk[lab == k])
                     self.coherence[k] = float(np.clip(float(self.coherence[k]) + d, 0.0, 1.0))
             step = round(self._spans(occ).mean() - self._spans(o).mean())
@@ -573,9 +585,10 @@ class Transients(nn.Module):
         pat = torch.multinomial(self.pattern_prob.to(dev)[cls], 1, generator=generator)[:, 0]
         # log-normal energies truncated at ENERGY_SIGMAS standard deviations: a bounded
         # range, so that no drawn transient is far louder than any the data showed
-        log_e = (self.log_energy.to(dev)[cls] + self.log_energy_std.to(dev)[cls]
-                 * torch.randn(total, generator=generator, device=dev).clamp(
-                     -ENERGY_SIGMAS, ENERGY_SIGMAS))
+        log_e = torch.minimum(
+            self.log_energy.to(dev)[cls] + self.log_energy_std.to(dev)[cls]
+            * torch.randn(total, generator=generator, device=dev).clamp(
+                -ENERGY_SIGMAS, ENERGY_SIGMAS), self.log_energy_max.to(dev)[cls])
         pulse = torch.rand(total, generator=generator, device=dev) < self.coherence.to(dev)[cls]
         phase = 2 * math.pi * torch.rand(total, generator=generator, device=dev)
         f = n_seg // 2 + 1
