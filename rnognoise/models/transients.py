@@ -88,6 +88,9 @@ ENERGY_SIGMAS = 2.5
 #: component had partly taken: draws 10^5 times the median energy).
 MAX_LOG_ENERGY_STD = 1.0
 
+#: ``log_energy_max`` of a class without a bound (finite: model files hold no inf).
+NO_ENERGY_BOUND = 1e6
+
 #: Frame statistics tested for excess events (see ``Transients._statistic``).
 DETECTORS: tuple[str, ...] = ("band", "total", "peak")
 
@@ -147,8 +150,8 @@ class Transients(nn.Module):
         self.register_buffer("log_energy", torch.zeros(k))          # per channel, samples^2
         self.register_buffer("log_energy_std", torch.zeros(k))
         #: the loudest recorded occurrence's log energy (moved with the calibration of the
-        #: mean): no drawn transient is louder (+inf in files made before it)
-        self.register_buffer("log_energy_max", torch.full((k,), math.inf))
+        #: mean): no drawn transient is louder (no bound in files made before it)
+        self.register_buffer("log_energy_max", torch.full((k,), NO_ENERGY_BOUND))
         self.register_buffer("duration_prob", torch.zeros(k, self.n_durations))
         self.register_buffer("patterns", torch.zeros(k, max_patterns, c))
         self.register_buffer("delay", torch.zeros(k, c))             # samples, per channel
@@ -430,7 +433,7 @@ class Transients(nn.Module):
         for name in ("rate", "spectrum", "log_energy", "log_energy_std", "duration_prob",
                      "patterns", "pattern_prob", "delay", "coherence"):
             getattr(self, name).zero_()
-        self.log_energy_max.fill_(math.inf)
+        self.log_energy_max.fill_(NO_ENERGY_BOUND)
 
     def _classes(self, occ: dict[str, np.ndarray], seed: int) -> tuple[np.ndarray, object]:
         """Mixture on the occurrences' features, the number of classes by BIC."""
