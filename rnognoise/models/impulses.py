@@ -88,7 +88,8 @@ class Impulses(nn.Module):
                                          device=data.device).round().long()]
             arrival = ev.abs().argmax(-1).double()       # (m, C)
             relative = peak[flagged].double() / event_peak[flagged, None].double()
-            shape = self._excess_amplitude(ev, self._mean_power(quiet), shape)
+            shape = self._excess_amplitude(self._around_peak(ev),
+                                           self._mean_power(self._around_peak(quiet)), shape)
             pulse = torch.fft.irfft(shape, n=self.n_samples, dim=-1)
             shape = shape / pulse.abs().amax(-1, keepdim=True).clamp_min(1e-12)
             delays = (arrival - arrival[:, :1]).median(0).values
@@ -130,6 +131,18 @@ class Impulses(nn.Module):
 
     #: Width, in frequency bins, of the smoothing of the pulses' excess power spectrum.
     smoothing_bins: int = 9
+    #: Samples around each channel's largest excursion whose spectrum is a pulse's (the
+    #: rest of the trace holds what the event carries besides the pulse, e.g. offsets).
+    pulse_window: int = 256
+
+    def _around_peak(self, events: torch.Tensor) -> torch.Tensor:
+        """``events (m, C, T)`` with everything but :attr:`pulse_window` samples around
+        each channel's largest ``|x|`` set to zero (circularly)."""
+        w = min(self.pulse_window, self.n_samples)
+        at = events.abs().argmax(-1, keepdim=True)                             # (m, C, 1)
+        idx = (at - w // 2 + torch.arange(w, device=events.device)) % self.n_samples
+        out = torch.zeros_like(events)
+        return out.scatter_(-1, idx, events.gather(-1, idx))
 
     @staticmethod
     def _mean_power(events: torch.Tensor) -> torch.Tensor:
@@ -139,9 +152,9 @@ class Impulses(nn.Module):
     def _excess_amplitude(self, events: torch.Tensor, reference_power: torch.Tensor,
                           fallback: torch.Tensor) -> torch.Tensor:
         """Amplitude spectrum ``(C, F)`` of the pulses: the power the flagged ``events``
-        carry above the other events' (which have the same lines, bursts and background),
-        smoothed over neighbouring bins (no alignment of pulses needed); ``fallback`` for
-        a channel without excess."""
+        carry above the other events' (which have the same lines, bursts and background;
+        both seen around their largest excursion), smoothed over neighbouring bins (no
+        alignment of pulses needed); ``fallback`` for a channel without excess."""
         excess = (self._mean_power(events) - reference_power).clamp_min(0)
         k = self.smoothing_bins
         excess = torch.nn.functional.avg_pool1d(excess[:, None], k, 1, k // 2,
