@@ -36,6 +36,17 @@ def _pulsed_noise(n: int, rate: float, rng: np.random.Generator,
     return x.astype(np.float32)
 
 
+def _initialised(data: np.ndarray):
+    """A ``wgan-gp`` model with the impulse component as its only named feature (no
+    lines, offsets, envelope or general parts), initialised on ``data``."""
+    model = prepare_model(TraceSet(data, FS, [0, 1]), "wgan-gp",
+                          {"max_lines": 0, "block": 0, "envelope": False,
+                           "modes": False, "transients": False, "marginals": False})
+    with torch.no_grad():
+        model.initialize(torch.from_numpy(data))
+    return model
+
+
 def _event_peaks(traces: np.ndarray) -> np.ndarray:
     return np.abs(traces).max(axis=(1, 2))
 
@@ -43,11 +54,8 @@ def _event_peaks(traces: np.ndarray) -> np.ndarray:
 def test_pulse_peaks_above_the_threshold_follow_the_data():
     rng = np.random.default_rng(4)
     data = _pulsed_noise(3000, 0.08, rng)
-    model = prepare_model(TraceSet(data, FS, [0, 1]), "wgan-gp",
-                          {"max_lines": 0, "block": 0, "envelope": False,
-                           "modes": False, "transients": False, "marginals": False})
+    model = _initialised(data)
     with torch.no_grad():
-        model.initialize(torch.from_numpy(data))
         fake = model.generate(12000, torch.Generator().manual_seed(1)).numpy()
     gen = model.generator
     assert bool(gen.impulses.amp_table > 0)
@@ -70,12 +78,8 @@ def test_pulse_peaks_above_the_threshold_follow_the_data():
 def test_calibration_moves_a_wrong_table_towards_the_data():
     rng = np.random.default_rng(5)
     data = _pulsed_noise(2000, 0.1, rng)
-    model = prepare_model(TraceSet(data, FS, [0, 1]), "wgan-gp",
-                          {"max_lines": 0, "block": 0, "envelope": False,
-                           "modes": False, "transients": False, "marginals": False})
+    model = _initialised(data)
     gen = model.generator
-    with torch.no_grad():
-        model.initialize(torch.from_numpy(data))
     pulses = gen.impulses
     pulses.log_amp.data.add_(0.5)                       # 65 % too loud
     x = torch.from_numpy(data)
@@ -114,11 +118,8 @@ def test_pulses_arrive_with_the_recorded_spread_of_delays():
     to event; the model draws recorded arrival patterns instead of one fixed delay."""
     rng = np.random.default_rng(6)
     data = _pulsed_noise(3000, 0.1, rng, delay_spread=40)
-    model = prepare_model(TraceSet(data, FS, [0, 1]), "wgan-gp",
-                          {"max_lines": 0, "block": 0, "envelope": False,
-                           "modes": False, "transients": False, "marginals": False})
+    model = _initialised(data)
     with torch.no_grad():
-        model.initialize(torch.from_numpy(data))
         fake = model.generate(6000, torch.Generator().manual_seed(1)).numpy()
     assert int(model.generator.impulses.n_patterns) >= 200
     real = _arrival_differences(data, 5.0)
