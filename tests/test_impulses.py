@@ -129,3 +129,26 @@ def test_pulses_arrive_with_the_recorded_spread_of_delays():
     assert real.std() > 20
     assert abs(generated.std() / real.std() - 1) < 0.25
     assert stats.ks_2samp(real, generated).statistic < 0.12
+
+
+def test_the_fit_reports_a_model_that_leaves_the_physical_envelope(caplog):
+    """The end-of-fit check draws thousands of events (rare explosions escape the held-out
+    check's few hundred) and says plainly when they leave the training data's range."""
+    import logging
+
+    from rnognoise.fitting.options import FitOptions
+    from rnognoise.fitting.parts import PartContext, _envelope_check
+    from rnognoise.models.base import FitPart
+
+    data = _pulsed_noise(1500, 0.05, np.random.default_rng(8))
+    model = _initialised(data)
+    x = torch.from_numpy(data)
+    ctx = PartContext(FitOptions(model="wgan-gp"), FS, torch.device("cpu"), "pulses.h5")
+    part = FitPart("", model, x, x[:0])
+    assert _envelope_check(part, x, ctx) is None                  # as fitted: inside
+    with torch.no_grad():
+        model.generator.impulses.log_amp.add_(3.0)                 # pulses 20x too loud
+    with caplog.at_level(logging.WARNING):
+        finding = _envelope_check(part, x, ctx)
+    assert finding is not None and "training peak" in finding
+    assert "pulses.h5" in caplog.text and "physical envelope" in caplog.text
