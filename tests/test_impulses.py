@@ -150,5 +150,5 @@ def test_the_fit_reports_a_model_that_leaves_the_physical_envelope(caplog):
         model.generator.impulses.log_amp.add_(3.0)                 # pulses 20x too loud
     with caplog.at_level(logging.WARNING):
         finding = _envelope_check(part, x, ctx)
-    assert finding is not None and "training peak" in finding
+    assert finding is not None and "training peak" in finding and " V " in finding
     assert "pulses.h5" in caplog.text and "physical envelope" in caplog.text

@@ -20,7 +20,7 @@ import torch
 
 from ..core import LoopConfig, LoopResult, TrainingLoop
 from ..core.loop import DistributedComm
-from ..envelope_guard import PEAK_FACTOR, RMS_FACTOR
+from ..envelope_guard import Envelope, EnvelopeGuard
 from ..errors import PoorFitError
 from ..logs import get_logger, log_event
 from ..models import NoiseModel, get_model_class
@@ -139,39 +139,28 @@ ENVELOPE_CHECK_EVENTS: int = 4000
 
 def _envelope_check(part: FitPart, train: torch.Tensor, ctx: PartContext) -> str | None:
     """Draw :data:`ENVELOPE_CHECK_EVENTS` events (at most 256 MiB) from the fitted model
-    and compare their per-channel peak and RMS with the training events', with the limits
-    ``sample`` applies (:mod:`rnognoise.envelope_guard`); warn, and return the finding
-    (None when the samples stay inside)."""
+    and check them as ``sample`` does (:class:`~rnognoise.envelope_guard.EnvelopeGuard`)
+    against the training events' per-channel RMS and peak; warn, and return the first
+    finding (None when the samples stay inside)."""
     model = part.model
+    scale = model.norm_scale.to(train.device)
+    volts = Envelope((train.square().mean(dim=(0, 2)).sqrt() * scale).cpu().numpy(),
+                     (train.abs().amax(dim=(0, 2)) * scale).cpu().numpy(), None)
+    guard = EnvelopeGuard(volts, np.asarray(model.layout.channels), train.device)
     per_event = 4 * train.shape[1] * train.shape[2]
     n = max(1, min(ENVELOPE_CHECK_EVENTS, (256 << 20) // per_event))
     gen = torch.Generator(device=train.device).manual_seed(ctx.opts.seed + 13)
-    peak = torch.zeros(train.shape[1], device=train.device)
-    sumsq = torch.zeros(train.shape[1], dtype=torch.float64, device=train.device)
+    finding = None
     with torch.no_grad():
         for a in range(0, n, 500):
-            x = model.generate(min(500, n - a), gen).to(train.device)
-            peak = torch.maximum(peak, x.abs().amax(dim=(0, 2)))
-            sumsq += x.double().square().sum(dim=(0, 2))
-    rms = (sumsq / (n * train.shape[2])).sqrt().float()
-    peak_train = train.abs().amax(dim=(0, 2)).clamp_min(1e-12)
-    rms_train = train.square().mean(dim=(0, 2)).sqrt().clamp_min(1e-12)
-    ids = model.layout.channels
-    finding = None
-    over = peak / peak_train
-    ratio = rms / rms_train
-    if bool((over > PEAK_FACTOR).any()):
-        c = int(over.argmax())
-        finding = (f"channel {ids[c]} of {n} generated events reaches {float(over[c]):.3g} x "
-                   f"the training peak (limit {PEAK_FACTOR:g} x)")
-    elif bool(((ratio > RMS_FACTOR) | (ratio < 1 / RMS_FACTOR)).any()):
-        c = int(torch.maximum(ratio, 1 / ratio).argmax())
-        finding = (f"channel {ids[c]} of {n} generated events has {float(ratio[c]):.3g} x the "
-                   f"training RMS (allowed {1 / RMS_FACTOR:.2g}-{RMS_FACTOR:g} x)")
+            finding = guard.check(model.generate(min(500, n - a), gen).to(train.device), scale)
+            if finding:
+                break
     if finding:
         what = ctx.opts.model + (f" [{part.label}]" if part.label else "")
         _log.warning(f"{ctx.source}: the fitted {what} model leaves the physical envelope "
-                     f"of its training data: {finding}; `sample` will warn about it")
+                     f"of its training data in {n} drawn events: {finding}; `sample` will "
+                     "warn about it")
     return finding
 
 
