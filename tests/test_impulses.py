@@ -59,6 +59,8 @@ def test_pulse_peaks_above_the_threshold_follow_the_data():
         fake = model.generate(12000, torch.Generator().manual_seed(1)).numpy()
     gen = model.generator
     assert bool(gen.impulses.amp_table > 0)
+    found = model.component_details()["impulses"]                   # in the provenance
+    assert abs(found["model_rate"] - found["data_rate"]) < 0.015
     threshold = gen._pulse_threshold
     real_on = _event_peaks(data)[_event_peaks(data) > threshold]
     fake_on = _event_peaks(fake)[_event_peaks(fake) > threshold]

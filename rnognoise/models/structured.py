@@ -260,8 +260,13 @@ class PhysicsGenerator(nn.Module):
 
     @property
     def general_info(self) -> dict[str, Any]:
-        """What the last fit of each enabled general part found."""
-        return {k: dict(v) for k, v in self._general_info.items()}
+        """What the last fit of each enabled general part found, and the last round of
+        the pulses' calibration (``impulses``: flagged fractions of data and model, the
+        largest move of a knot of the amplitude table)."""
+        info = {k: dict(v) for k, v in self._general_info.items()}
+        if self._impulse_info:
+            info["impulses"] = dict(self._impulse_info[-1])
+        return info
 
     def _apply_general(self, x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         """Apply the enabled, active general parts (the first ``_general_limit``)."""
