@@ -328,6 +328,5 @@ class Impulses(nn.Module):
             return traces
         _, t0, amp, pattern = self._draw(traces.shape[0], generator)
         pulses = torch.fft.irfft(amp[:, None, None] * self._shifted(t0, pattern),
-                                 n=self.n_samples,
-                                 dim=-1)
+                                 n=self.n_samples, dim=-1)
         return traces + pulses

@@ -106,8 +106,8 @@ class PhysicsGenerator(nn.Module):
             self.residual_scale = nn.Parameter(torch.zeros(c))
         self._fit_info: dict[str, Any] = {}
         self._pulse_threshold = float("inf")
-        #: What each round of the pulses' calibration found (:meth:`_calibrate_impulses`).
-        self._impulse_info: list[dict[str, float]] = []
+        #: What the last round of the pulses' calibration found (:meth:`_calibrate_impulses`).
+        self._impulse_info: dict[str, float] = {}
 
     # -- components ----------------------------------------------------------------
     def is_on(self, name: str) -> bool:
@@ -212,15 +212,15 @@ class PhysicsGenerator(nn.Module):
         <rnognoise.models.impulses.Impulses.calibrate>`)."""
         data_peak = data.abs().amax(-1).amax(-1)
         n = max(2000, min(8000, 4 * len(data)))
-        self._impulse_info = []
+        self._impulse_info = {}
         for i in range(self.impulse_calibration_rounds):
             gen = torch.Generator(device=data.device).manual_seed(8642 + i)
             with torch.no_grad():
                 model_peak = torch.cat([
                     self._draw_without_general(min(1000, n - a), gen).abs().amax(-1).amax(-1)
                     for a in range(0, n, 1000)])
-            self._impulse_info.append(
-                self.impulses.calibrate(data_peak, model_peak, self._pulse_threshold))
+            self._impulse_info = self.impulses.calibrate(data_peak, model_peak,
+                                                         self._pulse_threshold)
 
     def _draw_without_general(self, n: int, generator: torch.Generator, upto: int = 0
                               ) -> torch.Tensor:
@@ -265,7 +265,7 @@ class PhysicsGenerator(nn.Module):
         largest move of a knot of the amplitude table)."""
         info = {k: dict(v) for k, v in self._general_info.items()}
         if self._impulse_info:
-            info["impulses"] = dict(self._impulse_info[-1])
+            info["impulses"] = dict(self._impulse_info)
         return info
 
     def _apply_general(self, x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
