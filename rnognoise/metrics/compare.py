@@ -177,7 +177,8 @@ def _twosample_rows(rows: RowBuilder, details: dict[str, Any], sr: SetSummary,
     bands = band_edges(band)
 
     def feats(s: SetSummary) -> np.ndarray:
-        return features_from_parts(s.psd, s.frequencies, sigma, bands, s.ratio, s.kurtosis,
+        return features_from_parts(s.psd, s.frequencies, sigma, bands, s.ratio, s.skewness,
+                                   s.kurtosis,
                                    s.spread, s.xcorr, channels, pairs)
 
     fr, names = feats(sr)

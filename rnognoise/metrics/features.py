@@ -1,7 +1,7 @@
 """Per-event engineered features for the two-sample tests (classifier and Frechet distance).
 
 Per channel: log10 band powers in a few bands (relative to the real channel variance),
-log10 peak-to-RMS, excess kurtosis, block-mean spread; per channel pair: the maximum
+log10 peak-to-RMS, skewness, excess kurtosis, block-mean spread; per channel pair: the maximum
 normalised cross-correlation within the lag window.
 """
 
@@ -12,6 +12,7 @@ import itertools
 import numpy as np
 
 from ._common import as_traces
+from .amplitude import moment_sums, moments_from_sums
 from .blocks import block_mean_spread
 from .crosschannel import channel_pairs, max_normalised_xcorr
 from .spectra import event_psd
@@ -28,7 +29,7 @@ def band_edges(band: tuple[float, float], n_bands: int = 4) -> list[tuple[float,
 
 def features_from_parts(psd: np.ndarray, frequencies: np.ndarray, sigma: np.ndarray,
                         bands: list[tuple[float, float]], ratio: np.ndarray,
-                        kurtosis: np.ndarray, spread: np.ndarray, xcorr: np.ndarray,
+                        skewness: np.ndarray, kurtosis: np.ndarray, spread: np.ndarray, xcorr: np.ndarray,
                         channels: np.ndarray | None = None, pairs: list[tuple[int, int]] |
                         None = None) -> tuple[np.ndarray, list[str]]:
     """Assemble the feature matrix from per-event quantities already computed.
@@ -43,8 +44,9 @@ def features_from_parts(psd: np.ndarray, frequencies: np.ndarray, sigma: np.ndar
         Per-channel RMS of the real set.
     bands : list of (float, float), Hz
         Bands whose power becomes a feature.
-    ratio, kurtosis, spread : numpy.ndarray
-        ``(n_events, n_channels)`` peak-to-RMS, excess kurtosis, block-mean spread.
+    ratio, skewness, kurtosis, spread : numpy.ndarray
+        ``(n_events, n_channels)`` peak-to-RMS, skewness and excess kurtosis of the
+        sample values, block-mean spread.
     xcorr : numpy.ndarray
         ``(n_events, n_pairs)`` maximum cross-correlations.
 
@@ -64,7 +66,8 @@ def features_from_parts(psd: np.ndarray, frequencies: np.ndarray, sigma: np.ndar
         power = psd[..., sel].sum(-1, dtype=np.float64) * df / sigma[None, :] ** 2
         cols.append(np.log10(np.maximum(power, 1e-12)))
         names += [f"ch{c}_logpower_{lo / 1e6:.0f}-{hi / 1e6:.0f}MHz" for c in channels]
-    for arr, label in ((np.log10(ratio), "log_peak_to_rms"), (kurtosis, "kurtosis"),
+    for arr, label in ((np.log10(ratio), "log_peak_to_rms"), (skewness, "skewness"),
+                       (kurtosis, "kurtosis"),
                        (spread, "block_spread")):
         cols.append(arr)
         names += [f"ch{c}_{label}" for c in channels]
@@ -101,11 +104,11 @@ def event_features(traces: np.ndarray, sampling_rate: float, sigma: np.ndarray, 
     x = as_traces(traces)
     freqs, psd = event_psd(x, sampling_rate, nperseg=nperseg)
     _, ratio = peak_to_rms(x)
-    xc = x.astype(np.float64) - x.mean(-1, keepdims=True, dtype=np.float64)
-    kurt = (xc ** 4).mean(-1) / np.maximum((xc ** 2).mean(-1), 1e-300) ** 2 - 3.0
+    shape = moments_from_sums(moment_sums(x), x.shape[-1])
     spread = block_mean_spread(x, sigma)
     pairs = channel_pairs(x.shape[1])
     xcorr = max_normalised_xcorr(x, sampling_rate, pairs, max_lag=max_lag)
     return features_from_parts(psd, freqs, np.asarray(sigma, np.float64),
-                               band_edges(band, n_bands), ratio, kurt, spread, xcorr,
+                               band_edges(band, n_bands), ratio, shape["skewness"],
+                               shape["kurtosis"], spread, xcorr,
                                pairs=pairs)

@@ -7,7 +7,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from ._common import as_traces
-from .amplitude import HIST_EDGES_SIGMA, amplitude_histogram, moment_sums
+from .amplitude import HIST_EDGES_SIGMA, amplitude_histogram, moment_sums, moments_from_sums
 from .blocks import block_mean_spread
 from .crosschannel import max_normalised_xcorr, zero_lag_products
 from .impulses import impulse_lags, impulsive_events
@@ -38,6 +38,7 @@ class SetSummary:
     sums: np.ndarray
     peak: np.ndarray
     ratio: np.ndarray
+    skewness: np.ndarray
     kurtosis: np.ndarray
     spread: np.ndarray
     xcorr: np.ndarray
@@ -68,17 +69,11 @@ class SetSummary:
         return replace(
             self, n_events=int(index.size), values=values, value_events=value_events,
             psd=self.psd[index], sums=self.sums[index],
-            peak=self.peak[index], ratio=self.ratio[index], kurtosis=self.kurtosis[index],
+            peak=self.peak[index], ratio=self.ratio[index], skewness=self.skewness[index],
+            kurtosis=self.kurtosis[index],
             spread=self.spread[index], xcorr=self.xcorr[index], products=self.products[index],
             lines=self.lines.subset(index), highlow=take(self.highlow), power=take(self.power),
             lag=take(self.lag), impulsive=take(self.impulsive))
-
-
-def _event_kurtosis(sums: np.ndarray, n: int) -> np.ndarray:
-    m1, m2, m3, m4 = (sums[..., k] / n for k in range(4))
-    var = np.maximum(m2 - m1 ** 2, np.finfo(float).tiny)
-    c4 = m4 - 4 * m1 * m3 + 6 * m1 ** 2 * m2 - 3 * m1 ** 4
-    return c4 / var ** 2 - 3.0
 
 
 def summarise(traces: np.ndarray, sampling_rate: float, sigma: np.ndarray, *,
@@ -154,10 +149,11 @@ def summarise(traces: np.ndarray, sampling_rate: float, sigma: np.ndarray, *,
         values = flat
         ev = np.repeat(np.arange(n_ev), n_s)
     pick = np.unique(np.linspace(0, n_ev - 1, min(n_ev, n_examples)).astype(int))
+    shape = moments_from_sums(joined["sums"], n_s)
     return SetSummary(
         n_events=n_ev, n_samples=n_s, frequencies=frequencies, psd=joined["psd"],
         sums=joined["sums"], peak=joined["peak"], ratio=joined["ratio"],
-        kurtosis=_event_kurtosis(joined["sums"], n_s), spread=joined["spread"],
+        skewness=shape["skewness"], kurtosis=shape["kurtosis"], spread=joined["spread"],
         xcorr=joined["xcorr"], products=joined["products"], histogram=histogram,
         lines=LineScan(line_freqs, smooth, joined["flags"], flagged_power,
                        np.concatenate(flag_power)),
