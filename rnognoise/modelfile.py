@@ -230,6 +230,7 @@ def load_model(path: str | os.PathLike[str], *, device: str | torch.device = "cp
     if missing or unexpected:
         raise ModelFileError(path, f"tensors do not match a {doc['kind']!r} model "
                              f"(missing {missing[:3]}, unexpected {unexpected[:3]})")
+    tensors = {k: _grown(k, v, expected[k]) for k, v in tensors.items()}
     for key, value in tensors.items():
         if tuple(value.shape) != tuple(expected[key].shape):
             raise ModelFileError(path, f"tensor {key!r} has shape {tuple(value.shape)}, "
@@ -247,7 +248,26 @@ def load_model(path: str | os.PathLike[str], *, device: str | torch.device = "cp
 #: envelope, components as configured): files without them still load.
 ADDED_WITH_DEFAULTS = ("quantum", "*.component_on", "*.blocks.log_sigma_event", "*.profile.*",
                        "*.envelope.*", "*.impulses.*", "*.general_on", "*.modes.*",
-                       "*.transients.*", "*.marginals.*")
+                       "*.transients.*", "*.marginals.*", "*.transfer.*",
+                       "*.lines.jitter_bounds")
+#: Switch vectors that grew with the model: a file's shorter vector is padded with this
+#: value (the general parts added later are inert until fitted, whatever their switch).
+GROWN_WITH_DEFAULTS = {"*.general_on": 1.0}
+
+
+def _grown_default(key: str) -> float | None:
+    """The padding value of a switch vector that grew (:data:`GROWN_WITH_DEFAULTS`)."""
+    return next((v for p, v in GROWN_WITH_DEFAULTS.items() if fnmatch.fnmatchcase(key, p)),
+                None)
+
+
+def _grown(key: str, value: torch.Tensor, want: torch.Tensor) -> torch.Tensor:
+    """``value`` padded to ``want``'s length when ``key`` is a grown switch vector and the
+    file's is shorter; otherwise ``value`` unchanged."""
+    pad = _grown_default(key)
+    if pad is None or value.ndim != 1 or want.ndim != 1 or len(value) >= len(want):
+        return value
+    return torch.cat([value, torch.full((len(want) - len(value),), pad, dtype=value.dtype)])
 
 
 def _missing(expected: Any, present: Any) -> list[str]:
@@ -267,6 +287,9 @@ def _match_declared(path: Path, kind: str, declared: dict[str, tuple[str, tuple[
                              "; a file of an older design of this kind must be refitted)")
     for key, (dtype, shape) in declared.items():
         want = expected[key]
+        if _grown_default(key) is not None and len(shape) == want.ndim == 1 \
+                and shape[0] < want.shape[0]:
+            shape = tuple(want.shape)
         if shape != tuple(want.shape):
             raise ModelFileError(path, f"tensor {key!r} has shape {shape}, "
                                  f"expected {tuple(want.shape)}")

@@ -35,7 +35,8 @@ def _noise(n: int, seed: int, gain_spread: float = 0.0, burst_fraction: float = 
 
 #: Model options with no general learned part at all (the envelope's absence alone is
 #: partly made up by the other general parts).
-NOTHING_LEARNED = {"envelope": False, "modes": False, "transients": False, "marginals": False}
+NOTHING_LEARNED = {"envelope": False, "modes": False, "transients": False, "marginals": False,
+                   "transfer": False}
 
 
 def _model(data: np.ndarray, **options):

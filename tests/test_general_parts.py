@@ -14,7 +14,7 @@ from rnognoise.train import prepare_model
 
 T = 512
 FS = 3.2e9
-GENERAL_OFF = {"modes": False, "transients": False, "marginals": False}
+GENERAL_OFF = {"modes": False, "transients": False, "marginals": False, "transfer": False}
 
 
 def _background(n: int, rng: np.random.Generator, channels: int = 2) -> np.ndarray:
@@ -114,14 +114,14 @@ def test_stationary_data_leave_every_general_part_inert_and_untried():
     # with the named block component on, the trace offsets give the model the data's DC
     # power (without it the model has none, which the modes then supply)
     model = _model(x, block=128)
-    assert set(model.inert_components()) == {"modes", "transients", "marginals"}
+    assert set(model.inert_components()) == {"modes", "transients", "marginals", "transfer"}
     plain = _model(x, block=128, **GENERAL_OFF)
     np.testing.assert_array_equal(_generate(model, 50), _generate(plain, 50))
     train, val = torch.from_numpy(x[:500]), torch.from_numpy(x[500:])
     enabled = set(model.components())
     choice = select_components(model, train, val, FS, seed=0)
     # the first round tries switching off each named component, and no inert part
-    named = enabled - {"modes", "transients", "marginals"}
+    named = enabled - {"modes", "transients", "marginals", "transfer"}
     first_round = [enabled - set(t["components"]) for t in choice.trials[1:1 + len(named)]]
     assert set().union(*first_round) == named
 

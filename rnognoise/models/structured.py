@@ -17,7 +17,9 @@ plus optional named components, each kept only where the data support it.
   structure locked to sample positions, :mod:`~rnognoise.models.modes`), ``transients``
   (time-localised excess power at random times, :mod:`~rnognoise.models.transients`),
   ``marginals`` (per-frequency-bin amplitude distributions, e.g. CW carriers, of any
-  shape, :mod:`~rnognoise.models.marginals`). Each decides by a statistical test against
+  shape, :mod:`~rnognoise.models.marginals`), ``transfer`` (the shape of each trace's
+  amplitude distribution, e.g. the skew of a non-linear signal chain,
+  :mod:`~rnognoise.models.transfer`). Each decides by a statistical test against
   the model's own samples whether the data hold such structure at all, and stays inert
   when they do not.
 
@@ -44,6 +46,7 @@ from .modes import TimeLockedModes
 from .nets import ConvUpsampler
 from .physics import Background, BlockOffsets
 from .spectral import irfft
+from .transfer import TransferCurve
 from .transients import Transients
 
 __all__ = ["COMPONENTS", "GENERAL", "NAMED", "PhysicsGenerator"]
@@ -51,7 +54,7 @@ __all__ = ["COMPONENTS", "GENERAL", "NAMED", "PhysicsGenerator"]
 #: The named components, in the order of the ``component_on`` buffer.
 NAMED: tuple[str, ...] = ("blocks", "lines", "impulses", "envelope", "profile")
 #: The general parts, in the order they are fitted and applied (``general_on`` buffer).
-GENERAL: tuple[str, ...] = ("modes", "transients", "marginals")
+GENERAL: tuple[str, ...] = ("modes", "transients", "marginals", "transfer")
 #: Every switchable component.
 COMPONENTS: tuple[str, ...] = NAMED + GENERAL
 
@@ -64,7 +67,7 @@ class PhysicsGenerator(nn.Module):
     config : object
         Needs ``block``, ``max_lines``, ``impulses``, ``envelope``, ``envelope_bands``,
         ``envelope_windows``, ``residual_width``, ``latent_channels`` and optionally
-        ``modes``, ``transients``, ``marginals`` (default on)
+        ``modes``, ``transients``, ``marginals``, ``transfer`` (default on)
         (:class:`~rnognoise.models.wgan_gp.WGANGPConfig`).
     layout : TraceLayout
         Channels, samples, sampling rate.
@@ -92,6 +95,7 @@ class PhysicsGenerator(nn.Module):
         self.modes = TimeLockedModes(c, t, layout.sampling_rate)
         self.transients = Transients(c, t, layout.sampling_rate)
         self.marginals = SpectralMarginals(c, t, layout.sampling_rate)
+        self.transfer = TransferCurve(c, t)
         self.register_buffer("general_on", torch.tensor(
             [float(bool(getattr(config, k, True))) for k in GENERAL]))
         #: Only the first ``_general_limit`` general parts are applied (while fitting).

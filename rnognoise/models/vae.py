@@ -62,7 +62,7 @@ class VAEConfig:
         selection, already has a fitted VAE). During the selection itself the envelope
         draws from its Gaussian mixture.
     max_lines, impulses, block, envelope_bands, envelope_windows, modes, transients,
-    marginals, select_components
+    marginals, transfer, select_components
         The structured generator, as for ``wgan-gp``
         (:class:`~rnognoise.models.wgan_gp.WGANGPConfig`).
     """
@@ -80,6 +80,7 @@ class VAEConfig:
     modes: bool = True
     transients: bool = True
     marginals: bool = True
+    transfer: bool = True
     select_components: bool = True
 
     @property

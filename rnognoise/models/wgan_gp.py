@@ -60,10 +60,11 @@ class WGANGPConfig:
         switches itself off where the data show no such variation.
     envelope_bands, envelope_windows : int
         Resolution of the envelope in frequency and time.
-    modes, transients, marginals : bool
+    modes, transients, marginals, transfer : bool
         Include the general parts of the physics generator
         (:mod:`~rnognoise.models.structured`): structure locked to sample positions,
-        time-localised excess power, per-bin amplitude distributions, each fitted to what
+        time-localised excess power, per-bin amplitude distributions, the shape of each
+        trace's amplitude distribution, each fitted to what
         the data show and the rest of the model lacks, inert where the data hold none.
     select_components : bool
         Keep each component (lines, impulses, blocks, envelope, profile and the general
@@ -115,6 +116,7 @@ class WGANGPConfig:
     modes: bool = True
     transients: bool = True
     marginals: bool = True
+    transfer: bool = True
     select_components: bool = True
     residual_width: int = 0
     latent_channels: int = 8
