@@ -41,7 +41,8 @@ def _initialised(data: np.ndarray):
     lines, offsets, envelope or general parts), initialised on ``data``."""
     model = prepare_model(TraceSet(data, FS, [0, 1]), "wgan-gp",
                           {"max_lines": 0, "block": 0, "envelope": False,
-                           "modes": False, "transients": False, "marginals": False})
+                           "modes": False, "transients": False, "marginals": False,
+                           "transfer": False})
     with torch.no_grad():
         model.initialize(torch.from_numpy(data))
     return model
@@ -75,6 +76,23 @@ def test_pulse_peaks_above_the_threshold_follow_the_data():
     kurt_real = stats.kurtosis(data.ravel())
     kurt_fake = stats.kurtosis(fake.ravel())
     assert abs(kurt_fake - kurt_real) < 0.25 * kurt_real
+
+
+def test_offset_steps_in_flagged_events_do_not_enter_the_pulse_spectrum():
+    """With no offset component, events whose trace steps by 6 RMS half-way are flagged
+    along with the pulses; the pulse spectrum keeps the pulses' band, not the steps'
+    low-frequency power."""
+    rng = np.random.default_rng(7)
+    data = _pulsed_noise(3000, 0.05, rng)
+    steps = rng.random(len(data)) < 0.05
+    data[steps, :, T // 2 + 37:] += 6.0
+    gen = _initialised(data).generator
+    template = (gen.impulses.template_real.detach() ** 2
+                + gen.impulses.template_imag.detach() ** 2).numpy()
+    f = np.fft.rfftfreq(T, 1 / FS)
+    low = template[:, f < 1e8].sum(-1)
+    band = template[:, (f >= 2e8) & (f <= 4e8)].sum(-1)
+    assert (low < 0.05 * band).all()
 
 
 def test_calibration_moves_a_wrong_table_towards_the_data():

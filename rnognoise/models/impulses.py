@@ -89,7 +89,8 @@ class Impulses(nn.Module):
             arrival = ev.abs().argmax(-1).double()       # (m, C)
             relative = peak[flagged].double() / event_peak[flagged, None].double()
             shape = self._excess_amplitude(self._around_peak(ev),
-                                           self._mean_power(self._around_peak(quiet)), shape)
+                                           self._typical_power(self._around_peak(quiet)), shape,
+                                           self._passband(background_power))
             pulse = torch.fft.irfft(shape, n=self.n_samples, dim=-1)
             shape = shape / pulse.abs().amax(-1, keepdim=True).clamp_min(1e-12)
             delays = (arrival - arrival[:, :1]).median(0).values
@@ -137,28 +138,45 @@ class Impulses(nn.Module):
 
     def _around_peak(self, events: torch.Tensor) -> torch.Tensor:
         """``events (m, C, T)`` with everything but :attr:`pulse_window` samples around
-        each channel's largest ``|x|`` set to zero (circularly)."""
+        each channel's largest ``|x|`` set to zero (circularly), the window's mean
+        removed (an event's offset is not its pulse's)."""
         w = min(self.pulse_window, self.n_samples)
         at = events.abs().argmax(-1, keepdim=True)                             # (m, C, 1)
         idx = (at - w // 2 + torch.arange(w, device=events.device)) % self.n_samples
+        window = events.gather(-1, idx)
         out = torch.zeros_like(events)
-        return out.scatter_(-1, idx, events.gather(-1, idx))
+        return out.scatter_(-1, idx, window - window.mean(-1, keepdim=True))
 
     @staticmethod
-    def _mean_power(events: torch.Tensor) -> torch.Tensor:
-        """Mean ``|rfft|^2`` over events ``(C, F)``, float64."""
-        return torch.fft.rfft(events.double(), dim=-1).abs().square().mean(0)
+    def _typical_power(events: torch.Tensor) -> torch.Tensor:
+        """Median over events of ``|rfft|^2`` ``(C, F)``, float64: robust to a minority of
+        flagged events that are not pulses (an offset step, a burst)."""
+        return torch.fft.rfft(events.double(), dim=-1).abs().square().median(0).values
+
+    #: Bins whose background power is below this fraction of the channel's largest are
+    #: outside the signal chain's passband (:meth:`_passband`).
+    passband_fraction: float = 1e-2
+
+    def _passband(self, background_power: torch.Tensor) -> torch.Tensor:
+        """``(C, F)`` bool: the bins where the background, i.e. the signal chain, passes
+        power. A pulse that reaches the digitizer went through that chain; what flagged
+        events carry outside it (an offset step that sets a pulse's threshold off, DC
+        and the lowest bins) is not the pulse's."""
+        power = background_power.clamp_min(0)
+        return power >= self.passband_fraction * power.amax(-1, keepdim=True)
 
     def _excess_amplitude(self, events: torch.Tensor, reference_power: torch.Tensor,
-                          fallback: torch.Tensor) -> torch.Tensor:
+                          fallback: torch.Tensor, passband: torch.Tensor) -> torch.Tensor:
         """Amplitude spectrum ``(C, F)`` of the pulses: the power the flagged ``events``
         carry above the other events' (which have the same lines, bursts and background;
-        both seen around their largest excursion), smoothed over neighbouring bins (no
-        alignment of pulses needed); ``fallback`` for a channel without excess."""
-        excess = (self._mean_power(events) - reference_power).clamp_min(0)
+        both seen around their largest excursion) within the ``passband``, smoothed over
+        neighbouring bins (no alignment of pulses needed); ``fallback`` for a channel
+        without excess."""
+        excess = (self._typical_power(events) - reference_power).clamp_min(0)
         k = self.smoothing_bins
         excess = torch.nn.functional.avg_pool1d(excess[:, None], k, 1, k // 2,
                                                 count_include_pad=False)[:, 0]
+        excess = excess * passband.to(excess)
         amplitude = excess.sqrt().to(fallback)
         empty = excess.sum(-1) <= 0
         amplitude[empty] = fallback[empty]
