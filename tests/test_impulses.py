@@ -95,6 +95,25 @@ def test_offset_steps_in_flagged_events_do_not_enter_the_pulse_spectrum():
     assert (low < 0.05 * band).all()
 
 
+def test_a_pulse_at_one_end_of_the_trace_does_not_wrap_round_to_the_other():
+    rng = np.random.default_rng(8)
+    impulses = _initialised(_pulsed_noise(3000, 0.08, rng)).generator.impulses
+    impulses.logit.data.fill_(5.0)                        # a pulse in every event
+    with torch.no_grad():
+        _, pulses = impulses.draw_traces(4000, torch.Generator().manual_seed(3))
+    x = pulses.numpy()
+    peak = np.abs(x).argmax(-1)                           # (m, C)
+    late = peak > T - 16
+    assert late.sum() > 50
+    # a pulse peaking in its trace's last samples has nothing in the first quarter
+    start = np.abs(x[..., :T // 4])[late].max(-1)
+    assert (start == 0).all()
+    # and a pulse in the middle keeps its tails on both sides (but where a faint channel's
+    # largest sample is not its pulse's)
+    mid = (peak > 3 * T // 8) & (peak < 5 * T // 8)
+    assert (np.abs(x[..., :T // 8])[mid].max(-1) > 0).mean() > 0.99
+
+
 def test_calibration_moves_a_wrong_table_towards_the_data():
     rng = np.random.default_rng(5)
     data = _pulsed_noise(2000, 0.1, rng)

@@ -292,22 +292,28 @@ class Impulses(nn.Module):
                             -2 * math.pi * arrival[..., None] * k / self.n_samples)
         return template[None] * shift
 
-    def add_to(self, spec: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-        """Add the pulses to complex spectra ``(n, C, F)``; in place without autograd,
-        where only the events that carry a pulse are touched."""
-        gate, t0, amp, pattern = self._draw(spec.shape[0], generator)
-        if not torch.is_grad_enabled():
-            events = torch.nonzero(gate > 0, as_tuple=True)[0]
-            if events.numel():
-                spec[events] += amp[events, None, None] * self._shifted(
-                    t0[events], None if pattern is None else pattern[events])
-            return spec
-        return spec + amp[:, None, None] * self._shifted(t0, pattern)
+    def _inside(self, t0: torch.Tensor, pattern: torch.Tensor | None) -> torch.Tensor:
+        """``(m, C, T)`` 1 where a sample lies within half a trace of its channel's pulse
+        peak (arriving at ``t0`` with its pattern), else 0. The shift in frequency is
+        circular; a trace is not: what of a pulse runs past one end of the trace is cut,
+        not wrapped round to the other."""
+        with torch.no_grad():
+            template = torch.complex(self.template_real, self.template_imag)
+            shape = torch.fft.irfft(template, n=self.n_samples, dim=-1)              # (C, T)
+            peak = shape.abs().argmax(-1).to(t0.dtype)
+            peak = torch.where(peak >= self.n_samples / 2, peak - self.n_samples, peak)
+            arrival = t0[:, None] + peak[None]                                      # (m, C)
+            if pattern is not None:
+                arrival = arrival + self.pattern_delays[pattern]
+            j = torch.arange(self.n_samples, device=t0.device, dtype=t0.dtype)
+            offset = j - arrival[..., None]                                        # (m, C, T)
+            return ((offset >= -self.n_samples / 2) & (offset < self.n_samples / 2)
+                    ).to(self.template_real.dtype)
 
     def draw_traces(self, n: int, generator: torch.Generator,
                     scale: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """Sampling (no autograd): the pulses of the events that carry one (the same draws
-        as :meth:`add_to`).
+        as :meth:`add_to_traces`).
 
         Parameters
         ----------
@@ -334,10 +340,10 @@ class Impulses(nn.Module):
         pattern = None if pattern is None else pattern[events]
         pulses = torch.fft.irfft(amp[:, None, None] * self._shifted(t0[events], pattern),
                                  n=self.n_samples, dim=-1)
-        return events, pulses
+        return events, pulses.mul_(self._inside(t0[events], pattern))
 
     def add_to_traces(self, traces: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-        """Add the pulses to traces ``(n, C, T)`` (the same draws as :meth:`add_to`); in
+        """Add the pulses to traces ``(n, C, T)`` (the same draws as :meth:`draw_traces`); in
         place without autograd, where only the events that carry a pulse are touched."""
         if not torch.is_grad_enabled():
             events, pulses = self.draw_traces(traces.shape[0], generator)
@@ -347,4 +353,4 @@ class Impulses(nn.Module):
         _, t0, amp, pattern = self._draw(traces.shape[0], generator)
         pulses = torch.fft.irfft(amp[:, None, None] * self._shifted(t0, pattern),
                                  n=self.n_samples, dim=-1)
-        return traces + pulses
+        return traces + pulses * self._inside(t0, pattern)
