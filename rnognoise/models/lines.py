@@ -15,9 +15,6 @@ from torch import nn
 
 __all__ = ["Lines", "bernoulli_gate"]
 
-#: The jitter bound of files written before lines kept their recorded range.
-NO_BOUND = 1e6
-
 
 def bernoulli_gate(logits: torch.Tensor, n: int, generator: torch.Generator,
                    temperature: float = 0.3) -> torch.Tensor:
@@ -36,8 +33,7 @@ class Lines(nn.Module):
 
     Line ``k`` in channel ``c`` of an event is
     ``g_k A_kc exp(s_k e) cos(2 pi f_k t + theta + phi_kc)`` with a Bernoulli gate ``g_k``,
-    amplitude jitter ``e ~ N(0, 1)`` clipped to the range the recorded occurrences span,
-    and a random phase ``theta`` shared by all channels.
+    amplitude jitter ``e ~ N(0, 1)`` and a random phase ``theta`` shared by all channels.
 
     Parameters
     ----------
@@ -68,10 +64,6 @@ class Lines(nn.Module):
         self.phase = nn.Parameter(torch.zeros(k, n_channels))
         self.logit = nn.Parameter(torch.full((k,), -4.0))
         self.log_amp_jitter = nn.Parameter(torch.full((k,), math.log(0.1)))
-        #: smallest and largest recorded amplitude jitter of each line ``(k, 2)``, in units
-        #: of its spread: no draw is fainter or louder than a recorded occurrence (the
-        #: default, no bound, is that of files written before the bound)
-        self.register_buffer("jitter_bounds", torch.tensor([[-NO_BOUND, NO_BOUND]] * k))
 
     @property
     def bin_width(self) -> float:
@@ -134,23 +126,13 @@ class Lines(nn.Module):
             self.base_freq[k] = centroid * self.bin_width
             self.active[k] = 1.0
             self.freq_shift.data[k] = 0.0
-            self._set_amplitudes(k, amp)
+            self.log_amp.data[k] = amp.median(0).values.log().float()
+            self.log_amp_jitter.data[k] = math.log(min(max(float(amp.log().std(0).mean()),
+                                                           0.02), self.max_amp_jitter))
             self.phase.data[k] = torch.angle(cross).float()
             self.logit.data[k] = math.log(occupancy / (1 - occupancy))
         self._initialize_bands(spec, power, gauss, excess, passband, chosen, band_threshold,
                                band_width)
-
-    def _set_amplitudes(self, k: int, amp: torch.Tensor) -> None:
-        """Slot ``k``'s median amplitude per channel, log spread and the range of recorded
-        jitters from the amplitudes ``(m, C)`` of the events that carry it."""
-        log_amp = amp.log()
-        median = log_amp.median(0).values
-        spread = min(max(float(log_amp.std(0).mean()), 0.02), self.max_amp_jitter)
-        self.log_amp.data[k] = median.float()
-        self.log_amp_jitter.data[k] = math.log(spread)
-        recorded = (log_amp - median).mean(1) / spread                # (m,)
-        self.jitter_bounds[k, 0] = min(float(recorded.min()), -1.0)
-        self.jitter_bounds[k, 1] = max(float(recorded.max()), 1.0)
 
     def _initialize_bands(self, spec: torch.Tensor, power: torch.Tensor, gauss: torch.Tensor,
                           excess: torch.Tensor, passband: torch.Tensor, narrow: list[int],
@@ -202,7 +184,9 @@ class Lines(nn.Module):
             self.active[k] = 1.0
             self.freq_shift.data[k] = 0.0
             self.log_freq_jitter.data[k] = math.log(max((hi - lo + 1) / math.sqrt(12.0), 0.05))
-            self._set_amplitudes(k, amp)
+            self.log_amp.data[k] = amp.median(0).values.log().float()
+            self.log_amp_jitter.data[k] = math.log(min(max(float(amp.log().std(0).mean()),
+                                                           0.02), self.max_amp_jitter))
             self.phase.data[k] = torch.angle(cross).float()
             self.logit.data[k] = math.log(occupancy / (1 - occupancy))
 
@@ -219,9 +203,7 @@ class Lines(nn.Module):
         k = slots.numel()
         gate = bernoulli_gate(self.logit[slots], n, generator)                       # (n, k)
         theta = 2 * math.pi * torch.rand(n, k, generator=generator, device=dev)
-        bounds = self.jitter_bounds[slots]
         jitter = torch.randn(n, k, generator=generator, device=dev)
-        jitter = torch.minimum(torch.maximum(jitter, bounds[:, 0]), bounds[:, 1])
         fjit = torch.randn(n, k, generator=generator, device=dev)
         freq = self.base_freq[slots] + (self.freq_shift[slots]
                                         + self.log_freq_jitter[slots].exp() * fjit) \
