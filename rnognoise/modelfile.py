@@ -248,8 +248,7 @@ def load_model(path: str | os.PathLike[str], *, device: str | torch.device = "cp
 #: envelope, components as configured): files without them still load.
 ADDED_WITH_DEFAULTS = ("quantum", "*.component_on", "*.blocks.log_sigma_event", "*.profile.*",
                        "*.envelope.*", "*.impulses.*", "*.general_on", "*.modes.*",
-                       "*.transients.*", "*.marginals.*", "*.transfer.*",
-                       "*.lines.jitter_bounds")
+                       "*.transients.*", "*.marginals.*", "*.transfer.*")
 #: Switch vectors that grew with the model: a file's shorter vector is padded with this
 #: value (the general parts added later are inert until fitted, whatever their switch).
 GROWN_WITH_DEFAULTS = {"*.general_on": 1.0}
