@@ -139,3 +139,16 @@ def test_files_written_before_the_transfer_curve_still_load(tmp_path):
     assert "transfer" in loaded.inert_components()
     sample = NoiseGenerator.load(tmp_path / "old.safetensors").sample(200, seed=1)
     assert np.abs(np.median(_skewness(sample), 0)).max() < 0.05
+
+
+@pytest.mark.parametrize("n", [50, 3000])
+def test_gaussian_data_against_a_gaussian_model_leave_it_inert(n):
+    rng = np.random.default_rng(n)
+    data = torch.from_numpy(_background(n, rng).astype(np.float32))
+    model = torch.from_numpy(_background(max(n, 1000), rng).astype(np.float32))
+    part = TransferCurve(2, T)
+    info = part.fit(data, model)
+    assert not part.is_active and info["p_value"] > 1e-3
+    x = model[:10].clone()
+    assert part.apply(x, torch.Generator()) is x
+    torch.testing.assert_close(x, model[:10])
