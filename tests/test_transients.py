@@ -194,7 +194,7 @@ def test_sampling_contract():
 
 def test_energies_stay_within_the_recorded_range():
     """Bursts whose amplitudes spread over 1.5 decades (many barely above the noise):
-    the class's log-energy spread is bounded, and no drawn burst is far beyond the
+    the class's log-energy spread is bounded, and no drawn burst is beyond the
     loudest recorded one (the standard deviation of the log energies had reached 4.3
     e-folds on such data: draws 10^5 times the median energy)."""
     from rnognoise.models.transients import MAX_LOG_ENERGY_STD
@@ -212,7 +212,8 @@ def test_energies_stay_within_the_recorded_range():
     with torch.no_grad():
         out = part.apply(coloured(4000, torch.Generator().manual_seed(8)),
                          torch.Generator().manual_seed(9))
-    # within the physical envelope `sample` checks (peak below twice the recorded one);
-    # a drawn burst's energy may land in a shorter window than the recorded ones had
-    assert float(out.abs().max()) < 2.0 * float(data.abs().max())
-    assert float(window_max(out).max()) < 3.0 * float(window_max(data).max())
+    # no drawn burst has a sample beyond the loudest recorded in the class (plus the
+    # noise it lands on): a loud energy drawn with a short duration had peaked at 1.84x
+    # the data's largest sample, and 2.6x its largest window power
+    assert float(out.abs().max()) < 1.25 * float(data.abs().max())
+    assert float(window_max(out).max()) < 1.5 * float(window_max(data).max())

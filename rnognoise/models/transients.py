@@ -152,6 +152,10 @@ class Transients(nn.Module):
         #: the loudest recorded occurrence's log energy (moved with the calibration of the
         #: mean): no drawn transient is louder (no bound in files made before it)
         self.register_buffer("log_energy_max", torch.full((k,), NO_ENERGY_BOUND))
+        #: log of the largest squared sample recorded in a class's occurrences: no drawn
+        #: transient has a sample beyond it (a loud energy drawn with a short duration
+        #: would otherwise peak far above anything recorded)
+        self.register_buffer("log_peak_max", torch.full((k,), NO_ENERGY_BOUND))
         self.register_buffer("duration_prob", torch.zeros(k, self.n_durations))
         self.register_buffer("patterns", torch.zeros(k, max_patterns, c))
         self.register_buffer("delay", torch.zeros(k, c))             # samples, per channel
@@ -434,6 +438,7 @@ class Transients(nn.Module):
                      "patterns", "pattern_prob", "delay", "coherence"):
             getattr(self, name).zero_()
         self.log_energy_max.fill_(NO_ENERGY_BOUND)
+        self.log_peak_max.fill_(NO_ENERGY_BOUND)
 
     def _classes(self, occ: dict[str, np.ndarray], seed: int) -> tuple[np.ndarray, object]:
         """Mixture on the occurrences' features, the number of classes by BIC."""
@@ -486,6 +491,7 @@ class Transients(nn.Module):
             self.log_energy_std[k] = min(float(np.std(e)) if e.size > 1 else 0.0,
                                          MAX_LOG_ENERGY_STD)
             self.log_energy_max[k] = float(np.max(e))
+            self.log_peak_max[k] = float(np.log(max(float(occ["peak"][sel].max()), 1e-12)))
             carry = occ["channels"][sel]
             delay = (occ["offset"][sel] * carry).sum(0) / np.maximum(carry.sum(0), 1)
             self.delay[k] = torch.as_tensor(delay * self.hop, dtype=torch.float32)
@@ -611,6 +617,10 @@ class Transients(nn.Module):
             torch.where(pulse, float(n_seg), 0.375 * durf[:, 0]))
         chan = self.patterns.to(dev)[cls, pat]                             # (M, C)
         wave = wave * (win * amp[:, None])[:, None, :] * chan[:, :, None]
+        # no sample beyond the loudest the class's recorded occurrences held
+        top = wave.detach().square().amax((1, 2)).clamp_min(1e-30)
+        wave = wave * torch.exp(0.5 * (self.log_peak_max.to(dev)[cls] - top.log())
+                                ).clamp(max=1.0)[:, None, None]
         delay = torch.round(self.delay.to(dev)[cls] * chan).long()        # (M, C)
         room = (t - dur - delay.amax(-1) + 1).clamp_min(1)
         start = torch.floor(u * room).long()                               # (M,)
