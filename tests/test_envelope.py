@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 import torch
 
-from rnognoise.io import TraceSet
 from rnognoise.models.envelope import envelope_features
-from rnognoise.train import prepare_model
+from tests.structured_helpers import generate as _generate
+from tests.structured_helpers import initialised_model
 
 T = 256
 
@@ -40,17 +40,7 @@ NOTHING_LEARNED = {"envelope": False, "modes": False, "transients": False, "marg
 
 
 def _model(data: np.ndarray, **options):
-    ts = TraceSet(data, 3.2e9, [0, 1])
-    model = prepare_model(ts, "wgan-gp", {"max_lines": 0, "impulses": False, "block": 0,
-                                          **options})
-    with torch.no_grad():
-        model.initialize(torch.from_numpy(data))
-    return model
-
-
-def _generate(model, n: int, seed: int = 3) -> np.ndarray:
-    with torch.no_grad():
-        return model.generate(n, torch.Generator().manual_seed(seed)).numpy()
+    return initialised_model(data, **options)
 
 
 def test_stationary_noise_leaves_the_envelope_off():

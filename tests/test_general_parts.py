@@ -8,35 +8,17 @@ import numpy as np
 import pytest
 import torch
 
-from rnognoise.io import TraceSet
 from rnognoise.selection import select_components
-from rnognoise.train import prepare_model
+from tests.structured_helpers import FS, initialised_model
+from tests.structured_helpers import generate as _generate
+from tests.structured_helpers import shaped_background as _background
 
 T = 512
-FS = 3.2e9
 GENERAL_OFF = {"modes": False, "transients": False, "marginals": False, "transfer": False}
 
 
-def _background(n: int, rng: np.random.Generator, channels: int = 2) -> np.ndarray:
-    spec = np.fft.rfft(rng.standard_normal((n, channels, T)), axis=-1)
-    f = np.fft.rfftfreq(T, 1 / FS)
-    spec *= np.exp(-0.5 * ((f - 4e8) / 1.5e8) ** 2) + 0.05
-    x = np.fft.irfft(spec, n=T, axis=-1)
-    return x / x.std()
-
-
 def _model(data: np.ndarray, **options):
-    model = prepare_model(TraceSet(data.astype(np.float32), FS, [0, 1]), "wgan-gp",
-                          {"max_lines": 0, "impulses": False, "block": 0, "envelope": False,
-                           **options})
-    with torch.no_grad():
-        model.initialize(torch.from_numpy(data.astype(np.float32)))
-    return model
-
-
-def _generate(model, n: int, seed: int = 3) -> np.ndarray:
-    with torch.no_grad():
-        return model.generate(n, torch.Generator().manual_seed(seed)).numpy()
+    return initialised_model(data, **{"envelope": False, **options})
 
 
 def test_block_offsets_without_a_block_component_are_learned_by_the_modes():

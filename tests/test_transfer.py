@@ -8,20 +8,12 @@ import numpy as np
 import pytest
 import torch
 
-from rnognoise.io import TraceSet
 from rnognoise.models.transfer import TransferCurve
-from rnognoise.train import prepare_model
+from tests.structured_helpers import generate as _generate
+from tests.structured_helpers import initialised_model
+from tests.structured_helpers import shaped_background as _background
 
 T = 512
-FS = 3.2e9
-
-
-def _background(n: int, rng: np.random.Generator, channels: int = 2) -> np.ndarray:
-    spec = np.fft.rfft(rng.standard_normal((n, channels, T)), axis=-1)
-    f = np.fft.rfftfreq(T, 1 / FS)
-    spec *= np.exp(-0.5 * ((f - 4e8) / 1.5e8) ** 2) + 0.05
-    x = np.fft.irfft(spec, n=T, axis=-1)
-    return x / x.std()
 
 
 def _bent(x: np.ndarray, a: float = 0.08) -> np.ndarray:
@@ -35,18 +27,8 @@ def _skewness(x: np.ndarray) -> np.ndarray:
 
 
 def _model(data: np.ndarray, **options):
-    model = prepare_model(TraceSet(data, FS, [0, 1]), "wgan-gp",
-                          {"max_lines": 0, "impulses": False, "block": 0, "envelope": False,
-                           "modes": False, "transients": False, "marginals": False,
-                           **options})
-    with torch.no_grad():
-        model.initialize(torch.from_numpy(data))
-    return model
-
-
-def _generate(model, n: int, seed: int = 3) -> np.ndarray:
-    with torch.no_grad():
-        return model.generate(n, torch.Generator().manual_seed(seed)).numpy()
+    return initialised_model(data, envelope=False, modes=False, transients=False,
+                             marginals=False, **options)
 
 
 def test_skewed_events_are_learned_and_symmetric_ones_leave_it_inert():
