@@ -53,6 +53,8 @@ import torch
 from scipy.special import kolmogorov
 from torch import nn
 
+from .quantile_map import piecewise_linear
+
 __all__ = ["SpectralMarginals"]
 
 
@@ -75,13 +77,7 @@ def _ks_pvalue(stat: np.ndarray, n: int, m: int) -> np.ndarray:
 def _interp(v: torch.Tensor, xk: torch.Tensor, yk: torch.Tensor) -> torch.Tensor:
     """Piecewise-linear map of ``v`` ``(n, B)`` through knots ``xk -> yk`` ``(B, K)``,
     extrapolated linearly with the end segments and clamped at 0."""
-    k = xk.shape[1]
-    vt = v.t().contiguous()                                   # (B, n)
-    i = torch.searchsorted(xk, vt.detach()).clamp(1, k - 1)
-    x0, x1 = xk.gather(1, i - 1), xk.gather(1, i)
-    y0, y1 = yk.gather(1, i - 1), yk.gather(1, i)
-    slope = (y1 - y0) / (x1 - x0).clamp_min(1e-30)
-    return (y0 + slope * (vt - x0)).clamp_min(0.0).t()
+    return piecewise_linear(v, xk, yk).clamp_min(0.0)
 
 
 class SpectralMarginals(nn.Module):

@@ -53,6 +53,8 @@ import torch
 from scipy.stats import mannwhitneyu, norm
 from torch import nn
 
+from .quantile_map import piecewise_linear
+
 __all__ = ["TransferCurve"]
 
 
@@ -294,14 +296,6 @@ class TransferCurve(nn.Module):
         k = int(self.n_offset)
         if k < 2:
             return mean
-        xk = self.offset_model[:, :k].to(mean)                                 # (C, k)
-        yk = self.offset_data[:, :k].to(mean)
-        m = mean[..., 0].t().contiguous()                                      # (C, n)
-        i = torch.searchsorted(xk, m).clamp(1, k - 1)
-        x0, x1 = xk.gather(1, i - 1), xk.gather(1, i)
-        y0, y1 = yk.gather(1, i - 1), yk.gather(1, i)
-        inside = y0 + (y1 - y0) * (m - x0) / (x1 - x0)
-        below = m - xk[:, :1] + yk[:, :1]
-        above = m - xk[:, -1:] + yk[:, -1:]
-        out = torch.where(m < xk[:, :1], below, torch.where(m > xk[:, -1:], above, inside))
-        return out.t()[..., None]
+        xk = self.offset_model[:, :k].to(mean).contiguous()                    # (C, k)
+        yk = self.offset_data[:, :k].to(mean).contiguous()
+        return piecewise_linear(mean[..., 0], xk, yk, unit_slope_outside=True)[..., None]
