@@ -13,7 +13,8 @@ Data sets (``--sets``):
 
 Leave-one-out (``--loo lines,impulses,blocks``) on the default set: ``wgan-gp`` with
 one named component switched off while the data keep the feature, without and with the
-general learned parts (the envelope, time-locked modes, transients, spectral marginals);
+general learned parts (the envelope, time-locked modes, transients, spectral marginals,
+the transfer curve);
 the fraction of the gap between "component off, nothing learned" and real-vs-real that
 the learned parts recover, in classifier AUC and in score.
 
@@ -52,7 +53,8 @@ NON_GAUSSIAN = ("amplitude", "tails", "trigger", "lines", "blocks")
 LOO_OPTIONS = {"lines": {"max_lines": 0}, "impulses": {"impulses": False},
                "blocks": {"block": 0}}
 #: Model options that switch every general learned part off.
-NOTHING_LEARNED = {"envelope": False, "modes": False, "transients": False, "marginals": False}
+NOTHING_LEARNED = {"envelope": False, "modes": False, "transients": False, "marginals": False,
+                   "transfer": False}
 
 
 def load_set(name: str, n_events: int, seed: int) -> TraceSet:
