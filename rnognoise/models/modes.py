@@ -45,7 +45,16 @@ Method
    have. A Wiener filter per channel and frequency, against the error level that
    perturbation theory predicts, removes it where the modes have no power of their own;
    the filtered directions are re-orthonormalised and step 4 is repeated on them.
-6. *Sampling.* ``u_k = w^{-1}(v_k)`` (multiply the spectrum by ``sqrt(P)``) is stored as
+6. *Raw-domain check.* A mode must also hold sample by sample: over the samples its
+   pattern ``u_k`` covers (weights ``u_k^2 / |u_k|^2``), the excess of ``B``'s variance
+   over ``M2``'s must reach half of what the mode adds there, ``s_k^2 sum u_k^4 / |u_k|^2``,
+   within two standard errors; a mode whose added raw variance the data do not have is
+   dropped. This catches a model that lacks a *correlation*
+   rather than a variance: a circular background correlates the last and first samples,
+   recorded traces do not; whitening turns that break into a large variance excess, but an
+   added mode can only add raw variance (on the real station-24 sample it had put 2.5
+   times the data's standard deviation on the first samples).
+7. *Sampling.* ``u_k = w^{-1}(v_k)`` (multiply the spectrum by ``sqrt(P)``) is stored as
    a ``(max_modes, C*T)`` buffer, and one ``(n, K) @ (K, C*T)`` product adds the modes.
 
 Limits: the part is low-rank by construction. Structure with more independent degrees of
@@ -139,6 +148,19 @@ class TimeLockedModes(nn.Module):
         return vh[:q].T
 
     @staticmethod
+    def _sample_variance(rows: torch.Tensor, idx: torch.Tensor, dev: torch.device
+                         ) -> torch.Tensor:
+        """Variance over the events ``idx`` of every value of ``rows (n, C*T)``."""
+        total = torch.zeros(rows.shape[1], dtype=torch.float64, device=dev)
+        square = torch.zeros_like(total)
+        for i in idx.split(1024):
+            x = rows[i.to(rows.device)].to(dev).double()
+            total += x.sum(0)
+            square += x.square().sum(0)
+        mean = total / len(idx)
+        return (square / len(idx) - mean.square()) * len(idx) / max(len(idx) - 1, 1)
+
+    @staticmethod
     def _positive_eig(excess: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor] | None:
         """Positive eigenvalues of a symmetric excess covariance, largest first, with their
         eigenvectors as columns; None when there is none."""
@@ -216,7 +238,8 @@ class TimeLockedModes(nn.Module):
         self.basis.zero_()
         self.sigma.zero_()
         info: dict[str, float] = {"n_modes": 0, "n_candidates": 0, "excess_variance": 0.0,
-                                  "largest_ratio": 0.0, "min_p": 1.0}
+                                  "largest_ratio": 0.0, "min_p": 1.0,
+                                  "raw_rejected": 0}
         n, m = len(data), len(model)
         c, t = self.n_channels, self.n_samples
         if n < 8 or m < 16 or self.max_modes == 0:
@@ -305,6 +328,24 @@ class TimeLockedModes(nn.Module):
                 k = len(lam)
                 directions = (d.double() @ rot).float()
             basis = self._filter(directions.T.reshape(k, c, t), colour).reshape(k, c * t)
+
+            # 6. the excess each mode puts on the samples it covers, in the raw domain: a
+            # model lacking a *correlation* (across the wrap of a circular background,
+            # which recorded traces do not have) shows an excess variance when whitened,
+            # raw or projected, but an added mode adds raw variance at those samples
+            weight = basis.double().square() / basis.double().square().sum(1, keepdim=True)
+            var_b = self._sample_variance(flat, ib, dev)                 # (CT,)
+            var_m = self._sample_variance(mflat, im2, dev)
+            seen_d, seen_m = weight @ var_b, weight @ var_m              # (K,)
+            predicted = lam * (weight * basis.double().square()).sum(1)
+            error = (seen_d * math.sqrt(2.0 / (len(ib) - 1))
+                     + seen_m * math.sqrt(2.0 / (len(im2) - 1)))
+            consistent = (seen_d - seen_m) >= 0.5 * predicted - 2.0 * error
+            info["raw_rejected"] = int((~consistent).sum())
+            if not bool(consistent.any()):
+                return info
+            basis, lam = basis[consistent], lam[consistent.to(lam.device)]
+            k = len(lam)
 
         self.basis[:k] = basis.to(self.basis)
         self.sigma[:k] = lam.sqrt().to(self.sigma)
