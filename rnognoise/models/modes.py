@@ -340,7 +340,7 @@ class TimeLockedModes(nn.Module):
             predicted = lam * (weight * basis.double().square()).sum(1)
             error = (seen_d * math.sqrt(2.0 / (len(ib) - 1))
                      + seen_m * math.sqrt(2.0 / (len(im2) - 1)))
-            consistent = (seen_d - seen_m) >= 0.5 * predicted - 2.0 * error
+            consistent = (seen_d - seen_m) >= predicted - 2.0 * error
             info["raw_rejected"] = int((~consistent).sum())
             if not bool(consistent.any()):
                 return info
