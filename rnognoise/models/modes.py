@@ -47,10 +47,9 @@ Method
    the filtered directions are re-orthonormalised and step 4 is repeated on them.
 6. *Raw-domain check.* A mode must also hold sample by sample: over the samples its
    pattern ``u_k`` covers (weights ``u_k^2 / |u_k|^2``), the excess of ``B``'s variance
-   over ``M2``'s must reach half of what the mode adds there, ``s_k^2 sum u_k^4 / |u_k|^2``,
+   over ``M2``'s must reach what the mode adds there, ``s_k^2 sum u_k^4 / |u_k|^2``,
    within two standard errors; a mode whose added raw variance the data do not have is
-   dropped. This catches a model that lacks a *correlation*
-   rather than a variance: a circular background correlates the last and first samples,
+   dropped. This catches a model that lacks a *correlation* rather than a variance: a circular background correlates the last and first samples,
    recorded traces do not; whitening turns that break into a large variance excess, but an
    added mode can only add raw variance (on the real station-24 sample it had put 2.5
    times the data's standard deviation on the first samples).
@@ -333,18 +332,19 @@ class TimeLockedModes(nn.Module):
             # model lacking a *correlation* (across the wrap of a circular background,
             # which recorded traces do not have) shows an excess variance when whitened,
             # raw or projected, but an added mode adds raw variance at those samples
-            weight = basis.double().square() / basis.double().square().sum(1, keepdim=True)
+            square = basis.double().square()
+            weight = square / square.sum(1, keepdim=True)
             var_b = self._sample_variance(flat, ib, dev)                 # (CT,)
             var_m = self._sample_variance(mflat, im2, dev)
             seen_d, seen_m = weight @ var_b, weight @ var_m              # (K,)
-            predicted = lam * (weight * basis.double().square()).sum(1)
+            predicted = lam * (weight * square).sum(1)
             error = (seen_d * math.sqrt(2.0 / (len(ib) - 1))
                      + seen_m * math.sqrt(2.0 / (len(im2) - 1)))
             consistent = (seen_d - seen_m) >= predicted - 2.0 * error
             info["raw_rejected"] = int((~consistent).sum())
             if not bool(consistent.any()):
                 return info
-            basis, lam = basis[consistent], lam[consistent.to(lam.device)]
+            basis, lam = basis[consistent], lam[consistent]
             k = len(lam)
 
         self.basis[:k] = basis.to(self.basis)
