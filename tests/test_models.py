@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 import torch
@@ -226,20 +228,62 @@ def test_model_files_written_before_the_envelope_and_trace_offsets_still_load(tm
         load_model(tmp_path / "bad.safetensors")
 
 
-def test_power_calibration_puts_each_channel_at_the_datas_mean_square():
+def _band_levels(x: torch.Tensor, band_bins: int = 16) -> tuple[np.ndarray, np.ndarray]:
+    """Median-over-events bin powers summed in bands of ``band_bins`` bins (DC left out)
+    ``(C, B)``, and each channel's mean power without DC ``(C,)``."""
+    power = torch.fft.rfft(x.double(), dim=-1).abs().square()[..., 1:]
+    n_bands = power.shape[-1] // band_bins
+    typical = power.median(dim=0).values[..., :n_bands * band_bins]
+    return (typical.reshape(x.shape[1], n_bands, band_bins).sum(-1).numpy(),
+            power.mean(0).sum(-1).numpy())
+
+
+def test_power_calibration_matches_the_spectrum_in_bands_and_the_total_power():
     data = _correlated_noise(n=300)
     x = torch.from_numpy((data.traces / data.traces.std(axis=(0, 2), keepdims=True))
                          .astype(np.float32))
     model = prepare_model(data, "wgan-gp", {"select_components": False})
     with torch.no_grad():
         model.initialize(x)
+    # the data the model is calibrated on: louder or quieter per channel, with a tilt of
+    # 6 dB across the band and a DC offset that the calibration must leave alone
+    wanted = torch.tensor([1.0, 1.3, 0.8])
+    tilt = torch.linspace(0.0, 1.0, T // 2 + 1).mul(math.log(2.0)).exp()
+    target = torch.fft.irfft(torch.fft.rfft(x, dim=-1) * tilt, n=T, dim=-1)
+    target = target * wanted[:, None] + 0.3
+    dc_before = model.spectral_correction()[:, 0].clone()
+    factor = model.calibrate_power(target, n_events=1000, seed=1)
+    data_rms = (target - target.mean(-1, keepdim=True)).pow(2).mean((0, 2)).sqrt()
+    assert np.all(np.abs(factor / data_rms.numpy() - 1) < 0.1)  # the model was at RMS 1
+    torch.testing.assert_close(model.spectral_correction()[:, 0], dc_before)
+    with torch.no_grad():
+        fake = model.generate(2000, torch.Generator().manual_seed(2))
+    (want_bands, want_total), (got_bands, got_total) = _band_levels(target), _band_levels(fake)
+    np.testing.assert_allclose(got_total, want_total, rtol=0.03)
+    strong = want_bands > 0.05 * want_bands.max(-1, keepdims=True)  # the passband
+    ratio = got_bands[strong] / want_bands[strong]
+    assert np.all(np.abs(ratio - 1) < 0.1), ratio
+    # before the calibration the tilt was missing: the top of the band was 2x too weak
+    with torch.no_grad():
+        model.initialize(x)
+        before = _band_levels(model.generate(2000, torch.Generator().manual_seed(2)))[0]
+    assert np.abs(before[strong] / want_bands[strong] - 1).max() > 0.5
+
+
+def test_power_calibration_without_a_spectral_correction_matches_the_mean_square():
+    data = _correlated_noise(n=300)
+    x = torch.from_numpy((data.traces / data.traces.std(axis=(0, 2), keepdims=True))
+                         .astype(np.float32))
+    model = prepare_model(data, "wgan-gp", {"generator": "conv"})
+    assert model.spectral_correction() is None
+    with torch.no_grad():
+        model.initialize(x)
     wanted = torch.tensor([1.0, 1.3, 0.8])
     louder = x * wanted[:, None]
-    before = model.norm_scale.clone()
-    factor = model.calibrate_power(louder, n_events=1000, seed=1)
-    np.testing.assert_allclose(factor, wanted.numpy(), rtol=0.03)
-    torch.testing.assert_close(model.norm_scale, before * torch.from_numpy(factor))
     with torch.no_grad():
-        fake = model.generate(1000, torch.Generator().manual_seed(2)) * torch.from_numpy(factor)[:, None]
-    np.testing.assert_allclose(fake.pow(2).mean((0, 2)).sqrt().numpy(),
-                               louder.pow(2).mean((0, 2)).sqrt().numpy(), rtol=0.02)
+        model_ms = model.generate(256, torch.Generator().manual_seed(1)).double().pow(2).mean((0, 2))
+    expected = (louder.double().pow(2).mean((0, 2)) / model_ms).sqrt().clamp(0.5, 2.0)
+    before = model.norm_scale.clone()
+    factor = model.calibrate_power(louder, n_events=256, seed=1)
+    np.testing.assert_allclose(factor, expected.numpy(), rtol=1e-5)
+    torch.testing.assert_close(model.norm_scale, before * torch.from_numpy(factor))

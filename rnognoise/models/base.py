@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -12,6 +13,7 @@ import torch
 from torch import nn
 
 from ..errors import ConfigError
+from .power_match import match_power_spectrum
 
 __all__ = ["FitPart", "NoiseModel", "TraceLayout", "TrainingPlan", "detect_quantum",
            "get_model_class", "min_fit_events", "model_kinds", "register_model"]
@@ -233,21 +235,40 @@ class NoiseModel(nn.Module):
         self.norm_offset.copy_(torch.as_tensor(offset, dtype=torch.float32))
         self.norm_scale.copy_(torch.as_tensor(scale, dtype=torch.float32))
 
+    #: Width, in frequency bins, of the bands in which :meth:`calibrate_power` matches
+    #: the power spectrum (16 bins = 25 MHz for 2048 samples at 3.2 GHz).
+    calibration_band_bins: int = 16
+    #: Rounds of :meth:`calibrate_power`'s band-by-band match (each draws ``n_events``).
+    calibration_rounds: int = 2
+
+    def spectral_correction(self) -> torch.Tensor | None:
+        """The per-channel, per-bin log-amplitude correction ``(C, F)`` of the model's
+        Gaussian background, which :meth:`calibrate_power` adjusts; None for a model
+        without one (it gets one factor per channel)."""
+        return None
+
     def calibrate_power(self, data: torch.Tensor, n_events: int = 2000, *, seed: int = 0,
                         batch: int = 256) -> np.ndarray:
-        """Scale the output so that each channel's mean square equals the data's.
+        """Put each channel's power spectrum and total power where the data have them.
 
         The last step of a learned fit: adversarial steps, the general parts' maps and
-        the held-out choice of weights each move the total power a little; a per-channel
-        factor on :attr:`norm_scale` puts it back where the data have it (as the
-        baseline has it by construction).
+        the held-out choice of weights each move the power a little, in total and in
+        shape. Through the :meth:`spectral_correction` of its background, the model's
+        typical power (the median over events of each bin's power, summed in bands of
+        :attr:`calibration_band_bins` bins) is matched to the data's in
+        :attr:`calibration_rounds` rounds, then each channel's mean power without DC in
+        a last round (:func:`~rnognoise.models.power_match.match_power_spectrum`; at
+        most a factor 2 in amplitude per round). The DC bin (trace offsets, modelled on
+        their own) is left as it is: a model that lacks the block offsets does not get
+        their power as noise. A model without a spectral correction gets one factor per
+        channel on :attr:`norm_scale` instead, matching the mean square.
 
         Parameters
         ----------
         data : torch.Tensor
             Normalised training traces ``(n, C, T)``.
         n_events : int
-            Generated events the model's power is measured on.
+            Generated events the model's power is measured on (each round).
         seed : int
             Seed of those events.
         batch : int
@@ -256,8 +277,23 @@ class NoiseModel(nn.Module):
         Returns
         -------
         numpy.ndarray
-            The factor applied per channel.
+            Per channel, the ratio of the data's RMS to the model's (both without DC)
+            before the calibration.
         """
+        correction = self.spectral_correction()
+        if correction is None:
+            return self._calibrate_mean_square(data, n_events, seed=seed, batch=batch)
+        first = match_power_spectrum(correction.data, data, self.generate, n_events=n_events,
+                                     rounds=self.calibration_rounds,
+                                     band_bins=self.calibration_band_bins, total=True,
+                                     max_step=math.log(2.0), seed=seed, batch=batch)
+        return first.cpu().numpy()
+
+    def _calibrate_mean_square(self, data: torch.Tensor, n_events: int, *, seed: int,
+                               batch: int) -> np.ndarray:
+        """One factor per channel on :attr:`norm_scale` so that the mean square of the
+        model's output equals the data's (:meth:`calibrate_power` without a spectral
+        correction); returns the factors."""
         gen = torch.Generator(device=self.norm_scale.device).manual_seed(seed)
         total = torch.zeros(data.shape[1], dtype=torch.float64, device=self.norm_scale.device)
         with torch.no_grad():
@@ -361,3 +397,4 @@ class NoiseModel(nn.Module):
         """The tensors a model file stores (``training_only`` sub-modules excluded)."""
         skip = tuple(f"{name}." for name in self.training_only)
         return {k: v for k, v in self.state_dict().items() if not k.startswith(skip)}
+

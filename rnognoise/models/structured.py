@@ -45,6 +45,7 @@ from .marginals import SpectralMarginals
 from .modes import TimeLockedModes
 from .nets import ConvUpsampler
 from .physics import Background, BlockOffsets
+from .power_match import match_power_spectrum
 from .spectral import irfft
 from .transfer import TransferCurve
 from .transients import Transients
@@ -293,39 +294,17 @@ class PhysicsGenerator(nn.Module):
         carry (intermittent lines, bursts, pulses) is not given to every event's
         background: that is for the general parts to model. The model's spectrum includes
         the first ``upto`` general parts; :meth:`NoiseModel.calibrate_power
-        <rnognoise.models.base.NoiseModel.calibrate_power>` puts the total power where the
-        data have it at the end of a fit.
+        <rnognoise.models.base.NoiseModel.calibrate_power>` matches the spectrum again, in
+        bands, and the total power at the end of a fit (both by
+        :func:`~rnognoise.models.power_match.match_power_spectrum`).
         """
-        n_data = min(len(data), self.power_match_events)
-        stride = max(1, len(data) // n_data)
-        target = self._typical_power_spectrum(lambda a, b: data[a * stride:b * stride:stride],
-                                              n_data)
-        n = self.power_match_events
-        for _ in range(iterations):
-            gen = torch.Generator(device=data.device).manual_seed(2468)
-
-            def draw(a: int, b: int, gen: torch.Generator = gen) -> torch.Tensor:
-                with torch.no_grad():
-                    return self._draw_without_general(b - a, gen, upto=upto)
-
-            model = self._typical_power_spectrum(draw, n)
-            ratio = target / model.clamp_min(1e-30 * float(model.max()))
-            step = (0.5 * ratio.log()).clamp(-1.0, 1.0).float()
-            step[model <= 1e-12 * float(model.max())] = 0.0  # bins the model cannot fill
-            self.background.log_gain_correction.data.add_(step)
+        match_power_spectrum(
+            self.background.log_gain_correction.data, data,
+            lambda n, gen: self._draw_without_general(n, gen, upto=upto),
+            n_events=self.power_match_events, rounds=iterations, seed=2468)
 
     #: Events whose bin powers the power match takes the median of (data and model).
     power_match_events: int = 2000
-
-    @staticmethod
-    def _typical_power_spectrum(batch: Any, n: int, size: int = 256) -> torch.Tensor:
-        """Median over events of ``|rfft|^2`` per channel and bin ``(C, F)`` (float64),
-        ``n`` events taken ``size`` at a time from ``batch(a, b)``."""
-        powers = []
-        for a in range(0, n, size):
-            x = batch(a, min(a + size, n))
-            powers.append(torch.fft.rfft(x.float(), dim=-1).abs().square())
-        return torch.cat(powers).median(dim=0).values.double()
 
     def _fit_envelope(self, data: torch.Tensor) -> None:
         """Fit the envelope to what the enabled components leave unexplained: bins of

@@ -225,6 +225,9 @@ class VAEModel(NoiseModel):
         with torch.no_grad():
             return self.vae.encode(self.generator.envelope.coordinates(clean))[0]
 
+    def spectral_correction(self) -> torch.Tensor | None:
+        return self.generator.background.log_gain_correction
+
     # -- sampling --------------------------------------------------------------------
     def generate(self, n: int, generator: torch.Generator) -> torch.Tensor:
         return self.generator(n, generator)

@@ -200,6 +200,11 @@ class WGANGPModel(NoiseModel):
             return {}
         return self.generator.general_info
 
+    def spectral_correction(self) -> torch.Tensor | None:
+        if self.config.generator != "physics":
+            return None
+        return self.generator.background.log_gain_correction
+
     def generate(self, n: int, generator: torch.Generator) -> torch.Tensor:
         return self.generator(n, generator)
 

@@ -1,0 +1,137 @@
+"""Matching a model's power spectrum to the data's through its background's spectral
+correction.
+
+The structured generator's Gaussian background has a per-channel, per-bin log-amplitude
+correction (:class:`~rnognoise.models.physics.Background`). Other parts add power of their
+own (lines, pulses, the general parts' maps), so the correction that puts the model's
+spectrum where the data have it is found by a few rounds of measurement: draw events,
+compare their power with the data's, move the correction by half the log ratio (an
+amplitude), repeat. Used when the model is built (bin by bin, before the general parts
+are fitted) and at the end of a fit (:meth:`NoiseModel.calibrate_power
+<rnognoise.models.base.NoiseModel.calibrate_power>`, in bands, after training).
+
+The level matched in a bin is the **median over events** of its power by default: what
+only some events carry (intermittent lines, bursts, pulses) is then not given to every
+event's background, which a classifier of per-event band powers sees at once (moment fits
+of the out-of-vocabulary set, docs/benchmarks.md: C2ST AUC 0.655 matching the mean, 0.617
+matching the median); the mean over events is the other choice (``statistic="mean"``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import torch
+
+__all__ = ["band_edges", "match_power_spectrum"]
+
+
+def band_edges(n_freq: int, band_bins: int) -> np.ndarray:
+    """Edges of bands of about ``band_bins`` frequency bins covering bins ``1..n_freq-1``
+    (the DC bin is left out), int64."""
+    n_bands = max(1, round((n_freq - 1) / max(1, band_bins)))
+    return np.unique(np.linspace(1, n_freq, n_bands + 1).round().astype(np.int64))
+
+
+def _powers(traces: torch.Tensor) -> torch.Tensor:
+    """``|rfft|^2`` of traces ``(n, C, T)`` (computed in float64), float32 ``(n, C, F)``."""
+    return torch.fft.rfft(traces.double(), dim=-1).abs().square().float()
+
+
+def _band_sums(power: torch.Tensor, edges: np.ndarray) -> torch.Tensor:
+    """``power`` ``(C, F)`` summed in the bands ``edges[i]:edges[i + 1]``, ``(C, B)``."""
+    cum = torch.nn.functional.pad(power.cumsum(-1), (1, 0))
+    idx = torch.as_tensor(edges, device=power.device)
+    return cum[..., idx[1:]] - cum[..., idx[:-1]]
+
+
+def _levels(power: torch.Tensor, edges: np.ndarray, statistic: str
+            ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Band levels ``(C, B)`` (the ``statistic`` over events of each bin's power, summed
+    in bands) and each channel's mean power without DC ``(C,)``, float64."""
+    if statistic == "median":
+        level = power.median(dim=0).values.double()
+    elif statistic == "mean":
+        level = power.double().mean(0)
+    else:
+        raise ValueError(f"statistic must be 'median' or 'mean', got {statistic!r}")
+    return _band_sums(level, edges), power[..., 1:].double().mean(0).sum(-1)
+
+
+def match_power_spectrum(correction: torch.Tensor, data: torch.Tensor,
+                         draw: Callable[[int, torch.Generator], torch.Tensor], *,
+                         n_events: int = 2000, rounds: int = 2, band_bins: int = 1,
+                         statistic: str = "median", total: bool = False,
+                         max_step: float = 1.0, seed: int = 0, batch: int = 256
+                         ) -> torch.Tensor:
+    """Move ``correction`` in place so that the model's power spectrum matches the data's.
+
+    Parameters
+    ----------
+    correction : torch.Tensor
+        The background's log-amplitude correction ``(C, F)``, changed in place.
+    data : torch.Tensor
+        Normalised training traces ``(n, C, T)`` (at most ``n_events`` of them are used,
+        evenly spaced).
+    draw : callable
+        ``draw(n, generator)`` returns ``n`` of the model's events ``(n, C, T)``.
+    n_events : int
+        Events drawn each round.
+    rounds : int
+        Rounds of the band-by-band match.
+    band_bins : int
+        Width of the bands in frequency bins (1: bin by bin). Each band's step is
+        interpolated linearly between band centres; the DC bin is not changed.
+    statistic : {"median", "mean"}
+        Level of a bin: the median or the mean over events of its power.
+    total : bool
+        Add a last round that matches each channel's mean power without DC (one factor
+        over all bins but DC).
+    max_step : float
+        Largest change of the log amplitude per round.
+    seed : int
+        Seed of every round's draw (the same events each round).
+    batch : int
+        Events drawn at a time.
+
+    Returns
+    -------
+    torch.Tensor
+        Per channel, the ratio of the data's to the model's RMS (without DC) before the
+        first round ``(C,)``.
+    """
+    device = correction.device
+    n_freq = correction.shape[-1]
+    edges = band_edges(n_freq, band_bins)
+    centres = 0.5 * (edges[:-1] + edges[1:] - 1)
+    bins = np.arange(n_freq, dtype=np.float64)
+    stride = max(1, len(data) // max(1, n_events))
+    subset = data[::stride][:n_events]
+    target, target_total = _levels(torch.cat([_powers(subset[a:a + batch].to(device))
+                                              for a in range(0, len(subset), batch)]),
+                                   edges, statistic)
+    first: torch.Tensor | None = None
+    for r in range(rounds + int(total)):
+        gen = torch.Generator(device=device).manual_seed(seed)
+        with torch.no_grad():
+            power = torch.cat([_powers(draw(min(batch, n_events - a), gen))
+                               for a in range(0, n_events, batch)])
+        model, model_total = _levels(power, edges, statistic)
+        del power
+        if first is None:
+            first = (target_total / model_total.clamp_min(1e-300)).sqrt()
+        if r == rounds:
+            log_ratio = (target_total / model_total.clamp_min(1e-300)).log()
+            steps = 0.5 * log_ratio[:, None].expand(-1, len(centres))
+        else:
+            fillable = model > 1e-12 * float(model.max())  # bins the model cannot fill
+            steps = torch.where(fillable, 0.5 * (target / model.clamp_min(1e-300)).log(), 0.0)
+        steps = steps.clamp(-max_step, max_step).cpu().numpy()
+        per_bin = np.stack([np.interp(bins, centres, s) for s in steps])
+        per_bin[:, 0] = 0.0
+        with torch.no_grad():
+            correction.add_(torch.from_numpy(per_bin).to(correction))
+    assert first is not None
+    return first.float()
+

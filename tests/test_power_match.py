@@ -1,0 +1,79 @@
+"""The power match through a background's spectral correction (rnognoise.models.power_match)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from rnognoise.models.power_match import band_edges, match_power_spectrum
+
+T = 512
+F = T // 2 + 1
+
+
+def _shaped_noise(n: int, amplitude: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """White noise ``(n, C, T)`` with the per-channel, per-bin amplitude ``(C, F)``."""
+    white = torch.randn(n, amplitude.shape[0], T, generator=generator)
+    return torch.fft.irfft(torch.fft.rfft(white, dim=-1) * amplitude, n=T, dim=-1)
+
+
+def _mean_power(x: torch.Tensor) -> torch.Tensor:
+    return torch.fft.rfft(x.double(), dim=-1).abs().square().mean(0)
+
+
+def test_band_edges_cover_every_bin_but_dc():
+    edges = band_edges(F, 16)
+    assert edges[0] == 1 and edges[-1] == F and np.all(np.diff(edges) >= 15)
+    assert np.array_equal(band_edges(F, 1), np.arange(1, F + 1))
+
+
+def test_the_match_brings_a_shaped_models_spectrum_to_the_datas():
+    f = torch.linspace(0.0, 1.0, F)
+    truth = torch.stack([1.0 + 2.0 * f, 2.0 - f])                   # (C, F) amplitudes
+    data = _shaped_noise(3000, truth, torch.Generator().manual_seed(0))
+    correction = torch.zeros(2, F)
+
+    def draw(n: int, gen: torch.Generator) -> torch.Tensor:
+        return _shaped_noise(n, correction.exp(), gen)
+
+    first = match_power_spectrum(correction, data, draw, n_events=2000, rounds=3,
+                                 band_bins=8, seed=1)
+    # before the match the model was white noise of RMS 1
+    data_rms = (data - data.mean(-1, keepdim=True)).pow(2).mean((0, 2)).sqrt()
+    np.testing.assert_allclose(first.numpy(), data_rms.numpy(), rtol=0.05)
+    assert float(correction[:, 0].abs().max()) == 0.0                 # DC untouched
+    got = _mean_power(draw(3000, torch.Generator().manual_seed(5)))
+    ratio = (got[:, 1:].reshape(2, -1, 8).sum(-1) / _mean_power(data)[:, 1:].reshape(2, -1, 8)
+             .sum(-1))
+    assert float((ratio - 1).abs().max()) < 0.08
+
+
+@pytest.mark.parametrize("statistic", ["median", "mean"])
+def test_power_that_only_some_events_carry_goes_to_the_background_only_when_matching_the_mean(
+        statistic: str):
+    gen = torch.Generator().manual_seed(0)
+    amplitude = torch.ones(1, F)
+    data = _shaped_noise(2000, amplitude, gen)
+    loud = torch.rand(2000, generator=gen) < 0.2                       # a fifth of the events
+    data[loud] *= 3.0
+    correction = torch.zeros(1, F)
+
+    def draw(n: int, g: torch.Generator) -> torch.Tensor:
+        return _shaped_noise(n, correction.exp(), g)
+
+    match_power_spectrum(correction, data, draw, n_events=2000, rounds=3, band_bins=16,
+                         statistic=statistic, seed=1)
+    background_power = float(correction[0, 1:].mul(2).exp().mean())
+    if statistic == "median":
+        # the median of 0.8 Exp(1) + 0.2 Exp(9) is 0.918 against ln 2 for Exp(1): the
+        # background rises by 1.32 in power, not to the mean's 2.6
+        assert abs(background_power - 0.918 / np.log(2.0)) < 0.08
+    else:
+        assert abs(background_power - (0.8 + 0.2 * 9.0)) < 0.25   # the mean, 2.6
+
+
+def test_an_unknown_statistic_is_refused():
+    with pytest.raises(ValueError, match="statistic"):
+        match_power_spectrum(torch.zeros(1, F), torch.zeros(4, 1, T),
+                             lambda n, g: torch.zeros(n, 1, T), statistic="mode")
