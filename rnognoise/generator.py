@@ -386,7 +386,7 @@ class NoiseGenerator:
                 continue
             gen.manual_seed(_torch_seed(entropy, (stream, block)))
             with torch.inference_mode():
-                normalized = self._generate(size, gen, plan, cond).float()
+                normalized = self.model.saturate_(self._generate(size, gen, plan, cond).float())
                 self._check(normalized, guard, on_unphysical)
                 part = to_host(self.model.to_volts_(normalized)[a:b]).numpy()
             if shape is not None and shape[1] is not None:

@@ -244,11 +244,12 @@ def load_model(path: str | os.PathLike[str], *, device: str | torch.device = "cp
 
 
 #: Tensors added to the models after files were first written, whose construction
-#: defaults reproduce the earlier behaviour (no digitizer step, no trace offsets, no
-#: envelope, components as configured): files without them still load.
-ADDED_WITH_DEFAULTS = ("quantum", "*.component_on", "*.blocks.log_sigma_event", "*.profile.*",
-                       "*.envelope.*", "*.impulses.*", "*.general_on", "*.modes.*",
-                       "*.transients.*", "*.marginals.*", "*.transfer.*")
+#: defaults reproduce the earlier behaviour (no digitizer step or saturation, no trace
+#: offsets, no envelope, components as configured): files without them still load.
+ADDED_WITH_DEFAULTS = ("quantum", "saturation_*", "*.saturation_*", "*.component_on",
+                       "*.blocks.log_sigma_event", "*.profile.*", "*.envelope.*",
+                       "*.impulses.*", "*.general_on", "*.modes.*", "*.transients.*",
+                       "*.marginals.*", "*.transfer.*")
 #: Switch vectors that grew with the model: a file's shorter vector is padded with this
 #: value (the general parts added later are inert until fitted, whatever their switch).
 GROWN_WITH_DEFAULTS = {"*.general_on": 1.0}

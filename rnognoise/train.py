@@ -175,6 +175,8 @@ def _fit(data: str | os.PathLike[str] | TraceSet, out: str | os.PathLike[str] | 
                         train_rows=fd.train_rows, longitude_deg=opts.longitude_deg)
     model.set_normalization(fd.offset, fd.scale)
     model.set_quantum(fd.quantum)
+    if fd.saturation is not None:
+        model.set_saturation(*fd.saturation)
     parts = model.fit_parts(torch.from_numpy(fd.train), torch.from_numpy(fd.val),
                             fd.train_events, fd.val_events)
     fd.train = fd.val = np.empty(0, np.float32)  # the parts hold what is needed

@@ -118,6 +118,11 @@ def _fit_record(prov: dict[str, Any]) -> dict[str, Any]:
     if isinstance(env, dict) and env.get("rms_volts"):
         out["envelope_rms_mV"] = [round(float(v) * 1e3, 4) for v in env["rms_volts"]]
         out["envelope_peak_mV"] = [round(float(v) * 1e3, 3) for v in env.get("peak_volts") or []]
+    sat = prov.get("saturation_volts")
+    if isinstance(sat, dict):
+        for side in ("low", "high"):
+            out[f"saturation_{side}_mV"] = [None if v is None else round(float(v) * 1e3, 3)
+                                            for v in sat.get(side) or []]
     return out
 
 

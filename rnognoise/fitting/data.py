@@ -24,6 +24,7 @@ from ..errors import DataFileError
 from ..io import TraceSet, open_traces, read_traces
 from ..logs import get_logger, log_event
 from ..models.base import TraceLayout, detect_quantum, min_fit_events
+from ..models.saturation import SaturationCounter
 
 if TYPE_CHECKING:
     from .options import FitOptions
@@ -99,6 +100,17 @@ def _chunks(array: np.ndarray, rows: np.ndarray) -> Iterable[np.ndarray]:
         yield array[block_rows(rows, lo, lo + CHUNK_EVENTS)]
 
 
+def saturation_record(saturation: tuple[np.ndarray, np.ndarray]) -> dict[str, Any]:
+    """``{"saturation_volts": {"low": [...], "high": [...]}}`` (None for a channel without
+    a level), or nothing when no channel saturates."""
+    low, high = saturation
+    if np.isinf(low).all() and np.isinf(high).all():
+        return {}
+    return {"saturation_volts": {
+        "low": [None if np.isinf(v) else float(v) for v in low],
+        "high": [None if np.isinf(v) else float(v) for v in high]}}
+
+
 def envelope(rms: np.ndarray, peak: np.ndarray) -> dict[str, Any]:
     """The physical envelope of the training events: per-channel RMS and peak about the
     channel offset, volts."""
@@ -139,6 +151,9 @@ class FitData:
         Per-channel normalisation, volts.
     quantum : float
         Digitizer step, volts (0: continuous).
+    saturation : tuple of numpy.ndarray
+        Per-channel lower and upper saturation levels of the digitizer, volts (``-inf``
+        / ``+inf``: none; :class:`~rnognoise.models.saturation.SaturationCounter`).
     provenance : dict
         ``n_events``, ``data_sha256``, ``envelope``, ``split``, ... of the data.
     traceset : TraceSet or None
@@ -164,6 +179,7 @@ class FitData:
     traceset: TraceSet | None = None
     train_rows: np.ndarray | None = None
     windows: WindowSource | None = None
+    saturation: tuple[np.ndarray, np.ndarray] | None = None
 
 
 def read_data(path: str | os.PathLike[str] | TraceSet, opts: FitOptions) -> TraceSet:
@@ -206,6 +222,10 @@ def load_fit_data(path: str | os.PathLike[str] | TraceSet, opts: FitOptions) -> 
     rms = np.sqrt(np.mean(np.square(dev, dtype=np.float64), axis=(0, 2)))
     peak = np.abs(dev).max(axis=(0, 2)).astype(np.float64)
     quantum = detect_quantum(raw[train_idx])
+    counter = SaturationCounter(raw.shape[1])
+    for chunk in _chunks(raw, train_idx):
+        counter.update(chunk)
+    saturation = counter.levels(rms, quantum)
     del dev
     norm = (raw - off32[None, :, None]) / scale32[None, :, None]
     read = traceset.attrs.get("read_indices")
@@ -214,7 +234,7 @@ def load_fit_data(path: str | os.PathLike[str] | TraceSet, opts: FitOptions) -> 
         "n_events": int(traceset.n_events), "n_train_events": int(train_idx.size),
         "n_validation_events": int(n_val),
         "data_sha256": hashlib.sha256(np.ascontiguousarray(raw).view(np.uint8)).hexdigest(),
-        "envelope": envelope(rms, peak),
+        "envelope": envelope(rms, peak), **saturation_record(saturation),
         # positions among the file's trigger-selected events (through the random subset
         # read when the file held more than max_events)
         "split": {"seed": opts.seed, "n_events": int(traceset.n_events),
@@ -226,4 +246,4 @@ def load_fit_data(path: str | os.PathLike[str] | TraceSet, opts: FitOptions) -> 
         np.ascontiguousarray(norm[train_idx]), np.ascontiguousarray(norm[val_idx]),
         events.iloc[train_idx].reset_index(drop=True),
         events.iloc[val_idx].reset_index(drop=True), int(train_idx.size), offset, scale,
-        quantum, provenance, traceset, train_idx)
+        quantum, provenance, traceset, train_idx, saturation=saturation)

@@ -153,7 +153,8 @@ def _envelope_check(part: FitPart, train: torch.Tensor, ctx: PartContext) -> str
     finding = None
     with torch.no_grad():
         for a in range(0, n, 500):
-            finding = guard.check(model.generate(min(500, n - a), gen).to(train.device), scale)
+            drawn = model.saturate_(model.generate(min(500, n - a), gen).to(train.device))
+            finding = guard.check(drawn, scale)
             if finding:
                 break
     if finding:

@@ -30,6 +30,7 @@ import torch
 from ..io import iter_traces, open_traces, read_traces
 from ..logs import get_logger, log_event
 from ..models.base import TraceLayout, detect_quantum, min_fit_events
+from ..models.saturation import SaturationCounter
 from .data import (
     CHUNK_EVENTS,
     FitData,
@@ -37,6 +38,7 @@ from .data import (
     channel_stats,
     check_scale,
     envelope,
+    saturation_record,
     split_events,
     validation_count,
 )
@@ -194,9 +196,11 @@ def load_streamed(path: str | os.PathLike[str], opts: FitOptions) -> FitData:
     sq = np.zeros(layout.n_channels)
     peak = np.zeros(layout.n_channels)
     sampled, done = [], 0
+    counter = SaturationCounter(layout.n_channels)
     for lo, part in enumerate(iter_traces(path, CHUNK_EVENTS, **kw)):
         raw = part.traces[block_rows(train_pos, lo * CHUNK_EVENTS, (lo + 1) * CHUNK_EVENTS)
                           - lo * CHUNK_EVENTS]
+        counter.update(raw)
         dev = raw - off32[None, :, None]
         sq += np.square(dev, dtype=np.float64).sum(axis=(0, 2))
         peak = np.maximum(peak, np.abs(dev).max(axis=(0, 2), initial=0.0))
@@ -205,6 +209,7 @@ def load_streamed(path: str | os.PathLike[str], opts: FitOptions) -> FitData:
         done += raw.size
     quantum = detect_quantum(np.concatenate(sampled), max_values=len(np.concatenate(sampled)))
     rms = np.sqrt(sq / (train_pos.size * layout.n_samples))
+    saturation = counter.levels(rms, quantum)
 
     def read(positions: np.ndarray) -> np.ndarray:
         # block by block of the file: a reader given scattered events may read the whole
@@ -231,6 +236,7 @@ def load_streamed(path: str | os.PathLike[str], opts: FitOptions) -> FitData:
     provenance = {
         "n_events": n, "n_train_events": int(train_pos.size), "n_validation_events": n_val,
         "data_sha256": digest.hexdigest(), "envelope": envelope(rms, peak),
+        **saturation_record(saturation),
         "split": {"seed": opts.seed, "n_events": n,
                   "validation_indices": [int(i) for i in val_pos]},
         "streamed": {"buffer_events": int(opts.buffer_events),
@@ -238,4 +244,4 @@ def load_streamed(path: str | os.PathLike[str], opts: FitOptions) -> FitData:
     }
     return FitData(layout, source_name, n, init, val, pd.DataFrame(index=range(len(init))),
                    pd.DataFrame(index=range(len(val))), int(train_pos.size), offset, scale,
-                   quantum, provenance, None, None, windows)
+                   quantum, provenance, None, None, windows, saturation=saturation)

@@ -20,6 +20,9 @@ __all__ = ["FitPart", "NoiseModel", "TraceLayout", "TrainingPlan", "detect_quant
 
 _REGISTRY: dict[str, type[NoiseModel]] = {}
 
+#: Saturation level that stands for "none" (the largest float32).
+NO_SATURATION: float = float(np.finfo(np.float32).max)
+
 
 def register_model(kind: str) -> Callable[[type[NoiseModel]], type[NoiseModel]]:
     """Class decorator adding a :class:`NoiseModel` subclass to the registry under ``kind``."""
@@ -212,6 +215,9 @@ class NoiseModel(nn.Module):
         self.register_buffer("norm_offset", torch.zeros(layout.n_channels))
         self.register_buffer("norm_scale", torch.ones(layout.n_channels))
         self.register_buffer("quantum", torch.zeros(()))
+        # no saturation: the largest float32 (model files hold finite numbers only)
+        self.register_buffer("saturation_low", torch.full((layout.n_channels,), -NO_SATURATION))
+        self.register_buffer("saturation_high", torch.full((layout.n_channels,), NO_SATURATION))
 
     # -- configuration -------------------------------------------------------------------
     @classmethod
@@ -310,18 +316,48 @@ class NoiseModel(nn.Module):
         """Digitizer step in volts (0: continuous output); see :func:`detect_quantum`."""
         self.quantum.fill_(float(quantum))
 
+    def set_saturation(self, low: np.ndarray, high: np.ndarray) -> None:
+        """Per-channel saturation levels of the digitizer in volts (``-inf`` / ``+inf``:
+        none); see :class:`~rnognoise.models.saturation.SaturationCounter`."""
+        for buf, levels in ((self.saturation_low, low), (self.saturation_high, high)):
+            levels = np.clip(np.asarray(levels, np.float64), -NO_SATURATION, NO_SATURATION)
+            buf.copy_(torch.as_tensor(levels, dtype=torch.float32))
+
+    @property
+    def saturates(self) -> bool:
+        """Whether any channel has a saturation level."""
+        return bool((self.saturation_low > -NO_SATURATION).any()
+                    or (self.saturation_high < NO_SATURATION).any())
+
+    def saturate_(self, normalized: torch.Tensor) -> torch.Tensor:
+        """Clamp normalised output in place to the saturation levels (what the digitizer
+        could record); unchanged when no channel saturates."""
+        if not self.saturates:
+            return normalized
+        low = (self.saturation_low - self.norm_offset) / self.norm_scale
+        high = (self.saturation_high - self.norm_offset) / self.norm_scale
+        return normalized.clamp_(low[:, None], high[:, None])
+
     def to_volts(self, normalized: torch.Tensor) -> torch.Tensor:
         """Undo the normalisation: ``x * scale + offset`` per channel, then round to the
-        digitizer step when the training data were quantised."""
+        digitizer step when the training data were quantised, and clamp to the
+        digitizer's saturation levels where the training data reached them."""
         volts = normalized * self.norm_scale[:, None] + self.norm_offset[:, None]
         q = float(self.quantum)
-        return torch.round(volts / q) * q if q > 0 else volts
+        volts = torch.round(volts / q) * q if q > 0 else volts
+        if self.saturates:
+            volts = torch.clamp(volts, self.saturation_low[:, None], self.saturation_high[:, None])
+        return volts
 
     def to_volts_(self, normalized: torch.Tensor) -> torch.Tensor:
         """:meth:`to_volts` in place (for freshly generated tensors, without autograd)."""
         volts = normalized.mul_(self.norm_scale[:, None]).add_(self.norm_offset[:, None])
         q = float(self.quantum)
-        return volts.div_(q).round_().mul_(q) if q > 0 else volts
+        if q > 0:
+            volts.div_(q).round_().mul_(q)
+        if self.saturates:
+            volts.clamp_(self.saturation_low[:, None], self.saturation_high[:, None])
+        return volts
 
     # -- structured components (models without any keep the defaults) ----------------
     def components(self) -> list[str]:
