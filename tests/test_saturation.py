@@ -10,7 +10,7 @@ from safetensors.torch import save_file
 
 from rnognoise.cli.inspect import inspect_model
 from rnognoise.generator import NoiseGenerator
-from rnognoise.io import TraceSet
+from rnognoise.io import TraceSet, write_traces
 from rnognoise.modelfile import load_model
 from rnognoise.models.saturation import SaturationCounter
 from rnognoise.train import FitOptions, fit
@@ -93,3 +93,14 @@ def test_a_fitted_model_never_leaves_a_saturated_channels_range(tmp_path):
     with torch.no_grad():
         volts = model.to_volts(torch.full((1, 2, 4), 1e3))
     assert float(volts.max()) > 1.0
+
+
+def test_a_streamed_fit_finds_the_same_levels_as_one_in_memory(tmp_path):
+    path = tmp_path / "clipped.h5"
+    write_traces(path, _clipped_set(n=700, level=2.5))      # several chunks of the file
+    memory = fit(path, None, model="baseline", stream=False, quiet=True, device="cpu")
+    streamed = fit(path, None, model="baseline", stream=True, quiet=True, device="cpu")
+    assert "streamed" in streamed.provenance
+    assert streamed.provenance["saturation_volts"] == memory.provenance["saturation_volts"]
+    assert memory.provenance["saturation_volts"]["high"][1] is not None
+    torch.testing.assert_close(streamed.model.saturation_high, memory.model.saturation_high)
