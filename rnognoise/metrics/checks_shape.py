@@ -114,8 +114,10 @@ def amplitude_rows(rows: RowBuilder, details: dict[str, Any], sr: SetSummary, sa
     rng = np.random.default_rng(seed + 10)
     ref_w, val_w = [], []
     for c in range(len(sigma)):
-        ref_w.append(amplitude_wasserstein(sa.values[c], sb.values[c], sigma[c], rng=rng))
-        val_w.append(amplitude_wasserstein(sr.values[c], sg.values[c], sigma[c], rng=rng))
+        ref_w.append(amplitude_wasserstein(sa.values[c], sb.values[c], sigma[c], rng=rng,
+                                           events_a=sa.value_events, events_x=sb.value_events))
+        val_w.append(amplitude_wasserstein(sr.values[c], sg.values[c], sigma[c], rng=rng,
+                                           events_a=sr.value_events, events_x=sg.value_events))
     for c, (v, r) in enumerate(zip(val_w, ref_w, strict=True)):
         # both distances use the same number of sample values: no rescaling
         rows.add("amplitude_w1", "amplitude", c, v, r, "RMS",
