@@ -42,11 +42,14 @@ import numpy as np
 import torch
 from torch import nn
 
+from .spectral import OUTLIER_POWER
+
 __all__ = ["OUTLIER_LEVEL", "Envelope", "envelope_features"]
 
 #: Bins of a band above this multiple of the band's Gaussian mean power (its median /
-#: ln 2) do not count in its level (probability e^-10 for a Gaussian bin).
-OUTLIER_LEVEL = 10.0
+#: ln 2) do not count in its level: the threshold of the background's coherence
+#: (:data:`~rnognoise.models.spectral.OUTLIER_POWER`, probability e^-10 for a Gaussian bin).
+OUTLIER_LEVEL = OUTLIER_POWER
 
 
 def _band_edges(lo: int, hi: int, n_bands: int) -> np.ndarray:

@@ -52,10 +52,13 @@ class Background(nn.Module):
         self.log_gain_sigma = nn.Parameter(torch.tensor(math.log(0.02)))
 
     def initialize(self, data: torch.Tensor) -> None:
-        """Robust cross-spectrum of ``data`` (block offsets already removed)."""
+        """Cross-spectrum of the Gaussian part of ``data`` (block offsets already removed;
+        :meth:`CrossSpectrum.robust <rnognoise.models.spectral.CrossSpectrum.robust>`)."""
         est = CrossSpectrum(data.shape[1], data.shape[2])
         for lo in range(0, data.shape[0], 512):
             est.update(data[lo:lo + 512])
+        for lo in range(0, data.shape[0], 512):
+            est.update_trimmed(data[lo:lo + 512])
         self.sampler.set_spectrum(est.robust())
 
     def spectra(self, n: int, generator: torch.Generator) -> torch.Tensor:

@@ -15,7 +15,8 @@ import scipy.fft
 import torch
 from torch import nn
 
-__all__ = ["CrossSpectrum", "SpectralSampler", "estimate_cross_spectrum", "irfft"]
+__all__ = ["OUTLIER_POWER", "CrossSpectrum", "SpectralSampler", "estimate_cross_spectrum",
+           "irfft"]
 
 
 def irfft(spec: torch.Tensor, n_samples: int) -> torch.Tensor:
@@ -35,8 +36,30 @@ def irfft(spec: torch.Tensor, n_samples: int) -> torch.Tensor:
 CHI2_1_MEDIAN = 0.454936423119572
 
 
+#: A bin of an event whose power exceeds this multiple of the bin's Gaussian mean power
+#: (median / ln 2) in any channel carries something intermittent (a line, a pulse, a
+#: drifting carrier): it does not count in the coherence of the Gaussian part (a Gaussian
+#: bin exceeds it with probability e^-10).
+OUTLIER_POWER = 10.0
+
+
+def _cross_products(spec: torch.Tensor) -> torch.Tensor:
+    """Sum over events of ``X X^H`` per bin, ``(F, C, C)`` complex128, from spectra
+    ``(n, F, C)``: four real batched matmuls over ``(F, C, n)`` (complex batched matmuls
+    are several times, at times 100x, slower on the CPU)."""
+    re = spec.real.permute(1, 2, 0).contiguous()
+    im = spec.imag.permute(1, 2, 0).contiguous()
+    real_part = torch.bmm(re, re.transpose(1, 2)) + torch.bmm(im, im.transpose(1, 2))
+    imag_part = torch.bmm(im, re.transpose(1, 2)) - torch.bmm(re, im.transpose(1, 2))
+    return torch.complex(real_part, imag_part)
+
+
 class CrossSpectrum:
-    """Streaming estimator of the mean cross-spectral matrix and the median auto-spectrum.
+    """Streaming estimator of the mean cross-spectral matrix, the median auto-spectrum and
+    the coherence of the Gaussian part.
+
+    Usage: :meth:`update` with every batch, then (optionally, a second pass)
+    :meth:`update_trimmed` with every batch, then :meth:`robust`.
 
     Parameters
     ----------
@@ -54,22 +77,34 @@ class CrossSpectrum:
         self.keep = keep_for_median
         self.powers: list[torch.Tensor] = []
         self.kept = 0
+        self.trimmed_sum = torch.zeros_like(self.sum)
+        self.trimmed_count = torch.zeros(n_freq, dtype=torch.float64)
+        self._level: torch.Tensor | None = None
 
     def update(self, traces: torch.Tensor) -> None:
         """Add a batch ``(n, C, T)`` of (normalised) traces."""
         spec = torch.fft.rfft(traces.double(), dim=-1).permute(0, 2, 1)  # (n, F, C)
-        # X X^H per bin as four real batched matmuls over (F, C, n): complex batched
-        # matmuls are several times (at times 100x) slower on the CPU.
-        re = spec.real.permute(1, 2, 0).contiguous()
-        im = spec.imag.permute(1, 2, 0).contiguous()
-        real_part = torch.bmm(re, re.transpose(1, 2)) + torch.bmm(im, im.transpose(1, 2))
-        imag_part = torch.bmm(im, re.transpose(1, 2)) - torch.bmm(re, im.transpose(1, 2))
-        self.sum += torch.complex(real_part, imag_part)
+        self.sum += _cross_products(spec)
         self.count += traces.shape[0]
+        self._level = None
         if self.kept < self.keep:
             take = min(self.keep - self.kept, traces.shape[0])
             self.powers.append((spec[:take].abs() ** 2).float())
             self.kept += take
+
+    def update_trimmed(self, traces: torch.Tensor, outlier_power: float = OUTLIER_POWER) -> None:
+        """Second pass: add a batch ``(n, C, T)`` to the coherence of the Gaussian part.
+
+        In each bin only the events whose power stays below ``outlier_power`` times the
+        bin's Gaussian mean power (:meth:`gaussian_power`) in every channel count: a line
+        or carrier coherent across channels in a minority of events would otherwise give
+        every event's Gaussian noise its coherence.
+        """
+        level = self.gaussian_power()                                     # (F, C)
+        spec = torch.fft.rfft(traces.double(), dim=-1).permute(0, 2, 1)  # (n, F, C)
+        keep = (spec.abs().square() <= outlier_power * level).all(-1)     # (n, F)
+        self.trimmed_sum += _cross_products(spec * keep[..., None])
+        self.trimmed_count += keep.sum(0, dtype=torch.float64)
 
     def mean(self) -> torch.Tensor:
         """Mean cross-spectral matrix ``(F, C, C)`` (complex128), rfft units."""
@@ -77,25 +112,41 @@ class CrossSpectrum:
             raise ValueError("no data")
         return self.sum / self.count
 
-    def robust(self) -> torch.Tensor:
-        """Cross-spectral matrix whose diagonal is the median-based power estimate.
+    def gaussian_power(self) -> torch.Tensor:
+        """Median-based mean power of the Gaussian part per bin and channel ``(F, C)``.
 
         The median of an exponentially distributed power is ``ln 2`` times its mean, so
         ``median / ln 2`` estimates the mean power of the Gaussian part while ignoring
         lines and impulses present in a minority of events. The DC and Nyquist bins of a
         real trace are real: their power is chi-square with one degree of freedom, whose
-        median is :data:`CHI2_1_MEDIAN` times its mean. Coherences are kept from the mean
-        matrix.
+        median is :data:`CHI2_1_MEDIAN` times its mean.
+        """
+        if self._level is None:
+            if not self.powers:
+                raise ValueError("no data")
+            n_freq = self.sum.shape[0]
+            ratio = torch.full((n_freq, 1), math.log(2.0), dtype=torch.float64)
+            ratio[0] = CHI2_1_MEDIAN
+            if self.n_samples % 2 == 0:
+                ratio[-1] = CHI2_1_MEDIAN
+            self._level = torch.cat(self.powers).median(dim=0).values.double() / ratio
+        return self._level
+
+    def robust(self) -> torch.Tensor:
+        """Cross-spectral matrix of the Gaussian part: the diagonal is
+        :meth:`gaussian_power`; the coherences are those of the events that
+        :meth:`update_trimmed` kept in each bin (of all events, the mean matrix's, in
+        bins where it kept fewer than half of them or when it was not called).
         """
         mean = self.mean()
-        ratio = torch.full((mean.shape[0], 1), math.log(2.0), dtype=torch.float64)
-        ratio[0] = CHI2_1_MEDIAN
-        if self.n_samples % 2 == 0:
-            ratio[-1] = CHI2_1_MEDIAN
-        median = torch.cat(self.powers).median(dim=0).values.double() / ratio  # (F, C)
-        diag = torch.diagonal(mean, dim1=-2, dim2=-1).real.clamp_min(1e-30)
-        scale = torch.sqrt(median / diag)
-        return mean * scale[:, :, None] * scale[:, None, :]
+        coherent = mean
+        if self.trimmed_count.sum() > 0:
+            enough = self.trimmed_count >= 0.5 * self.count                # (F,)
+            trimmed = self.trimmed_sum / self.trimmed_count.clamp_min(1.0)[:, None, None]
+            coherent = torch.where(enough[:, None, None], trimmed, mean)
+        diag = torch.diagonal(coherent, dim1=-2, dim2=-1).real.clamp_min(1e-30)
+        scale = torch.sqrt(self.gaussian_power() / diag)
+        return coherent * scale[:, :, None] * scale[:, None, :]
 
 
 def estimate_cross_spectrum(traces: torch.Tensor, *, robust: bool = False,
@@ -104,7 +155,11 @@ def estimate_cross_spectrum(traces: torch.Tensor, *, robust: bool = False,
     est = CrossSpectrum(traces.shape[1], traces.shape[2])
     for lo in range(0, traces.shape[0], batch_size):
         est.update(traces[lo:lo + batch_size])
-    return est.robust() if robust else est.mean()
+    if not robust:
+        return est.mean()
+    for lo in range(0, traces.shape[0], batch_size):
+        est.update_trimmed(traces[lo:lo + batch_size])
+    return est.robust()
 
 
 class SpectralSampler(nn.Module):

@@ -1,0 +1,80 @@
+"""The cross-spectrum of the Gaussian part: intermittent coherent lines do not give every
+event their coherence."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from rnognoise.models.physics import Background
+from rnognoise.models.spectral import CrossSpectrum, SpectralSampler
+
+T = 256
+LINE_BIN = 40
+
+
+def _noise_with_a_coherent_line(n: int = 3000, fraction: float = 0.2,
+                                seed: int = 0) -> torch.Tensor:
+    """Two channels of white-ish Gaussian noise with coherence 0.5 in every bin, plus a
+    sinusoid at rfft bin ``LINE_BIN``, the same in both channels, in ``fraction`` of the
+    events (amplitude 20 times the noise's per-bin amplitude)."""
+    spec = torch.zeros(T // 2 + 1, 2, 2, dtype=torch.complex128)
+    spec[:, 0, 0] = spec[:, 1, 1] = 1.0
+    spec[:, 0, 1] = spec[:, 1, 0] = 0.5
+    sampler = SpectralSampler(2, T)
+    sampler.set_spectrum(spec)
+    x = sampler(n, torch.Generator().manual_seed(seed)).double()
+    rng = np.random.default_rng(seed)
+    rows = np.flatnonzero(rng.random(n) < fraction)
+    t = np.arange(T)
+    phase = rng.uniform(0, 2 * np.pi, len(rows))[:, None]
+    # a bin's power for unit spectrum is 1 in rfft units: amplitude a gives (a T / 2)^2
+    line = (2 * 20.0 / T) * np.cos(2 * np.pi * LINE_BIN * t / T + phase)
+    x[rows] += torch.from_numpy(line)[:, None, :]
+    return x.float()
+
+
+def _coherence(s: torch.Tensor) -> torch.Tensor:
+    d = torch.diagonal(s, dim1=-2, dim2=-1).real
+    return (s[:, 0, 1].abs() / torch.sqrt(d[:, 0] * d[:, 1])).float()
+
+
+def test_the_gaussian_coherence_leaves_out_an_intermittent_coherent_line():
+    data = _noise_with_a_coherent_line()
+    est = CrossSpectrum(2, T)
+    est.update(data)
+    est.update_trimmed(data)
+    mean, robust = _coherence(est.mean()), _coherence(est.robust())
+    assert mean[LINE_BIN] > 0.9           # the line's events dominate the mean matrix
+    assert abs(robust[LINE_BIN] - 0.5) < 0.06
+    inner = torch.arange(2, T // 2 - 1)
+    inner = inner[inner != LINE_BIN]
+    # elsewhere the trimmed coherence is the true one (the trim leaves out e^-10 of the
+    # Gaussian events): mean over bins within 0.02, every bin within its scatter
+    assert abs(float(robust[inner].mean()) - 0.5) < 0.02
+    assert float((robust[inner] - 0.5).abs().max()) < 0.1
+    # the diagonal is the Gaussian part's power (the median, biased up by 40 % when a
+    # fifth of the events carry the line), not the mean power the line dominates
+    power = torch.diagonal(est.robust(), dim1=-2, dim2=-1).real[LINE_BIN]
+    mean_power = torch.diagonal(est.mean(), dim1=-2, dim2=-1).real[LINE_BIN]
+    assert float(power.max()) < 1.6 and float(mean_power.min()) > 20.0
+
+
+def test_without_the_second_pass_the_coherence_is_the_mean_matrix():
+    data = _noise_with_a_coherent_line(n=1000, seed=1)
+    est = CrossSpectrum(2, T)
+    est.update(data)
+    torch.testing.assert_close(_coherence(est.robust()), _coherence(est.mean()))
+
+
+def test_the_background_draws_the_gaussian_coherence():
+    data = _noise_with_a_coherent_line(seed=2)
+    background = Background(2, T)
+    background.initialize(data)
+    with torch.no_grad():
+        draws = background.sampler(4000, torch.Generator().manual_seed(3))
+    spec = torch.fft.rfft(draws.double(), dim=-1)
+    cross = (spec[:, 0] * spec[:, 1].conj()).mean(0)
+    coherence = cross.abs() / torch.sqrt(spec[:, 0].abs().square().mean(0)
+                                         * spec[:, 1].abs().square().mean(0))
+    assert abs(float(coherence[LINE_BIN]) - 0.5) < 0.08
