@@ -109,7 +109,6 @@ class Lines(nn.Module):
         excess[~passband] = 0.0
         excess[:3] = 0.0
         self.active.zero_()
-        self.amp_table.zero_()
         chosen: list[int] = []
         order = torch.argsort(excess, descending=True)
         for b in order.tolist():
@@ -190,50 +189,39 @@ class Lines(nn.Module):
             self.active[k] = 1.0
             self.freq_shift.data[k] = 0.0
             self.log_freq_jitter.data[k] = math.log(max((hi - lo + 1) / math.sqrt(12.0), 0.05))
-            # a carrier that moves: its power in the event's strongest bin varies with
-            # how far it drifts within the trace; a log-normal of the measured spread
-            # (the quantile table of those powers, squeezed to the bounded spread, put
-            # the carriers' mean power 4 dB low on the simulated set with drifting
-            # carriers: held-out AUC 0.73 against 0.65)
-            amp = 2.0 * p.clamp_min(1e-12).sqrt() / self.n_samples
-            self.log_amp.data[k] = amp.median(0).values.log().float()
-            self.log_amp_jitter.data[k] = math.log(min(max(float(amp.log().std(0).mean()),
-                                                           0.02), self.max_amp_jitter))
+            self._set_amplitudes(k, p, gauss[:, cols].T.median(0).values, 1)
             self.phase.data[k] = torch.angle(cross).float()
             self.logit.data[k] = math.log(occupancy / (1 - occupancy))
 
     def _set_amplitudes(self, k: int, excess: torch.Tensor, gauss: torch.Tensor,
                         n_bins: int) -> None:
-        """Amplitude of narrow line ``k`` from its excess power ``(m, C)`` in the ``m``
-        events that carry it.
+        """Amplitude of slot ``k`` from the line's excess power ``(m, C)`` in the ``m``
+        events that carry it, over ``n_bins`` bins whose Gaussian power is ``gauss``
+        ``(C,)``.
 
         Per channel the median amplitude; the event's deviation from it (mean over
         channels of the log amplitude's) is drawn from its quantile table, not from a
         log-normal: with amplitudes uniform in 1 +- 0.5 the log-normal of the same spread
-        put the mean power of the events carrying the line 0.5-1 dB high. The table has
-        unit standard deviation and the spread ``exp(log_amp_jitter)`` is at most
-        :attr:`max_amp_jitter`, so the width stays bounded as before.
-
-        ``gauss`` ``(C,)`` is the Gaussian power over the line's ``n_bins`` bins: the
-        scatter that the noise adds to each measured power is taken out of the spread.
-        For line power ``P`` its variance is ``2 P g + n_bins g^2``, i.e.
-        ``g / 2P + n_bins g^2 / 4P^2`` in the log amplitude (the median over events and
-        channels, ``1 / C`` of it in the channel mean).
+        put the mean power of the events carrying the line 0.5 dB high. The scatter the
+        Gaussian noise adds to each measured power (variance ``2 P g + n_bins g^2`` for
+        line power ``P``, i.e. ``g / 2P + n_bins g^2 / 4P^2`` in the log amplitude,
+        ``1 / C`` of it in the channel mean) is taken out of the table by shrinking it
+        about its median.
         """
         p = excess.double().clamp_min(1e-12)
-        log_amp = (2.0 * p.sqrt() / self.n_samples).log()                 # cos amplitude
+        amp = 2.0 * p.sqrt() / self.n_samples                              # cos amplitude
+        log_amp = amp.log()
         centre = log_amp.median(0).values                                  # (C,)
         deviation = (log_amp - centre).mean(1)                             # (m,)
-        deviation = deviation - deviation.median()
+        g = gauss.double()[None]
+        noise_var = float((g / (2 * p) + n_bins * (g / p) ** 2 / 4).mean()) / p.shape[1]
         total_var = float(deviation.var()) if deviation.numel() > 1 else 0.0
-        ratio = gauss.double()[None] / p.clamp_min(gauss.double()[None])    # g / P <= 1
-        noise_var = float((ratio / 2 + n_bins * ratio**2 / 4).median()) / p.shape[1]
-        true_sd = math.sqrt(max(total_var - noise_var, 0.0))
-        spread = min(max(true_sd, 0.02), self.max_amp_jitter)
-        unit = deviation / math.sqrt(total_var) if total_var > 0 else deviation
+        shrink = math.sqrt(max(0.0, 1.0 - noise_var / total_var)) if total_var > 0 else 0.0
+        spread = min(max(shrink * math.sqrt(total_var), 0.02), self.max_amp_jitter)
+        table = quantile_knots(shrink * (deviation - deviation.median()), self.n_amp_knots)
         self.log_amp.data[k] = centre.float()
         self.log_amp_jitter.data[k] = math.log(spread)
-        self.log_amp_quantiles[k] = quantile_knots(unit, self.n_amp_knots)
+        self.log_amp_quantiles[k] = table / spread
         self.amp_table[k] = 1.0
 
     def add_to(self, traces: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
