@@ -13,8 +13,6 @@ import math
 import torch
 from torch import nn
 
-from .quantile_map import quantile_knots, quantile_table_draw
-
 __all__ = ["Lines", "bernoulli_gate"]
 
 
@@ -51,8 +49,6 @@ class Lines(nn.Module):
     #: exp(0.7) ~ 2 per standard deviation). A larger fitted spread means the "line" is
     #: something else (a burst); left unbounded it gives log-normal tails of volts.
     max_amp_jitter: float = 0.7
-    #: Knots of the amplitude quantile tables.
-    n_amp_knots: int = 33
 
     def __init__(self, n_channels: int, n_samples: int, sampling_rate: float,
                  max_lines: int = 8) -> None:
@@ -68,11 +64,6 @@ class Lines(nn.Module):
         self.phase = nn.Parameter(torch.zeros(k, n_channels))
         self.logit = nn.Parameter(torch.full((k,), -4.0))
         self.log_amp_jitter = nn.Parameter(torch.full((k,), math.log(0.1)))
-        #: per slot, the event's log amplitude relative to ``log_amp``, in units of the
-        #: spread ``exp(log_amp_jitter)``, at probabilities ``linspace(0, 1, K)``
-        self.register_buffer("log_amp_quantiles", torch.zeros(k, self.n_amp_knots))
-        #: 1 where a slot draws its amplitude from the quantile table, 0: log-normal
-        self.register_buffer("amp_table", torch.zeros(k))
 
     @property
     def bin_width(self) -> float:
@@ -127,6 +118,7 @@ class Lines(nn.Module):
             if present.sum() < 2:
                 continue
             p = power[present][:, :, lo:hi].sum(-1) - gauss[:, lo:hi].sum(-1)  # (m, C)
+            amp = 2.0 * p.clamp_min(1e-12).sqrt() / self.n_samples     # cos amplitude
             # Frequency refinement from the power-weighted bin centroid.
             w = power[present][:, :, lo:hi].mean((0, 1))
             centroid = float((w * torch.arange(lo, hi, dtype=w.dtype)).sum() / w.sum())
@@ -134,7 +126,9 @@ class Lines(nn.Module):
             self.base_freq[k] = centroid * self.bin_width
             self.active[k] = 1.0
             self.freq_shift.data[k] = 0.0
-            self._set_amplitudes(k, p, gauss[:, lo:hi].sum(-1), hi - lo)
+            self.log_amp.data[k] = amp.median(0).values.log().float()
+            self.log_amp_jitter.data[k] = math.log(min(max(float(amp.log().std(0).mean()),
+                                                           0.02), self.max_amp_jitter))
             self.phase.data[k] = torch.angle(cross).float()
             self.logit.data[k] = math.log(occupancy / (1 - occupancy))
         self._initialize_bands(spec, power, gauss, excess, passband, chosen, band_threshold,
@@ -181,6 +175,7 @@ class Lines(nn.Module):
             idx = torch.nonzero(present, as_tuple=True)[0]
             cols = a + best[idx]
             p = power[idx, :, cols] - gauss[:, cols].T                   # (m, C)
+            amp = 2.0 * p.clamp_min(1e-12).sqrt() / self.n_samples
             cross = (spec[idx, :, cols] * spec[idx, :1, cols].conj())
             cross = (cross / cross.abs().clamp_min(1e-30)).mean(0)       # (C,)
             occupancy = float(present.double().mean().clamp(1e-3, 1 - 1e-3))
@@ -189,40 +184,11 @@ class Lines(nn.Module):
             self.active[k] = 1.0
             self.freq_shift.data[k] = 0.0
             self.log_freq_jitter.data[k] = math.log(max((hi - lo + 1) / math.sqrt(12.0), 0.05))
-            self._set_amplitudes(k, p, gauss[:, cols].T.median(0).values, 1)
+            self.log_amp.data[k] = amp.median(0).values.log().float()
+            self.log_amp_jitter.data[k] = math.log(min(max(float(amp.log().std(0).mean()),
+                                                           0.02), self.max_amp_jitter))
             self.phase.data[k] = torch.angle(cross).float()
             self.logit.data[k] = math.log(occupancy / (1 - occupancy))
-
-    def _set_amplitudes(self, k: int, excess: torch.Tensor, gauss: torch.Tensor,
-                        n_bins: int) -> None:
-        """Amplitude of slot ``k`` from the line's excess power ``(m, C)`` in the ``m``
-        events that carry it, over ``n_bins`` bins whose Gaussian power is ``gauss``
-        ``(C,)``.
-
-        Per channel the median amplitude; the event's deviation from it (mean over
-        channels of the log amplitude's) is drawn from its quantile table, not from a
-        log-normal: with amplitudes uniform in 1 +- 0.5 the log-normal of the same spread
-        put the mean power of the events carrying the line 0.5 dB high. The scatter the
-        Gaussian noise adds to each measured power (variance ``2 P g + n_bins g^2`` for
-        line power ``P``, i.e. ``g / 2P + n_bins g^2 / 4P^2`` in the log amplitude,
-        ``1 / C`` of it in the channel mean) is taken out of the table by shrinking it
-        about its median.
-        """
-        p = excess.double().clamp_min(1e-12)
-        amp = 2.0 * p.sqrt() / self.n_samples                              # cos amplitude
-        log_amp = amp.log()
-        centre = log_amp.median(0).values                                  # (C,)
-        deviation = (log_amp - centre).mean(1)                             # (m,)
-        g = gauss.double()[None]
-        noise_var = float((g / (2 * p) + n_bins * (g / p) ** 2 / 4).mean()) / p.shape[1]
-        total_var = float(deviation.var()) if deviation.numel() > 1 else 0.0
-        shrink = math.sqrt(max(0.0, 1.0 - noise_var / total_var)) if total_var > 0 else 0.0
-        spread = min(max(shrink * math.sqrt(total_var), 0.02), self.max_amp_jitter)
-        table = quantile_knots(shrink * (deviation - deviation.median()), self.n_amp_knots)
-        self.log_amp.data[k] = centre.float()
-        self.log_amp_jitter.data[k] = math.log(spread)
-        self.log_amp_quantiles[k] = table / spread
-        self.amp_table[k] = 1.0
 
     def add_to(self, traces: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         """Add the line signals to traces ``(n, C, T)`` in place (sampling, no autograd);
@@ -237,13 +203,7 @@ class Lines(nn.Module):
         k = slots.numel()
         gate = bernoulli_gate(self.logit[slots], n, generator)                       # (n, k)
         theta = 2 * math.pi * torch.rand(n, k, generator=generator, device=dev)
-        table = self.amp_table[slots] > 0
-        if bool(table.any()):
-            u = torch.rand(n, k, generator=generator, device=dev)
-            jitter = torch.where(table, quantile_table_draw(self.log_amp_quantiles[slots], u),
-                                 torch.special.ndtri(u.clamp(1e-7, 1 - 1e-7)))
-        else:  # files written before the tables: their log-normal, the same draws
-            jitter = torch.randn(n, k, generator=generator, device=dev)
+        jitter = torch.randn(n, k, generator=generator, device=dev)
         fjit = torch.randn(n, k, generator=generator, device=dev)
         freq = self.base_freq[slots] + (self.freq_shift[slots]
                                         + self.log_freq_jitter[slots].exp() * fjit) \
