@@ -104,8 +104,9 @@ def select_components(model: Any, train: torch.Tensor, val: torch.Tensor, sampli
     on fresh ones: every candidate is scored on draw 0, and the best one is dropped only
     if its mean over draws ``1 .. SELECTION_DRAWS - 1`` is also lower than the current
     model's on the same draws by more than :data:`DROP_MARGIN` (the screening's pick
-    would otherwise carry the luck of its draw); otherwise the search stops. Draw ``k`` uses the same generator seed
-    and comparison seed for every candidate (common random numbers). Components
+    would otherwise carry the luck of its draw); otherwise the search stops. Draw ``k``
+    uses the same generator seed and comparison seed for every candidate (common random
+    numbers). Components
     that the model reports as inert (``inert_components()``: fitted, found nothing) are
     not tried: switching them off changes no event.
 
