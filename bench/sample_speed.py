@@ -10,7 +10,13 @@ training steps: sampling speed does not depend on training), then sampled on the
   (``--nuradio-python /path/to/python``) through a small timing snippet;
 - the floors: ``numpy.random.default_rng().standard_normal((n, 4, 2048), dtype=float32)``
   and ``torch.randn(n, 4, 2048)`` (the "x randn" column: events/s over torch.randn's,
-  i.e. the time-equivalent of drawing the same number of standard normals).
+  i.e. the time-equivalent of drawing the same number of standard normals; both run on
+  one thread whatever the thread count).
+
+With more than one torch thread, ``NoiseGenerator`` draws its blocks of events in that
+many worker threads (its ``workers``, :mod:`rnognoise.threads`); each kind is then also
+timed with one worker (``, 1 worker``: the blocks one after the other, each with the
+intra-op threads), for the ratio in the same run.
 
 The floors and the generators are timed in ``--repeats`` interleaved rounds (best of
 each), so that a change of the machine's load hits them alike; "cpu x randn" is the
@@ -136,8 +142,13 @@ def time_generators(n: int, repeats: int, quick: bool, kinds: list[str] | None
         "rng floor (numpy float32)": lambda: np.random.default_rng(0).standard_normal(
             (n, N_CH, N_SAMPLES), dtype=np.float32),
         "torch.randn float32": lambda: torch.randn(n, N_CH, N_SAMPLES)}
+    from rnognoise.generator import NoiseGenerator
+
     for kind, gen in fitted_generators(quick, kinds).items():
         fns[f"rnognoise {kind}"] = lambda g=gen: g.sample(n, seed=0)
+        if getattr(gen, "workers", 1) > 1:  # the same model, its blocks drawn one by one
+            serial = NoiseGenerator(gen.model, {}, torch.device("cpu"), workers=1)
+            fns[f"rnognoise {kind}, 1 worker"] = lambda g=serial: g.sample(n, seed=0)
     return interleaved(fns, repeats)
 
 

@@ -36,7 +36,7 @@ import torch
 from .errors import ModelFileError, NonFiniteOutputError, UnphysicalOutputError
 
 __all__ = ["MIN_EVENTS_FOR_RMS", "PEAK_FACTOR", "RMS_FACTOR", "Envelope", "EnvelopeGuard",
-           "check_output"]
+           "OutputNorms", "check_output", "output_norms"]
 
 #: Largest allowed ratio (either way) of sampled to training RMS per channel.
 RMS_FACTOR = 1.5
@@ -97,6 +97,36 @@ class Envelope:
         return np.maximum(PEAK_FACTOR * self.peak_volts, self.adc_range_volts or 0.0)
 
 
+@dataclass(frozen=True)
+class OutputNorms:
+    """What the checks need of a batch of model output ``(n, C, T)``.
+
+    Attributes
+    ----------
+    l2 : torch.Tensor
+        ``(C,)`` per-channel 2-norm over the batch (NaN/inf when any sample is).
+    peak : torch.Tensor or None
+        ``(C,)`` per-channel largest ``|value|`` (None: not computed).
+    n_events, n_samples : int
+        Batch size and trace length.
+    """
+
+    l2: torch.Tensor
+    peak: torch.Tensor | None
+    n_events: int
+    n_samples: int
+
+
+def output_norms(normalized: torch.Tensor, peak: bool = True) -> OutputNorms:
+    """:class:`OutputNorms` of ``normalized`` ``(n, C, T)``: two reductions (one without
+    ``peak``). Pure, so it can run where the batch was made (a worker thread)."""
+    # per trace along the contiguous last axis, then over events: several times faster
+    # than one reduction over the axes (0, 2)
+    l2 = torch.linalg.vector_norm(torch.linalg.vector_norm(normalized, 2, dim=-1), 2, dim=0)
+    peaks = torch.linalg.vector_norm(normalized, math.inf, dim=(0, 2)) if peak else None
+    return OutputNorms(l2, peaks, int(normalized.shape[0]), int(normalized.shape[2]))
+
+
 class EnvelopeGuard:
     """Compares batches of sampled volts with an :class:`Envelope` (one per sampling call).
 
@@ -118,25 +148,22 @@ class EnvelopeGuard:
         self._count = 0
         self._events = 0
 
-    def check(self, normalized: torch.Tensor, scale: torch.Tensor,
-              norms: torch.Tensor | None = None) -> str | None:
+    def check(self, norms: OutputNorms, scale: torch.Tensor) -> str | None:
         """Describe the first way a batch leaves the envelope, or None.
 
         Parameters
         ----------
-        normalized : torch.Tensor
-            ``(n, C, T)`` model output before the conversion to volts, i.e.
-            ``(volts - offset) / scale``: RMS and peak are taken about the channel's
-            offset, as in the training envelope.
+        norms : OutputNorms
+            :func:`output_norms` of the batch ``(n, C, T)`` of model output before the
+            conversion to volts, i.e. ``(volts - offset) / scale``: RMS and peak are
+            taken about the channel's offset, as in the training envelope.
         scale : torch.Tensor
             ``(C,)`` volts per normalised unit.
-        norms : torch.Tensor, optional
-            Per-channel 2-norms of ``normalized``, if already computed.
         """
-        if norms is None:
-            norms = torch.linalg.vector_norm(normalized, 2, dim=(0, 2))
-        norms = norms * scale
-        peaks = torch.linalg.vector_norm(normalized, math.inf, dim=(0, 2)) * scale
+        if norms.peak is None:
+            raise ValueError("the envelope check needs the batch's peaks")
+        l2 = norms.l2 * scale
+        peaks = norms.peak * scale
         over = peaks > self._limit
         if bool(over.any()):
             k = int(torch.argmax((peaks / self._limit) * over))
@@ -145,9 +172,9 @@ class EnvelopeGuard:
                     f"beyond {PEAK_FACTOR:g} x the training peak "
                     f"({self.envelope.peak_volts[k]:.3g} V)"
                     + (f" and the ADC range ({adc:.3g} V)" if adc else ""))
-        self._sumsq += norms.double().square().cpu().numpy()
-        self._count += normalized.shape[0] * normalized.shape[2]
-        self._events += normalized.shape[0]
+        self._sumsq += l2.double().square().cpu().numpy()
+        self._count += norms.n_events * norms.n_samples
+        self._events += norms.n_events
         if self._events < MIN_EVENTS_FOR_RMS:
             return None
         rms = np.sqrt(self._sumsq / self._count)
@@ -163,14 +190,15 @@ class EnvelopeGuard:
         return None
 
 
-def check_output(normalized: torch.Tensor, scale: torch.Tensor, guard: EnvelopeGuard | None,
+def check_output(norms: OutputNorms, scale: torch.Tensor, guard: EnvelopeGuard | None,
                  action: str, source: str) -> str | None:
     """Check a batch of model output for NaN/inf and, with a guard, the envelope.
 
     Parameters
     ----------
-    normalized : torch.Tensor
-        ``(n, C, T)`` model output before the conversion to volts.
+    norms : OutputNorms
+        :func:`output_norms` of the batch ``(n, C, T)`` of model output before the
+        conversion to volts (peaks needed with a guard).
     scale : torch.Tensor
         ``(C,)`` volts per normalised unit.
     guard : EnvelopeGuard or None
@@ -188,18 +216,14 @@ def check_output(normalized: torch.Tensor, scale: torch.Tensor, guard: EnvelopeG
     Raises
     ------
     NonFiniteOutputError
-        NaN/inf samples (one reduction, reused by the envelope check).
+        NaN/inf samples.
     UnphysicalOutputError
         With ``action="raise"``, a batch outside the envelope.
     """
-    # per trace along the contiguous last axis, then over events: several times faster
-    # than one reduction over the axes (0, 2)
-    norms = torch.linalg.vector_norm(torch.linalg.vector_norm(normalized, 2, dim=-1), 2, dim=0)
-    if not bool(torch.isfinite(norms).all()):
+    if not bool(torch.isfinite(norms.l2).all()):
         raise NonFiniteOutputError(source, "the model produced NaN/inf samples; the model "
                                    "file is unusable")
-    problem = None if guard is None or action == "ignore" else guard.check(normalized, scale,
-                                                                           norms)
+    problem = None if guard is None or action == "ignore" else guard.check(norms, scale)
     if problem is None:
         return None
     what = f"sampled noise leaves the physical envelope of the training data: {problem}"

@@ -24,7 +24,7 @@ import torch
 
 from . import sample_args as args
 from .core.device import autocast, check_precision, resolve_device, to_host
-from .envelope_guard import Envelope, EnvelopeGuard, check_output
+from .envelope_guard import Envelope, EnvelopeGuard, OutputNorms, check_output, output_norms
 from .errors import (
     ConfigError,
     PhysicalEnvelopeWarning,
@@ -34,6 +34,7 @@ from .modelfile import load_model
 from .stitching import StitchPlan, check_band, plan_resample, plan_stitch, random_crop
 from .stitching import resample as resample_traces
 from .stitching import stitch as stitch_draws
+from .threads import default_workers, ordered_map
 
 if TYPE_CHECKING:
     from .conditions import EncodedConditions
@@ -71,6 +72,11 @@ class NoiseGenerator:
     precision : {"fp32", "bf16", "fp16"}
         Autocast dtype for the model's networks while sampling; spectral parts (FFTs,
         the random-phase sampler) stay float32. Default float32 throughout.
+    workers : int, optional
+        Threads that draw blocks of events at once (:mod:`rnognoise.threads`); the
+        noise does not depend on it. Default: on the CPU torch's thread count
+        (``OMP_NUM_THREADS``, ``torch.set_num_threads``) bounded by the cores the
+        process may use, i.e. 1 in a one-core cluster job; 1 on an accelerator.
 
     Attributes
     ----------
@@ -92,7 +98,7 @@ class NoiseGenerator:
     """
 
     def __init__(self, model: Any, metadata: dict[str, Any], device: torch.device,
-                 precision: str = "fp32") -> None:
+                 precision: str = "fp32", workers: int | None = None) -> None:
         self.model = model.to(device).eval()
         self.metadata = metadata
         self.path: str | None = None
@@ -105,6 +111,7 @@ class NoiseGenerator:
         self.kind = model.kind
         self.conditional = bool(getattr(model, "condition_names", None))
         self.envelope = Envelope.from_metadata(metadata, self.n_channels, "<model>")
+        self.workers = default_workers(device) if workers is None else int(workers)
         self._warned = False
         self._band: dict[float, None] = {}
 
@@ -126,8 +133,10 @@ class NoiseGenerator:
 
     @classmethod
     def load(cls, path: str | os.PathLike[str], device: str = "auto",
-             precision: str = "fp32") -> NoiseGenerator:
+             precision: str = "fp32", workers: int | None = None) -> NoiseGenerator:
         """Load a model file (safetensors + JSON metadata; nothing is unpickled).
+
+        ``device``, ``precision`` and ``workers`` as in the constructor.
 
         Raises
         ------
@@ -137,7 +146,7 @@ class NoiseGenerator:
         dev = resolve_device(device)
         model, metadata = load_model(path, device=dev)
         Envelope.from_metadata(metadata, len(model.layout.channels), os.fspath(path))
-        generator = cls(model, metadata, dev, precision)
+        generator = cls(model, metadata, dev, precision, workers)
         generator.path = os.fspath(path)
         return generator
 
@@ -368,39 +377,48 @@ class NoiseGenerator:
             shape[0] if shape[1] is None else shape[1].n_in, self.n_samples)
         guard = (EnvelopeGuard(self.envelope, self.channels, self.device)
                  if self.envelope is not None and on_unphysical != "ignore" else None)
-        gen = torch.Generator(device=self.device)
-        for block in range(start // size, (start + n - 1) // size + 1):
-            first = block * size
-            a, b = max(start, first) - first, min(start + n, first + size) - first
-            if per_event:
-                rows = np.clip(np.arange(first, first + size) - start, 0, n - 1)
-                cond = args.take(encoded, rows)
-            elif self.conditional:
-                rng = np.random.default_rng(_torch_seed(entropy, (stream, block, 1)))
-                cond = self.model.encode_conditions(condition, size, rng, source=self.path or "condition")
-            else:
-                cond = None
-            lo = first + a - start
-            if not generate:
+        def jobs() -> Iterator[tuple[int, int, int, int, Any]]:
+            for block in range(start // size, (start + n - 1) // size + 1):
+                first = block * size
+                a, b = max(start, first) - first, min(start + n, first + size) - first
+                if per_event:
+                    rows = np.clip(np.arange(first, first + size) - start, 0, n - 1)
+                    cond = args.take(encoded, rows)
+                elif self.conditional:
+                    rng = np.random.default_rng(_torch_seed(entropy, (stream, block, 1)))
+                    cond = self.model.encode_conditions(condition, size, rng,
+                                                        source=self.path or "condition")
+                else:
+                    cond = None
+                yield block, first + a - start, a, b, cond
+
+        if not generate:
+            for _, lo, a, b, cond in jobs():
                 yield lo, lo + b - a, None, cond and args.take(cond, np.arange(a, b))
-                continue
-            gen.manual_seed(_torch_seed(entropy, (stream, block)))
+            return
+
+        def draw(job: tuple[int, int, int, int, Any]) -> tuple[Any, OutputNorms, np.ndarray]:
+            gen = torch.Generator(device=self.device)
+            gen.manual_seed(_torch_seed(entropy, (stream, job[0])))
             with torch.inference_mode():
-                normalized = self.model.saturate_(self._generate(size, gen, plan, cond).float())
-                self._check(normalized, guard, on_unphysical)
-                part = to_host(self.model.to_volts_(normalized)[a:b]).numpy()
+                normalized = self.model.saturate_(self._generate(size, gen, plan, job[4]).float())
+                norms = output_norms(normalized, peak=guard is not None)
+                part = to_host(self.model.to_volts_(normalized)[job[2]:job[3]]).numpy()
             if shape is not None and shape[1] is not None:
                 part = resample_traces(part, shape[1])
-            yield lo, lo + b - a, part, None
+            return job, norms, part
 
-    def _check(self, normalized: torch.Tensor, guard: EnvelopeGuard | None,
-               action: str) -> None:
-        """NaN/inf and the physical envelope (:func:`~rnognoise.envelope_guard.check_output`)."""
-        message = check_output(normalized, self.model.norm_scale, guard, action,
-                               self.path or "<model>")
-        if message is not None and not self._warned:
-            self._warned = True
-            warnings.warn(message, PhysicalEnvelopeWarning, stacklevel=4)
+        # blocks are drawn ahead in worker threads (:attr:`workers`) and checked in order
+        # here: the envelope check accumulates over blocks
+        n_blocks = (start + n - 1) // size - start // size + 1
+        for (_, lo, a, b, _), norms, part in ordered_map(draw, jobs(),
+                                                         min(self.workers, n_blocks)):
+            message = check_output(norms, self.model.norm_scale, guard, on_unphysical,
+                                   self.path or "<model>")
+            if message is not None and not self._warned:
+                self._warned = True
+                warnings.warn(message, PhysicalEnvelopeWarning, stacklevel=3)
+            yield lo, lo + b - a, part, None
 
     def _resample_plan(self, n_out: int, sampling_rate: float | None) -> ResamplePlan | None:
         if sampling_rate is None:

@@ -78,6 +78,17 @@ def test_first_events_do_not_depend_on_n_batch_size_or_chunks(gen):
     assert not np.array_equal(gen.sample(3, seed=43), full[:3])
 
 
+def test_the_noise_does_not_depend_on_the_number_of_worker_threads(data):
+    meta = {"provenance": {"envelope": _envelope(data)}}
+    serial = NoiseGenerator(_baseline(data), meta, torch.device("cpu"), workers=1)
+    parallel = NoiseGenerator(_baseline(data), meta, torch.device("cpu"), workers=3)
+    n = 5 * BLOCK_EVENTS + 17
+    full = serial.sample(n, seed=9, stream=2)
+    np.testing.assert_array_equal(parallel.sample(n, seed=9, stream=2), full)
+    parts = list(parallel.iter_samples(n - 40, seed=9, stream=2, start=40, batch_size=300))
+    np.testing.assert_array_equal(np.concatenate(parts), full[40:])
+
+
 def test_seed_stream_and_start_are_checked(gen):
     for kwargs in ({"stream": -1}, {"start": -5}, {"stream": 1.5}, {"seed": -3},
                    {"batch_size": 0}, {"on_unphysical": "shout"}):
@@ -187,6 +198,19 @@ def test_cli_stream_and_start_continue_one_file(data, tmp_path, capsys):
         np.testing.assert_array_equal(fb["events/event_number"][()], np.arange(100, 300))
         assert json.loads(w["traces"].attrs["dims"]) == ["event", "channel", "sample"]
         assert (int(w.attrs["stream"]), int(fb.attrs["start"])) == (2, 100)
+    # the same events whatever the number of threads
+    before = torch.get_num_threads()
+    try:
+        for threads in (1, 3):
+            one = tmp_path / f"t{threads}.h5"
+            assert main(["sample", str(path), "-n", "300", "--seed", "3", "--stream", "2",
+                         "--threads", str(threads), "--out", str(one), "-q"]) == 0
+            with h5py.File(whole) as w, h5py.File(one) as f:
+                np.testing.assert_array_equal(f["traces"][()], w["traces"][()])
+    finally:
+        torch.set_num_threads(before)
+    assert main(["sample", str(path), "-n", "3", "--threads", "-1", "--out",
+                 str(tmp_path / "x.h5"), "-q"]) == 2
     gen = NoiseGenerator.load(path, device="cpu")
     with h5py.File(whole) as w:
         np.testing.assert_array_equal(w["traces"][()], gen.sample(300, seed=3, stream=2))

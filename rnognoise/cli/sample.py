@@ -55,6 +55,10 @@ def add_parser(sub: argparse._SubParsersAction, parents: list[argparse.ArgumentP
     p.add_argument("--device", default="auto",
                    help="auto (a CUDA GPU when there is one, else the CPU), cpu or cuda; "
                    "CPU and GPU draw different (equally valid) noise for the same seed")
+    p.add_argument("--threads", type=int, default=0,
+                   help="CPU threads; blocks of events are drawn in this many at once "
+                   "(default 0: torch's, i.e. OMP_NUM_THREADS or the cores). The noise "
+                   "does not depend on it")
     p.add_argument("--precision", default="fp32", choices=["fp32", "bf16", "fp16"],
                    help="autocast dtype of the model's networks (spectral parts stay "
                    "float32; default fp32)")
@@ -157,9 +161,15 @@ def run(args: argparse.Namespace) -> int:
     for name in ("stream", "start"):
         if getattr(args, name) < 0:
             raise ConfigError(f"--{name} must be >= 0, got {getattr(args, name)}")
+    if args.threads < 0:
+        raise ConfigError(f"--threads must be >= 0, got {args.threads}")
     check_writable(args.out, force=args.force)
+    import torch
+
     from ..generator import NoiseGenerator  # torch is imported only when needed
 
+    if args.threads:
+        torch.set_num_threads(args.threads)
     generator = NoiseGenerator.load(args.model, device=args.device)
     generator.precision = args.precision  # one of the parser's choices
     check_size(generator, args.events, args.out, force_large=args.force_large)

@@ -20,7 +20,7 @@ import torch
 
 from ..core import LoopConfig, LoopResult, TrainingLoop
 from ..core.loop import DistributedComm
-from ..envelope_guard import Envelope, EnvelopeGuard
+from ..envelope_guard import Envelope, EnvelopeGuard, output_norms
 from ..errors import PoorFitError
 from ..logs import get_logger, log_event
 from ..models import NoiseModel, get_model_class
@@ -154,7 +154,7 @@ def _envelope_check(part: FitPart, train: torch.Tensor, ctx: PartContext) -> str
     with torch.no_grad():
         for a in range(0, n, 500):
             drawn = model.saturate_(model.generate(min(500, n - a), gen).to(train.device))
-            finding = guard.check(drawn, scale)
+            finding = guard.check(output_norms(drawn), scale)
             if finding:
                 break
     if finding:
