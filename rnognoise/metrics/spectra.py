@@ -7,6 +7,7 @@ project). Power spectral densities are one-sided, V^2/Hz.
 from __future__ import annotations
 
 import numpy as np
+from scipy.ndimage import median_filter
 
 from ..dsp import welch_psd
 from ._common import as_traces, bootstrap_weights, warn_small
@@ -57,9 +58,19 @@ def event_psd(traces: np.ndarray, sampling_rate: float, *, nperseg: int = 256,
     return freqs, out
 
 
+#: Narrowest feature of a spectrum that counts as band, Hz: narrower peaks (CW lines,
+#: carriers) are taken out by a running median of this width before the band is found.
+LINE_WIDTH_HZ = 60e6
+
+
 def find_passband(frequencies: np.ndarray, mean_psd: np.ndarray, *,
                   within_db: float = 10.0, min_hz: float = 20e6) -> tuple[float, float]:
     """Contiguous frequency range around the maximum where the mean PSD is within ``within_db``.
+
+    The channel-averaged profile is first passed through a running median over
+    :data:`LINE_WIDTH_HZ` (at least 5 bins): a CW line or carrier far above the noise
+    (in a quarter of the events at twice the noise RMS, it is the mean PSD's maximum) does
+    not become the band, while the edges of the signal chain's band stay where they are.
 
     Parameters
     ----------
@@ -92,6 +103,11 @@ def find_passband(frequencies: np.ndarray, mean_psd: np.ndarray, *,
         psd = np.where(low, 0.0, psd)
     norm = psd / np.maximum(psd.max(axis=-1, keepdims=True), np.finfo(float).tiny)
     profile = norm.mean(axis=0)
+    f = np.asarray(frequencies, dtype=np.float64)
+    step = float(np.median(np.diff(f))) if f.size > 1 else 0.0
+    width = max(5, int(round(LINE_WIDTH_HZ / step)) if step > 0 else 5) | 1
+    if profile.size > width:
+        profile = median_filter(profile, size=width, mode="nearest")
     above = profile >= profile.max() * 10.0 ** (-within_db / 10.0)
     peak = int(np.argmax(profile))
     below = np.flatnonzero(~above)
