@@ -15,7 +15,7 @@ import scipy.fft
 import torch
 from torch import nn
 
-__all__ = ["OUTLIER_POWER", "CrossSpectrum", "SpectralSampler", "estimate_cross_spectrum",
+__all__ = ["LEAKAGE_FLOOR", "OUTLIER_POWER", "CrossSpectrum", "SpectralSampler", "estimate_cross_spectrum",
            "irfft"]
 
 
@@ -52,6 +52,25 @@ def _cross_products(spec: torch.Tensor) -> torch.Tensor:
     real_part = torch.bmm(re, re.transpose(1, 2)) + torch.bmm(im, im.transpose(1, 2))
     imag_part = torch.bmm(im, re.transpose(1, 2)) - torch.bmm(re, im.transpose(1, 2))
     return torch.complex(real_part, imag_part)
+
+
+#: Leakage of an outlier into a neighbouring bin, as a fraction of the Gaussian power,
+#: below which the neighbour counts in the coherence of the Gaussian part.
+LEAKAGE_FLOOR = 0.01
+
+
+def _near_outliers(ratio: torch.Tensor, outlier_power: float) -> torch.Tensor:
+    """``(n, F)`` True where a bin is an outlier (``ratio > outlier_power``) or within the
+    leakage reach ``sqrt(ratio / (pi^2 LEAKAGE_FLOOR))`` bins of one, from power ratios
+    ``(n, F)`` to the Gaussian level: a dilation with a radius per outlier, as two running
+    maxima (the reach from below, ``max_{f' <= f} r(f') + f' - f``, and from above)."""
+    radius = torch.where(ratio > outlier_power,
+                         (ratio / (math.pi ** 2 * LEAKAGE_FLOOR)).sqrt(),
+                         torch.full_like(ratio, -math.inf))
+    idx = torch.arange(ratio.shape[-1], dtype=ratio.dtype, device=ratio.device)
+    from_below = torch.cummax(radius + idx, dim=-1).values - idx
+    from_above = torch.cummax((radius - idx).flip(-1), dim=-1).values.flip(-1) + idx
+    return (from_below >= 0) | (from_above >= 0)
 
 
 class CrossSpectrum:
@@ -95,14 +114,22 @@ class CrossSpectrum:
     def update_trimmed(self, traces: torch.Tensor, outlier_power: float = OUTLIER_POWER) -> None:
         """Second pass: add a batch ``(n, C, T)`` to the coherence of the Gaussian part.
 
-        In each bin only the events whose power stays below ``outlier_power`` times the
-        bin's Gaussian mean power (:meth:`gaussian_power`) in every channel count: a line
-        or carrier coherent across channels in a minority of events would otherwise give
-        every event's Gaussian noise its coherence.
+        In each bin only the events count that have no outlier there or near enough to
+        leak into it: an outlier is a bin whose power exceeds ``outlier_power`` times
+        the bin's Gaussian mean power (:meth:`gaussian_power`) in any channel, and an
+        outlier ``R`` times the Gaussian level leaks (a line between two bins of an
+        unwindowed transform falls off as ``1 / (pi dk)^2`` in power) more than
+        :data:`LEAKAGE_FLOOR` of the Gaussian power into the bins within
+        ``dk = sqrt(R / (pi^2 LEAKAGE_FLOOR))``, which are left out as well. A line or
+        carrier coherent across channels in a minority of events would otherwise give
+        every event's Gaussian noise its coherence, in its own bin and, through the
+        leakage, in the bins around it (a carrier at twice the noise RMS in a quarter of
+        the events had halved the lag-0 correlation of two channels' quiet noise).
         """
         level = self.gaussian_power()                                     # (F, C)
         spec = torch.fft.rfft(traces.double(), dim=-1).permute(0, 2, 1)  # (n, F, C)
-        keep = (spec.abs().square() <= outlier_power * level).all(-1)     # (n, F)
+        ratio = (spec.abs().square() / level.clamp_min(1e-300)).amax(-1)  # (n, F)
+        keep = ~_near_outliers(ratio, outlier_power)
         self.trimmed_sum += _cross_products(spec * keep[..., None])
         self.trimmed_count += keep.sum(0, dtype=torch.float64)
 
