@@ -7,6 +7,10 @@ Data sets (``--sets``):
 - ``unmodelled`` — the default plus bursts, chirps, pulse trains and spectral breathing
   (:mod:`rnognoise.simulate.unmodelled`), which no component names;
 - ``glitches`` — the default plus 64-sample glitches (no component names them either);
+- ``nuradio`` — noise built with NuRadioMC's tools (``bench/nuradio_set.py``): the same
+  kinds of features as the embedded simulator (a signal chain, sky noise coherent across
+  channels, a per-event gain, CW carriers of varying amplitude, rare impulses, ADC
+  quantisation) made by other code with other details; needs NuRadioMC;
 - ``st24`` — the public real station-24 forced-trigger sample (100 events of one surface
   channel, ``../shared/realdata``): too small for the classifier test (n/a), scored by
   the other rows.
@@ -67,6 +71,10 @@ def load_set(name: str, n_events: int, seed: int) -> TraceSet:
         return simulate_noise(n_events, config=cfg, seed=seed)
     if name == "glitches":
         return simulate_noise(n_events, config=SimulationConfig(glitches=True), seed=seed)
+    if name == "nuradio":
+        from nuradio_set import nuradio_noise
+
+        return nuradio_noise(n_events, seed=seed)
     if name == "st24":
         return read_traces(REALDATA / "rnog_st24_forced_trigger_noise_100ev.npz")
     raise SystemExit(f"unknown set {name!r}")
