@@ -377,6 +377,7 @@ class NoiseGenerator:
             shape[0] if shape[1] is None else shape[1].n_in, self.n_samples)
         guard = (EnvelopeGuard(self.envelope, self.channels, self.device)
                  if self.envelope is not None and on_unphysical != "ignore" else None)
+
         def jobs() -> Iterator[tuple[int, int, int, int, Any]]:
             for block in range(start // size, (start + n - 1) // size + 1):
                 first = block * size
