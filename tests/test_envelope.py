@@ -61,7 +61,7 @@ def test_per_event_gain_spread_is_learned_without_the_estimator_noise():
     # the deconvolved envelope: its common-mode log power spread is the true 2 sigma,
     # not 2 sigma plus the scatter of a 256-sample power estimate
     band, _ = model.generator.envelope.draw(4000, torch.Generator().manual_seed(1))
-    assert band.mean((1, 2)).std().item() == pytest.approx(2 * sigma, rel=0.2)
+    assert band.mean((1, 2)).std().item() == pytest.approx(2 * sigma, rel=0.08)
     without = _model(data, **NOTHING_LEARNED)
     spread_without = np.log(_generate(without, 2000).std(axis=(1, 2))).std()
     assert spread_without < 0.5 * spread_real
@@ -98,3 +98,24 @@ def test_features_of_a_known_trace():
     feats = envelope_features(x, band_edges, torch.ones(33, dtype=torch.bool), window_edges)
     # window log powers 0 and log 9, centred: -/+ log(9)/2
     assert feats[0, 2:].tolist() == pytest.approx([-np.log(9) / 2, np.log(9) / 2])
+
+
+def test_drawn_envelopes_have_the_data_spread_in_a_noisy_channel_too():
+    # a common gain, one broad-band channel and one narrow-band one (few bins per band:
+    # noisier band levels); drawn along the modelled direction mapped back with the
+    # shortest vector of its coordinates (the pseudo-inverse), the narrow channel's
+    # spread came out 14 % low
+    sigma = 0.25
+    rng = np.random.default_rng(1)
+    spec = np.fft.rfft(rng.standard_normal((800, 2, T)), axis=-1)
+    f = np.fft.rfftfreq(T, 1 / 3.2e9)
+    spec[:, 0] *= np.exp(-0.5 * ((f - 4e8) / 1.5e8) ** 2)
+    spec[:, 1] *= np.exp(-0.5 * ((f - 4e8) / 0.4e8) ** 2) + 0.02
+    x = np.fft.irfft(spec, n=T, axis=-1)
+    x /= x.std(axis=(0, 2), keepdims=True)
+    x *= np.exp(sigma * rng.standard_normal((800, 1, 1)))
+    model = _model(x.astype(np.float32))
+    assert model.generator.envelope.n_dims >= 1
+    band, _ = model.generator.envelope.draw(4000, torch.Generator().manual_seed(1))
+    spread = band.mean(-1).std(0).numpy()                           # per channel
+    np.testing.assert_allclose(spread, 2 * sigma, rtol=0.06)
