@@ -249,7 +249,8 @@ def load_model(path: str | os.PathLike[str], *, device: str | torch.device = "cp
 ADDED_WITH_DEFAULTS = ("quantum", "saturation_*", "*.saturation_*", "*.component_on",
                        "*.blocks.log_sigma_event", "*.profile.*", "*.envelope.*",
                        "*.impulses.*", "*.general_on", "*.modes.*", "*.transients.*",
-                       "*.marginals.*", "*.transfer.*")
+                       "*.marginals.*", "*.transfer.*", "*.lines.log_amp_quantiles",
+                       "*.lines.amp_table")
 #: Switch vectors that grew with the model: a file's shorter vector is padded with this
 #: value (the general parts added later are inert until fitted, whatever their switch).
 GROWN_WITH_DEFAULTS = {"*.general_on": 1.0}

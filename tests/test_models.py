@@ -220,7 +220,9 @@ def test_model_files_written_before_the_envelope_and_trace_offsets_still_load(tm
     model, _ = load_model(tmp_path / "old.safetensors")
     assert float(model.generator.envelope.active) == 0.0 and float(model.quantum) == 0.0
     assert set(model.inert_components()) >= {"modes", "transients", "marginals"}
-    assert float(model.generator.impulses.amp_table) == 0.0  # the log-normal amplitudes
+    # the log-normal amplitudes of pulses and lines
+    assert float(model.generator.impulses.amp_table) == 0.0
+    assert float(model.generator.lines.amp_table) == 0.0
     assert np.isfinite(NoiseGenerator.load(tmp_path / "old.safetensors").sample(3, seed=1)).all()
     save_file({**old, "decoder.weight": torch.zeros(2)}, str(tmp_path / "bad.safetensors"),
               metadata=meta)

@@ -9,6 +9,7 @@ import torch
 from torch import nn
 
 from .lines import bernoulli_gate
+from .quantile_map import draw_from_quantiles, quantile_knots
 
 __all__ = ["Impulses"]
 
@@ -184,8 +185,7 @@ class Impulses(nn.Module):
 
     def _knots(self, values: torch.Tensor) -> torch.Tensor:
         """Quantiles of ``values`` at the table's probabilities (float32)."""
-        p = torch.linspace(0, 1, self.n_amp_knots, dtype=torch.float64, device=values.device)
-        return torch.quantile(values.double(), p).float()
+        return quantile_knots(values, self.n_amp_knots)
 
     #: Fraction of the measured difference a calibration step takes.
     calibration_damping: float = 0.7
@@ -255,12 +255,9 @@ class Impulses(nn.Module):
         """Log amplitudes ``(n,)`` from the quantile table (or the log-normal)."""
         dev = self.template_real.device
         if bool(self.amp_table > 0):
-            u = torch.rand(n, generator=generator, device=dev) * (self.n_amp_knots - 1)
-            lo = u.floor().long().clamp(max=self.n_amp_knots - 2)
-            frac = u - lo
-            table = self.log_amp_quantiles
-            return self.log_amp + self._spread() * (table[lo] * (1 - frac)
-                                                   + table[lo + 1] * frac)
+            u = torch.rand(n, generator=generator, device=dev)
+            return self.log_amp + self._spread() * draw_from_quantiles(self.log_amp_quantiles,
+                                                                       u)
         return self.log_amp + self._spread() * torch.randn(n, generator=generator, device=dev)
 
     def _draw(self, n: int, generator: torch.Generator

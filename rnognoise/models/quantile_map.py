@@ -1,11 +1,13 @@
 """Piecewise-linear maps through per-column knots: the quantile maps of the general
-parts (:mod:`~rnognoise.models.marginals`, :mod:`~rnognoise.models.transfer`)."""
+parts (:mod:`~rnognoise.models.marginals`, :mod:`~rnognoise.models.transfer`), and the
+tables of quantiles that the amplitudes of lines and pulses are drawn from
+(:mod:`~rnognoise.models.lines`, :mod:`~rnognoise.models.impulses`)."""
 
 from __future__ import annotations
 
 import torch
 
-__all__ = ["piecewise_linear"]
+__all__ = ["draw_from_quantiles", "piecewise_linear", "quantile_knots"]
 
 
 def piecewise_linear(v: torch.Tensor, xk: torch.Tensor, yk: torch.Tensor, *,
@@ -37,3 +39,37 @@ def piecewise_linear(v: torch.Tensor, xk: torch.Tensor, yk: torch.Tensor, *,
         out = torch.where(vt < xk[:, :1], vt - xk[:, :1] + yk[:, :1], out)
         out = torch.where(vt > xk[:, -1:], vt - xk[:, -1:] + yk[:, -1:], out)
     return out.t()
+
+
+def quantile_knots(values: torch.Tensor, n_knots: int) -> torch.Tensor:
+    """Quantiles of ``values`` (1-D) at the probabilities ``linspace(0, 1, n_knots)``
+    (float32): a table for :func:`draw_from_quantiles`, spanning the recorded range."""
+    p = torch.linspace(0, 1, n_knots, dtype=torch.float64, device=values.device)
+    return torch.quantile(values.double(), p).float()
+
+
+def draw_from_quantiles(table: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
+    """Values at probabilities ``u`` from tables of quantiles at ``linspace(0, 1, K)``
+    (linear between the knots: inverse-transform sampling of the recorded distribution,
+    never beyond its recorded range).
+
+    Parameters
+    ----------
+    table : torch.Tensor
+        ``(..., K)``: one table per leading index.
+    u : torch.Tensor
+        Probabilities in [0, 1], ``(n, ...)`` with trailing dimensions ``table.shape[:-1]``
+        (``(n,)`` for a single table).
+
+    Returns
+    -------
+    torch.Tensor
+        The shape of ``u``; differentiable in ``table``.
+    """
+    k = table.shape[-1]
+    pos = u * (k - 1)
+    lo = pos.detach().floor().long().clamp(0, k - 2)
+    frac = pos - lo
+    flat = table.reshape(-1)
+    base = (torch.arange(flat.numel() // k, device=table.device) * k).reshape(table.shape[:-1])
+    return flat[base + lo] * (1 - frac) + flat[base + lo + 1] * frac
