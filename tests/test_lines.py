@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from rnognoise.models.lines import Lines, leakage_kernel, peak_frequency
+from rnognoise.models.lines import Lines, gaussian_level, leakage_kernel, peak_frequency
 
 T = 1024
 RATE = 3.2e9
@@ -129,3 +129,30 @@ def test_a_carrier_wandering_in_a_band_gets_its_amplitude():
     k = int(slots[0])
     assert float(lines.log_freq_jitter[k].detach().exp()) > 2.0          # a band slot
     assert float(lines.log_amp[k].detach().exp().mean()) == pytest.approx(0.5, rel=0.05)
+
+
+@pytest.mark.parametrize("fraction", [0.5, 1.0])
+def test_a_line_in_most_events_is_found(fraction):
+    """A line in half of the events or more is the median of its bins: measured against
+    that median it was not found at all."""
+    x = _line_events(2000, 60.36, 0.6, fraction, seed=2)
+    lines = Lines(3, T, RATE, max_lines=4)
+    lines.initialize(x)
+    slots = torch.nonzero(lines.active > 0, as_tuple=True)[0]
+    assert len(slots) == 1
+    k = int(slots[0])
+    assert float(lines.base_freq[k]) / lines.bin_width == pytest.approx(60.36, abs=0.01)
+    assert float(lines.log_amp[k].detach().exp().mean()) == pytest.approx(0.6, rel=0.03)
+    assert float(torch.sigmoid(lines.logit[k].detach())) == pytest.approx(fraction, abs=0.02)
+
+
+def test_the_gaussian_level_of_a_smooth_spectrum_is_its_own():
+    """Away from lines the level is each bin's own median / ln 2, on slopes and peaks."""
+    g = torch.Generator().manual_seed(6)
+    f = torch.arange(200, dtype=torch.float64)
+    shape = torch.exp(-((f - 100) / 30) ** 2) + 1e-3                      # a band, 30 dB
+    power = shape * torch.empty(4000, 2, 200, dtype=torch.float64).exponential_(generator=g)
+    level = gaussian_level(power)
+    own = power.median(0).values / math.log(2.0)
+    torch.testing.assert_close(level, own)
+    torch.testing.assert_close(level[0], shape, rtol=0.1, atol=0)

@@ -15,7 +15,7 @@ from torch import nn
 
 from .quantile_map import draw_from_quantiles, quantile_knots
 
-__all__ = ["Lines", "bernoulli_gate", "leakage_kernel", "peak_frequency"]
+__all__ = ["Lines", "bernoulli_gate", "gaussian_level", "leakage_kernel", "peak_frequency"]
 
 
 def bernoulli_gate(logits: torch.Tensor, n: int, generator: torch.Generator,
@@ -79,6 +79,33 @@ def peak_frequency(traces: torch.Tensor, bin_index: int, *, oversample: int = 16
     shift = 0.5 * float(lp[0] - lp[2]) / curve if curve < 0 else 0.0
     return min(max(float(grid[i]) + max(min(shift, 0.5), -0.5) / oversample,
                    bin_index - 0.5), bin_index + 0.5)
+
+
+#: Bins of the running median across frequency that gives a bin the Gaussian level of its
+#: neighbours (:func:`gaussian_level`).
+LEVEL_WIDTH = 15
+#: A bin whose own median-based level exceeds its neighbours' by more than this factor
+#: takes theirs (:func:`gaussian_level`).
+LEVEL_EXCESS = 2.0
+
+
+def gaussian_level(power: torch.Tensor) -> torch.Tensor:
+    """Mean power of the Gaussian noise per channel and bin ``(C, F)`` from event powers
+    ``(n, C, F)``: the median over events / ln 2, except where that exceeds the running
+    median of those levels over :data:`LEVEL_WIDTH` bins by :data:`LEVEL_EXCESS`.
+
+    A line present in half of the events or more is the median of its bins (and in a
+    third of them it doubles the median's level): measured against its own bins' median
+    it was not found at all. Such bins take their neighbours' level; a smooth spectrum
+    (on a monotone slope the running median is the bin's own level) keeps its own.
+    """
+    own = power.median(dim=0).values / math.log(2.0)                           # (C, F)
+    half = LEVEL_WIDTH // 2
+    if own.shape[-1] <= 2 * half:
+        return own
+    padded = torch.nn.functional.pad(own[None], (half, half), mode="replicate")[0]
+    beside = padded.unfold(-1, LEVEL_WIDTH, 1).median(-1).values               # (C, F)
+    return torch.where(own > LEVEL_EXCESS * beside, beside, own)
 
 
 #: Mean fraction of a sinusoid's power in its nearest bin and the two beside it, for a
@@ -170,7 +197,7 @@ class Lines(nn.Module):
         """
         spec = torch.fft.rfft(data.double(), dim=-1)              # (n, C, F)
         power = spec.abs() ** 2
-        gauss = power.median(dim=0).values / math.log(2.0)        # (C, F)
+        gauss = gaussian_level(power)                             # (C, F)
         excess = (power.mean(0) / gauss.clamp_min(1e-30)).mean(0)  # (F,)
         level = gauss.mean(0)
         passband = level >= 0.01 * level.max()
