@@ -13,11 +13,13 @@ T = 1024
 RATE = 3.2e9
 
 
-def _line_events(n: int, bin_freq: float, amp: float, fraction: float, seed: int,
-                 rayleigh: bool = False) -> torch.Tensor:
-    """White unit noise in 3 channels; a line at ``bin_freq`` bins with a random phase
-    per event and fixed channel phases in ``fraction`` of the events; its amplitude is
-    ``amp``, or Rayleigh-distributed with mean ``amp``."""
+def _line_events(n: int, bin_freq: float, amp: float, fraction: float, seed: int, *,
+                 law: str = "fixed", log_sd: float = 0.0, band: float = 0.0) -> torch.Tensor:
+    """White unit noise in 3 channels; a line at ``bin_freq`` bins (or uniform in
+    ``bin_freq .. bin_freq + band`` from event to event) with a random phase per event and
+    fixed channel phases in ``fraction`` of the events. Its amplitude is ``amp``
+    (``law="fixed"``), Rayleigh-distributed with mean ``amp`` (``"rayleigh"``) or
+    log-normal with median ``amp`` and log spread ``log_sd`` (``"lognormal"``)."""
     g = torch.Generator().manual_seed(seed)
     t = torch.arange(T, dtype=torch.float64)
     x = torch.randn(n, 3, T, generator=g, dtype=torch.float64)
@@ -25,11 +27,14 @@ def _line_events(n: int, bin_freq: float, amp: float, fraction: float, seed: int
     m = int(on.sum())
     theta = 2 * math.pi * torch.rand(m, 1, 1, generator=g, dtype=torch.float64)
     a = torch.full((m, 1, 1), amp, dtype=torch.float64)
-    if rayleigh:
+    if law == "rayleigh":
         u = torch.rand(m, 1, 1, generator=g, dtype=torch.float64)
         a = a * torch.sqrt(-2 * torch.log1p(-u)) / math.sqrt(math.pi / 2)
+    elif law == "lognormal":
+        a = a * torch.exp(log_sd * torch.randn(m, 1, 1, generator=g, dtype=torch.float64))
+    freq = bin_freq + band * torch.rand(m, 1, 1, generator=g, dtype=torch.float64)
     offsets = torch.tensor([0.0, 1.0, -2.0], dtype=torch.float64)[None, :, None]
-    x[on] += a * torch.cos(2 * math.pi * bin_freq * t / T + theta + offsets)
+    x[on] += a * torch.cos(2 * math.pi * freq * t / T + theta + offsets)
     return x.float()
 
 
@@ -69,7 +74,7 @@ def test_line_amplitudes_are_drawn_from_the_recorded_distribution():
     """A carrier of Rayleigh amplitude: the drawn amplitudes follow it (a log-normal with
     its median and log spread has 58 % more mean power and a long upper tail)."""
     amp = 3.0
-    x = _line_events(4000, 80.0, amp, 0.25, seed=3, rayleigh=True)
+    x = _line_events(4000, 80.0, amp, 0.25, seed=3, law="rayleigh")
     lines = Lines(3, T, RATE, max_lines=4)
     lines.initialize(x)
     assert int((lines.active > 0).sum()) == 1
@@ -91,17 +96,9 @@ def test_line_amplitudes_are_drawn_from_the_recorded_distribution():
 def test_a_line_whose_amplitude_varies_by_e_folds_is_drawn_narrowed_to_the_bound():
     """Amplitudes spread over e-folds are not a carrier's (a burst taken for a line): the
     drawn log amplitudes keep the recorded shape with the spread bounded."""
-    g = torch.Generator().manual_seed(4)
-    n = 3000
-    t = torch.arange(T, dtype=torch.float64)
-    x = torch.randn(n, 3, T, generator=g, dtype=torch.float64)
-    on = torch.rand(n, generator=g) < 0.3
-    m = int(on.sum())
-    log_a = math.log(3.0) + 1.5 * torch.randn(m, 1, 1, generator=g, dtype=torch.float64)
-    theta = 2 * math.pi * torch.rand(m, 1, 1, generator=g, dtype=torch.float64)
-    x[on] += log_a.exp() * torch.cos(2 * math.pi * 100.0 * t / T + theta)
+    x = _line_events(3000, 100.0, 3.0, 0.3, seed=4, law="lognormal", log_sd=1.5)
     lines = Lines(3, T, RATE, max_lines=4)
-    lines.initialize(x.float())
+    lines.initialize(x)
     k = int(torch.nonzero(lines.active > 0)[0])
     with torch.no_grad():
         gate, _, _, drawn = lines._draw(torch.tensor([k]), 20000, torch.Generator().manual_seed(0))
@@ -113,17 +110,9 @@ def test_a_carrier_wandering_in_a_band_gets_its_amplitude():
     """A carrier whose frequency changes from event to event inside a band: measured in its
     loudest bin alone it came out 10-25 % low (a frequency between two bins leaves 41-100 %
     of the power in the nearest one)."""
-    g = torch.Generator().manual_seed(5)
-    n = 3000
-    t = torch.arange(T, dtype=torch.float64)
-    x = torch.randn(n, 3, T, generator=g, dtype=torch.float64)
-    on = torch.rand(n, generator=g) < 0.2
-    m = int(on.sum())
-    freq = 100.0 + 40.0 * torch.rand(m, 1, 1, generator=g, dtype=torch.float64)   # bins
-    theta = 2 * math.pi * torch.rand(m, 1, 1, generator=g, dtype=torch.float64)
-    x[on] += 0.5 * torch.cos(2 * math.pi * freq * t / T + theta)
+    x = _line_events(3000, 100.0, 0.5, 0.2, seed=5, band=40.0)
     lines = Lines(3, T, RATE, max_lines=4)
-    lines.initialize(x.float())
+    lines.initialize(x)
     slots = torch.nonzero(lines.active > 0, as_tuple=True)[0]
     assert len(slots) == 1
     k = int(slots[0])
