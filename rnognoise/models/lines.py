@@ -124,10 +124,11 @@ class Lines(nn.Module):
     an amplitude jitter ``e`` common to the channels and a random phase ``theta`` shared by
     all channels. ``e`` is drawn from the line's table of recorded quantiles (the log
     amplitudes of the events that carry it relative to ``A_kc``, in units of their spread,
-    which ``s_k`` is unless bounded): the amplitudes of a carrier are not log-normal (a Rayleigh amplitude's log has a long lower tail and a
-    short upper one): on a NuRadioMC-built set, a log-normal with the recorded median and
-    spread gave a Rayleigh-amplitude carrier 22 % more mean power than the data's. Models
-    made before the table draw ``e ~ N(0, 1)``.
+    which ``s_k`` is unless bounded). The amplitudes of a carrier are not log-normal (a
+    Rayleigh amplitude's log has a long lower tail and a short upper one): on a
+    NuRadioMC-built set, a log-normal with the recorded median and spread gave a
+    Rayleigh-amplitude carrier 22 % more mean power than the data's. Models made before
+    the table draw ``e ~ N(0, 1)``.
 
     Parameters
     ----------
@@ -163,8 +164,9 @@ class Lines(nn.Module):
         self.phase = nn.Parameter(torch.zeros(k, n_channels))
         self.logit = nn.Parameter(torch.full((k,), -4.0))
         self.log_amp_jitter = nn.Parameter(torch.full((k,), math.log(0.1)))
-        #: per slot: log amplitude relative to ``log_amp``, in units of the spread
-        #: ``exp(log_amp_jitter)``, at probabilities ``linspace(0, 1, K)``
+        #: per slot: log amplitude relative to ``log_amp`` at probabilities
+        #: ``linspace(0, 1, K)``, in units of the recorded spread; a draw is multiplied by
+        #: ``exp(log_amp_jitter)`` (the recorded spread unless bounded)
         self.register_buffer("log_amp_quantiles", torch.zeros(k, self.n_amp_knots))
         #: 1 when the amplitudes are drawn from the tables, 0 for the log-normal
         self.register_buffer("amp_table", torch.tensor(0.0))
@@ -300,11 +302,11 @@ class Lines(nn.Module):
     def _set_amplitudes(self, k: int, amp: torch.Tensor) -> None:
         """Slot ``k``'s amplitudes from those measured in the events that carry it
         ``(m, C)``: per-channel medians, and the table of the event's log amplitude
-        relative to them in units of its spread, half the distance
-        between its 16th and 84th percentiles (the standard deviation of a normal law;
-        unlike the standard deviation, not set by the few events whose carrier the noise
-        nearly cancelled), bounded by :attr:`max_amp_jitter`. The drawn log amplitudes are
-        the recorded ones, or, beyond the bound, the recorded shape narrowed to it."""
+        relative to them in units of its spread, half the distance between its 16th and
+        84th percentiles (the standard deviation of a normal law; unlike the standard
+        deviation, not set by the few events whose carrier the noise nearly cancelled),
+        bounded by :attr:`max_amp_jitter`. The drawn log amplitudes are the recorded ones,
+        or, beyond the bound, the recorded shape narrowed to it."""
         log_amp = amp.clamp_min(1e-12).log()
         centre = log_amp.median(0).values
         # the event's power relative to the medians, averaged over channels (a mean of
