@@ -202,7 +202,7 @@ def load_model(path: str | os.PathLike[str], *, device: str | torch.device = "cp
                          int(doc["layout"]["n_samples"]), float(doc["layout"]["sampling_rate"]))
     try:
         cls = get_model_class(doc["kind"])
-        config = cls.make_config(doc["config"])
+        config = cls.make_config({**cls.older_file_options, **doc["config"]})
         # Shapes first, on the meta device: a config asking for a huge network is refused
         # before any memory is allocated.
         with torch.device("meta"):
@@ -250,7 +250,8 @@ ADDED_WITH_DEFAULTS = ("quantum", "saturation_*", "*.saturation_*", "*.component
                        "*.blocks.log_sigma_event", "*.profile.*", "*.envelope.*",
                        "*.impulses.*", "*.general_on", "*.modes.*", "*.transients.*",
                        "*.marginals.*", "*.transfer.*", "*.lines.log_amp_quantiles",
-                       "*.lines.amp_table")
+                       "*.lines.amp_table", "*.lines.noise_power", "*.sampler.encoder.*", "*.sampler.encoder_fitted",
+                       "line_offset", "line_scale")
 #: Switch vectors that grew with the model: a file's shorter vector is padded with this
 #: value (the general parts added later are inert until fitted, whatever their switch).
 GROWN_WITH_DEFAULTS = {"*.general_on": 1.0}

@@ -145,3 +145,26 @@ def test_the_gaussian_level_of_a_smooth_spectrum_is_its_own():
     own = power.median(0).values / math.log(2.0)
     torch.testing.assert_close(level, own)
     torch.testing.assert_close(level[0], shape, rtol=0.1, atol=0)
+
+
+def test_each_events_power_at_its_lines():
+    # a line 1.5 noise RMS strong in the first half of the events: its per-event power
+    # tells them apart, the difference of the medians is the line's power to the noise's;
+    # an inactive slot reads 0
+    x = torch.randn(600, 3, T, generator=torch.Generator().manual_seed(4), dtype=torch.float64)
+    t = torch.arange(T, dtype=torch.float64)
+    x[:300] += 1.5 * torch.cos(2 * math.pi * 40.3 * t / T + torch.rand(300, 1, 1) * 6.28)
+    lines = Lines(3, T, RATE, max_lines=4)
+    lines.initialize(x.float())
+    assert int((lines.active > 0).sum()) == 1
+    power = lines.event_log_power(x.float())
+    k = int(torch.nonzero(lines.active > 0)[0])
+    with_line, without = power[:300, k], power[300:, k]
+    # line to noise power over its three bins: (1.5 T / 2)^2 times the share they hold,
+    # over 3 T
+    held = float(leakage_kernel(torch.tensor([-1.3, -0.3, 0.7], dtype=torch.float64)).sum())
+    expected = math.log(1 + (1.5 * T / 2) ** 2 * held / (3 * T))
+    assert float(with_line.min()) > float(without.max())
+    difference = float(with_line.median() - without.median())
+    assert difference == pytest.approx(expected, abs=0.1)
+    assert power[:, [j for j in range(4) if j != k]].abs().max() == 0

@@ -289,3 +289,28 @@ def test_power_calibration_without_a_spectral_correction_matches_the_mean_square
     factor = model.calibrate_power(louder, n_events=256, seed=1)
     np.testing.assert_allclose(factor, expected.numpy(), rtol=1e-5)
     torch.testing.assert_close(model.norm_scale, before * torch.from_numpy(factor))
+
+
+def test_power_calibration_counts_the_digitizer_rounding_once():
+    # quantised data: outside the passband all the power is the rounding's own white
+    # noise (step^2 / 12 per sample). Matched before the rounding, the model had that
+    # floor, then its samples were rounded again: twice the data's power there
+    data = _correlated_noise(n=300)
+    x = torch.from_numpy((data.traces / data.traces.std(axis=(0, 2), keepdims=True))
+                         .astype(np.float32))
+    step = 0.25
+    target = torch.round(x / step) * step
+    model = prepare_model(data, "wgan-gp", {"select_components": False})
+    model.set_normalization(np.zeros(3), np.ones(3))
+    model.set_quantum(step)
+    with torch.no_grad():
+        model.initialize(target)
+    model.calibrate_power(target, n_events=1000, seed=1)
+    with torch.no_grad():  # volts are normalised units here (offset 0, scale 1)
+        fake = model.to_volts(model.generate(2000, torch.Generator().manual_seed(2)))
+    torch.testing.assert_close(fake, torch.round(fake / step) * step)  # rounded
+    want, got = _band_levels(target)[0], _band_levels(fake)[0]
+    floor = want < 0.01 * want.max(-1, keepdims=True)  # the rounding noise alone
+    assert floor.sum() >= 6
+    ratio = got[floor] / want[floor]
+    assert np.all(np.abs(ratio - 1) < 0.2) and abs(ratio.mean() - 1) < 0.12, ratio

@@ -11,10 +11,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from safetensors import safe_open
+from safetensors.torch import save_file
 
 from rnognoise.cli import validate
 from rnognoise.io import TraceSet, write_traces
-from rnognoise.modelfile import save_model
+from rnognoise.modelfile import load_model, save_model
 from rnognoise.models import TraceLayout, get_model_class
 from rnognoise.report import latent_map
 from rnognoise.report.latent import derived_classes, truth_classes
@@ -82,6 +84,44 @@ def test_latent_space_separates_cw_from_quiet(vae: tuple[object, TraceSet, Path]
     # two other simulator seeds)
     assert m["accuracy"] > m["majority_rate"] + 0.05
     assert m["recall"]["cw"] > 0.5
+
+
+def test_the_model_file_keeps_the_encoder(vae: tuple[object, TraceSet, Path]) -> None:
+    # the latent map of `validate` is made from the model file: an encoder left out of it
+    # came back with fresh random weights
+    model, sim, d = vae
+    loaded, _ = load_model(d / "vae.safetensors")
+    x = torch.from_numpy(((sim.traces[:50] - model.norm_offset.numpy()[None, :, None])
+                          / model.norm_scale.numpy()[None, :, None]).astype(np.float32))
+    torch.testing.assert_close(loaded.encode(x), model.encode(x))
+
+
+def test_vae_files_written_before_the_line_state_and_the_stored_encoder_load(
+        vae: tuple[object, TraceSet, Path], tmp_path: Path) -> None:
+    model, sim, _ = vae
+    cls = get_model_class("vae")
+    older = cls(cls.make_config({"pretrain_steps": 50, "line_state": False}), model.layout)
+    older.set_normalization(model.norm_offset.numpy(), model.norm_scale.numpy())
+    x = torch.from_numpy(((sim.traces - model.norm_offset.numpy()[None, :, None])
+                          / model.norm_scale.numpy()[None, :, None]).astype(np.float32))
+    with torch.no_grad():
+        older.initialize(x)
+    save_model(tmp_path / "new.safetensors", older)
+    with safe_open(str(tmp_path / "new.safetensors"), framework="pt") as handle:
+        meta = json.loads(handle.metadata()["rnognoise_model"])
+        tensors = {k: handle.get_tensor(k) for k in handle.keys()
+                   if ".encoder" not in k and not k.startswith("line_")}
+    del meta["config"]["line_state"]
+    save_file(tensors, str(tmp_path / "old.safetensors"),
+              metadata={"rnognoise_model": json.dumps(meta)})
+    loaded, _ = load_model(tmp_path / "old.safetensors")
+    assert not loaded.config.line_state
+    with pytest.raises(ValueError, match="no fitted encoder"):
+        loaded.encode(x[:5])
+    with torch.no_grad():
+        fresh = loaded.generate(20, torch.Generator().manual_seed(1))
+        again = older.generate(20, torch.Generator().manual_seed(1))
+    torch.testing.assert_close(fresh, again)
 
 
 @pytest.mark.filterwarnings("ignore::rnognoise.metrics.SmallSampleWarning")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import time
 from pathlib import Path
@@ -275,6 +276,10 @@ def _add_latent(report: Any, path: str, real: TraceSet, seed: int) -> None:
     from ..report import latent_map
 
     model, _ = load_model(path)
+    if not bool(model.vae.encoder_fitted > 0):
+        log_event(_log, "no VAE latent map: the model file has no fitted encoder (an older "
+                  "design; refit it)", level=logging.WARNING)
+        return
     log_event(_log, "VAE latent map", events=real.n_events)
     ordered = real.select_channels(list(model.layout.channels))
     report.details["latent"] = latent_map(model, ordered, report.band, seed=seed)

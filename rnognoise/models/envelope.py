@@ -44,7 +44,8 @@ from torch import nn
 
 from .spectral import OUTLIER_POWER
 
-__all__ = ["OUTLIER_LEVEL", "Envelope", "envelope_features"]
+__all__ = ["MAX_REMOVED_LINES", "OUTLIER_LEVEL", "Envelope", "envelope_features", "quinn_offset",
+           "sinusoid_spectrum"]
 
 #: Bins of a band above this multiple of the band's Gaussian mean power (its median /
 #: ln 2) do not count in its level: the threshold of the background's coherence
@@ -73,13 +74,95 @@ def _interpolation_matrix(centres: np.ndarray, n_points: int) -> torch.Tensor:
     return torch.from_numpy(weights).float()
 
 
+#: Strongest lines per event and channel removed before the band levels are taken.
+MAX_REMOVED_LINES = 8
+
+
+def quinn_offset(spec: torch.Tensor, peak: torch.Tensor) -> torch.Tensor:
+    """Offset in bins, in ``[-0.5, 0.5]``, of a sinusoid's frequency from its loudest rfft
+    bin, from the complex spectrum of an unwindowed trace (B. G. Quinn, "Estimating
+    frequency by interpolation using Fourier coefficients", IEEE Trans. Signal Process.
+    42, 1264 (1994), the first estimator).
+
+    Parameters
+    ----------
+    spec : torch.Tensor
+        ``(m, F)`` complex spectra.
+    peak : torch.Tensor
+        ``(m,)`` loudest bin of each (not the first or last bin).
+    """
+    rows = torch.arange(spec.shape[0], device=spec.device)
+    centre = spec[rows, peak]
+    safe = torch.where(centre.abs() > 0, centre, torch.ones_like(centre))
+    a_lo = (spec[rows, peak - 1] / safe).real
+    a_hi = (spec[rows, peak + 1] / safe).real
+    d_lo = a_lo / (1.0 - a_lo)
+    d_hi = -a_hi / (1.0 - a_hi)
+    offset = torch.where((d_lo > 0) & (d_hi > 0), d_hi, d_lo)
+    return torch.nan_to_num(offset, nan=0.0).clamp(-0.5, 0.5)
+
+
+def sinusoid_spectrum(peak_value: torch.Tensor, frequency: torch.Tensor, n_samples: int,
+                      n_freq: int) -> torch.Tensor:
+    """rfft ``(m, F)`` of sinusoids of frequency ``frequency`` (in bins, ``(m,)``) whose
+    transform at their nearest bin is ``peak_value`` ``(m,)`` (the positive-frequency
+    part: the Dirichlet kernel ``1 / (1 - exp(2 pi i (f0 - k) / T))``, up to a constant)."""
+    k = torch.arange(n_freq, dtype=torch.float64, device=frequency.device)
+    nearest = torch.round(frequency)
+    # a sinusoid exactly on a bin has no leakage: keep the kernel's ratios finite
+    f0 = torch.where((frequency - nearest).abs() < 1e-6, nearest + 1e-6, frequency)
+
+    def kernel(bins: torch.Tensor) -> torch.Tensor:
+        phase = 2.0 * math.pi * (f0[:, None] - bins) / n_samples
+        return 1.0 / (1.0 - torch.polar(torch.ones_like(phase), phase))
+
+    return peak_value[:, None] * kernel(k[None]) / kernel(nearest[:, None])
+
+
+def _remove_lines(spec: torch.Tensor, level: torch.Tensor, n_samples: int
+                  ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Spectra ``(n, C, F)`` with the strongest lines of each event and channel subtracted,
+    and ``(n, C, F)`` True at the bins the subtraction leaves unreliable (each line's
+    loudest bin and the two beside it).
+
+    A line is a local maximum of the power above :data:`OUTLIER_LEVEL` times the Gaussian
+    level ``level (n, C, F)`` (at most :data:`MAX_REMOVED_LINES` per event and channel);
+    its frequency between the bins (:func:`quinn_offset`) gives its leakage into every
+    other bin, which is subtracted.
+    """
+    power = spec.abs().square()
+    n_freq = power.shape[-1]
+    ratio = power / level.clamp_min(1e-300)
+    local_max = torch.zeros_like(ratio, dtype=torch.bool)
+    local_max[..., 1:-1] = (ratio[..., 1:-1] >= ratio[..., :-2]) & (ratio[..., 1:-1] >= ratio[..., 2:])
+    score = torch.where(local_max & (ratio > OUTLIER_LEVEL), ratio, torch.zeros_like(ratio))
+    top, peak = score.topk(min(MAX_REMOVED_LINES, n_freq), dim=-1)          # (n, C, M)
+    event, channel, slot = torch.nonzero(top > 0, as_tuple=True)
+    unreliable = torch.zeros_like(local_max)
+    if event.numel() == 0:
+        return spec, unreliable
+    bins = peak[event, channel, slot]
+    rows = spec[event, channel]                                              # (m, F)
+    freq = bins.double() + quinn_offset(rows, bins)
+    lines = sinusoid_spectrum(rows[torch.arange(len(bins)), bins], freq, n_samples, n_freq)
+    clean = spec.clone()
+    clean.index_put_((event, channel), -lines, accumulate=True)
+    for shift in (-1, 0, 1):
+        unreliable[event, channel, (bins + shift).clamp(0, n_freq - 1)] = True
+    return clean, unreliable
+
+
 def envelope_features(data: torch.Tensor, band_edges: torch.Tensor, band_mask: torch.Tensor,
                       window_edges: torch.Tensor) -> torch.Tensor:
     """Per-event log band levels and relative log window powers ``(n, C * (B + W))``.
 
-    A band's level is the mean power of its bins without the outliers (bins above
-    :data:`OUTLIER_LEVEL` times the mean power its median implies): a strong CW line in a
-    few bins leaves it unchanged, Gaussian bins are all kept.
+    A band's level is the mean power of its bins after the event's lines are subtracted
+    (:func:`_remove_lines`: a line's leakage reaches far beyond its own bins, as
+    ``1 / (pi dk)^2`` in an unwindowed transform, and the generated lines leak the same
+    way, so a level that kept it counted a carrier's power twice), without the bins the
+    subtraction leaves unreliable and without the outliers left (bins above
+    :data:`OUTLIER_LEVEL` times the mean power the band's median implies). Gaussian bins
+    are all kept.
 
     Parameters
     ----------
@@ -92,19 +175,32 @@ def envelope_features(data: torch.Tensor, band_edges: torch.Tensor, band_mask: t
     window_edges : torch.Tensor
         ``W + 1`` sample edges of the windows.
     """
-    n = data.shape[0]
+    n, _, t = data.shape
     x = data.double()
-    power = torch.fft.rfft(x, dim=-1).abs().square()                    # (n, C, F)
-    bands = []
-    for b in range(len(band_edges) - 1):
+    spec = torch.fft.rfft(x, dim=-1)                                     # (n, C, F)
+    power = spec.abs().square()
+    n_bands = len(band_edges) - 1
+    # each bin's Gaussian level: its band's median / ln 2 (bins outside the bands: none)
+    level = torch.full_like(power, math.inf)
+    for b in range(n_bands):
         lo, hi = int(band_edges[b]), int(band_edges[b + 1])
         keep = band_mask[lo:hi]
         sel = power[..., lo:hi][..., keep] if bool(keep.any()) else power[..., lo:hi]
-        # a band's level, not its narrow-band lines (those are the spectral marginals' to
-        # model): the mean over the bins below OUTLIER_LEVEL times the mean power that
-        # the band's median implies (a Gaussian bin exceeds it with probability e^-10)
-        level = sel.median(-1, keepdim=True).values / math.log(2.0)
-        inlier = (sel <= OUTLIER_LEVEL * level).to(sel.dtype)
+        level[..., lo:hi] = sel.median(-1, keepdim=True).values / math.log(2.0)
+    clean, unreliable = _remove_lines(spec, level, t)
+    power = clean.abs().square()
+    bands = []
+    for b in range(n_bands):
+        lo, hi = int(band_edges[b]), int(band_edges[b + 1])
+        keep = band_mask[lo:hi] & ~unreliable[..., lo:hi]                # (n, C, bins)
+        keep = torch.where(keep.any(-1, keepdim=True), keep, band_mask[lo:hi].expand_as(keep))
+        sel = power[..., lo:hi]
+        # the level of what is left: the mean over the kept bins below OUTLIER_LEVEL
+        # times the mean power the kept bins' median implies (a Gaussian bin exceeds it
+        # with probability e^-10)
+        masked = torch.where(keep, sel, torch.full_like(sel, math.nan))
+        median = masked.nanmedian(-1, keepdim=True).values / math.log(2.0)
+        inlier = (keep & (sel <= OUTLIER_LEVEL * median)).to(sel.dtype)
         mean = (sel * inlier).sum(-1) / inlier.sum(-1).clamp_min(1.0)
         bands.append(mean.clamp_min(1e-30).log())
     windows = []

@@ -170,6 +170,9 @@ class Lines(nn.Module):
         self.register_buffer("log_amp_quantiles", torch.zeros(k, self.n_amp_knots))
         #: 1 when the amplitudes are drawn from the tables, 0 for the log-normal
         self.register_buffer("amp_table", torch.tensor(0.0))
+        #: per slot and channel: the Gaussian noise's mean power in three of its bins
+        #: (rfft units of normalised traces), the unit of :meth:`event_log_power`
+        self.register_buffer("noise_power", torch.zeros(k, n_channels))
 
     @property
     def bin_width(self) -> float:
@@ -234,6 +237,7 @@ class Lines(nn.Module):
             self.base_freq[k] = centre * self.bin_width
             self.active[k] = 1.0
             self.freq_shift.data[k] = 0.0
+            self.noise_power[k] = gauss[:, lo:hi].sum(-1).float()
             self._set_amplitudes(k, amp)
             self.phase.data[k] = torch.angle(cross).float()
             self.logit.data[k] = math.log(occupancy / (1 - occupancy))
@@ -295,6 +299,7 @@ class Lines(nn.Module):
             self.active[k] = 1.0
             self.freq_shift.data[k] = 0.0
             self.log_freq_jitter.data[k] = math.log(max((hi - lo + 1) / math.sqrt(12.0), 0.05))
+            self.noise_power[k] = 3.0 * gauss[:, a:b].mean(-1).float()
             self._set_amplitudes(k, amp)
             self.phase.data[k] = torch.angle(cross).float()
             self.logit.data[k] = math.log(occupancy / (1 - occupancy))
@@ -319,6 +324,45 @@ class Lines(nn.Module):
         self.log_amp_jitter.data[k] = math.log(min(spread, self.max_amp_jitter))
         self.log_amp_quantiles[k] = quantile_knots(common, self.n_amp_knots) / spread
         self.amp_table.fill_(1.0)
+
+    def event_log_power(self, data: torch.Tensor) -> torch.Tensor:
+        """Each event's power at each line ``(n, K)`` (0 for inactive slots): the log of
+        the power of the three adjacent bins of the slot's range that hold the most
+        (for a narrow line its nearest bin and the two beside it; a wandering carrier
+        anywhere in its band), summed over channels, over the Gaussian level of three
+        bins there (:attr:`noise_power`, from the fit's :func:`gaussian_level`; a level
+        taken from each event's own bins beside the line would move with the line's
+        leakage, twice the noise's for a line 1.5 times the noise RMS). Its difference
+        between two events is the log ratio of their power at the line: a per-event,
+        per-line measure of what the line's gate and amplitude draw. (Where a line is
+        in many events, :func:`gaussian_level` is above the noise's level, 1.8 times for
+        a line in 30 % of the events: the measure is offset by a constant.)
+
+        Parameters
+        ----------
+        data : torch.Tensor
+            Normalised traces ``(n, C, T)``.
+        """
+        n = data.shape[0]
+        out = torch.zeros(n, self.active.numel(), dtype=torch.float64, device=data.device)
+        slots = torch.nonzero((self.active > 0) & (self.noise_power.sum(-1) > 0),
+                              as_tuple=True)[0].tolist()
+        if not slots or n == 0:
+            return out.float()
+        power = torch.fft.rfft(data.double(), dim=-1).abs().square()           # (n, C, F)
+        n_freq = power.shape[-1]
+        for k in slots:
+            centre = int(round(float(self.base_freq[k]) / self.bin_width))
+            # a uniform band of width w has a frequency spread w / sqrt(12)
+            spread = float(self.log_freq_jitter[k].detach().exp())
+            reach = max(1, int(round(math.sqrt(3.0) * spread)))
+            lo, hi = max(centre - reach, 0), min(centre + reach + 1, n_freq)
+            if hi - lo < 3:
+                continue
+            held = power[..., lo:hi].sum(1).unfold(-1, 3, 1).sum(-1).amax(-1)   # (n,)
+            level = float(self.noise_power[k].double().sum())
+            out[:, k] = (held / level).clamp_min(1e-30).log()
+        return out.float()
 
     def add_to(self, traces: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         """Add the line signals to traces ``(n, C, T)`` in place (sampling, no autograd);

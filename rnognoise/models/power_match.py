@@ -19,6 +19,7 @@ matching the median); the mean over events is the other choice (``statistic="mea
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 import numpy as np
@@ -63,8 +64,8 @@ def match_power_spectrum(correction: torch.Tensor, data: torch.Tensor,
                          draw: Callable[[int, torch.Generator], torch.Tensor], *,
                          n_events: int = 2000, rounds: int = 2, band_bins: int = 1,
                          statistic: str = "median", total: bool = False,
-                         max_step: float = 1.0, seed: int = 0, batch: int = 256
-                         ) -> torch.Tensor:
+                         max_step: float = 1.0, seed: int = 0, batch: int = 256,
+                         white_floor: torch.Tensor | None = None) -> torch.Tensor:
     """Move ``correction`` in place so that the model's power spectrum matches the data's.
 
     Parameters
@@ -94,6 +95,10 @@ def match_power_spectrum(correction: torch.Tensor, data: torch.Tensor,
         Seed of every round's draw (the same events each round).
     batch : int
         Events drawn at a time.
+    white_floor : torch.Tensor, optional
+        Per channel ``(C,)``, the variance per sample of white noise that the model's
+        events get after ``draw`` (the digitizer's rounding): the model is matched to the
+        data's power less that noise's (in no bin below a twentieth of the data's).
 
     Returns
     -------
@@ -111,6 +116,15 @@ def match_power_spectrum(correction: torch.Tensor, data: torch.Tensor,
     target, target_total = _levels(torch.cat([_powers(subset[a:a + batch].to(device))
                                               for a in range(0, len(subset), batch)]),
                                    edges, statistic)
+    if white_floor is not None and bool((white_floor > 0).any()):
+        # white noise of variance s^2 has mean power T s^2 in every bin (exponential:
+        # its median is ln 2 times that)
+        per_bin = white_floor.double().to(target.device)[:, None] * data.shape[-1] \
+            * torch.ones_like(correction, dtype=torch.float64)
+        per_bin = per_bin * (math.log(2.0) if statistic == "median" else 1.0)
+        target = (target - _band_sums(per_bin, edges)).clamp_min(0.05 * target)
+        floor_total = white_floor.double().to(target.device) * data.shape[-1] * (n_freq - 1)
+        target_total = (target_total - floor_total).clamp_min(0.05 * target_total)
     first: torch.Tensor | None = None
     for r in range(rounds + int(total)):
         gen = torch.Generator(device=device).manual_seed(seed)

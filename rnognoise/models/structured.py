@@ -309,10 +309,7 @@ class PhysicsGenerator(nn.Module):
     def _fit_envelope(self, data: torch.Tensor) -> None:
         """Fit the envelope to what the enabled components leave unexplained: bins of
         enabled lines are left out, and so are events with a pulse when impulses are on."""
-        clean = self.blocks.remove(data) if self.is_on("blocks") else data
-        if self.is_on("impulses"):
-            peak = clean.abs().amax(-1).amax(-1)
-            clean = clean[peak <= self._pulse_threshold]
+        clean = self.described_events(data)
         line_bins = None
         if self.is_on("lines"):
             slots = torch.nonzero(self.lines.active > 0, as_tuple=True)[0]
@@ -322,14 +319,17 @@ class PhysicsGenerator(nn.Module):
             reference = self.background.sampler(max(1000, min(4000, 2 * len(clean))), gen)
         self._fit_info = self.envelope.initialize(clean, reference, line_bins)
 
-    def envelope_coordinates(self, data: torch.Tensor) -> torch.Tensor:
-        """Envelope coordinates ``(m, max_dims)`` of the events of normalised ``data`` that
-        the envelope describes (block offsets removed; events with a pulse left out when
-        impulses are on), as in its fit."""
+    def described_events(self, data: torch.Tensor) -> torch.Tensor:
+        """The events of normalised ``data`` that the envelope describes, as in its fit:
+        block offsets removed; events with a pulse left out when impulses are on."""
         clean = self.blocks.remove(data) if self.is_on("blocks") else data
         if self.is_on("impulses"):
             clean = clean[clean.abs().amax(-1).amax(-1) <= self._pulse_threshold]
-        return self.envelope.coordinates(clean)
+        return clean
+
+    def envelope_coordinates(self, data: torch.Tensor) -> torch.Tensor:
+        """Envelope coordinates ``(m, max_dims)`` of :meth:`described_events`."""
+        return self.envelope.coordinates(self.described_events(data))
 
     @property
     def fit_info(self) -> dict[str, Any]:

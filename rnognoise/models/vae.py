@@ -9,12 +9,17 @@ event to event, with a latent vector ``z``:
 
 - data: each training event's envelope coordinates ``y`` (its log band and window
   powers in the directions where events vary beyond the estimator's own noise; there the
-  estimator noise is standard normal, measured on stationary Gaussian noise);
+  estimator noise is standard normal, measured on stationary Gaussian noise) and, with
+  ``line_state``, its power at each CW line (:meth:`Lines.event_log_power
+  <rnognoise.models.lines.Lines.event_log_power>`, in units of its scatter on the
+  stationary Gaussian noise, so that its measurement noise is standard normal too);
 - likelihood: ``y | z ~ N(f(z), I + diag(v))``: the identity is the known measurement
   noise, ``v`` the event-to-event scatter the decoder ``f`` does not explain, so the
   decoder learns the *true* envelopes (a deconvolution), not their noisy estimates;
 - sampling: ``z ~ N(0, I)``, envelope ``f(z) + sqrt(v) eps``, then the structured
-  generator draws the traces.
+  generator draws the traces (the lines with their own gates and amplitudes: the line
+  coordinates are modelled so that the latent state knows an event's carriers, and the
+  envelope's band levels do not: the carriers are subtracted from them).
 
 A trace-level VAE decoder has to learn thermal noise sample by sample and comes out too
 smooth; this one spends its capacity on what varies between events, and its latent
@@ -30,7 +35,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 from torch import nn
@@ -65,6 +70,9 @@ class VAEConfig:
     marginals, transfer, select_components
         The structured generator, as for ``wgan-gp``
         (:class:`~rnognoise.models.wgan_gp.WGANGPConfig`).
+    line_state : bool
+        The latent state models each event's power at the CW lines as well as its
+        envelope (files written before this option: without).
     """
 
     latent_dim: int = 4
@@ -82,6 +90,7 @@ class VAEConfig:
     marginals: bool = True
     transfer: bool = True
     select_components: bool = True
+    line_state: bool = True
 
     @property
     def envelope(self) -> bool:
@@ -100,18 +109,27 @@ class EnvelopeVAE(nn.Module):
     Parameters
     ----------
     dims : int
-        Envelope coordinates (the envelope's ``max_dims``; unmodelled ones are masked).
+        Coordinates of an event's state: the envelope's ``max_dims`` first, then any
+        others (line powers); unmodelled ones are masked.
     latent_dim, width : int
         Latent size and hidden width.
+    envelope_dims : int, optional
+        The envelope's coordinates, the first ones, which :meth:`sample` returns
+        (default: all).
     """
 
-    def __init__(self, dims: int, latent_dim: int, width: int) -> None:
+    def __init__(self, dims: int, latent_dim: int, width: int,
+                 envelope_dims: int | None = None) -> None:
         super().__init__()
         self.latent_dim = latent_dim
+        self.envelope_dims = dims if envelope_dims is None else envelope_dims
         self.encoder = _mlp(dims, width, 2 * latent_dim)
         self.decoder = _mlp(latent_dim, width, dims)
         self.log_scatter = nn.Parameter(torch.full((dims,), -2.0))
         self.register_buffer("mask", torch.zeros(dims))
+        #: 1 once fitted: files written before the encoder was stored load without it
+        #: (the latent map is then not available)
+        self.register_buffer("encoder_fitted", torch.tensor(0.0))
 
     def reset(self, mask: torch.Tensor, mean: torch.Tensor, var: torch.Tensor) -> None:
         """Fresh weights for modelled coordinates ``mask`` with data mean ``mean`` and
@@ -127,6 +145,7 @@ class EnvelopeVAE(nn.Module):
         last.bias.data.copy_(mean * mask)
         self.log_scatter.data.copy_((var - 1.0).clamp_min(1e-3).log() * mask)
         self.mask.copy_(mask)
+        self.encoder_fitted.fill_(1.0)
 
     def encode(self, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Posterior mean and log variance ``(n, latent_dim)`` of coordinates ``y``."""
@@ -146,12 +165,14 @@ class EnvelopeVAE(nn.Module):
         return recon + beta * kl, recon, kl
 
     def sample(self, n: int, generator: torch.Generator) -> torch.Tensor:
-        """Envelope coordinates ``(n, dims)`` of new events (without measurement noise)."""
+        """Envelope coordinates ``(n, envelope_dims)`` of new events (without measurement
+        noise)."""
         dev = self.mask.device
+        d = self.envelope_dims
         z = torch.randn(n, self.latent_dim, generator=generator, device=dev)
-        eps = torch.randn(n, self.mask.numel(), generator=generator, device=dev)
-        scatter = (0.5 * self.log_scatter.clamp(-12.0, 4.0)).exp()
-        return (self.decoder(z) + scatter * eps) * self.mask
+        eps = torch.randn(n, d, generator=generator, device=dev)
+        scatter = (0.5 * self.log_scatter[:d].clamp(-12.0, 4.0)).exp()
+        return (self.decoder(z)[:, :d] + scatter * eps) * self.mask[:d]
 
 
 @register_model("vae")
@@ -159,14 +180,21 @@ class VAEModel(NoiseModel):
     """VAE of the per-event noise state over the structured generator (module docstring)."""
 
     Config = VAEConfig
-    training_only = ("generator.envelope.sampler.encoder",)
+    #: Files written before ``line_state`` existed have none.
+    older_file_options: ClassVar[dict[str, Any]] = {"line_state": False}
     learned = True
 
     def __init__(self, config: VAEConfig, layout: TraceLayout) -> None:
         super().__init__(config, layout)
         self.generator = PhysicsGenerator(config, layout)
         envelope = self.generator.envelope
-        envelope.sampler = EnvelopeVAE(envelope.max_dims, config.latent_dim, config.width)
+        n_lines = config.max_lines if config.line_state else 0
+        envelope.sampler = EnvelopeVAE(envelope.max_dims + n_lines, config.latent_dim,
+                                       config.width, envelope_dims=envelope.max_dims)
+        # each line's power on stationary Gaussian noise: mean and scatter, the unit of
+        # its coordinate
+        self.register_buffer("line_offset", torch.zeros(n_lines))
+        self.register_buffer("line_scale", torch.ones(n_lines))
         self._pending: torch.Tensor | None = None  # data to retrain the VAE on
 
     @property
@@ -197,12 +225,47 @@ class VAEModel(NoiseModel):
     def component_details(self) -> dict[str, Any]:
         return self.generator.general_info
 
+    def state_coordinates(self, data: torch.Tensor) -> torch.Tensor:
+        """Each event's state ``(m, dims)``: envelope coordinates, then (with
+        ``line_state``) the standardised line powers, of the events the envelope
+        describes (:meth:`PhysicsGenerator.described_events
+        <rnognoise.models.structured.PhysicsGenerator.described_events>`)."""
+        return self._state(self.generator.described_events(data))
+
+    def _state(self, clean: torch.Tensor) -> torch.Tensor:
+        """The state coordinates of events ``clean`` (block offsets removed)."""
+        y = self.generator.envelope.coordinates(clean)
+        if self.line_offset.numel() == 0:
+            return y
+        lines = self.generator.lines.event_log_power(clean)
+        return torch.cat([y, (lines - self.line_offset) / self.line_scale], -1)
+
+    def _line_reference(self) -> torch.Tensor:
+        """Mask ``(max_lines,)`` of the lines in the state, after measuring each line's
+        power on stationary Gaussian noise from the fitted background (mean and
+        scatter: :attr:`line_offset`, :attr:`line_scale`)."""
+        lines = self.generator.lines
+        on = (lines.active > 0).float() if self.generator.is_on("lines") else \
+            torch.zeros_like(lines.active)
+        self.line_offset.zero_()
+        self.line_scale.fill_(1.0)
+        if not bool(on.any()):
+            return on
+        gen = torch.Generator(device=on.device).manual_seed(4321)
+        reference = lines.event_log_power(self.generator.background.sampler(2000, gen))
+        self.line_offset.copy_(reference.mean(0) * on)
+        self.line_scale.copy_(torch.where(on > 0, reference.std(0).clamp_min(1e-3),
+                                          torch.ones_like(on)))
+        return on
+
     def _pretrain(self, data: torch.Tensor) -> None:
         envelope = self.generator.envelope
         envelope.use_sampler = True
         self._pending = None
-        y = self.generator.envelope_coordinates(data)
         mask = (envelope.basis.abs().sum(-1) > 0).float()
+        if self.line_offset.numel():
+            mask = torch.cat([mask, self._line_reference()])
+        y = self.state_coordinates(data)
         if not bool(mask.any()) or len(y) < 2:
             self.vae.reset(mask, torch.zeros_like(mask), torch.ones_like(mask))
             return
@@ -220,10 +283,19 @@ class VAEModel(NoiseModel):
 
     def encode(self, data: torch.Tensor) -> torch.Tensor:
         """Latent means ``(n, latent_dim)`` of normalised events ``(n, C, T)`` (every event:
-        block offsets removed, none left out): a map of the noise classes."""
+        block offsets removed, none left out): a map of the noise classes.
+
+        Raises
+        ------
+        ValueError
+            For a model whose file predates the stored encoder (refit it).
+        """
+        if not bool(self.vae.encoder_fitted > 0):
+            raise ValueError("this VAE has no fitted encoder (a file of an older design: "
+                             "refit it for the latent map)")
         clean = self.generator.blocks.remove(data) if self.generator.is_on("blocks") else data
         with torch.no_grad():
-            return self.vae.encode(self.generator.envelope.coordinates(clean))[0]
+            return self.vae.encode(self._state(clean))[0]
 
     def spectral_correction(self) -> torch.Tensor | None:
         return self.generator.background.log_gain_correction
@@ -243,7 +315,7 @@ class VAEModel(NoiseModel):
         def step(index: int, batch_fn: Callable[[int, int], torch.Tensor]) -> dict[str, float]:
             gen.manual_seed(7919 * index + 3)
             with torch.no_grad():
-                y = self.generator.envelope_coordinates(batch_fn(index, 0))
+                y = self.state_coordinates(batch_fn(index, 0))
             if len(y) < 2 or not bool(self.vae.mask.any()):
                 return {"loss": 0.0, "reconstruction": 0.0, "kl": 0.0}
             loss, recon, kl = self.vae.negative_elbo(y, gen, self.config.beta)
