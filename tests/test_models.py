@@ -314,3 +314,33 @@ def test_power_calibration_counts_the_digitizer_rounding_once():
     assert floor.sum() >= 6
     ratio = got[floor] / want[floor]
     assert np.all(np.abs(ratio - 1) < 0.2) and abs(ratio.mean() - 1) < 0.12, ratio
+
+
+def test_power_calibration_with_the_rounding_and_a_carrier_in_a_third_of_the_events():
+    # a carrier's leakage fills the stopband in a third of the events: a bin's median is
+    # then no sum of its parts' medians, and matching the data's median less the
+    # rounding noise's gave the events without the carrier 1.5 times the data's floor
+    data = _correlated_noise(n=600, seed=3)
+    x = torch.from_numpy((data.traces / data.traces.std(axis=(0, 2), keepdims=True))
+                         .astype(np.float32))
+    t = torch.arange(T, dtype=torch.float32)
+    x[:200] += 3.0 * torch.cos(2 * math.pi * 30.4 * t / T + torch.rand(200, 1, 1) * 6.28)
+    step = 0.25
+    target = torch.round(x / step) * step
+    model = prepare_model(data, "wgan-gp", {"select_components": False})
+    model.set_normalization(np.zeros(3), np.ones(3))
+    model.set_quantum(step)
+    with torch.no_grad():
+        model.initialize(target)
+    assert int((model.generator.lines.active > 0).sum()) == 1
+    model.calibrate_power(target, n_events=1000, seed=1)
+    with torch.no_grad():
+        fake = model.to_volts(model.generate(3000, torch.Generator().manual_seed(2)))
+
+    def quiet_floor(traces: torch.Tensor) -> float:
+        power = torch.fft.rfft(traces.double(), dim=-1).abs().square()
+        carrier = power[..., 29:33].sum(-1).mean(-1)
+        quiet = carrier < 5 * float(carrier.median())
+        return float(power[quiet][..., 100:].mean())   # the stopband
+
+    assert quiet_floor(fake) == pytest.approx(quiet_floor(target), rel=0.1)

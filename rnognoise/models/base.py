@@ -248,7 +248,7 @@ class NoiseModel(nn.Module):
     #: the power spectrum (16 bins = 25 MHz for 2048 samples at 3.2 GHz).
     calibration_band_bins: int = 16
     #: Rounds of :meth:`calibrate_power`'s band-by-band match (each draws ``n_events``).
-    calibration_rounds: int = 2
+    calibration_rounds: int = 3
 
     def spectral_correction(self) -> torch.Tensor | None:
         """The per-channel, per-bin log-amplitude correction ``(C, F)`` of the model's
@@ -264,9 +264,9 @@ class NoiseModel(nn.Module):
         the held-out choice of weights each move the power a little, in total and in
         shape. Through the :meth:`spectral_correction` of its background, the model's
         typical power (the median over events of each bin's power, summed in bands of
-        :attr:`calibration_band_bins` bins) is matched to the data's less the white noise
-        of the digitizer's rounding, which its samples get on the way out
-        (:meth:`rounding_noise_variance`), in
+        :attr:`calibration_band_bins` bins), as its samples hold it (through the
+        digitizer's rounding, which adds white noise of its own), is matched to the
+        data's in
         :attr:`calibration_rounds` rounds, then each channel's mean power without DC in
         a last round (:func:`~rnognoise.models.power_match.match_power_spectrum`; at
         most a factor 2 in amplitude per round). The DC bin (trace offsets, modelled on
@@ -295,7 +295,8 @@ class NoiseModel(nn.Module):
         if correction is None:
             return self._calibrate_mean_square(data, n_events, seed=seed, batch=batch)
         first = match_power_spectrum(correction.data, data, self.generate, n_events=n_events,
-                                     white_floor=self.rounding_noise_variance(),
+                                     recorded=self._as_recorded if self.records_differently
+                                     else None,
                                      rounds=self.calibration_rounds,
                                      band_bins=self.calibration_band_bins, total=True,
                                      max_step=math.log(2.0), seed=seed, batch=batch)
@@ -310,23 +311,25 @@ class NoiseModel(nn.Module):
         total = torch.zeros(data.shape[1], dtype=torch.float64, device=self.norm_scale.device)
         with torch.no_grad():
             for a in range(0, n_events, batch):
-                x = self.generate(min(batch, n_events - a), gen)
+                x = self._as_recorded(self.generate(min(batch, n_events - a), gen))
                 total += x.double().pow(2).sum((0, 2))
         model = total / (n_events * data.shape[2])
         target = data.double().pow(2).mean((0, 2)).to(model.device)
-        target = (target - self.rounding_noise_variance().to(model.device)
-                  ).clamp_min(0.05 * target)
         factor = torch.sqrt(target / model.clamp_min(1e-30)).clamp(0.5, 2.0).float()
         self.norm_scale.mul_(factor)
         return factor.cpu().numpy()
 
-    def rounding_noise_variance(self) -> torch.Tensor:
-        """Per channel ``(C,)``, the variance per sample, in normalised units, of the white
-        noise that the digitizer's rounding (:meth:`to_volts`) adds to the model's output:
-        ``(step / scale)^2 / 12`` (0 for continuous output)."""
-        q = float(self.quantum)
-        return (q / self.norm_scale.double()).square() / 12.0 if q > 0 else \
-            torch.zeros_like(self.norm_scale, dtype=torch.float64)
+    @property
+    def records_differently(self) -> bool:
+        """Whether :meth:`to_volts` does more than undo the normalisation (rounding to the
+        digitizer's step, saturation)."""
+        return float(self.quantum) > 0 or self.saturates
+
+    def _as_recorded(self, normalized: torch.Tensor) -> torch.Tensor:
+        """``normalized`` output as the model's samples hold it (:meth:`to_volts`), back
+        in normalised units."""
+        volts = self.to_volts(normalized)
+        return (volts - self.norm_offset[:, None]) / self.norm_scale[:, None]
 
     def set_quantum(self, quantum: float) -> None:
         """Digitizer step in volts (0: continuous output); see :func:`detect_quantum`."""

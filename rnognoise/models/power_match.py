@@ -19,7 +19,6 @@ matching the median); the mean over events is the other choice (``statistic="mea
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 
 import numpy as np
@@ -60,12 +59,21 @@ def _levels(power: torch.Tensor, edges: np.ndarray, statistic: str
     return _band_sums(level, edges), power[..., 1:].double().mean(0).sum(-1)
 
 
+def _newton_ratio(target: torch.Tensor, seen: torch.Tensor, model: torch.Tensor
+                  ) -> torch.Tensor:
+    """Factor on the model's power that moves what is seen (the model's power plus what
+    is added after it) to ``target``: ``1 + (target - seen) / model``, at least 1e-3
+    (``target / model`` when nothing is added)."""
+    return (1.0 + (target - seen) / model.clamp_min(1e-300)).clamp_min(1e-3)
+
+
 def match_power_spectrum(correction: torch.Tensor, data: torch.Tensor,
                          draw: Callable[[int, torch.Generator], torch.Tensor], *,
                          n_events: int = 2000, rounds: int = 2, band_bins: int = 1,
                          statistic: str = "median", total: bool = False,
                          max_step: float = 1.0, seed: int = 0, batch: int = 256,
-                         white_floor: torch.Tensor | None = None) -> torch.Tensor:
+                         recorded: Callable[[torch.Tensor], torch.Tensor] | None = None
+                         ) -> torch.Tensor:
     """Move ``correction`` in place so that the model's power spectrum matches the data's.
 
     Parameters
@@ -95,10 +103,15 @@ def match_power_spectrum(correction: torch.Tensor, data: torch.Tensor,
         Seed of every round's draw (the same events each round).
     batch : int
         Events drawn at a time.
-    white_floor : torch.Tensor, optional
-        Per channel ``(C,)``, the variance per sample of white noise that the model's
-        events get after ``draw`` (the digitizer's rounding): the model is matched to the
-        data's power less that noise's (in no bin below a twentieth of the data's).
+    recorded : callable, optional
+        ``recorded(events)``: the model's drawn events as its samples hold them (the
+        digitizer's rounding adds white noise of its own). The recorded power is matched
+        to the data's, with Newton steps for power added after the correction: the
+        background's level moves by the difference of the data's and the recorded
+        level, not by their ratio. (Subtracting the rounding noise's level from the
+        data's median is wrong where some events carry more: with a carrier's leakage in
+        a third of the events, a bin's median is not the sum of its parts' medians, and
+        the model got 1.5 times the rounding noise in the events without the carrier.)
 
     Returns
     -------
@@ -116,31 +129,28 @@ def match_power_spectrum(correction: torch.Tensor, data: torch.Tensor,
     target, target_total = _levels(torch.cat([_powers(subset[a:a + batch].to(device))
                                               for a in range(0, len(subset), batch)]),
                                    edges, statistic)
-    if white_floor is not None and bool((white_floor > 0).any()):
-        # white noise of variance s^2 has mean power T s^2 in every bin (exponential:
-        # its median is ln 2 times that)
-        per_bin = white_floor.double().to(target.device)[:, None] * data.shape[-1] \
-            * torch.ones_like(correction, dtype=torch.float64)
-        per_bin = per_bin * (math.log(2.0) if statistic == "median" else 1.0)
-        target = (target - _band_sums(per_bin, edges)).clamp_min(0.05 * target)
-        floor_total = white_floor.double().to(target.device) * data.shape[-1] * (n_freq - 1)
-        target_total = (target_total - floor_total).clamp_min(0.05 * target_total)
     first: torch.Tensor | None = None
     for r in range(rounds + int(total)):
         gen = torch.Generator(device=device).manual_seed(seed)
+        pre, post = [], []
         with torch.no_grad():
-            power = torch.cat([_powers(draw(min(batch, n_events - a), gen))
-                               for a in range(0, n_events, batch)])
-        model, model_total = _levels(power, edges, statistic)
-        del power
+            for a in range(0, n_events, batch):
+                x = draw(min(batch, n_events - a), gen)
+                pre.append(_powers(x))
+                if recorded is not None:
+                    post.append(_powers(recorded(x)))
+        model, model_total = _levels(torch.cat(pre), edges, statistic)
+        seen, seen_total = (model, model_total) if recorded is None else \
+            _levels(torch.cat(post), edges, statistic)
+        del pre, post
         if first is None:
-            first = (target_total / model_total.clamp_min(1e-300)).sqrt()
+            first = (target_total / seen_total.clamp_min(1e-300)).sqrt()
         if r == rounds:
-            log_ratio = (target_total / model_total.clamp_min(1e-300)).log()
-            steps = 0.5 * log_ratio[:, None].expand(-1, len(centres))
+            ratio = _newton_ratio(target_total, seen_total, model_total)
+            steps = 0.5 * ratio.log()[:, None].expand(-1, len(centres))
         else:
             fillable = model > 1e-12 * float(model.max())  # bins the model cannot fill
-            steps = torch.where(fillable, 0.5 * (target / model.clamp_min(1e-300)).log(), 0.0)
+            steps = torch.where(fillable, 0.5 * _newton_ratio(target, seen, model).log(), 0.0)
         steps = steps.clamp(-max_step, max_step).cpu().numpy()
         per_bin = np.stack([np.interp(bins, centres, s) for s in steps])
         per_bin[:, 0] = 0.0
