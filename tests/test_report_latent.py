@@ -152,3 +152,21 @@ def test_validate_shows_the_latent_map(vae: tuple[object, TraceSet, Path],
     labels = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
     assert any(t.startswith("cw (") for t in labels)
     plt.close(fig)
+
+
+def test_the_latent_prior_is_fitted_to_the_aggregate_posterior() -> None:
+    # posteriors concentrated on two clusters (70 % at -2, 30 % at +2 in the first latent
+    # dimension): N(0, I) would decode states between them that no event has
+    from rnognoise.models.vae import EnvelopeVAE
+
+    vae = EnvelopeVAE(6, latent_dim=2, width=8)
+    rng = np.random.default_rng(0)
+    side = np.where(rng.random(2000) < 0.7, -2.0, 2.0)
+    mu = torch.from_numpy(np.stack([side, np.zeros(2000)], 1)).float()
+    logvar = torch.full((2000, 2), float(np.log(0.05 ** 2)))
+    vae.encode = lambda y: (mu, logvar)  # type: ignore[method-assign]
+    assert vae.fit_prior(torch.zeros(2000, 6)) == 2
+    z = vae.draw_latent(20000, torch.Generator().manual_seed(1))
+    assert float((z[:, 0] < 0).float().mean()) == pytest.approx(0.7, abs=0.02)
+    assert float((z[:, 0].abs() < 1).float().mean()) < 0.001      # nothing in between
+    assert float(z[:, 1].std()) == pytest.approx(0.05, rel=0.1)

@@ -235,6 +235,8 @@ def train_part(model: NoiseModel, train: torch.Tensor, val: torch.Tensor, ctx: P
     eval_gen = torch.Generator(device=val.device)
 
     def eval_fn(step: int) -> float:
+        if plan.before_eval is not None and step > 0:
+            plan.before_eval()
         eval_gen.manual_seed(opts.seed + 17)
         with torch.no_grad():
             fake = model.generate(GENERATED_PER_REAL * val.shape[0], eval_gen)

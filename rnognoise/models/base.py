@@ -146,12 +146,15 @@ class TrainingPlan:
 
     ``step_fn(step, batch_fn)`` performs one optimisation step; ``batch_fn(step, k)``
     returns the k-th normalised data batch of that step (a tensor on the model's device).
+    ``before_eval()``, if given, runs before each held-out evaluation (what it fits is in
+    the candidate that keep-the-best may keep).
     """
 
     modules: dict[str, nn.Module]
     optimizers: dict[str, torch.optim.Optimizer]
     step_fn: Callable[[int, Callable[[int, int], torch.Tensor]], dict[str, float]]
     batches_per_step: int = 1
+    before_eval: Callable[[], None] | None = None
 
 
 @dataclass

@@ -16,10 +16,17 @@ event to event, with a latent vector ``z``:
 - likelihood: ``y | z ~ N(f(z), I + diag(v))``: the identity is the known measurement
   noise, ``v`` the event-to-event scatter the decoder ``f`` does not explain, so the
   decoder learns the *true* envelopes (a deconvolution), not their noisy estimates;
-- sampling: ``z ~ N(0, I)``, envelope ``f(z) + sqrt(v) eps``, then the structured
+- sampling: ``z`` from the latent prior, envelope ``f(z) + sqrt(v) eps``, then the structured
   generator draws the traces (the lines with their own gates and amplitudes: the line
   coordinates are modelled so that the latent state knows an event's carriers, and the
   envelope's band levels do not: the carriers are subtracted from them).
+
+The latent prior is a Gaussian mixture fitted to the training events' posterior draws
+(the aggregate posterior; Ghosh et al. 2019), refitted before every held-out evaluation of
+the training, so that every candidate of keep-the-best carries its own. Drawn from
+``N(0, I)``, the decoder met latent states that no event has: on the embedded default the
+held-out C2ST AUC went from 0.507 after the ELBO pretraining to 0.563 after 600 more
+steps (0.518 with the fitted mixture; files written before it keep ``N(0, I)``).
 
 A trace-level VAE decoder has to learn thermal noise sample by sample and comes out too
 smooth; this one spends its capacity on what varies between events, and its latent
@@ -29,6 +36,8 @@ References
 ----------
 D. P. Kingma, M. Welling, "Auto-Encoding Variational Bayes", arXiv:1312.6114.
 RNO-G collaboration, noise classification with a VAE, arXiv:2309.16401.
+P. Ghosh et al., "From Variational to Deterministic Autoencoders", arXiv:1903.12436
+(ex-post density estimation of the latent space).
 """
 
 from __future__ import annotations
@@ -37,6 +46,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -130,6 +140,16 @@ class EnvelopeVAE(nn.Module):
         #: 1 once fitted: files written before the encoder was stored load without it
         #: (the latent map is then not available)
         self.register_buffer("encoder_fitted", torch.tensor(0.0))
+        # the latent prior: a Gaussian mixture (weights, means, Cholesky factors) fitted
+        # to the aggregate posterior; N(0, I) until fitted (and in older files)
+        m = self.prior_components
+        self.register_buffer("prior_fitted", torch.tensor(0.0))
+        self.register_buffer("prior_weights", torch.zeros(m))
+        self.register_buffer("prior_means", torch.zeros(m, latent_dim))
+        self.register_buffer("prior_factors", torch.zeros(m, latent_dim, latent_dim))
+
+    #: Largest number of components of the latent prior's mixture.
+    prior_components: int = 6
 
     def reset(self, mask: torch.Tensor, mean: torch.Tensor, var: torch.Tensor) -> None:
         """Fresh weights for modelled coordinates ``mask`` with data mean ``mean`` and
@@ -146,6 +166,7 @@ class EnvelopeVAE(nn.Module):
         self.log_scatter.data.copy_((var - 1.0).clamp_min(1e-3).log() * mask)
         self.mask.copy_(mask)
         self.encoder_fitted.fill_(1.0)
+        self.prior_fitted.zero_()
 
     def encode(self, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Posterior mean and log variance ``(n, latent_dim)`` of coordinates ``y``."""
@@ -164,12 +185,59 @@ class EnvelopeVAE(nn.Module):
         kl = gaussian_kl(mu, logvar)
         return recon + beta * kl, recon, kl
 
+    def fit_prior(self, y: torch.Tensor, *, seed: int = 0) -> int:
+        """Fit the latent prior to the aggregate posterior of state coordinates ``y``
+        ``(n, dims)``: one posterior draw per event, a Gaussian mixture of 1 to
+        :attr:`prior_components` components by BIC. Returns the number of components
+        (0: too few events, the prior stays as it was)."""
+        from sklearn.mixture import GaussianMixture
+
+        if len(y) < 10 * self.latent_dim:
+            return 0
+        gen = torch.Generator(device=y.device).manual_seed(seed)
+        with torch.no_grad():
+            mu, logvar = self.encode(y)
+            z = mu + (0.5 * logvar).exp() * torch.randn(mu.shape, generator=gen,
+                                                        device=mu.device)
+        z_np = z.double().cpu().numpy()
+        best, best_bic = None, float("inf")
+        for m in range(1, min(self.prior_components, len(y) // (10 * self.latent_dim)) + 1):
+            gmm = GaussianMixture(m, covariance_type="full", reg_covar=1e-4,
+                                  random_state=seed, max_iter=200).fit(z_np)
+            bic = gmm.bic(z_np)
+            if bic < best_bic:
+                best, best_bic = gmm, bic
+        assert best is not None
+        k = best.n_components
+        dev = self.prior_means.device
+        self.prior_weights.zero_()
+        self.prior_means.zero_()
+        self.prior_factors.zero_()
+        self.prior_weights[:k] = torch.as_tensor(best.weights_, dtype=torch.float32, device=dev)
+        self.prior_means[:k] = torch.as_tensor(best.means_, dtype=torch.float32, device=dev)
+        self.prior_factors[:k] = torch.as_tensor(np.linalg.cholesky(best.covariances_),
+                                                 dtype=torch.float32, device=dev)
+        self.prior_fitted.fill_(1.0)
+        return k
+
+    def draw_latent(self, n: int, generator: torch.Generator) -> torch.Tensor:
+        """Latent states ``(n, latent_dim)`` from the prior (the fitted mixture, or
+        ``N(0, I)``)."""
+        dev = self.mask.device
+        z = torch.randn(n, self.latent_dim, generator=generator, device=dev)
+        if not bool(self.prior_fitted > 0):
+            return z
+        u = torch.rand(n, generator=generator, device=dev)
+        cum = torch.cumsum(self.prior_weights, 0).contiguous()
+        comp = torch.searchsorted(cum, u * cum[-1]).clamp_max(self.prior_components - 1)
+        return self.prior_means[comp] + torch.einsum("nij,nj->ni", self.prior_factors[comp], z)
+
     def sample(self, n: int, generator: torch.Generator) -> torch.Tensor:
         """Envelope coordinates ``(n, envelope_dims)`` of new events (without measurement
         noise)."""
         dev = self.mask.device
         d = self.envelope_dims
-        z = torch.randn(n, self.latent_dim, generator=generator, device=dev)
+        z = self.draw_latent(n, generator)
         eps = torch.randn(n, d, generator=generator, device=dev)
         scatter = (0.5 * self.log_scatter[:d].clamp(-12.0, 4.0)).exp()
         return (self.decoder(z)[:, :d] + scatter * eps) * self.mask[:d]
@@ -280,6 +348,7 @@ class VAEModel(NoiseModel):
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 opt.step()
+        self.vae.fit_prior(y)
 
     def encode(self, data: torch.Tensor) -> torch.Tensor:
         """Latent means ``(n, latent_dim)`` of normalised events ``(n, C, T)`` (every event:
@@ -305,17 +374,24 @@ class VAEModel(NoiseModel):
         return self.generator(n, generator)
 
     # -- training --------------------------------------------------------------------
+    #: Most recent training events whose states the latent prior is refitted to.
+    prior_events: int = 4096
+
     def training_plan(self, *, lr: float | None = None, batch_size: int = 64) -> TrainingPlan:
         if self._pending is not None:
             with torch.no_grad():
                 self._pretrain(self._pending)
         opt = torch.optim.Adam(self.vae.parameters(), lr=lr or self.config.lr)
         gen = torch.Generator(device=self.norm_scale.device)
+        recent: list[torch.Tensor] = []   # the states of the latest batches
 
         def step(index: int, batch_fn: Callable[[int, int], torch.Tensor]) -> dict[str, float]:
             gen.manual_seed(7919 * index + 3)
             with torch.no_grad():
                 y = self.state_coordinates(batch_fn(index, 0))
+            recent.append(y)
+            while sum(len(r) for r in recent) - len(recent[0]) >= self.prior_events:
+                recent.pop(0)
             if len(y) < 2 or not bool(self.vae.mask.any()):
                 return {"loss": 0.0, "reconstruction": 0.0, "kl": 0.0}
             loss, recon, kl = self.vae.negative_elbo(y, gen, self.config.beta)
@@ -324,4 +400,9 @@ class VAEModel(NoiseModel):
             opt.step()
             return {"loss": loss.item(), "reconstruction": recon.item(), "kl": kl.item()}
 
-        return TrainingPlan(modules={"vae": self.vae}, optimizers={"vae": opt}, step_fn=step)
+        def before_eval() -> None:
+            if recent and bool(self.vae.mask.any()):
+                self.vae.fit_prior(torch.cat(recent))
+
+        return TrainingPlan(modules={"vae": self.vae}, optimizers={"vae": opt}, step_fn=step,
+                            before_eval=before_eval)
