@@ -291,21 +291,30 @@ def test_power_calibration_without_a_spectral_correction_matches_the_mean_square
     torch.testing.assert_close(model.norm_scale, before * torch.from_numpy(factor))
 
 
-def test_power_calibration_counts_the_digitizer_rounding_once():
-    # quantised data: outside the passband all the power is the rounding's own white
-    # noise (step^2 / 12 per sample). Matched before the rounding, the model had that
-    # floor, then its samples were rounded again: twice the data's power there
-    data = _correlated_noise(n=300)
-    x = torch.from_numpy((data.traces / data.traces.std(axis=(0, 2), keepdims=True))
-                         .astype(np.float32))
-    step = 0.25
-    target = torch.round(x / step) * step
+def _calibrated_on_rounded(data: TraceSet, step: float, carrier: np.ndarray | None = None,
+                           ) -> tuple[object, torch.Tensor]:
+    """A wgan-gp model (normalisation 1, digitizer step ``step``) initialised and
+    power-calibrated on ``data`` normalised, plus ``carrier`` in its first events, rounded
+    to the step; and those rounded traces."""
+    x = data.traces / data.traces.std(axis=(0, 2), keepdims=True)
+    if carrier is not None:
+        x[:len(carrier)] += carrier
+    target = torch.round(torch.from_numpy(x.astype(np.float32)) / step) * step
     model = prepare_model(data, "wgan-gp", {"select_components": False})
     model.set_normalization(np.zeros(3), np.ones(3))
     model.set_quantum(step)
     with torch.no_grad():
         model.initialize(target)
     model.calibrate_power(target, n_events=1000, seed=1)
+    return model, target
+
+
+def test_power_calibration_counts_the_digitizer_rounding_once():
+    # quantised data: outside the passband all the power is the rounding's own white
+    # noise (step^2 / 12 per sample). Matched before the rounding, the model had that
+    # floor, then its samples were rounded again: twice the data's power there
+    step = 0.25
+    model, target = _calibrated_on_rounded(_correlated_noise(n=300), step)
     with torch.no_grad():  # volts are normalised units here (offset 0, scale 1)
         fake = model.to_volts(model.generate(2000, torch.Generator().manual_seed(2)))
     torch.testing.assert_close(fake, torch.round(fake / step) * step)  # rounded
@@ -320,20 +329,11 @@ def test_power_calibration_with_the_rounding_and_a_carrier_in_a_third_of_the_eve
     # a carrier's leakage fills the stopband in a third of the events: a bin's median is
     # then no sum of its parts' medians, and matching the data's median less the
     # rounding noise's gave the events without the carrier 1.5 times the data's floor
-    data = _correlated_noise(n=600, seed=3)
-    x = torch.from_numpy((data.traces / data.traces.std(axis=(0, 2), keepdims=True))
-                         .astype(np.float32))
-    t = torch.arange(T, dtype=torch.float32)
-    x[:200] += 3.0 * torch.cos(2 * math.pi * 30.4 * t / T + torch.rand(200, 1, 1) * 6.28)
-    step = 0.25
-    target = torch.round(x / step) * step
-    model = prepare_model(data, "wgan-gp", {"select_components": False})
-    model.set_normalization(np.zeros(3), np.ones(3))
-    model.set_quantum(step)
-    with torch.no_grad():
-        model.initialize(target)
+    t = np.arange(T)
+    phase = np.random.default_rng(4).uniform(0, 2 * np.pi, (200, 1, 1))
+    model, target = _calibrated_on_rounded(_correlated_noise(n=600, seed=3), 0.25,
+                                           3.0 * np.cos(2 * np.pi * 30.4 * t / T + phase))
     assert int((model.generator.lines.active > 0).sum()) == 1
-    model.calibrate_power(target, n_events=1000, seed=1)
     with torch.no_grad():
         fake = model.to_volts(model.generate(3000, torch.Generator().manual_seed(2)))
 
