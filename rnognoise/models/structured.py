@@ -327,10 +327,6 @@ class PhysicsGenerator(nn.Module):
             clean = clean[clean.abs().amax(-1).amax(-1) <= self._pulse_threshold]
         return clean
 
-    def envelope_coordinates(self, data: torch.Tensor) -> torch.Tensor:
-        """Envelope coordinates ``(m, max_dims)`` of :meth:`described_events`."""
-        return self.envelope.coordinates(self.described_events(data))
-
     @property
     def fit_info(self) -> dict[str, Any]:
         """What the last envelope fit found (modelled directions, mixture components)."""
