@@ -191,3 +191,42 @@ def test_the_fit_reports_a_model_that_leaves_the_physical_envelope(caplog):
         finding = _envelope_check(part, x, ctx)
     assert finding is not None and "training peak" in finding and " V " in finding
     assert "pulses.h5" in caplog.text and "physical envelope" in caplog.text
+
+
+def _with_bursts(data: np.ndarray, rate: float, rng: np.random.Generator) -> np.ndarray:
+    """``data`` with a fraction ``rate`` of events 3.5 times louder in both channels for a
+    third of the trace (a noise burst: loud, but not a pulse)."""
+    out = data.copy()
+    for e in np.nonzero(rng.random(len(out)) < rate)[0]:
+        at = rng.integers(0, 2 * T // 3)
+        out[e, :, at:at + T // 3] *= 3.5
+    return out
+
+
+def test_pulse_peaks_leave_out_the_events_loud_away_from_their_peak():
+    rng = np.random.default_rng(9)
+    quiet = _pulsed_noise(600, 0.0, rng)
+    pulsed = _pulsed_noise(600, 1.0, rng)
+    bursts = _with_bursts(quiet, 1.0, rng)
+    from rnognoise.models.impulses import pulse_peaks
+
+    def peaks(x: np.ndarray) -> np.ndarray:
+        return pulse_peaks(torch.from_numpy(x)).numpy()
+
+    # a pulse (or nothing) keeps its event's peak; a burst is not a pulse
+    assert (peaks(pulsed) == _event_peaks(pulsed)).mean() > 0.99
+    assert (peaks(quiet) == _event_peaks(quiet)).mean() > 0.97
+    assert (peaks(bursts) == 0).mean() > 0.9
+    assert (_event_peaks(bursts) > 5.0).mean() > 0.9      # above any pulse threshold
+
+
+def test_bursts_above_the_threshold_do_not_count_as_pulses():
+    """Pulses in 6 % of the events and noise bursts in another 6 %: the pulse component
+    takes the pulses' rate, not the rate of all events above its threshold (which the
+    bursts would double)."""
+    rng = np.random.default_rng(10)
+    data = _with_bursts(_pulsed_noise(3000, 0.06, rng), 0.06, rng)
+    model = _initialised(data)
+    found = model.component_details()["impulses"]
+    assert abs(found["data_rate"] - 0.06) < 0.015
+    assert abs(found["model_rate"] - found["data_rate"]) < 0.015

@@ -11,7 +11,53 @@ from torch import nn
 from .lines import bernoulli_gate
 from .quantile_map import draw_from_quantiles, quantile_knots
 
-__all__ = ["Impulses"]
+__all__ = ["Impulses", "pulse_peaks"]
+
+
+#: Significance, in standard deviations of its estimator, of the excess energy away from
+#: an event's peak that makes the event extended (a burst, a step) rather than a pulse.
+EXTENDED_SIGNIFICANCE = 3.0
+#: Fraction of an event's excess energy away from its peak above which it is extended.
+EXTENDED_FRACTION = 1.0 / 3.0
+#: Power of a Gaussian sample relative to the median of the squared samples (the median of
+#: chi-square with one degree of freedom is 0.455).
+_MEDIAN_TO_MEAN_SQUARE = 1.0 / 0.4549364
+
+
+def pulse_peaks(data: torch.Tensor) -> torch.Tensor:
+    """Each event's peak ``max |x|`` over channels and samples ``(n,)``, or 0 for an event
+    whose excess energy is not concentrated around its peak (an extended event: a noise
+    burst, a step, several pulses far apart).
+
+    An event is extended when the excess energy of its loudest channel (the squared
+    samples less the channel's Gaussian power, taken from the median of the squared
+    samples) outside ``T // 32`` samples on either side of the peak exceeds both
+    :data:`EXTENDED_SIGNIFICANCE` standard deviations of its estimate under Gaussian noise
+    and :data:`EXTENDED_FRACTION` of the event's excess energy. Such events are above a
+    peak threshold because their power is, not because they carry a pulse: the pulses'
+    rate, amplitudes and shape are fitted to the others, and the envelope and the
+    transients take them.
+
+    Parameters
+    ----------
+    data : torch.Tensor
+        Normalised traces ``(n, C, T)``.
+    """
+    n, _, t = data.shape
+    peak, channel = data.abs().amax(-1).max(-1)                           # (n,)
+    x = data[torch.arange(n, device=data.device), channel].double()       # (n, T)
+    power = x.square()
+    level = power.median(-1, keepdim=True).values * _MEDIAN_TO_MEAN_SQUARE
+    excess = power - level
+    half = max(4, t // 32)
+    at = x.abs().argmax(-1, keepdim=True)
+    near = (torch.arange(t, device=data.device)[None, :] - at).abs() <= half
+    near_excess = (excess * near).sum(-1)
+    far_excess = (excess * ~near).sum(-1)
+    noise = EXTENDED_SIGNIFICANCE * math.sqrt(2.0) * level[:, 0] * (~near).sum(-1).double().sqrt()
+    extended = (far_excess > noise) & (far_excess > EXTENDED_FRACTION / (1 - EXTENDED_FRACTION)
+                                       * near_excess)
+    return torch.where(extended, torch.zeros_like(peak), peak)
 
 
 class Impulses(nn.Module):
@@ -62,7 +108,8 @@ class Impulses(nn.Module):
 
     def initialize(self, data: torch.Tensor, background_power: torch.Tensor,
                    gauss_peak_quantile: float) -> None:
-        """Rate, amplitude, shape and delays from events with an excess peak-to-RMS.
+        """Rate, amplitude, shape and delays from the events with a pulse above the
+        threshold (:func:`pulse_peaks`: events loud away from their peak are not pulses).
 
         Parameters
         ----------
@@ -75,7 +122,8 @@ class Impulses(nn.Module):
         """
         peak = data.abs().amax(-1)                       # (n, C)
         event_peak = peak.amax(-1)
-        flagged = event_peak > max(gauss_peak_quantile, 1.0)
+        threshold = max(gauss_peak_quantile, 1.0)
+        flagged = pulse_peaks(data) > threshold
         rate = float(flagged.double().mean()) - 1e-3
         shape = background_power.clamp_min(0).sqrt()     # zero-phase band-limited pulse
         pulse = torch.fft.irfft(shape, n=self.n_samples, dim=-1)
@@ -84,7 +132,9 @@ class Impulses(nn.Module):
         amp_c = torch.ones(data.shape[1], dtype=torch.float64)
         if flagged.sum() >= 3 and rate > 0:
             ev = data[flagged]
-            quiet = data[~flagged]
+            quiet = data[event_peak <= threshold]
+            if len(quiet) == 0:
+                quiet = data[~flagged]
             quiet = quiet[torch.linspace(0, len(quiet) - 1, min(len(quiet), 2000),
                                          device=data.device).round().long()]
             arrival = ev.abs().argmax(-1).double()       # (m, C)

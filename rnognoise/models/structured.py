@@ -39,7 +39,7 @@ from torch import nn
 
 from .digitizer import SampleProfile
 from .envelope import Envelope
-from .impulses import Impulses
+from .impulses import Impulses, pulse_peaks
 from .lines import Lines
 from .marginals import SpectralMarginals
 from .modes import TimeLockedModes
@@ -215,14 +215,14 @@ class PhysicsGenerator(nn.Module):
         """Match the rate and peak distribution of the model's events above the pulse
         threshold to the data's, through the same selection (:meth:`Impulses.calibrate
         <rnognoise.models.impulses.Impulses.calibrate>`)."""
-        data_peak = data.abs().amax(-1).amax(-1)
+        data_peak = pulse_peaks(data)
         n = max(2000, min(8000, 4 * len(data)))
         self._impulse_info = {}
         for i in range(self.impulse_calibration_rounds):
             gen = torch.Generator(device=data.device).manual_seed(8642 + i)
             with torch.no_grad():
                 model_peak = torch.cat([
-                    self._draw_without_general(min(1000, n - a), gen).abs().amax(-1).amax(-1)
+                    pulse_peaks(self._draw_without_general(min(1000, n - a), gen))
                     for a in range(0, n, 1000)])
             self._impulse_info = self.impulses.calibrate(data_peak, model_peak,
                                                          self._pulse_threshold)
@@ -321,10 +321,11 @@ class PhysicsGenerator(nn.Module):
 
     def described_events(self, data: torch.Tensor) -> torch.Tensor:
         """The events of normalised ``data`` that the envelope describes, as in its fit:
-        block offsets removed; events with a pulse left out when impulses are on."""
+        block offsets removed; events with a pulse left out when impulses are on (events
+        loud away from their peak stay: the pulses do not take them, :func:`pulse_peaks`)."""
         clean = self.blocks.remove(data) if self.is_on("blocks") else data
         if self.is_on("impulses"):
-            clean = clean[clean.abs().amax(-1).amax(-1) <= self._pulse_threshold]
+            clean = clean[pulse_peaks(clean) <= self._pulse_threshold]
         return clean
 
     @property
