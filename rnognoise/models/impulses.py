@@ -33,7 +33,8 @@ def pulse_peaks(data: torch.Tensor) -> torch.Tensor:
     samples less the channel's Gaussian power, taken from the median of the squared
     samples) outside ``T // 32`` samples on either side of the peak exceeds both
     :data:`EXTENDED_SIGNIFICANCE` standard deviations of its estimate under Gaussian noise
-    and :data:`EXTENDED_FRACTION` of the event's excess energy. Such events are above a
+    (taken for independent samples: band-limited noise spreads more, and the fraction is
+    the stricter test) and :data:`EXTENDED_FRACTION` of the event's excess energy. Such events are above a
     peak threshold because their power is, not because they carry a pulse: the pulses'
     rate, amplitudes and shape are fitted to the others, and the envelope and the
     transients take them.
