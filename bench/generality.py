@@ -11,6 +11,10 @@ Data sets (``--sets``):
   kinds of features as the embedded simulator (a signal chain, sky noise coherent across
   channels, a per-event gain, CW carriers of varying amplitude, rare impulses, ADC
   quantisation) made by other code with other details; needs NuRadioMC;
+- ``am``, ``ramp``, ``compress``, ``common`` — noise made with plain numpy
+  (``bench/foreign_sets.py``): an amplitude-modulated carrier, an RMS that changes within
+  the trace, a compressing amplifier, common-mode pickup, each on a signal chain no
+  simulator here has;
 - ``st24`` — the public real station-24 forced-trigger sample (100 events of one surface
   channel, ``../shared/realdata``): too small for the classifier test (n/a), scored by
   the other rows.
@@ -30,7 +34,7 @@ and by more than two combined standard errors of the two rows).
 
 Usage::
 
-    python bench/generality.py [--minutes 3] [--events 3000] [--sets default,unmodelled]
+    python bench/generality.py [--minutes 3 | --steps 1] [--events 3000] [--sets default,unmodelled]
         [--models baseline,wgan-gp,vae] [--loo lines,impulses,blocks] [--json out.json]
 """
 
@@ -75,6 +79,10 @@ def load_set(name: str, n_events: int, seed: int) -> TraceSet:
         from nuradio_set import nuradio_noise
 
         return nuradio_noise(n_events, seed=seed)
+    if name in ("am", "ramp", "compress", "common"):
+        from foreign_sets import foreign_noise
+
+        return foreign_noise(name, n_events, seed)
     if name == "st24":
         return read_traces(REALDATA / "rnog_st24_forced_trigger_noise_100ev.npz")
     raise SystemExit(f"unknown set {name!r}")
@@ -114,7 +122,8 @@ def evaluate(test: TraceSet, model, n_gen: int, seed: int):
 
 
 def run_models(train: TraceSet, test: TraceSet, models: list[tuple[str, str, dict]],
-               minutes: float, seed: int, gen_factor: int) -> dict[str, dict]:
+               minutes: float, seed: int, gen_factor: int, steps: int | None = None
+               ) -> dict[str, dict]:
     out: dict[str, dict] = {}
     reports = {}
     for label, kind, options in models:
@@ -123,7 +132,9 @@ def run_models(train: TraceSet, test: TraceSet, models: list[tuple[str, str, dic
             warnings.simplefilter("ignore")
             result = fit(train, None, FitOptions(model=kind, model_options=options,
                                                  max_minutes=minutes if kind != "baseline"
-                                                 else None, seed=seed, quiet=True,
+                                                 and steps is None else None,
+                                                 steps=steps if kind != "baseline" else None,
+                                                 seed=seed, quiet=True,
                                                  force=True))
         fit_s = time.time() - t0
         report = evaluate(test, result.model, gen_factor * test.n_events, seed + 1)
@@ -164,6 +175,9 @@ def split(data: TraceSet, test_fraction: float, seed: int) -> tuple[TraceSet, Tr
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--minutes", type=float, default=3.0, help="training budget per model")
+    p.add_argument("--steps", type=int, default=None,
+                   help="a fixed number of training steps instead of the time budget (1: "
+                        "the moment fit and component selection alone)")
     p.add_argument("--events", type=int, default=3000, help="simulated events per set")
     p.add_argument("--test-fraction", type=float, default=1 / 3)
     p.add_argument("--sets", default="default,unmodelled,glitches,st24")
@@ -187,7 +201,7 @@ def main() -> None:
         print(f"{name}: {train.n_events} training / {test.n_events} held-out events, "
               f"{data.n_channels} channels", flush=True)
         results[name] = run_models(train, test, [(k, k, {}) for k in kinds], args.minutes,
-                                   args.seed, args.gen_factor)
+                                   args.seed, args.gen_factor, args.steps)
     loo = [c for c in args.loo.split(",") if c]
     if loo:
         data = load_set("default", args.events, args.seed)
@@ -198,7 +212,8 @@ def main() -> None:
             opts = dict(LOO_OPTIONS[comp], select_components=False)
             models += [(f"no {comp}, nothing learned", "wgan-gp", {**opts, **NOTHING_LEARNED}),
                        (f"no {comp}, learned parts", "wgan-gp", opts)]
-        res = run_models(train, test, models, args.minutes, args.seed, args.gen_factor)
+        res = run_models(train, test, models, args.minutes, args.seed, args.gen_factor,
+                         args.steps)
         for comp in loo:
             off, learned = res[f"no {comp}, nothing learned"], res[f"no {comp}, learned parts"]
             for key, ref_key in (("auc", "auc_real_vs_real"), ("score", None)):

@@ -50,6 +50,8 @@ class Background(nn.Module):
         self.sampler = SpectralSampler(n_channels, n_samples)
         self.log_gain_correction = nn.Parameter(torch.zeros(n_channels, n_samples // 2 + 1))
         self.log_gain_sigma = nn.Parameter(torch.tensor(math.log(0.02)))
+        #: The per-event gain's spread by the method of moments (:meth:`fit_gain_spread`).
+        self.moment_gain_spread = 0.02
 
     def initialize(self, data: torch.Tensor) -> None:
         """Cross-spectrum of the Gaussian part of ``data`` (block offsets already removed;
@@ -60,6 +62,53 @@ class Background(nn.Module):
         for lo in range(0, data.shape[0], 512):
             est.update_trimmed(data[lo:lo + 512])
         self.sampler.set_spectrum(est.robust())
+        self.fit_gain_spread(data)
+
+    #: Reference events of the fitted Gaussian background that the gain spread is measured
+    #: against.
+    gain_reference_events: int = 2000
+
+    def event_log_levels(self, data: torch.Tensor) -> torch.Tensor:
+        """Each event's log power level ``(n,)``, common to its channels: per channel the
+        median over the passband's bins of the power relative to the background's
+        expected power (robust against lines, pulses and narrow bursts), its log averaged
+        over the channels."""
+        expected = self.sampler.power().double()                          # (C, F)
+        passband = expected.amax(0) >= 1e-3 * expected.max()
+        out = []
+        for lo in range(0, data.shape[0], 512):
+            spec = torch.fft.rfft(data[lo:lo + 512].double(), dim=-1)
+            ratio = spec.abs().square()[..., passband] / expected[:, passband].clamp_min(1e-300)
+            out.append(ratio.median(-1).values.clamp_min(1e-300).log().mean(-1))
+        return torch.cat(out)
+
+    def fit_gain_spread(self, data: torch.Tensor) -> float:
+        """Set the per-event gain's log-normal spread by the method of moments and return
+        it: the variance of the events' common log level (:meth:`event_log_levels`) less
+        that of the same estimate on the fitted stationary background, both from the
+        median absolute deviation (a gain drifts every event's level; a few loud events,
+        bursts or pulses, are not a gain and leave it alone); zero unless the
+        excess is larger than twice its standard error (a fixed prior spread put event
+        power variation into noise that has none). The structured generator uses it where
+        its envelope is inactive (:meth:`PhysicsGenerator._set_gain_spread
+        <rnognoise.models.structured.PhysicsGenerator._set_gain_spread>`)."""
+        gen = torch.Generator(device=data.device).manual_seed(2468)
+        with torch.no_grad():
+            level = self.event_log_levels(data)
+            reference = self.event_log_levels(self.sampler(self.gain_reference_events, gen))
+        n, m = len(level), len(reference)
+        if n < 10:
+            return float(self.log_gain_sigma.exp())
+        var_d, var_r = _robust_variance(level), _robust_variance(reference)
+        # the median absolute deviation's variance is 2.7 times the sample variance's
+        error = math.sqrt(2.7 * (2.0 * var_d ** 2 / (n - 1) + 2.0 * var_r ** 2 / (m - 1)))
+        excess = var_d - var_r
+        # log power = 2 log(amplitude gain): the amplitude's spread is half the power's
+        sigma = 0.5 * math.sqrt(excess) if excess > 2.0 * error else 0.0
+        sigma = min(sigma, self.max_gain_sigma)
+        self.moment_gain_spread = sigma
+        self.log_gain_sigma.data.fill_(math.log(max(sigma, 1e-6)))
+        return sigma
 
     def spectra(self, n: int, generator: torch.Generator) -> torch.Tensor:
         """Complex spectra ``(n, C, F)`` with the spectral correction (no gain)."""
@@ -89,6 +138,12 @@ class Background(nn.Module):
         eps = torch.randn(n, 1, 1, generator=generator, device=self.log_gain_sigma.device)
         sigma = self.log_gain_sigma.clamp(max=math.log(self.max_gain_sigma)).exp()
         return torch.exp(sigma * eps)
+
+
+def _robust_variance(x: torch.Tensor) -> float:
+    """Variance of ``x`` from its median absolute deviation (Gaussian-consistent)."""
+    deviation = (x - x.median()).abs().median()
+    return float((1.4826 * deviation) ** 2)
 
 
 class BlockOffsets(nn.Module):

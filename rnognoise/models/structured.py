@@ -31,6 +31,7 @@ the others, so that a caller can keep a component only if it improves a held-out
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 from typing import Any
 
@@ -155,6 +156,8 @@ class PhysicsGenerator(nn.Module):
             self.general_on[i] = float(k in enabled)
         if self.is_on("envelope"):
             self._fit_envelope(data)
+        else:
+            self._set_gain_spread()
         self._match_power(data)
         self._fit_general(data)
 
@@ -186,23 +189,29 @@ class PhysicsGenerator(nn.Module):
         self.blocks.initialize(data, gaussian * self.profile.gain())
         self.lines.initialize(clean)
         # the impulse threshold: 99.9 % quantile of the event peak of everything but the
-        # impulses (background, lines, gain, blocks), so that lines and block offsets are
-        # not counted as impulses
+        # impulses (background, lines, blocks), so that lines and block offsets are not
+        # counted as impulses; without the event-to-event variation (envelope and gain),
+        # whose moment estimate the loud events themselves raise
         saved = self.component_on.clone()
+        saved_gain = self.background.log_gain_sigma.detach().clone()
         self.component_on[NAMED.index("impulses")] = 0.0
         self.component_on[NAMED.index("envelope")] = 0.0
+        self.background.log_gain_sigma.data.fill_(math.log(1e-6))
         gen = torch.Generator(device=data.device).manual_seed(1234)
         try:
             with torch.no_grad():
                 bg = self._draw_without_general(min(4000, 4 * len(data)), gen)
         finally:
             self.component_on.copy_(saved)
+            self.background.log_gain_sigma.data.copy_(saved_gain)
         self._pulse_threshold = max(float(torch.quantile(bg.abs().amax(-1).amax(-1), 0.999)),
                                     1.0)
         self.impulses.initialize(clean, self.background.sampler.power(),
                                  self._pulse_threshold)
         if self.is_on("envelope"):
             self._fit_envelope(data)
+        else:
+            self._set_gain_spread()
         self._match_power(data)
         if self.is_on("impulses"):
             self._calibrate_impulses(data)
@@ -318,6 +327,15 @@ class PhysicsGenerator(nn.Module):
         with torch.no_grad():
             reference = self.background.sampler(max(1000, min(4000, 2 * len(clean))), gen)
         self._fit_info = self.envelope.initialize(clean, reference, line_bins)
+        self._set_gain_spread()
+
+    def _set_gain_spread(self) -> None:
+        """The per-event gain: none where the envelope is active (it describes every
+        event-to-event variation above the stationary background, a common gain among
+        them: a gain on top counted it twice), else the background's moment estimate."""
+        envelope = self.is_on("envelope") and bool(self.envelope.active > 0)
+        sigma = 0.0 if envelope else self.background.moment_gain_spread
+        self.background.log_gain_sigma.data.fill_(math.log(max(sigma, 1e-6)))
 
     def described_events(self, data: torch.Tensor) -> torch.Tensor:
         """The events of normalised ``data`` that the envelope describes, as in its fit:

@@ -1,0 +1,77 @@
+"""Noise made with plain numpy, by neither the embedded simulator nor NuRadioMC: one kind
+of structure per set that no model component names and no other test set has.
+
+Every set has the same base: 4 channels x 2048 samples at 3.2 GHz of Gaussian noise
+through a 4th-order band-pass (120-650 MHz) with a sinusoidal ripple of +-30 % over
+frequency (a signal chain no simulator here has), 10 mV RMS, rounded to 0.49 mV steps.
+On top of it:
+
+- ``am`` — an amplitude-modulated carrier at 403 MHz in every event: modulation depth
+  30-100 % at 2-20 MHz (several cycles or less per trace), a log-normal amplitude
+  (0.3 e-folds) from event to event, coherent across the channels at relative
+  amplitudes 1, 0.7, 0.5, 0.3;
+- ``ramp`` — the RMS changes linearly within the trace, by a factor 0.5-2 from start to
+  end, in 30 % of the events (all channels);
+- ``compress`` — a compressing amplifier: ``a tanh(g x / a)`` with ``a`` = 20 mV and a
+  per-event gain ``g`` (log-normal, 0.25 e-folds), so that no sample exceeds 20 mV;
+- ``common`` — common-mode pickup around 60 MHz (15 MHz wide), the same waveform in all
+  channels, with a log-normal amplitude (0.5 e-folds) from event to event.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from rnognoise.io import TraceSet
+
+SAMPLING_RATE = 3.2e9
+N_SAMPLES = 2048
+N_CHANNELS = 4
+KINDS = ("am", "ramp", "compress", "common")
+
+
+def _base_noise(rng: np.random.Generator, n: int) -> np.ndarray:
+    f = np.fft.rfftfreq(N_SAMPLES, 1 / SAMPLING_RATE)
+    response = (1 / np.sqrt(1 + (120e6 / np.maximum(f, 1.0)) ** 8)
+                / np.sqrt(1 + (f / 650e6) ** 8) * (1 + 0.3 * np.sin(f / 90e6)))
+    spec = np.fft.rfft(rng.standard_normal((n, N_CHANNELS, N_SAMPLES)), axis=-1) * response
+    x = np.fft.irfft(spec, n=N_SAMPLES, axis=-1)
+    return x / x.std() * 0.01
+
+
+def foreign_noise(kind: str, n_events: int, seed: int) -> TraceSet:
+    """``n_events`` events of set ``kind`` (one of :data:`KINDS`), in volts."""
+    if kind not in KINDS:
+        raise ValueError(f"unknown foreign set {kind!r} (valid: {', '.join(KINDS)})")
+    rng = np.random.default_rng(seed)
+    n = n_events
+    x = _base_noise(rng, n)
+    t = np.arange(N_SAMPLES) / SAMPLING_RATE
+    if kind == "am":
+        rate = rng.uniform(2e6, 20e6, n)
+        depth = rng.uniform(0.3, 1.0, n)
+        phase = rng.uniform(0, 2 * np.pi, n)
+        amplitude = 0.008 * rng.lognormal(0.0, 0.3, n)
+        envelope = 1 + depth[:, None] * np.sin(2 * np.pi * rate[:, None] * t + phase[:, None])
+        carrier = (amplitude[:, None] * envelope
+                   * np.sin(2 * np.pi * 403e6 * t + rng.uniform(0, 2 * np.pi, n)[:, None]))
+        x += carrier[:, None, :] * np.array([1.0, 0.7, 0.5, 0.3])[None, :, None]
+    elif kind == "ramp":
+        rows = rng.random(n) < 0.3
+        factor = rng.uniform(0.5, 2.0, n)
+        envelope = 1 + (factor[:, None] - 1) * (t / t[-1])[None, :]
+        x[rows] *= envelope[rows][:, None, :]
+    elif kind == "compress":
+        level = 0.02
+        x = level * np.tanh(x * rng.lognormal(0.0, 0.25, n)[:, None, None] / level)
+    else:  # common
+        f = np.fft.rfftfreq(N_SAMPLES, 1 / SAMPLING_RATE)
+        shape = np.exp(-0.5 * ((f - 60e6) / 15e6) ** 2)
+        pickup = np.fft.irfft(np.fft.rfft(rng.standard_normal((n, N_SAMPLES)), axis=-1) * shape,
+                              n=N_SAMPLES, axis=-1)
+        pickup *= 0.006 / pickup.std() * rng.lognormal(0.0, 0.5, n)[:, None]
+        x += pickup[:, None, :]
+    step = 1.0 / 2**11
+    x = np.round(x / step) * step
+    return TraceSet(x.astype(np.float32), SAMPLING_RATE, np.arange(N_CHANNELS),
+                    source=f"foreign:{kind}", attrs={"foreign_set": kind, "seed": seed})
