@@ -191,8 +191,10 @@ def main() -> None:
     args = p.parse_args()
     torch.manual_seed(args.seed)
     print(machine_line())
-    print(f"torch threads {torch.get_num_threads()}, budget {args.minutes} min per learned "
-          f"model, {args.events} events per simulated set", flush=True)
+    budget = (f"{args.steps} training steps" if args.steps is not None
+              else f"budget {args.minutes} min")
+    print(f"torch threads {torch.get_num_threads()}, {budget} per learned model, "
+          f"{args.events} events per simulated set", flush=True)
     results: dict[str, dict] = {}
     kinds = [k for k in args.models.split(",") if k]
     for name in [s for s in args.sets.split(",") if s]:
