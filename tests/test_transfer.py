@@ -160,3 +160,51 @@ def test_gaussian_data_against_a_gaussian_model_leave_it_inert(n):
     x = model[:10].clone()
     assert part.apply(x, torch.Generator()) is x
     torch.testing.assert_close(x, model[:10])
+
+
+def test_a_compressing_amplifier_bounds_the_generated_samples_like_the_data():
+    """``a tanh(g x / a)`` with a per-event gain ``g``: no recorded sample exceeds ``a``,
+    loud events are compressed more. The trace map alone (slope 1 beyond its knots, one
+    shape for the typical trace) drew samples to twice the bound; the pooled range map
+    keeps them at it."""
+    rng = np.random.default_rng(11)
+    x = _background(800, rng)
+    x = x / x.std()
+    gain = np.exp(0.25 * rng.standard_normal((800, 1, 1)))
+    level = 2.0
+    data = (level * np.tanh(gain * x / level)).astype(np.float32)
+    model = _model(data)
+    part = model.generator.transfer
+    assert part.is_active and bool(part.range_on > 0)
+    fake = _generate(model, 1600)
+    bound = np.abs(data).max()
+    assert np.abs(fake).max() < 1.05 * bound
+    # the pooled tails of the data, not only their bound
+    for q in (0.999, 0.9999):
+        assert np.quantile(np.abs(fake), q) == pytest.approx(np.quantile(np.abs(data), q),
+                                                            rel=0.05)
+    part.range_on.zero_()
+    assert np.abs(_generate(model, 1600)).max() > 1.3 * bound
+
+
+def test_the_range_map_gives_a_bent_chain_its_light_tail():
+    """``x + a (x^2 - 1)`` reaches no lower than about -2.9 RMS here; the trace map
+    (slope 1 beyond its outermost knots) drew to -4.2, the range map to the data's."""
+    rng = np.random.default_rng(12)
+    data = _bent(_background(600, rng))
+    model = _model(data)
+    part = model.generator.transfer
+    assert bool(part.range_on > 0)
+    fake = _generate(model, 1200)
+    assert fake.min() == pytest.approx(data.min(), rel=0.05)
+    assert np.quantile(fake, 1e-4) == pytest.approx(np.quantile(data, 1e-4), rel=0.05)
+    part.range_on.zero_()
+    assert _generate(model, 1200).min() < 1.3 * data.min()
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_the_range_map_stays_off_between_samples_of_one_distribution(seed):
+    rng = np.random.default_rng(seed)
+    a, b = (torch.from_numpy(_background(400, rng)) for _ in range(2))
+    info = TransferCurve(2, T)._fit_range(a, b)
+    assert not info["range"] and info["range_excess"] < 6.0

@@ -37,7 +37,17 @@ Method
    score, two means beyond the outermost (slope 1 there): real traces' offsets need
    not be Gaussian (station 24: skewness -1.0), and without it the pooled sample values
    keep the traces' skew where the data's offsets cancel it.
-4. **Apply.** ``x <- map_offset(m) + r * map(u)`` for every trace, as
+4. **Range.** A compressing amplifier acts on volts, not on each trace's normalised
+   values: it bounds every event at the same level, however loud the event. With the
+   map above in place, the pooled sample values of each channel (all events together)
+   of the data and of the model are compared at ``n_range_knots`` quantiles equally
+   spaced in normal score out to where about ``20 n_groups`` of the data's values lie
+   beyond; each quantile's standard error from ``n_groups`` groups of events. Where the
+   model's tail reaches farther than the data's by more than ``range_sigmas`` standard
+   errors and 5 % (a bound the model does not have), the pooled quantile map, model to
+   data, is applied after the trace map; its outermost knots take the model's most
+   extreme samples to the data's, with the end segments' slopes (at most 1) beyond. Data with a tail as heavy as the model's leave it off.
+5. **Apply.** ``x <- map_offset(m) + r * map(u)`` for every trace, as
    ``x + r * (map(u) - u) + map_offset(m) - m`` with the shift interpolated between the
    grid points (two gathers per sample). The map is deterministic and draws nothing.
 
@@ -48,6 +58,9 @@ stochastically larger than the other", Ann. Math. Stat. 18 (1947) 50.
 """
 
 from __future__ import annotations
+
+import math
+from typing import Any
 
 import numpy as np
 import torch
@@ -100,6 +113,13 @@ class TransferCurve(nn.Module):
     #: is in the cache).
     slice_bytes: int = 1 << 20
 
+    #: Knots of the pooled range map, equally spaced in normal score.
+    n_range_knots: int = 33
+    #: Groups of events the pooled quantiles' standard errors come from.
+    n_groups: int = 8
+    #: Standard errors by which the model's tail must pass the data's for the range map.
+    range_sigmas: float = 6.0
+
     def __init__(self, n_channels: int, n_samples: int, n_knots: int = 49, n_cells: int = 256,
                  max_score: float = 4.0, alpha: float = 1e-3) -> None:
         super().__init__()
@@ -120,6 +140,11 @@ class TransferCurve(nn.Module):
         self.register_buffer("n_offset", torch.zeros((), dtype=torch.long))
         self.register_buffer("offset_model", torch.zeros(n_channels, self.n_offset_knots))
         self.register_buffer("offset_data", torch.zeros(n_channels, self.n_offset_knots))
+        # the pooled range map: knots model -> data (n_range_knots, the extremes and a
+        # point beyond each; none when range_on is 0)
+        self.register_buffer("range_on", torch.zeros(()))
+        self.register_buffer("range_model", torch.zeros(n_channels, self.n_range_knots + 4))
+        self.register_buffer("range_data", torch.zeros(n_channels, self.n_range_knots + 4))
 
     @property
     def is_active(self) -> bool:
@@ -148,7 +173,9 @@ class TransferCurve(nn.Module):
             ``p_value`` (smallest, Bonferroni-adjusted), ``n_tests``, the largest
             difference of the channels' median per-event skewness (``skewness_shift``)
             and excess kurtosis (``kurtosis_shift``), data minus model, and ``max_shift``
-            (largest move of a knot, in units of the trace RMS; 0 when inactive).
+            (largest move of a knot, in units of the trace RMS; 0 when inactive);
+            ``range_excess`` (the largest excess of the model's pooled tail over the
+            data's, in standard errors) and ``range`` (whether the range map is on).
         """
         del seed
         shape = (self.n_channels, self.n_samples)
@@ -160,6 +187,7 @@ class TransferCurve(nn.Module):
         self.inverse_step.fill_(1.0)
         self.shift.zero_()
         self.n_offset.zero_()
+        self.range_on.zero_()
         sd, kd = _shape_moments(data)
         sm, km = _shape_moments(model)
         p = np.concatenate([mannwhitneyu(sd, sm, axis=0).pvalue,
@@ -182,6 +210,61 @@ class TransferCurve(nn.Module):
         self._fit_offsets(data, model)
         self.active.fill_(1.0)
         info["max_shift"] = float(np.abs(qd - qm).max())
+        mapped = self.apply(model.detach().clone(), None)
+        info.update(self._fit_range(data, mapped))
+        return info
+
+    def _fit_range(self, data: torch.Tensor, model: torch.Tensor) -> dict[str, Any]:
+        """The pooled range map (step 4 of the module docstring), from the data and the
+        model with the trace map applied."""
+        n, t = data.shape[0], data.shape[-1]
+        groups = min(self.n_groups, n // 2, model.shape[0] // 2)
+        if groups < 2:
+            return {"range": False, "range_excess": 0.0}
+        top = float(norm.isf(min(0.25, 20.0 * groups / (n * t))))
+        prob = norm.cdf(np.linspace(-top, top, self.n_range_knots))
+
+        def pooled(x: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
+            """Pooled quantiles ``(C, K)`` and their standard errors from the groups (one
+            channel at a time: no copy of the whole set)."""
+            whole, spread = [], []
+            for c in range(x.shape[1]):
+                values = x[:, c].detach().cpu().numpy()
+                whole.append(np.quantile(values, prob))
+                parts = [np.quantile(g, prob) for g in np.array_split(values, groups)]
+                spread.append(np.std(parts, axis=0, ddof=1) / math.sqrt(groups))
+            return np.asarray(whole), np.asarray(spread)
+
+        qd, ed = pooled(data)
+        qm, em = pooled(model)
+        error = np.hypot(ed, em)
+        beyond = np.abs(qm) - np.abs(qd)                  # > 0: the model's reaches farther
+        tails = np.abs(np.linspace(-top, top, self.n_range_knots)) >= 2.0
+        sigmas = np.where(tails, beyond / np.maximum(error, 1e-12), 0.0)
+        significant = tails & (beyond > self.range_sigmas * error) & (beyond > 0.05 * np.abs(qd))
+        info = {"range": bool(significant.any()), "range_excess": float(sigmas.max())}
+        if not significant.any():
+            return info
+        # the recorded extremes: the model's most extreme samples go to the data's
+        lo_m = model.detach().amin((0, 2)).double().cpu().numpy()
+        hi_m = model.detach().amax((0, 2)).double().cpu().numpy()
+        lo_d = data.detach().amin((0, 2)).double().cpu().numpy()
+        hi_d = data.detach().amax((0, 2)).double().cpu().numpy()
+        qm = np.concatenate([np.minimum(lo_m, qm[:, 0] - 1e-6)[:, None], qm,
+                             np.maximum(hi_m, qm[:, -1] + 1e-6)[:, None]], 1)
+        qd = np.concatenate([np.minimum(lo_d, qd[:, 0])[:, None], qd,
+                             np.maximum(hi_d, qd[:, -1])[:, None]], 1)
+        qm = np.maximum.accumulate(qm, axis=1) + 1e-9 * np.arange(qm.shape[1])
+        # beyond them: the end segments' slopes, at most 1
+        width = 10.0 * (qm[:, -1] - qm[:, 0])
+        lo_slope = np.minimum((qd[:, 1] - qd[:, 0]) / (qm[:, 1] - qm[:, 0]), 1.0)
+        hi_slope = np.minimum((qd[:, -1] - qd[:, -2]) / (qm[:, -1] - qm[:, -2]), 1.0)
+        xk = np.concatenate([(qm[:, 0] - width)[:, None], qm, (qm[:, -1] + width)[:, None]], 1)
+        yk = np.concatenate([(qd[:, 0] - width * lo_slope)[:, None], qd,
+                             (qd[:, -1] + width * hi_slope)[:, None]], 1)
+        self.range_model.copy_(torch.from_numpy(xk))
+        self.range_data.copy_(torch.from_numpy(yk))
+        self.range_on.fill_(1.0)
         return info
 
     def _fit_offsets(self, data: torch.Tensor, model: torch.Tensor) -> None:
@@ -288,8 +371,20 @@ class TransferCurve(nn.Module):
             shift = high.sub_(low).mul_(frac).add_(low)
         moved = self._mapped_means(mean.detach()) - mean.detach()               # (n, C, 1)
         if torch.is_grad_enabled() and x.requires_grad:
-            return x + rms * shift + moved
-        return x.add_(shift.mul_(rms).add_(moved))
+            return self._mapped_range(x + rms * shift + moved)
+        x.add_(shift.mul_(rms).add_(moved))
+        return x.copy_(self._mapped_range(x)) if bool(self.range_on > 0) else x
+
+    def _mapped_range(self, x: torch.Tensor) -> torch.Tensor:
+        """``x`` ``(n, C, T)`` through each channel's pooled range map (step 4); ``x``
+        itself without one."""
+        if not bool(self.range_on > 0):
+            return x
+        n, c, t = x.shape
+        flat = x.permute(0, 2, 1).reshape(-1, c)
+        out = piecewise_linear(flat, self.range_model.to(x).contiguous(),
+                               self.range_data.to(x).contiguous())
+        return out.reshape(n, t, c).permute(0, 2, 1)
 
     def _mapped_means(self, mean: torch.Tensor) -> torch.Tensor:
         """The trace means ``(n, C, 1)`` through the offsets' quantile map (piecewise
