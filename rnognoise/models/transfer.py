@@ -37,15 +37,17 @@ Method
    score, two means beyond the outermost (slope 1 there): real traces' offsets need
    not be Gaussian (station 24: skewness -1.0), and without it the pooled sample values
    keep the traces' skew where the data's offsets cancel it.
-4. **Range.** A compressing amplifier acts on volts, not on each trace's normalised
-   values: it bounds every event at the same level, however loud the event. With the
-   map above in place, the pooled sample values of each channel (all events together)
+4. **Range** (fitted before the map of step 3, applied before it). A compressing
+   amplifier acts on volts, not on each trace's normalised values: it bounds every
+   event at the same level, however loud the event, and compresses loud events more.
+   The pooled sample values of each channel (all events together, each trace's mean
+   removed: the offsets have their own map)
    of the data and of the model are compared at ``n_range_knots`` quantiles equally
    spaced in normal score out to where about ``20 n_groups`` of the data's values lie
    beyond; each quantile's standard error from ``n_groups`` groups of events. Where the
    model's tail reaches farther than the data's by more than ``range_sigmas`` standard
    errors and 5 % (a bound the model does not have), the pooled quantile map, model to
-   data, is applied after the trace map; its outermost knots take the model's most
+   data, is applied first and the trace map fitted after it; its outermost knots take the model's most
    extreme samples to the data's, with the end segments' slopes (at most 1) beyond. Data with a tail as heavy as the model's leave it off.
 5. **Apply.** ``x <- map_offset(m) + r * map(u)`` for every trace, as
    ``x + r * (map(u) - u) + map_offset(m) - m`` with the shift interpolated between the
@@ -201,6 +203,10 @@ class TransferCurve(nn.Module):
                 "max_shift": 0.0}
         if p_adjusted >= self.alpha:
             return info
+        # the range first: a memoryless compression is a pooled map, and the loud events
+        # it compresses more keep their own shape; the trace map takes what is left
+        info.update(self._fit_range(data, model))
+        model = self._mapped_range(model.detach())
         top = min(self.max_score, float(norm.isf(1.0 / self.n_samples)))
         prob = norm.cdf(np.linspace(-top, top, self.n_knots))
         qd = self._quantiles(data, prob)
@@ -210,14 +216,15 @@ class TransferCurve(nn.Module):
         self._fit_offsets(data, model)
         self.active.fill_(1.0)
         info["max_shift"] = float(np.abs(qd - qm).max())
-        mapped = self.apply(model.detach().clone(), None)
-        info.update(self._fit_range(data, mapped))
         return info
 
     def _fit_range(self, data: torch.Tensor, model: torch.Tensor) -> dict[str, Any]:
         """The pooled range map (step 4 of the module docstring), from the data and the
         model with the trace map applied."""
         n, t = data.shape[0], data.shape[-1]
+        # around each trace's mean: the offsets have their own map
+        data = data - data.mean(-1, keepdim=True)
+        model = model - model.mean(-1, keepdim=True)
         groups = min(self.n_groups, n // 2, model.shape[0] // 2)
         if groups < 2:
             return {"range": False, "range_excess": 0.0}
@@ -350,8 +357,13 @@ class TransferCurve(nn.Module):
         return x
 
     def _map(self, x: torch.Tensor) -> torch.Tensor:
-        """``x + r * shift((x - m) / r)`` per trace: ``m + r * map((x - m) / r)``."""
+        """The range map, then ``x + r * shift((x - m) / r)`` per trace: ``m + r *
+        map((x - m) / r)``."""
         c, points = self.n_channels, self.n_cells + 1
+        if torch.is_grad_enabled() and x.requires_grad:
+            x = self._mapped_range(x)
+        elif bool(self.range_on > 0):
+            x.copy_(self._mapped_range(x))
         mean = x.mean(-1, keepdim=True)
         rms = (x.square().mean(-1, keepdim=True) - mean.square()).clamp_min(1e-30).sqrt()
         with torch.no_grad():
@@ -371,20 +383,20 @@ class TransferCurve(nn.Module):
             shift = high.sub_(low).mul_(frac).add_(low)
         moved = self._mapped_means(mean.detach()) - mean.detach()               # (n, C, 1)
         if torch.is_grad_enabled() and x.requires_grad:
-            return self._mapped_range(x + rms * shift + moved)
-        x.add_(shift.mul_(rms).add_(moved))
-        return x.copy_(self._mapped_range(x)) if bool(self.range_on > 0) else x
+            return x + rms * shift + moved
+        return x.add_(shift.mul_(rms).add_(moved))
 
     def _mapped_range(self, x: torch.Tensor) -> torch.Tensor:
-        """``x`` ``(n, C, T)`` through each channel's pooled range map (step 4); ``x``
-        itself without one."""
+        """``x`` ``(n, C, T)`` through each channel's pooled range map (step 4), around
+        each trace's mean; ``x`` itself without one."""
         if not bool(self.range_on > 0):
             return x
         n, c, t = x.shape
-        flat = x.permute(0, 2, 1).reshape(-1, c)
+        mean = x.mean(-1, keepdim=True)
+        flat = (x - mean).permute(0, 2, 1).reshape(-1, c)
         out = piecewise_linear(flat, self.range_model.to(x).contiguous(),
                                self.range_data.to(x).contiguous())
-        return out.reshape(n, t, c).permute(0, 2, 1)
+        return out.reshape(n, t, c).permute(0, 2, 1) + mean
 
     def _mapped_means(self, mean: torch.Tensor) -> torch.Tensor:
         """The trace means ``(n, C, 1)`` through the offsets' quantile map (piecewise
