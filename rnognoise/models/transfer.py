@@ -121,6 +121,8 @@ class TransferCurve(nn.Module):
     n_groups: int = 8
     #: Standard errors by which the model's tail must pass the data's for the range map.
     range_sigmas: float = 6.0
+    #: Cells of the uniform grid the range map is tabulated on.
+    range_cells: int = 1024
 
     def __init__(self, n_channels: int, n_samples: int, n_knots: int = 49, n_cells: int = 256,
                  max_score: float = 4.0, alpha: float = 1e-3) -> None:
@@ -142,11 +144,14 @@ class TransferCurve(nn.Module):
         self.register_buffer("n_offset", torch.zeros((), dtype=torch.long))
         self.register_buffer("offset_model", torch.zeros(n_channels, self.n_offset_knots))
         self.register_buffer("offset_data", torch.zeros(n_channels, self.n_offset_knots))
-        # the pooled range map: knots model -> data (n_range_knots, the extremes and a
-        # point beyond each; none when range_on is 0)
+        # the pooled range map (none when range_on is 0): its values at the
+        # range_cells + 1 points of a uniform grid between the model's extremes, and the
+        # slopes beyond the lower and upper extreme
         self.register_buffer("range_on", torch.zeros(()))
-        self.register_buffer("range_model", torch.zeros(n_channels, self.n_range_knots + 4))
-        self.register_buffer("range_data", torch.zeros(n_channels, self.n_range_knots + 4))
+        self.register_buffer("range_lower", torch.zeros(n_channels))
+        self.register_buffer("range_inverse_step", torch.ones(n_channels))
+        self.register_buffer("range_table", torch.zeros(n_channels, self.range_cells + 1))
+        self.register_buffer("range_slopes", torch.ones(n_channels, 2))
 
     @property
     def is_active(self) -> bool:
@@ -263,14 +268,17 @@ class TransferCurve(nn.Module):
                              np.maximum(hi_d, qd[:, -1])[:, None]], 1)
         qm = np.maximum.accumulate(qm, axis=1) + 1e-9 * np.arange(qm.shape[1])
         # beyond them: the end segments' slopes, at most 1
-        width = 10.0 * (qm[:, -1] - qm[:, 0])
         lo_slope = np.minimum((qd[:, 1] - qd[:, 0]) / (qm[:, 1] - qm[:, 0]), 1.0)
         hi_slope = np.minimum((qd[:, -1] - qd[:, -2]) / (qm[:, -1] - qm[:, -2]), 1.0)
-        xk = np.concatenate([(qm[:, 0] - width)[:, None], qm, (qm[:, -1] + width)[:, None]], 1)
-        yk = np.concatenate([(qd[:, 0] - width * lo_slope)[:, None], qd,
-                             (qd[:, -1] + width * hi_slope)[:, None]], 1)
-        self.range_model.copy_(torch.from_numpy(xk))
-        self.range_data.copy_(torch.from_numpy(yk))
+        # tabulated on a uniform grid between the extremes, for a lookup per sample
+        g = self.range_cells
+        step = (qm[:, -1] - qm[:, 0]) / g
+        table = np.stack([np.interp(qm[c, 0] + step[c] * np.arange(g + 1), qm[c], qd[c])
+                          for c in range(self.n_channels)])
+        self.range_lower.copy_(torch.from_numpy(qm[:, 0]))
+        self.range_inverse_step.copy_(torch.from_numpy(1.0 / step))
+        self.range_table.copy_(torch.from_numpy(table))
+        self.range_slopes.copy_(torch.from_numpy(np.stack([lo_slope, hi_slope], 1)))
         self.range_on.fill_(1.0)
         return info
 
@@ -391,12 +399,25 @@ class TransferCurve(nn.Module):
         each trace's mean; ``x`` itself without one."""
         if not bool(self.range_on > 0):
             return x
-        n, c, t = x.shape
+        c, g = self.n_channels, self.range_cells
         mean = x.mean(-1, keepdim=True)
-        flat = (x - mean).permute(0, 2, 1).reshape(-1, c)
-        out = piecewise_linear(flat, self.range_model.to(x).contiguous(),
-                               self.range_data.to(x).contiguous())
-        return out.reshape(n, t, c).permute(0, 2, 1) + mean
+        inverse = self.range_inverse_step.to(x)[:, None]
+        # grid coordinate of each sample around its trace's mean, and how far beyond the
+        # grid's ends it lies (in cells)
+        where = (x - mean - self.range_lower.to(x)[:, None]) * inverse
+        below = where.clamp(max=0.0)
+        above = (where - g).clamp(min=0.0)
+        inside = where.clamp(0.0, float(g))
+        cell = inside.detach().to(torch.int32).clamp_(max=g - 1)
+        frac = inside - cell
+        index = (cell + (torch.arange(c, device=x.device, dtype=torch.int32) * (g + 1))[:, None]
+                 ).reshape(-1)
+        table = self.range_table.to(x).reshape(-1)
+        low = torch.index_select(table, 0, index).view(x.shape)
+        high = torch.index_select(table, 0, index + 1).view(x.shape)
+        slopes = self.range_slopes.to(x)
+        beyond = (below * slopes[:, :1] + above * slopes[:, 1:]) / inverse
+        return low + (high - low) * frac + beyond + mean
 
     def _mapped_means(self, mean: torch.Tensor) -> torch.Tensor:
         """The trace means ``(n, C, 1)`` through the offsets' quantile map (piecewise
