@@ -41,14 +41,15 @@ Method
    amplifier acts on volts, not on each trace's normalised values: it bounds every
    event at the same level, however loud the event, and compresses loud events more.
    The pooled sample values of each channel (all events together, each trace's mean
-   removed: the offsets have their own map)
-   of the data and of the model are compared at ``n_range_knots`` quantiles equally
-   spaced in normal score out to where about ``20 n_groups`` of the data's values lie
-   beyond; each quantile's standard error from ``n_groups`` groups of events. Where the
-   model's tail reaches farther than the data's by more than ``range_sigmas`` standard
-   errors and 5 % (a bound the model does not have), the pooled quantile map, model to
-   data, is applied first and the trace map fitted after it; its outermost knots take the model's most
-   extreme samples to the data's, with the end segments' slopes (at most 1) beyond. Data with a tail as heavy as the model's leave it off.
+   removed: the offsets have their own map) of the data and of the model are compared
+   at ``n_range_knots`` quantiles equally spaced in normal score out to where about
+   ``20 n_groups`` of the data's values lie beyond; each quantile's standard error from
+   ``n_groups`` groups of events. Where the model's tail reaches farther than the
+   data's by more than ``range_sigmas`` standard errors and 5 % (a bound the model does
+   not have), the pooled quantile map, model to data, is applied first and the trace
+   map is fitted after it; its outermost knots take the model's most extreme samples to
+   the data's, with the end segments' slopes (at most 1) beyond. Data with a tail as
+   heavy as the model's leave it off.
 5. **Apply.** ``x <- map_offset(m) + r * map(u)`` for every trace, as
    ``x + r * (map(u) - u) + map_offset(m) - m`` with the shift interpolated between the
    grid points (two gathers per sample). The map is deterministic and draws nothing.
@@ -225,7 +226,7 @@ class TransferCurve(nn.Module):
 
     def _fit_range(self, data: torch.Tensor, model: torch.Tensor) -> dict[str, Any]:
         """The pooled range map (step 4 of the module docstring), from the data and the
-        model with the trace map applied."""
+        model without this part; on only where the model's tail passes the data's."""
         n, t = data.shape[0], data.shape[-1]
         # around each trace's mean: the offsets have their own map
         data = data - data.mean(-1, keepdim=True)
