@@ -92,6 +92,23 @@ def _normalised(x: torch.Tensor) -> torch.Tensor:
     return u / u.square().mean(-1, keepdim=True).clamp_min(1e-300).sqrt()
 
 
+def _lookup(table: torch.Tensor, where: torch.Tensor) -> torch.Tensor:
+    """Each channel's row of ``table`` ``(C, G + 1)``, tabulated on a uniform grid,
+    interpolated linearly at grid coordinates ``where`` ``(n, C, T)`` in ``[0, G]``.
+    Without autograd ``where`` is worked in place (it is the scratch space of the hot
+    sampling path)."""
+    c, points = table.shape
+    cell = where.detach().to(torch.int32).clamp_(max=points - 2)
+    grad = torch.is_grad_enabled() and where.requires_grad
+    frac = where - cell if grad else where.sub_(cell)
+    cell.add_((torch.arange(c, device=where.device, dtype=torch.int32) * points)[:, None])
+    index = cell.reshape(-1)
+    flat = table.reshape(-1)
+    low = torch.index_select(flat, 0, index).view(where.shape)
+    high = torch.index_select(flat, 0, index.add_(1)).view(where.shape)
+    return low + (high - low) * frac if grad else high.sub_(low).mul_(frac).add_(low)
+
+
 class TransferCurve(nn.Module):
     """Monotone map of each trace's normalised sample values, per channel.
 
@@ -368,7 +385,6 @@ class TransferCurve(nn.Module):
     def _map(self, x: torch.Tensor) -> torch.Tensor:
         """The range map, then ``x + r * shift((x - m) / r)`` per trace: ``m + r *
         map((x - m) / r)``."""
-        c, points = self.n_channels, self.n_cells + 1
         if torch.is_grad_enabled() and x.requires_grad:
             x = self._mapped_range(x)
         elif bool(self.range_on > 0):
@@ -382,14 +398,7 @@ class TransferCurve(nn.Module):
             inverse = self.inverse_step.to(x)[:, None]
             first = -(mean / rms + self.lower.to(x)[:, None]) * inverse
             where = torch.addcmul(first, x.detach(), inverse / rms).clamp_(0, self.n_cells)
-            cell = where.to(torch.int32).clamp_(max=self.n_cells - 1)
-            frac = where.sub_(cell)
-            cell.add_((torch.arange(c, device=x.device, dtype=torch.int32) * points)[:, None])
-            cell = cell.reshape(-1)
-            table = self.shift.to(x).reshape(-1)
-            low = torch.index_select(table, 0, cell).view(x.shape)
-            high = torch.index_select(table, 0, cell.add_(1)).view(x.shape)
-            shift = high.sub_(low).mul_(frac).add_(low)
+            shift = _lookup(self.shift.to(x), where)
         moved = self._mapped_means(mean.detach()) - mean.detach()               # (n, C, 1)
         if torch.is_grad_enabled() and x.requires_grad:
             return x + rms * shift + moved
@@ -400,7 +409,7 @@ class TransferCurve(nn.Module):
         each trace's mean; ``x`` itself without one."""
         if not bool(self.range_on > 0):
             return x
-        c, g = self.n_channels, self.range_cells
+        g = self.range_cells
         mean = x.mean(-1, keepdim=True)
         inverse = self.range_inverse_step.to(x)[:, None]
         # grid coordinate of each sample around its trace's mean, and how far beyond the
@@ -408,17 +417,10 @@ class TransferCurve(nn.Module):
         where = (x - mean - self.range_lower.to(x)[:, None]) * inverse
         below = where.clamp(max=0.0)
         above = (where - g).clamp(min=0.0)
-        inside = where.clamp(0.0, float(g))
-        cell = inside.detach().to(torch.int32).clamp_(max=g - 1)
-        frac = inside - cell
-        index = (cell + (torch.arange(c, device=x.device, dtype=torch.int32) * (g + 1))[:, None]
-                 ).reshape(-1)
-        table = self.range_table.to(x).reshape(-1)
-        low = torch.index_select(table, 0, index).view(x.shape)
-        high = torch.index_select(table, 0, index + 1).view(x.shape)
+        mapped = _lookup(self.range_table.to(x), where.clamp(0.0, float(g)))
         slopes = self.range_slopes.to(x)
         beyond = (below * slopes[:, :1] + above * slopes[:, 1:]) / inverse
-        return low + (high - low) * frac + beyond + mean
+        return mapped + beyond + mean
 
     def _mapped_means(self, mean: torch.Tensor) -> torch.Tensor:
         """The trace means ``(n, C, 1)`` through the offsets' quantile map (piecewise
