@@ -15,7 +15,10 @@ On top of it:
 - ``compress`` — a compressing amplifier: ``a tanh(g x / a)`` with ``a`` = 20 mV and a
   per-event gain ``g`` (log-normal, 0.25 e-folds), so that no sample exceeds 20 mV;
 - ``common`` — common-mode pickup around 60 MHz (15 MHz wide), the same waveform in all
-  channels, with a log-normal amplitude (0.5 e-folds) from event to event.
+  channels, with a log-normal amplitude (0.5 e-folds) from event to event;
+- ``impulsive`` — the same chain driven by impulsive noise instead of Gaussian noise:
+  white Student-t innovations with 3 degrees of freedom (many small discharges and a few
+  large ones), independent per channel.
 """
 
 from __future__ import annotations
@@ -27,14 +30,16 @@ from rnognoise.io import TraceSet
 SAMPLING_RATE = 3.2e9
 N_SAMPLES = 2048
 N_CHANNELS = 4
-KINDS = ("am", "ramp", "compress", "common")
+KINDS = ("am", "ramp", "compress", "common", "impulsive")
 
 
-def _base_noise(rng: np.random.Generator, n: int) -> np.ndarray:
+def _base_noise(rng: np.random.Generator, n: int, impulsive: bool = False) -> np.ndarray:
     f = np.fft.rfftfreq(N_SAMPLES, 1 / SAMPLING_RATE)
     response = (1 / np.sqrt(1 + (120e6 / np.maximum(f, 1.0)) ** 8)
                 / np.sqrt(1 + (f / 650e6) ** 8) * (1 + 0.3 * np.sin(f / 90e6)))
-    spec = np.fft.rfft(rng.standard_normal((n, N_CHANNELS, N_SAMPLES)), axis=-1) * response
+    shape = (n, N_CHANNELS, N_SAMPLES)
+    white = rng.standard_t(3, shape) if impulsive else rng.standard_normal(shape)
+    spec = np.fft.rfft(white, axis=-1) * response
     x = np.fft.irfft(spec, n=N_SAMPLES, axis=-1)
     return x / x.std() * 0.01
 
@@ -45,7 +50,7 @@ def foreign_noise(kind: str, n_events: int, seed: int) -> TraceSet:
         raise ValueError(f"unknown foreign set {kind!r} (valid: {', '.join(KINDS)})")
     rng = np.random.default_rng(seed)
     n = n_events
-    x = _base_noise(rng, n)
+    x = _base_noise(rng, n, impulsive=kind == "impulsive")
     t = np.arange(N_SAMPLES) / SAMPLING_RATE
     if kind == "am":
         rate = rng.uniform(2e6, 20e6, n)
@@ -64,7 +69,7 @@ def foreign_noise(kind: str, n_events: int, seed: int) -> TraceSet:
     elif kind == "compress":
         level = 0.02
         x = level * np.tanh(x * rng.lognormal(0.0, 0.25, n)[:, None, None] / level)
-    else:  # common
+    elif kind == "common":
         f = np.fft.rfftfreq(N_SAMPLES, 1 / SAMPLING_RATE)
         shape = np.exp(-0.5 * ((f - 60e6) / 15e6) ** 2)
         pickup = np.fft.irfft(np.fft.rfft(rng.standard_normal((n, N_SAMPLES)), axis=-1) * shape,

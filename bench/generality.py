@@ -11,10 +11,11 @@ Data sets (``--sets``):
   kinds of features as the embedded simulator (a signal chain, sky noise coherent across
   channels, a per-event gain, CW carriers of varying amplitude, rare impulses, ADC
   quantisation) made by other code with other details; needs NuRadioMC;
-- ``am``, ``ramp``, ``compress``, ``common`` — noise made with plain numpy
+- ``am``, ``ramp``, ``compress``, ``common``, ``impulsive`` — noise made with plain numpy
   (``bench/foreign_sets.py``): an amplitude-modulated carrier, an RMS that changes within
   the trace, a compressing amplifier, common-mode pickup, each on a signal chain no
-  simulator here has;
+  simulator here has; ``impulsive`` — that chain driven by heavy-tailed (Student-t)
+  innovations;
 - ``st24`` — the public real station-24 forced-trigger sample (100 events of one surface
   channel, ``../shared/realdata``): too small for the classifier test (n/a), scored by
   the other rows.
@@ -79,7 +80,7 @@ def load_set(name: str, n_events: int, seed: int) -> TraceSet:
         from nuradio_set import nuradio_noise
 
         return nuradio_noise(n_events, seed=seed)
-    if name in ("am", "ramp", "compress", "common"):
+    if name in ("am", "ramp", "compress", "common", "impulsive"):
         from foreign_sets import foreign_noise
 
         return foreign_noise(name, n_events, seed)

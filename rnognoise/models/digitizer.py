@@ -27,6 +27,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from rnognoise.models.innovations import windowed_kurtosis
+
 __all__ = ["SampleProfile"]
 
 
@@ -85,16 +87,8 @@ class SampleProfile(nn.Module):
         spread of 0.044, which spreads 0.2 % of the power as white noise over all
         frequencies, more than the data have outside the passband.
         """
-        def kurtosis(x: torch.Tensor) -> torch.Tensor:
-            n, c, t = x.shape
-            t = t // window * window
-            y = x[..., :t].double().reshape(n, c, -1, window)
-            y = y - y.mean(-1, keepdim=True)
-            y = y / y.pow(2).mean(-1, keepdim=True).clamp_min(1e-30).sqrt()
-            return y.pow(4).mean((0, 2, 3))                             # (C,)
-
-        reference = kurtosis(gaussian)
-        ratio = kurtosis(data) / reference
+        reference = windowed_kurtosis(gaussian, window)
+        ratio = windowed_kurtosis(data, window) / reference
         n_data, n_ref = data[:, 0].numel(), gaussian[:, 0].numel()
         error = (8.0 / (3.0 * n_data) + 8.0 / (3.0 * n_ref)) ** 0.5
         significant = ratio > 1.0 + 3.0 * error
@@ -103,7 +97,7 @@ class SampleProfile(nn.Module):
             return
         # the factor of a spread, on at most 256 of the Gaussian events (a bounded cost)
         g = gaussian[:256].double()
-        g_kurtosis = kurtosis(g)
+        g_kurtosis = windowed_kurtosis(g, window)
         z = torch.randn(g.shape, generator=torch.Generator().manual_seed(5),
                         dtype=torch.float64).to(g.device)
         lo = torch.zeros_like(ratio)
@@ -111,7 +105,7 @@ class SampleProfile(nn.Module):
         for _ in range(20):
             mid = 0.5 * (lo + hi)
             s = mid[None, :, None]
-            factor = kurtosis(g * torch.exp(s * z - s * s)) / g_kurtosis
+            factor = windowed_kurtosis(g * torch.exp(s * z - s * s), window) / g_kurtosis
             below = factor < ratio
             lo = torch.where(below, mid, lo)
             hi = torch.where(below, hi, mid)

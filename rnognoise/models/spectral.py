@@ -15,6 +15,8 @@ import scipy.fft
 import torch
 from torch import nn
 
+from rnognoise.models.innovations import innovation_normals
+
 __all__ = ["LEAKAGE_FLOOR", "OUTLIER_POWER", "CrossSpectrum", "SpectralSampler", "estimate_cross_spectrum",
            "irfft"]
 
@@ -200,8 +202,9 @@ class SpectralSampler(nn.Module):
     Notes
     -----
     The factor ``L(f)`` is stored as real and imaginary float32 buffers of shape
-    ``(F, C, C)``; it is the Hermitian square root from an eigendecomposition, which
-    tolerates (near-)singular matrices such as bins outside the passband.
+    ``(F, C, C)``; it is a square root ``V sqrt(L)`` from an eigendecomposition, which
+    tolerates (near-)singular matrices such as bins outside the passband (the Hermitian
+    root where the innovations are not Gaussian, :meth:`use_hermitian_root`).
 
     Sampling is arranged for speed, with the same statistics as ``X(f) = L(f) z(f)``:
 
@@ -234,6 +237,9 @@ class SpectralSampler(nn.Module):
         self.n_samples = n_samples
         self.register_buffer("factor_real", torch.zeros(n_freq, n_channels, n_channels))
         self.register_buffer("factor_imag", torch.zeros(n_freq, n_channels, n_channels))
+        #: Log-normal spread per channel of the white innovations' amplitude (0: Gaussian
+        #: innovations; :mod:`rnognoise.models.innovations`).
+        self.register_buffer("innovation_spread", torch.zeros(n_channels))
 
     def set_spectrum(self, cross_spectrum: torch.Tensor) -> None:
         """Set ``L`` from a cross-spectral matrix ``(F, C, C)``."""
@@ -243,6 +249,20 @@ class SpectralSampler(nn.Module):
         factor = evecs * evals.clamp_min(0.0).sqrt()[:, None, :]
         self.factor_real.copy_(factor.real.float())
         self.factor_imag.copy_(factor.imag.float())
+
+    def use_hermitian_root(self) -> None:
+        """Replace ``L`` by the Hermitian root ``V sqrt(L) V^H`` of the same matrices: each
+        channel then draws mostly on its own numbers, which matters where they are not
+        Gaussian (:mod:`rnognoise.models.innovations`); the root ``V sqrt(L)`` of
+        :meth:`set_spectrum` mixes them arbitrarily (at a bin of two independent
+        channels of equal power, 30 % of each channel's amplitude came from the other's
+        numbers). Gaussian draws have the same distribution with either root."""
+        s = self.factor.to(torch.complex128)
+        s = s @ s.conj().transpose(-1, -2)
+        evals, evecs = torch.linalg.eigh(0.5 * (s + s.conj().transpose(-1, -2)))
+        root = (evecs * evals.clamp_min(0.0).sqrt()[:, None, :]) @ evecs.conj().transpose(-1, -2)
+        self.factor_real.copy_(root.real.float())
+        self.factor_imag.copy_(root.imag.float())
 
     @property
     def factor(self) -> torch.Tensor:
@@ -298,9 +318,18 @@ class SpectralSampler(nn.Module):
 
     def normals(self, n: int, generator: torch.Generator) -> torch.Tensor:
         """The standard normal numbers ``(F_active, n, 2C)`` of ``n`` events' spectra (one
-        ``torch.randn``), to be turned into spectra by :meth:`mix`."""
+        ``torch.randn``), to be turned into spectra by :meth:`mix`.
+
+        Where :attr:`innovation_spread` is not 0 they are the Fourier coefficients of
+        white, heavy-tailed innovations instead (:func:`innovations.innovation_normals
+        <rnognoise.models.innovations.innovation_normals>`): the same spectrum, and the
+        sample values of a linear chain driven by impulsive noise."""
         n_ch = self.factor_real.shape[1]
-        return torch.randn(self._mixing()[0].numel(), n, 2 * n_ch, generator=generator,
+        bins = self._mixing()[0]
+        if bool((self.innovation_spread > 0).any()):
+            return innovation_normals(n, self.n_samples, self.innovation_spread, bins,
+                                      generator)
+        return torch.randn(bins.numel(), n, 2 * n_ch, generator=generator,
                            device=self.factor_real.device, dtype=self.factor_real.dtype)
 
     def mix(self, z: torch.Tensor, scale: torch.Tensor | None = None,

@@ -41,6 +41,7 @@ from torch import nn
 from .digitizer import SampleProfile
 from .envelope import Envelope
 from .impulses import Impulses, pulse_peaks
+from .innovations import fit_innovation_spread
 from .lines import Lines
 from .marginals import SpectralMarginals
 from .modes import TimeLockedModes
@@ -184,6 +185,7 @@ class PhysicsGenerator(nn.Module):
             gaussian = self.background.sampler(min(len(clean), 2000), ref)
         if self.profile.period:
             self.profile.fit_spread(clean / self.profile.gain(), gaussian)
+            gaussian = self._fit_innovations(clean / self.profile.gain(), gaussian)
         # the offsets make up what the fitted background itself gives the trace and block
         # means (fitted on offset-free traces, it has no DC power of its own)
         self.blocks.initialize(data, gaussian * self.profile.gain())
@@ -328,6 +330,31 @@ class PhysicsGenerator(nn.Module):
             reference = self.background.sampler(max(1000, min(4000, 2 * len(clean))), gen)
         self._fit_info = self.envelope.initialize(clean, reference, line_bins)
         self._set_gain_spread()
+
+    def _fit_innovations(self, clean: torch.Tensor, gaussian: torch.Tensor) -> torch.Tensor:
+        """Short-scale kurtosis from before the chain (heavy-tailed innovations of the
+        background) or after it (the digitizer's per-sample amplitude), per channel
+        (:func:`~rnognoise.models.innovations.fit_innovation_spread`, on the background's
+        Hermitian root); where the innovations take it the profile's spread is 0, and the
+        gain spread and the reference events are remeasured on the new background. Returns the reference
+        events ``gaussian`` (new ones where anything changed)."""
+        sampler = self.background.sampler
+        sampler.innovation_spread.zero_()
+        if not bool((self.profile.spread > 0).any()):
+            return gaussian
+        saved = sampler.factor_real.clone(), sampler.factor_imag.clone()
+        sampler.use_hermitian_root()
+        spread = fit_innovation_spread(clean, sampler, self.profile.spread)
+        if not bool((spread > 0).any()):
+            sampler.factor_real.copy_(saved[0])
+            sampler.factor_imag.copy_(saved[1])
+            return gaussian
+        sampler.innovation_spread.copy_(spread)
+        self.profile.spread.masked_fill_(spread > 0, 0.0)
+        self.background.fit_gain_spread(clean)
+        ref = torch.Generator(device=clean.device).manual_seed(97)
+        with torch.no_grad():
+            return sampler(len(gaussian), ref)
 
     def _set_gain_spread(self) -> None:
         """The per-event gain: none where the envelope is active (it describes every
