@@ -26,7 +26,7 @@ def _chain(x: np.ndarray) -> np.ndarray:
 
 def _fitted(x: torch.Tensor) -> tuple[SpectralSampler, SampleProfile]:
     c, t = x.shape[1:]
-    sampler = SpectralSampler(c, t)
+    sampler = SpectralSampler(c, t, innovations=True)
     sampler.set_spectrum(estimate_cross_spectrum(x, robust=True))
     sampler.use_hermitian_root()
     profile = SampleProfile(c, t, period=128)

@@ -62,7 +62,7 @@ def whitened(x: torch.Tensor, power: torch.Tensor, floor: float = 1e-2) -> torch
 
 def _amplitude_factor(u: torch.Tensor, spread: torch.Tensor) -> torch.Tensor:
     """``exp(s u - s^2)`` with ``u`` truncated at :data:`TRUNCATION` and ``s`` per channel."""
-    s = spread.to(u.dtype)[None, :, None]
+    s = spread.to(u.dtype).clamp(0.0, MAX_SPREAD)[None, :, None]   # bounded, whatever a file holds
     return torch.exp(s * u.clamp(-TRUNCATION, TRUNCATION) - s * s)
 
 

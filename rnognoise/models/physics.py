@@ -47,7 +47,7 @@ class Background(nn.Module):
 
     def __init__(self, n_channels: int, n_samples: int) -> None:
         super().__init__()
-        self.sampler = SpectralSampler(n_channels, n_samples)
+        self.sampler = SpectralSampler(n_channels, n_samples, innovations=True)
         self.log_gain_correction = nn.Parameter(torch.zeros(n_channels, n_samples // 2 + 1))
         self.log_gain_sigma = nn.Parameter(torch.tensor(math.log(0.02)))
         #: The per-event gain's spread by the method of moments (:meth:`fit_gain_spread`).

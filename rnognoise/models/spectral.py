@@ -198,6 +198,8 @@ class SpectralSampler(nn.Module):
     ----------
     n_channels, n_samples : int
         Output layout.
+    innovations : bool
+        Hold an amplitude law for non-Gaussian innovations (:attr:`innovation_spread`).
 
     Notes
     -----
@@ -231,15 +233,17 @@ class SpectralSampler(nn.Module):
     #: slice is finished while it is in the cache).
     slice_bytes: int = 1 << 20
 
-    def __init__(self, n_channels: int, n_samples: int) -> None:
+    def __init__(self, n_channels: int, n_samples: int, innovations: bool = False) -> None:
         super().__init__()
         n_freq = n_samples // 2 + 1
         self.n_samples = n_samples
         self.register_buffer("factor_real", torch.zeros(n_freq, n_channels, n_channels))
         self.register_buffer("factor_imag", torch.zeros(n_freq, n_channels, n_channels))
         #: Log-normal spread per channel of the white innovations' amplitude (0: Gaussian
-        #: innovations; :mod:`rnognoise.models.innovations`).
-        self.register_buffer("innovation_spread", torch.zeros(n_channels))
+        #: innovations; :mod:`rnognoise.models.innovations`); only with ``innovations``
+        #: (the baseline's draws are Gaussian by definition).
+        self.register_buffer("innovation_spread",
+                             torch.zeros(n_channels) if innovations else None)
 
     def set_spectrum(self, cross_spectrum: torch.Tensor) -> None:
         """Set ``L`` from a cross-spectral matrix ``(F, C, C)``."""
@@ -326,9 +330,9 @@ class SpectralSampler(nn.Module):
         sample values of a linear chain driven by impulsive noise."""
         n_ch = self.factor_real.shape[1]
         bins = self._mixing()[0]
-        if bool((self.innovation_spread > 0).any()):
-            return innovation_normals(n, self.n_samples, self.innovation_spread, bins,
-                                      generator)
+        spread = self.innovation_spread
+        if spread is not None and bool((spread > 0).any()):
+            return innovation_normals(n, self.n_samples, spread, bins, generator)
         return torch.randn(bins.numel(), n, 2 * n_ch, generator=generator,
                            device=self.factor_real.device, dtype=self.factor_real.dtype)
 
