@@ -6,11 +6,7 @@ import numpy as np
 import torch
 
 from rnognoise.models.digitizer import SampleProfile
-from rnognoise.models.innovations import (
-    fit_innovation_spread,
-    innovation_normals,
-    windowed_kurtosis,
-)
+from rnognoise.models.innovations import fit_innovation_spread, windowed_kurtosis
 from rnognoise.models.spectral import SpectralSampler, estimate_cross_spectrum
 
 FS, T = 3.2e9, 1024
@@ -35,12 +31,16 @@ def _fitted(x: torch.Tensor) -> tuple[SpectralSampler, SampleProfile]:
 
 
 def test_innovation_numbers_are_standard_normal_in_the_mean_and_variance():
-    bins = torch.arange(3, 200)
-    z = innovation_normals(400, T, torch.tensor([0.0, 0.8]), bins, torch.Generator().manual_seed(0))
-    assert z.shape == (bins.numel(), 400, 4)
-    # per channel (real and imaginary parts interleaved): unit variance, zero mean
-    var = z.reshape(bins.numel(), 400, 2, 2).var(dim=(0, 1, 3))
+    sampler = SpectralSampler(2, T, innovations=True)
+    sampler.set_spectrum(torch.eye(2).expand(T // 2 + 1, 2, 2))
+    sampler.innovation_spread.copy_(torch.tensor([0.0, 0.8]))
+    z = sampler.normals(400, torch.Generator().manual_seed(0))
+    assert z.shape == (T // 2 + 1, 400, 4)
+    # per channel (real and imaginary parts interleaved): unit variance, zero mean; the
+    # DC and Nyquist bins' real parts too (their imaginary parts are dropped by the mix)
+    var = z[1:-1].reshape(-1, 400, 2, 2).var(dim=(0, 1, 3))
     np.testing.assert_allclose(var.numpy(), 1.0, atol=0.03)
+    np.testing.assert_allclose(z[[0, -1], :, ::2].var().item(), 1.0, atol=0.1)
     assert float(z.mean().abs()) < 0.01
 
 

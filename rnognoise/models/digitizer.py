@@ -27,7 +27,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from rnognoise.models.innovations import windowed_kurtosis
+from rnognoise.models.innovations import solve_increasing, windowed_kurtosis
 
 __all__ = ["SampleProfile"]
 
@@ -100,16 +100,13 @@ class SampleProfile(nn.Module):
         g_kurtosis = windowed_kurtosis(g, window)
         z = torch.randn(g.shape, generator=torch.Generator().manual_seed(5),
                         dtype=torch.float64).to(g.device)
-        lo = torch.zeros_like(ratio)
-        hi = torch.ones_like(ratio)
-        for _ in range(20):
-            mid = 0.5 * (lo + hi)
-            s = mid[None, :, None]
-            factor = windowed_kurtosis(g * torch.exp(s * z - s * s), window) / g_kurtosis
-            below = factor < ratio
-            lo = torch.where(below, mid, lo)
-            hi = torch.where(below, hi, mid)
-        self.spread.copy_(torch.where(significant, 0.5 * (lo + hi), torch.zeros_like(lo)).float())
+
+        def factor(spread: torch.Tensor) -> torch.Tensor:
+            s = spread[None, :, None]
+            return windowed_kurtosis(g * torch.exp(s * z - s * s), window) / g_kurtosis
+
+        fitted = solve_increasing(factor, ratio, 1.0, 20)
+        self.spread.copy_(torch.where(significant, fitted, torch.zeros_like(fitted)).float())
 
     def factor(self, n: int, generator: torch.Generator) -> torch.Tensor:
         """Amplitude per sample of ``n`` events ``(n, C, T)``: the position profile times a

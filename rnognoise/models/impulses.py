@@ -10,6 +10,7 @@ from torch import nn
 
 from .lines import bernoulli_gate
 from .quantile_map import draw_from_quantiles, quantile_knots
+from .spectral import chain_passband
 
 __all__ = ["Impulses", "pulse_peaks"]
 
@@ -205,17 +206,13 @@ class Impulses(nn.Module):
         flagged events that are not pulses (an offset step, a burst)."""
         return torch.fft.rfft(events.double(), dim=-1).abs().square().median(0).values
 
-    #: Bins whose background power is below this fraction of the channel's largest are
-    #: outside the signal chain's passband (:meth:`_passband`).
-    passband_fraction: float = 1e-2
-
     def _passband(self, background_power: torch.Tensor) -> torch.Tensor:
         """``(C, F)`` bool: the bins where the background, i.e. the signal chain, passes
-        power. A pulse that reaches the digitizer went through that chain; what flagged
-        events carry outside it (an offset step that sets a pulse's threshold off, DC
-        and the lowest bins) is not the pulse's."""
-        power = background_power.clamp_min(0)
-        return power >= self.passband_fraction * power.amax(-1, keepdim=True)
+        power (:func:`~rnognoise.models.spectral.chain_passband`). A pulse that reaches
+        the digitizer went through that chain; what flagged events carry outside it (an
+        offset step that sets a pulse's threshold off, DC and the lowest bins) is not the
+        pulse's."""
+        return chain_passband(background_power)
 
     def _excess_amplitude(self, events: torch.Tensor, reference_power: torch.Tensor,
                           fallback: torch.Tensor, passband: torch.Tensor) -> torch.Tensor:

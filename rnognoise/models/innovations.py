@@ -8,9 +8,11 @@ band powers scatter more (a few large innovations carry a visible share of an ev
 power), with a floor set by the many small ones.
 
 The model draws the background's Fourier coefficients from white innovations
-``w = z exp(s u - s^2)`` (``z``, ``u`` standard normal, ``u`` truncated at
-:data:`TRUNCATION`; unit mean power) instead of Gaussian numbers: the same spectrum and
-cross-spectrum, an amplitude law per channel set by the spread ``s``.
+``w = z exp(s u - s^2)`` (``z``, ``u`` standard normal, ``u`` truncated; unit mean power)
+instead of Gaussian numbers (:meth:`SpectralSampler.normals
+<rnognoise.models.spectral.SpectralSampler.normals>`): the same spectrum and
+cross-spectrum, an amplitude law per channel set by the spread ``s``. This module fits
+``s``.
 
 The same excess kurtosis can come from after the chain instead, a random amplitude per
 sample of the digitizer (:class:`~rnognoise.models.digitizer.SampleProfile`): that spreads
@@ -22,19 +24,17 @@ spectrum (which undoes the chain) is closer to the data's.
 
 from __future__ import annotations
 
-import math
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import torch
 
-__all__ = ["MAX_SPREAD", "TRUNCATION", "fit_innovation_spread", "innovation_normals",
-           "whitened", "windowed_kurtosis"]
+from .spectral import MAX_INNOVATION_SPREAD, chain_passband, innovation_factor, white_to_normals
 
-#: Largest log-normal spread of the innovations' amplitude (kurtosis factor
-#: ``exp(4 s^2)`` of the innovations before truncation).
-MAX_SPREAD: float = 1.5
-#: The amplitude's normal number is truncated here (in standard deviations): the largest
-#: innovation is at most ``exp(TRUNCATION s - s^2)`` times a normal one.
-TRUNCATION: float = 4.0
+if TYPE_CHECKING:
+    from .spectral import SpectralSampler
+
+__all__ = ["fit_innovation_spread", "solve_increasing", "whitened", "windowed_kurtosis"]
 
 
 def windowed_kurtosis(x: torch.Tensor, window: int = 16) -> torch.Tensor:
@@ -49,55 +49,32 @@ def windowed_kurtosis(x: torch.Tensor, window: int = 16) -> torch.Tensor:
     return y.pow(4).mean((0, 2, 3))
 
 
-def whitened(x: torch.Tensor, power: torch.Tensor, floor: float = 1e-2) -> torch.Tensor:
+def solve_increasing(function: Callable[[torch.Tensor], torch.Tensor], target: torch.Tensor,
+                     upper: float, steps: int) -> torch.Tensor:
+    """Per channel, the ``s`` in ``[0, upper]`` where ``function(s)`` ``(C,) -> (C,)``,
+    increasing in each channel's ``s``, reaches ``target`` ``(C,)`` (bisection, ``steps``
+    halvings; ``upper`` where it is never reached)."""
+    lo = torch.zeros_like(target, dtype=torch.float64)
+    hi = torch.full_like(lo, upper)
+    for _ in range(steps):
+        mid = 0.5 * (lo + hi)
+        below = function(mid) < target
+        lo = torch.where(below, mid, lo)
+        hi = torch.where(below, hi, mid)
+    return 0.5 * (lo + hi)
+
+
+def whitened(x: torch.Tensor, power: torch.Tensor) -> torch.Tensor:
     """Traces ``(n, C, T)`` divided, bin by bin, by the amplitude of the spectrum ``power``
-    ``(C, F)``, within each channel's passband (bins with at least ``floor`` of the
-    channel's largest power; the others set to 0)."""
+    ``(C, F)``, within each channel's passband (:func:`~rnognoise.models.spectral.
+    chain_passband`; the other bins set to 0)."""
     spec = torch.fft.rfft(x.double(), dim=-1)
     p = power.double()
-    band = p >= floor * p.amax(-1, keepdim=True)
-    weight = torch.where(band, p.clamp_min(1e-300).rsqrt(), torch.zeros_like(p))
+    weight = torch.where(chain_passband(p), p.clamp_min(1e-300).rsqrt(), torch.zeros_like(p))
     return torch.fft.irfft(spec * weight, n=x.shape[-1], dim=-1)
 
 
-def _amplitude_factor(u: torch.Tensor, spread: torch.Tensor) -> torch.Tensor:
-    """``exp(s u - s^2)`` with ``u`` truncated at :data:`TRUNCATION` and ``s`` per channel."""
-    s = spread.to(u.dtype).clamp(0.0, MAX_SPREAD)[None, :, None]   # bounded, whatever a file holds
-    return torch.exp(s * u.clamp(-TRUNCATION, TRUNCATION) - s * s)
-
-
-def _as_normals(w: torch.Tensor, bins: torch.Tensor) -> torch.Tensor:
-    """The numbers ``(F_active, n, 2C)`` that :meth:`SpectralSampler.mix
-    <rnognoise.models.spectral.SpectralSampler.mix>` reads, from white traces ``w``
-    ``(n, C, T)`` of unit power: their orthonormal Fourier coefficients at ``bins``, the
-    real and imaginary parts of interior bins scaled to unit variance (the DC and Nyquist
-    bins are real and already have it)."""
-    n, c, t = w.shape
-    spec = torch.fft.rfft(w, dim=-1, norm="ortho")[..., bins]          # (n, C, Fa)
-    scale = torch.full((bins.numel(),), math.sqrt(2.0), dtype=w.dtype, device=w.device)
-    scale[bins == 0] = 1.0
-    if t % 2 == 0:
-        scale[bins == t // 2] = 1.0
-    spec = spec * scale
-    return torch.view_as_real(spec.permute(2, 0, 1).contiguous()).reshape(-1, n, 2 * c)
-
-
-def innovation_normals(n: int, n_samples: int, spread: torch.Tensor, bins: torch.Tensor,
-                       generator: torch.Generator) -> torch.Tensor:
-    """The numbers ``(F_active, n, 2C)`` of ``n`` events' background spectra driven by
-    white heavy-tailed innovations of log-normal amplitude spread ``spread`` ``(C,)``
-    (``0``: Gaussian), in the layout of :meth:`SpectralSampler.normals
-    <rnognoise.models.spectral.SpectralSampler.normals>`."""
-    c = spread.shape[0]
-    shape = (n, c, n_samples)
-    w = torch.randn(shape, generator=generator, device=spread.device)
-    u = torch.randn(shape, generator=generator, device=spread.device)
-    w.mul_(_amplitude_factor(u, spread))
-    del u
-    return _as_normals(w, bins.to(w.device))
-
-
-def fit_innovation_spread(data: torch.Tensor, sampler: torch.nn.Module,
+def fit_innovation_spread(data: torch.Tensor, sampler: SpectralSampler,
                           post_spread: torch.Tensor, n_events: int = 256,
                           seed: int = 7) -> torch.Tensor:
     """Spread per channel of the background's innovations, or 0 where a random amplitude
@@ -121,7 +98,7 @@ def fit_innovation_spread(data: torch.Tensor, sampler: torch.nn.Module,
     -------
     torch.Tensor
         ``(C,)``: where ``post_spread`` is 0, 0. Elsewhere, the spread ``s`` in
-        ``[0, MAX_SPREAD]`` whose innovations give the background the data's windowed
+        ``[0, MAX_INNOVATION_SPREAD]`` whose innovations give the background the data's windowed
         kurtosis (:func:`windowed_kurtosis`, bisection on fixed random numbers), kept
         where, after whitening by the background's spectrum (:func:`whitened`), the
         data's windowed kurtosis is closer (in log) to that model's than to the
@@ -142,22 +119,17 @@ def fit_innovation_spread(data: torch.Tensor, sampler: torch.nn.Module,
     power = sampler.power()
 
     def model(spread: torch.Tensor) -> torch.Tensor:
-        normals = _as_normals(z * _amplitude_factor(u, spread), bins)
+        normals = white_to_normals(z * innovation_factor(u, spread), bins)
         with torch.no_grad():
             return torch.fft.irfft(sampler.mix(normals), n=t, dim=-1)
 
     gaussian = model(torch.zeros(c, device=data.device))
     reference = windowed_kurtosis(gaussian)
     target = windowed_kurtosis(data) / reference
-    lo = torch.zeros(c, dtype=torch.float64, device=data.device)
-    hi = torch.full_like(lo, MAX_SPREAD)
-    for _ in range(16):
-        mid = 0.5 * (lo + hi)
-        below = windowed_kurtosis(model(mid.float())) / reference < target
-        lo = torch.where(below, mid, lo)
-        hi = torch.where(below, hi, mid)
-    before = torch.where(candidates, 0.5 * (lo + hi), torch.zeros_like(lo)).float()
-    after = gaussian * _amplitude_factor(v, post_spread)
+    fitted = solve_increasing(lambda s: windowed_kurtosis(model(s.float())) / reference,
+                              target, MAX_INNOVATION_SPREAD, 16)
+    before = torch.where(candidates, fitted, torch.zeros_like(fitted)).float()
+    after = gaussian * innovation_factor(v, post_spread)
     k_data = windowed_kurtosis(whitened(data, power)).log()
     k_before = windowed_kurtosis(whitened(model(before), power)).log()
     k_after = windowed_kurtosis(whitened(after, power)).log()

@@ -15,10 +15,9 @@ import scipy.fft
 import torch
 from torch import nn
 
-from rnognoise.models.innovations import innovation_normals
-
-__all__ = ["LEAKAGE_FLOOR", "OUTLIER_POWER", "CrossSpectrum", "SpectralSampler", "estimate_cross_spectrum",
-           "irfft"]
+__all__ = ["INNOVATION_TRUNCATION", "LEAKAGE_FLOOR", "MAX_INNOVATION_SPREAD", "OUTLIER_POWER",
+           "PASSBAND_FRACTION", "CrossSpectrum", "SpectralSampler", "chain_passband",
+           "estimate_cross_spectrum", "innovation_factor", "irfft", "white_to_normals"]
 
 
 def irfft(spec: torch.Tensor, n_samples: int) -> torch.Tensor:
@@ -32,6 +31,51 @@ def irfft(spec: torch.Tensor, n_samples: int) -> torch.Tensor:
         return torch.from_numpy(scipy.fft.irfft(spec.detach().numpy(), n=n_samples, axis=-1,
                                                 workers=torch.get_num_threads()))
     return torch.fft.irfft(spec, n=n_samples, dim=-1)
+
+
+#: Bins whose power is below this fraction of the channel's largest are outside the
+#: signal chain's passband (:func:`chain_passband`).
+PASSBAND_FRACTION: float = 1e-2
+
+
+def chain_passband(power: torch.Tensor, fraction: float = PASSBAND_FRACTION) -> torch.Tensor:
+    """``(C, F)`` bool: the bins of a power spectrum ``(C, F)`` where the signal chain
+    passes power (at least ``fraction`` of the channel's largest)."""
+    power = power.clamp_min(0)
+    return power >= fraction * power.amax(-1, keepdim=True)
+
+
+#: Largest log-normal spread of the innovations' amplitude (kurtosis factor
+#: ``exp(4 s^2)`` of the innovations before truncation; the kurtosis of a band-limited
+#: chain's output stops rising near 2).
+MAX_INNOVATION_SPREAD: float = 1.5
+#: The innovations' amplitude normal number is truncated here (in standard deviations):
+#: the largest innovation is at most ``exp(INNOVATION_TRUNCATION s - s^2)`` times a
+#: normal one.
+INNOVATION_TRUNCATION: float = 4.0
+
+
+def innovation_factor(u: torch.Tensor, spread: torch.Tensor) -> torch.Tensor:
+    """The innovations' amplitude ``exp(s u - s^2)`` (unit mean power) for normal numbers
+    ``u`` ``(n, C, T)``, truncated at :data:`INNOVATION_TRUNCATION`, and a spread ``s``
+    per channel ``(C,)``, bounded at :data:`MAX_INNOVATION_SPREAD` whatever a file holds."""
+    s = spread.to(u.dtype).clamp(0.0, MAX_INNOVATION_SPREAD)[None, :, None]
+    return torch.exp(s * u.clamp(-INNOVATION_TRUNCATION, INNOVATION_TRUNCATION) - s * s)
+
+
+def white_to_normals(w: torch.Tensor, bins: torch.Tensor) -> torch.Tensor:
+    """The numbers ``(F_active, n, 2C)`` that :meth:`SpectralSampler.mix` reads, from
+    white traces ``w`` ``(n, C, T)`` of unit power: their orthonormal Fourier coefficients
+    at ``bins``, the real and imaginary parts of interior bins scaled to unit variance
+    (the DC and Nyquist bins are real and already have it)."""
+    n, c, t = w.shape
+    spec = torch.fft.rfft(w, dim=-1, norm="ortho")[..., bins]          # (n, C, Fa)
+    scale = torch.full((bins.numel(),), math.sqrt(2.0), dtype=w.dtype, device=w.device)
+    scale[bins == 0] = 1.0
+    if t % 2 == 0:
+        scale[bins == t // 2] = 1.0
+    spec = spec * scale
+    return torch.view_as_real(spec.permute(2, 0, 1).contiguous()).reshape(-1, n, 2 * c)
 
 
 #: Median of a chi-square variable with one degree of freedom over its mean.
@@ -245,28 +289,27 @@ class SpectralSampler(nn.Module):
         self.register_buffer("innovation_spread",
                              torch.zeros(n_channels) if innovations else None)
 
-    def set_spectrum(self, cross_spectrum: torch.Tensor) -> None:
-        """Set ``L`` from a cross-spectral matrix ``(F, C, C)``."""
+    def set_spectrum(self, cross_spectrum: torch.Tensor, hermitian: bool = False) -> None:
+        """Set ``L`` from a cross-spectral matrix ``(F, C, C)``: ``V sqrt(L)`` from its
+        eigendecomposition, or with ``hermitian`` the Hermitian root ``V sqrt(L) V^H``."""
         s = cross_spectrum.to(torch.complex128)
         s = 0.5 * (s + s.conj().transpose(-1, -2))
         evals, evecs = torch.linalg.eigh(s)
         factor = evecs * evals.clamp_min(0.0).sqrt()[:, None, :]
+        if hermitian:
+            factor = factor @ evecs.conj().transpose(-1, -2)
         self.factor_real.copy_(factor.real.float())
         self.factor_imag.copy_(factor.imag.float())
 
     def use_hermitian_root(self) -> None:
-        """Replace ``L`` by the Hermitian root ``V sqrt(L) V^H`` of the same matrices: each
-        channel then draws mostly on its own numbers, which matters where they are not
-        Gaussian (:mod:`rnognoise.models.innovations`); the root ``V sqrt(L)`` of
-        :meth:`set_spectrum` mixes them arbitrarily (at a bin of two independent
-        channels of equal power, 30 % of each channel's amplitude came from the other's
-        numbers). Gaussian draws have the same distribution with either root."""
-        s = self.factor.to(torch.complex128)
-        s = s @ s.conj().transpose(-1, -2)
-        evals, evecs = torch.linalg.eigh(0.5 * (s + s.conj().transpose(-1, -2)))
-        root = (evecs * evals.clamp_min(0.0).sqrt()[:, None, :]) @ evecs.conj().transpose(-1, -2)
-        self.factor_real.copy_(root.real.float())
-        self.factor_imag.copy_(root.imag.float())
+        """Replace ``L`` by the Hermitian root of the same matrices: each channel then
+        draws mostly on its own numbers, which matters where they are not Gaussian
+        (:attr:`innovation_spread`); the root ``V sqrt(L)`` mixes them arbitrarily (at a
+        bin of two independent channels of equal power, 30 % of each channel's amplitude
+        came from the other's numbers). Gaussian draws have the same distribution with
+        either root."""
+        factor = self.factor.to(torch.complex128)
+        self.set_spectrum(factor @ factor.conj().transpose(-1, -2), hermitian=True)
 
     @property
     def factor(self) -> torch.Tensor:
@@ -325,14 +368,17 @@ class SpectralSampler(nn.Module):
         ``torch.randn``), to be turned into spectra by :meth:`mix`.
 
         Where :attr:`innovation_spread` is not 0 they are the Fourier coefficients of
-        white, heavy-tailed innovations instead (:func:`innovations.innovation_normals
-        <rnognoise.models.innovations.innovation_normals>`): the same spectrum, and the
-        sample values of a linear chain driven by impulsive noise."""
+        white, heavy-tailed innovations ``z`` :func:`innovation_factor` instead
+        (:func:`white_to_normals`): the same spectrum, and the sample values of a linear
+        chain driven by impulsive noise (:mod:`rnognoise.models.innovations`)."""
         n_ch = self.factor_real.shape[1]
         bins = self._mixing()[0]
         spread = self.innovation_spread
         if spread is not None and bool((spread > 0).any()):
-            return innovation_normals(n, self.n_samples, spread, bins, generator)
+            shape = (n, n_ch, self.n_samples)
+            w = torch.randn(shape, generator=generator, device=spread.device)
+            u = torch.randn(shape, generator=generator, device=spread.device)
+            return white_to_normals(w.mul_(innovation_factor(u, spread)), bins)
         return torch.randn(bins.numel(), n, 2 * n_ch, generator=generator,
                            device=self.factor_real.device, dtype=self.factor_real.dtype)
 

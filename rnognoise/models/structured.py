@@ -180,9 +180,7 @@ class PhysicsGenerator(nn.Module):
         # the stationary background underneath the digitizer's position profile
         self.background.initialize(clean if self.profile.is_flat
                                    else clean / self.profile.gain())
-        ref = torch.Generator(device=data.device).manual_seed(97)
-        with torch.no_grad():
-            gaussian = self.background.sampler(min(len(clean), 2000), ref)
+        gaussian = self._reference_events(min(len(clean), 2000), data.device)
         if self.profile.period:
             self.profile.fit_spread(clean / self.profile.gain(), gaussian)
             gaussian = self._fit_innovations(clean / self.profile.gain(), gaussian)
@@ -336,8 +334,8 @@ class PhysicsGenerator(nn.Module):
         background) or after it (the digitizer's per-sample amplitude), per channel
         (:func:`~rnognoise.models.innovations.fit_innovation_spread`, on the background's
         Hermitian root); where the innovations take it the profile's spread is 0, and the
-        gain spread and the reference events are remeasured on the new background. Returns the reference
-        events ``gaussian`` (new ones where anything changed)."""
+        gain spread and the reference events are remeasured on the new background.
+        Returns the reference events ``gaussian`` (new ones where anything changed)."""
         sampler = self.background.sampler
         sampler.innovation_spread.zero_()
         if not bool((self.profile.spread > 0).any()):
@@ -352,9 +350,13 @@ class PhysicsGenerator(nn.Module):
         sampler.innovation_spread.copy_(spread)
         self.profile.spread.masked_fill_(spread > 0, 0.0)
         self.background.fit_gain_spread(clean)
-        ref = torch.Generator(device=clean.device).manual_seed(97)
+        return self._reference_events(len(gaussian), clean.device)
+
+    def _reference_events(self, n: int, device: torch.device) -> torch.Tensor:
+        """``n`` events of the fitted background alone, from fixed random numbers: what
+        the model itself gives the statistics that the other parts are fitted beside."""
         with torch.no_grad():
-            return sampler(len(gaussian), ref)
+            return self.background.sampler(n, torch.Generator(device=device).manual_seed(97))
 
     def _set_gain_spread(self) -> None:
         """The per-event gain: none where the envelope is active (it describes every
