@@ -187,6 +187,7 @@ def test_the_fit_reports_a_model_that_leaves_the_physical_envelope(caplog):
     assert _envelope_check(part, x, ctx) is None                  # as fitted: inside
     with torch.no_grad():
         model.generator.impulses.log_amp.add_(3.0)                 # pulses 20x too loud
+        model.generator.impulses.channel_limit.zero_()             # and unbounded (older files)
     with caplog.at_level(logging.WARNING):
         finding = _envelope_check(part, x, ctx)
     assert finding is not None and "training peak" in finding and " V " in finding
@@ -230,3 +231,49 @@ def test_bursts_above_the_threshold_do_not_count_as_pulses():
     found = model.component_details()["impulses"]
     assert abs(found["data_rate"] - 0.06) < 0.015
     assert abs(found["model_rate"] - found["data_rate"]) < 0.015
+
+
+def test_no_channel_pulse_exceeds_the_largest_recorded_sample():
+    """Pulses that land in one of three channels at a time (independent sources): no
+    channel is the loudest in most events, the typical pattern's channel amplitudes are
+    all below 1, and a recorded pattern's gains relative to it alone drew channel peaks
+    up to twice the largest recorded pulse."""
+    rng = np.random.default_rng(11)
+    n, c = 3000, 3
+    f = np.fft.rfftfreq(T, 1 / FS)
+    shape = np.exp(-0.5 * ((f - 3e8) / 1e8) ** 2)
+    x = np.fft.irfft(np.fft.rfft(rng.standard_normal((n, c, T)), axis=-1) * (shape + 0.05),
+                     n=T, axis=-1)
+    x /= x.std()
+    pulse = np.roll(np.fft.irfft(shape, n=T), T // 2)
+    pulse /= np.abs(pulse).max()
+    events = np.nonzero(rng.random(n) < 0.15)[0]
+    for e in events:
+        x[e, rng.integers(0, c)] += rng.uniform(6.0, 14.0) * np.roll(pulse, rng.integers(-T // 3, T // 3))
+    x = x.astype(np.float32)
+    model = prepare_model(TraceSet(x, FS, list(range(c))), "wgan-gp",
+                          {"max_lines": 0, "block": 0, "envelope": False, "modes": False,
+                           "transients": False, "marginals": False, "transfer": False})
+    with torch.no_grad():
+        model.initialize(torch.from_numpy(x))
+    impulses = model.generator.impulses
+    k = int(impulses.n_patterns)
+    assert k > 100
+    # a pattern's channel peak over its event's peak: at most 1 (2.6 before), so that the
+    # amplitude table, calibrated on event peaks, is each pulse's largest channel peak
+    template = torch.complex(impulses.template_real, impulses.template_imag).detach()
+    channel_peak = torch.fft.irfft(template, n=T).abs().amax(-1)
+    assert float((channel_peak[None] * impulses.pattern_gains[:k]).max()) <= 1.02
+    impulses.logit.data.fill_(5.0)                        # a pulse in every event
+    with torch.no_grad():
+        _, pulses = impulses.draw_traces(4000, torch.Generator().manual_seed(3))
+    drawn = np.abs(pulses.numpy()).max(-1).max(0)        # per channel
+    assert drawn.max() <= 1.05 * np.abs(x[events]).max()
+    # a channel that never recorded a pulse as loud as the others' gets none beyond its
+    # own largest sample, however loud the amplitude table's pulses
+    quiet = np.abs(x[:, 2]).max()
+    impulses.channel_limit[2] = float(quiet) / 3
+    with torch.no_grad():
+        _, pulses = impulses.draw_traces(4000, torch.Generator().manual_seed(3))
+    assert np.abs(pulses.numpy()[:, 2]).max() <= quiet / 3 * 1.0001
+    assert np.abs(pulses.numpy()[:, :2]).max() > quiet / 2

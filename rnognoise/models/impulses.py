@@ -98,6 +98,9 @@ class Impulses(nn.Module):
         self.register_buffer("pattern_delays", torch.zeros(self.max_patterns, n_channels))
         self.register_buffer("pattern_gains", torch.ones(self.max_patterns, n_channels))
         self.register_buffer("n_patterns", torch.tensor(0.0))
+        #: the largest |sample| recorded per channel (normalised units; 0: no bound, as
+        #: in files written before it): no drawn pulse reaches beyond it in its channel
+        self.register_buffer("channel_limit", torch.zeros(n_channels))
 
     #: Most recorded arrival patterns kept.
     max_patterns: int = 256
@@ -124,6 +127,7 @@ class Impulses(nn.Module):
         """
         peak = data.abs().amax(-1)                       # (n, C)
         event_peak = peak.amax(-1)
+        self.channel_limit.copy_(peak.amax(0))
         threshold = max(gauss_peak_quantile, 1.0)
         flagged = pulse_peaks(data) > threshold
         rate = float(flagged.double().mean()) - 1e-3
@@ -149,7 +153,7 @@ class Impulses(nn.Module):
             delays = (arrival - arrival[:, :1]).median(0).values
             amp_c = relative.median(0).values
             amp_c = amp_c / amp_c.max()
-            self._record_patterns(arrival - arrival[:, :1] - delays, relative)
+            self._record_patterns(arrival - arrival[:, :1] - delays, relative, amp_c)
             log_peak = event_peak[flagged].double().log()
             self.log_amp.data.fill_(float(log_peak.median()))
             spread = max(float(log_peak.std()), 0.05)
@@ -166,17 +170,23 @@ class Impulses(nn.Module):
         self.template_real.data.copy_(template.real.float())
         self.template_imag.data.copy_(template.imag.float())
 
-    def _record_patterns(self, delay: torch.Tensor, relative: torch.Tensor) -> None:
+    def _record_patterns(self, delay: torch.Tensor, relative: torch.Tensor,
+                         amplitude: torch.Tensor) -> None:
         """Keep up to :attr:`max_patterns` recorded pulses' delays (relative to the typical
-        ones) and channel gains (relative to the typical pattern)."""
+        ones) and channel gains relative to the template's channel ``amplitude`` (the
+        typical pattern, its loudest channel 1): a gain times that amplitude is the
+        recorded pulse's channel peak over its event's peak, at most 1, so that the
+        amplitude table, calibrated on event peaks, is each pulse's loudest channel's.
+        Relative to the typical pattern without its scale, pulses whose loudest channel
+        changes from event to event were drawn with a channel up to 2.6 times the event
+        peak (`tests/test_impulses.py`)."""
         m = len(delay)
         keep = torch.linspace(0, m - 1, min(m, self.max_patterns)).round().long()
         delay, relative = delay[keep], relative[keep]
-        typical = relative.median(0).values.clamp_min(1e-6)
         strong = relative >= self.pattern_min_fraction
         # the arrival time of a channel lost in the noise is the noise's, not the pulse's
         delay = torch.where(strong, delay, torch.zeros_like(delay))
-        gains = (relative / typical).clamp(0.2, 5.0)
+        gains = (relative / amplitude.clamp_min(1e-6)).clamp(0.2, 5.0)
         self.pattern_delays.zero_()
         self.pattern_gains.fill_(1.0)
         self.pattern_delays[:len(keep)] = delay.float()
@@ -385,7 +395,8 @@ class Impulses(nn.Module):
         pattern = None if pattern is None else pattern[events]
         pulses = torch.fft.irfft(amp[:, None, None] * self._shifted(t0[events], pattern),
                                  n=self.n_samples, dim=-1)
-        return events, pulses.mul_(self._inside(t0[events], pattern))
+        pulses.mul_(self._inside(t0[events], pattern))
+        return events, pulses.mul_(self._bound(pulses))
 
     def add_to_traces(self, traces: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         """Add the pulses to traces ``(n, C, T)`` (the same draws as :meth:`draw_traces`); in
@@ -397,5 +408,18 @@ class Impulses(nn.Module):
             return traces
         _, t0, amp, pattern = self._draw(traces.shape[0], generator)
         pulses = torch.fft.irfft(amp[:, None, None] * self._shifted(t0, pattern),
-                                 n=self.n_samples, dim=-1)
-        return traces + pulses * self._inside(t0, pattern)
+                                 n=self.n_samples, dim=-1) * self._inside(t0, pattern)
+        return traces + pulses * self._bound(pulses)
+
+    def _bound(self, pulses: torch.Tensor) -> torch.Tensor:
+        """Factor ``(m, C, 1)`` (at most 1, no gradient) that keeps each channel's pulse
+        within the largest recorded sample of that channel (:attr:`channel_limit`). The
+        amplitude table holds event peaks and the pattern is drawn independently of it:
+        a pattern loud in a channel that never recorded more than a third of another
+        channel's largest sample drew it there with that channel's amplitudes (a sample
+        8 times the channel's record, on impulsive noise in independent channels)."""
+        limit = self.channel_limit.to(pulses.dtype)
+        if not bool((limit > 0).all()):
+            return torch.ones((), dtype=pulses.dtype, device=pulses.device)
+        peak = pulses.detach().abs().amax(-1, keepdim=True).clamp_min(1e-30)
+        return (limit[:, None] / peak).clamp_(max=1.0)
