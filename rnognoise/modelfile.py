@@ -252,7 +252,8 @@ ADDED_WITH_DEFAULTS = ("quantum", "saturation_*", "*.saturation_*", "*.component
                        "*.marginals.*", "*.transfer.*", "*.lines.log_amp_quantiles",
                        "*.lines.amp_table", "*.lines.noise_power", "*.sampler.encoder.*",
                        "*.sampler.encoder_fitted", "*.sampler.prior_*", "line_offset",
-                       "line_scale", "*sampler.innovation_spread")
+                       "line_scale", "*sampler.innovation_spread",
+                       "*sampler.innovation_tail")
 #: Switch vectors that grew with the model: a file's shorter vector is padded with this
 #: value (the general parts added later are inert until fitted, whatever their switch).
 GROWN_WITH_DEFAULTS = {"*.general_on": 1.0}

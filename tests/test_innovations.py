@@ -6,8 +6,14 @@ import numpy as np
 import torch
 
 from rnognoise.models.digitizer import SampleProfile
-from rnognoise.models.innovations import fit_innovation_spread, windowed_kurtosis
-from rnognoise.models.spectral import SpectralSampler, estimate_cross_spectrum
+from rnognoise.models.innovations import fit_innovation_law, windowed_kurtosis
+from rnognoise.models.spectral import (
+    INNOVATION_TRUNCATION,
+    MAX_INNOVATION_TAIL,
+    SpectralSampler,
+    estimate_cross_spectrum,
+    innovation_factor,
+)
 
 FS, T = 3.2e9, 1024
 
@@ -78,9 +84,10 @@ def test_a_chain_driven_by_impulsive_noise_is_fitted_and_gaussian_noise_is_not()
     heavy = torch.from_numpy(_chain(rng.standard_t(4, (600, 2, T)))).float()
     sampler, profile = _fitted(heavy)
     assert bool((profile.spread > 0).all())
-    spread = fit_innovation_spread(heavy, sampler, profile.spread)
-    assert bool((spread > 0.2).all())
+    spread, tail = fit_innovation_law(heavy, sampler, profile.spread)
+    assert bool((spread + tail > 0.2).all())
     sampler.innovation_spread.copy_(spread)
+    sampler.innovation_tail.copy_(tail)
     model = sampler(600, torch.Generator().manual_seed(4))
     np.testing.assert_allclose(windowed_kurtosis(model).numpy(),
                                windowed_kurtosis(heavy).numpy(), rtol=0.04)
@@ -88,7 +95,7 @@ def test_a_chain_driven_by_impulsive_noise_is_fitted_and_gaussian_noise_is_not()
     gauss = torch.from_numpy(_chain(rng.standard_normal((600, 2, T)))).float()
     sampler, profile = _fitted(gauss)
     assert float(profile.spread.max()) == 0.0
-    assert float(fit_innovation_spread(gauss, sampler, profile.spread).max()) == 0.0
+    assert all(float(p.max()) == 0.0 for p in fit_innovation_law(gauss, sampler, profile.spread))
 
 
 def test_the_peak_of_an_event_is_closer_to_impulsive_data_with_innovations():
@@ -97,7 +104,56 @@ def test_the_peak_of_an_event_is_closer_to_impulsive_data_with_innovations():
     sampler, profile = _fitted(heavy)
     peak = lambda y: float(y.abs().amax(-1).median())  # noqa: E731
     gaussian = peak(sampler(600, torch.Generator().manual_seed(6)))
-    sampler.innovation_spread.copy_(fit_innovation_spread(heavy, sampler, profile.spread))
+    spread, tail = fit_innovation_law(heavy, sampler, profile.spread)
+    sampler.innovation_spread.copy_(spread)
+    sampler.innovation_tail.copy_(tail)
     innov = peak(sampler(600, torch.Generator().manual_seed(6)))
     data = peak(heavy)
     assert abs(innov - data) < 0.5 * abs(gaussian - data)
+
+
+def _kurtosis(x: torch.Tensor) -> np.ndarray:
+    """Per-event excess kurtosis ``(n, C)``."""
+    y = (x - x.mean(-1, keepdim=True)).double()
+    return (y.pow(4).mean(-1) / y.pow(2).mean(-1).square() - 3).numpy()
+
+
+def test_a_tailed_law_has_unit_power_and_a_bounded_largest_value():
+    u = torch.randn(200, 2, 4096, generator=torch.Generator().manual_seed(0))
+    spread = torch.tensor([0.3, 0.0])
+    tail = torch.tensor([0.25, MAX_INNOVATION_TAIL])
+    a = innovation_factor(u, spread, tail)
+    np.testing.assert_allclose(a.square().mean((0, 2)).numpy(), 1.0, rtol=0.05)
+    top = innovation_factor(torch.full((1, 2, 1), 1e3), spread, tail)
+    assert torch.equal(top, innovation_factor(torch.full((1, 2, 1), INNOVATION_TRUNCATION),
+                                              spread, tail))
+    assert float(top.max()) < 200.0
+    # a file's out-of-range tail is bounded at use
+    assert torch.equal(innovation_factor(u[:2], spread, torch.tensor([0.25, 9.0])),
+                       innovation_factor(u[:2], spread, tail))
+    # without a tail: the log-normal law as before, bit for bit
+    assert torch.equal(innovation_factor(u[:2], spread, torch.zeros(2)),
+                       torch.exp(spread[None, :, None] * u[:2].clamp(-4, 4)
+                                 - spread.square()[None, :, None]))
+
+
+def test_the_long_scale_tells_a_power_law_tail_from_a_log_normal_law():
+    rng = np.random.default_rng(11)
+    student = torch.from_numpy(_chain(rng.standard_t(3, (600, 2, T)))).float()
+    z = torch.from_numpy(rng.standard_normal((600, 2, T)))
+    u = torch.from_numpy(rng.standard_normal((600, 2, T)))
+    lognormal = torch.from_numpy(_chain(
+        (z * innovation_factor(u, torch.full((2,), 0.6))).numpy())).float()
+    fitted = {}
+    for name, data in (("student", student), ("lognormal", lognormal)):
+        sampler, profile = _fitted(data)
+        spread, tail = fit_innovation_law(data, sampler, profile.spread)
+        sampler.innovation_spread.copy_(spread)
+        sampler.innovation_tail.copy_(tail)
+        fitted[name] = tail
+        model = sampler(600, torch.Generator().manual_seed(12))
+        # the per-event kurtosis, which neither statistic of the fit is, follows
+        ratio = np.median(_kurtosis(model), 0) / np.median(_kurtosis(data), 0)
+        assert np.all(np.abs(np.log(ratio)) < np.log(1.25)), (name, ratio)
+    assert bool((fitted["student"] > 0.15).all())
+    assert bool((fitted["lognormal"] < 0.05).all())

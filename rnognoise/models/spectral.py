@@ -15,7 +15,8 @@ import scipy.fft
 import torch
 from torch import nn
 
-__all__ = ["INNOVATION_TRUNCATION", "LEAKAGE_FLOOR", "MAX_INNOVATION_SPREAD", "OUTLIER_POWER",
+__all__ = ["INNOVATION_TRUNCATION", "LEAKAGE_FLOOR", "MAX_INNOVATION_SPREAD", "MAX_INNOVATION_TAIL",
+           "OUTLIER_POWER",
            "PASSBAND_FRACTION", "CrossSpectrum", "SpectralSampler", "chain_passband",
            "estimate_cross_spectrum", "innovation_factor", "irfft", "white_to_normals"]
 
@@ -49,18 +50,55 @@ def chain_passband(power: torch.Tensor, fraction: float = PASSBAND_FRACTION) -> 
 #: ``exp(4 s^2)`` of the innovations before truncation; the kurtosis of a band-limited
 #: chain's output stops rising near 2).
 MAX_INNOVATION_SPREAD: float = 1.5
-#: The innovations' amplitude normal number is truncated here (in standard deviations):
+#: Largest power-law tail of the innovations' amplitude (``1 / tail`` is the exponent of
+#: the amplitude's tail; 0.45: about that of Student-t innovations with 2.2 degrees of
+#: freedom, whose variance is nearly infinite).
+MAX_INNOVATION_TAIL: float = 0.45
+#: The innovations' amplitude normal number is clamped here (in standard deviations):
 #: the largest innovation is at most ``exp(INNOVATION_TRUNCATION s - s^2)`` times a
-#: normal one.
+#: normal one without a tail, about ``exp(10.4 tail)`` times more with one.
 INNOVATION_TRUNCATION: float = 4.0
 
 
-def innovation_factor(u: torch.Tensor, spread: torch.Tensor) -> torch.Tensor:
-    """The innovations' amplitude ``exp(s u - s^2)`` (unit mean power) for normal numbers
-    ``u`` ``(n, C, T)``, truncated at :data:`INNOVATION_TRUNCATION`, and a spread ``s``
-    per channel ``(C,)``, bounded at :data:`MAX_INNOVATION_SPREAD` whatever a file holds."""
-    s = spread.to(u.dtype).clamp(0.0, MAX_INNOVATION_SPREAD)[None, :, None]
-    return torch.exp(s * u.clamp(-INNOVATION_TRUNCATION, INNOVATION_TRUNCATION) - s * s)
+def _innovation_log_norm(spread: torch.Tensor, tail: torch.Tensor) -> torch.Tensor:
+    """``(C,)`` half the log mean power of ``exp(s u - tail log Phi(-u))`` over standard
+    normal ``u`` clamped at :data:`INNOVATION_TRUNCATION` (a quadrature on 4001 points
+    and the two clamped masses)."""
+    top = INNOVATION_TRUNCATION
+    u = torch.linspace(-top, top, 4001, dtype=torch.float64, device=spread.device)
+    weight = torch.exp(-0.5 * u * u)
+    weight[[0, -1]] *= 0.5                                   # trapezoid ends
+    end = float(torch.special.ndtr(torch.tensor(-top, dtype=torch.float64)))
+    weight = weight / weight.sum() * (1.0 - 2.0 * end)
+    weight[[0, -1]] += end
+    log_a = (spread.double()[:, None] * u
+             - tail.double()[:, None] * torch.special.log_ndtr(-u))
+    return 0.5 * torch.logsumexp(2.0 * log_a + weight.log(), dim=-1)
+
+
+def innovation_factor(u: torch.Tensor, spread: torch.Tensor,
+                      tail: torch.Tensor | None = None) -> torch.Tensor:
+    """The innovations' amplitude for normal numbers ``u`` ``(n, C, T)`` (clamped at
+    :data:`INNOVATION_TRUNCATION`) and per channel ``(C,)`` a log-normal ``spread`` ``s``
+    (at most :data:`MAX_INNOVATION_SPREAD`) and a power-law ``tail`` (at most
+    :data:`MAX_INNOVATION_TAIL`), whatever a file holds.
+
+    Without a tail it is ``exp(s u - s^2)`` (unit mean power before the clamp). With one,
+    ``exp(s u - tail log Phi(-u) - c)``, ``c`` setting unit mean power: the factor
+    ``Phi(-u)^-tail`` is the Pareto quantile of ``u``'s probability, an amplitude whose
+    tail falls as a power law with exponent ``1 / tail`` (Student-t innovations with
+    ``nu`` degrees of freedom have ``1 / nu``), where the log-normal's falls faster than
+    any power."""
+    s = spread.to(u.dtype).clamp(0.0, MAX_INNOVATION_SPREAD)
+    u = u.clamp(-INNOVATION_TRUNCATION, INNOVATION_TRUNCATION)
+    if tail is None or not bool((tail > 0).any()):
+        s = s[None, :, None]
+        return torch.exp(s * u - s * s)
+    tail = tail.to(u.dtype).clamp(0.0, MAX_INNOVATION_TAIL)
+    norm = _innovation_log_norm(s, tail).to(u.dtype)
+    log_a = (s[None, :, None] * u - tail[None, :, None] * torch.special.log_ndtr(-u)
+             - norm[None, :, None])
+    return torch.exp(log_a)
 
 
 def white_to_normals(w: torch.Tensor, bins: torch.Tensor) -> torch.Tensor:
@@ -288,6 +326,10 @@ class SpectralSampler(nn.Module):
         #: (the baseline's draws are Gaussian by definition).
         self.register_buffer("innovation_spread",
                              torch.zeros(n_channels) if innovations else None)
+        #: Power-law tail per channel of the innovations' amplitude (0: none;
+        #: :func:`innovation_factor`); only with ``innovations``.
+        self.register_buffer("innovation_tail",
+                             torch.zeros(n_channels) if innovations else None)
 
     def set_spectrum(self, cross_spectrum: torch.Tensor, hermitian: bool = False) -> None:
         """Set ``L`` from a cross-spectral matrix ``(F, C, C)``: ``V sqrt(L)`` from its
@@ -367,18 +409,19 @@ class SpectralSampler(nn.Module):
         """The standard normal numbers ``(F_active, n, 2C)`` of ``n`` events' spectra (one
         ``torch.randn``), to be turned into spectra by :meth:`mix`.
 
-        Where :attr:`innovation_spread` is not 0 they are the Fourier coefficients of
-        white, heavy-tailed innovations ``z`` :func:`innovation_factor` instead
-        (:func:`white_to_normals`): the same spectrum, and the sample values of a linear
+        Where :attr:`innovation_spread` or :attr:`innovation_tail` is not 0 they are the
+        Fourier coefficients of white, heavy-tailed innovations ``z``
+        :func:`innovation_factor` instead (:func:`white_to_normals`): the same spectrum, and the sample values of a linear
         chain driven by impulsive noise (:mod:`rnognoise.models.innovations`)."""
         n_ch = self.factor_real.shape[1]
         bins = self._mixing()[0]
-        spread = self.innovation_spread
-        if spread is not None and bool((spread > 0).any()):
+        spread, tail = self.innovation_spread, self.innovation_tail
+        if spread is not None and (bool((spread > 0).any())
+                                   or (tail is not None and bool((tail > 0).any()))):
             shape = (n, n_ch, self.n_samples)
             w = torch.randn(shape, generator=generator, device=spread.device)
             u = torch.randn(shape, generator=generator, device=spread.device)
-            return white_to_normals(w.mul_(innovation_factor(u, spread)), bins)
+            return white_to_normals(w.mul_(innovation_factor(u, spread, tail)), bins)
         return torch.randn(bins.numel(), n, 2 * n_ch, generator=generator,
                            device=self.factor_real.device, dtype=self.factor_real.dtype)
 

@@ -41,7 +41,7 @@ from torch import nn
 from .digitizer import SampleProfile
 from .envelope import Envelope
 from .impulses import Impulses, pulse_peaks
-from .innovations import fit_innovation_spread
+from .innovations import fit_innovation_law
 from .lines import Lines
 from .marginals import SpectralMarginals
 from .modes import TimeLockedModes
@@ -332,23 +332,26 @@ class PhysicsGenerator(nn.Module):
     def _fit_innovations(self, clean: torch.Tensor, gaussian: torch.Tensor) -> torch.Tensor:
         """Short-scale kurtosis from before the chain (heavy-tailed innovations of the
         background) or after it (the digitizer's per-sample amplitude), per channel
-        (:func:`~rnognoise.models.innovations.fit_innovation_spread`, on the background's
+        (:func:`~rnognoise.models.innovations.fit_innovation_law`, on the background's
         Hermitian root); where the innovations take it the profile's spread is 0, and the
         gain spread and the reference events are remeasured on the new background.
         Returns the reference events ``gaussian`` (new ones where anything changed)."""
         sampler = self.background.sampler
         sampler.innovation_spread.zero_()
+        sampler.innovation_tail.zero_()
         if not bool((self.profile.spread > 0).any()):
             return gaussian
         saved = sampler.factor_real.clone(), sampler.factor_imag.clone()
         sampler.use_hermitian_root()
-        spread = fit_innovation_spread(clean, sampler, self.profile.spread)
-        if not bool((spread > 0).any()):
+        spread, tail = fit_innovation_law(clean, sampler, self.profile.spread)
+        chosen = (spread > 0) | (tail > 0)
+        if not bool(chosen.any()):
             sampler.factor_real.copy_(saved[0])
             sampler.factor_imag.copy_(saved[1])
             return gaussian
         sampler.innovation_spread.copy_(spread)
-        self.profile.spread.masked_fill_(spread > 0, 0.0)
+        sampler.innovation_tail.copy_(tail)
+        self.profile.spread.masked_fill_(chosen, 0.0)
         self.background.fit_gain_spread(clean)
         return self._reference_events(len(gaussian), clean.device)
 
