@@ -334,6 +334,13 @@ class VAEModel(NoiseModel):
         if self.line_offset.numel():
             mask = torch.cat([mask, self._line_reference()])
         y = self.state_coordinates(data)
+        widen = self.generator.event_spread_widening
+        if widen != 1.0 and len(y) > 1:
+            # behind a compressing range map the envelope's draws are wider than the
+            # data's coordinates (PhysicsGenerator._spread_through_range)
+            k = envelope.max_dims
+            centre = y[:, :k].mean(0)
+            y = torch.cat([centre + widen * (y[:, :k] - centre), y[:, k:]], -1)
         if not bool(mask.any()) or len(y) < 2:
             self.vae.reset(mask, torch.zeros_like(mask), torch.ones_like(mask))
             return
