@@ -411,8 +411,9 @@ class SpectralSampler(nn.Module):
 
         Where :attr:`innovation_spread` or :attr:`innovation_tail` is not 0 they are the
         Fourier coefficients of white, heavy-tailed innovations ``z``
-        :func:`innovation_factor` instead (:func:`white_to_normals`): the same spectrum, and the sample values of a linear
-        chain driven by impulsive noise (:mod:`rnognoise.models.innovations`)."""
+        :func:`innovation_factor` instead (:func:`white_to_normals`): the same spectrum,
+        and the sample values of a linear chain driven by impulsive noise
+        (:mod:`rnognoise.models.innovations`)."""
         n_ch = self.factor_real.shape[1]
         bins = self._mixing()[0]
         spread, tail = self.innovation_spread, self.innovation_tail
