@@ -62,6 +62,12 @@ GENERAL: tuple[str, ...] = ("modes", "transients", "marginals", "transfer")
 COMPONENTS: tuple[str, ...] = NAMED + GENERAL
 
 
+def _event_power_spread(x: torch.Tensor) -> torch.Tensor:
+    """``(C,)`` the standard deviation over events of each trace's log RMS (its mean
+    removed) of ``x`` ``(n, C, T)``: the event-to-event spread of power."""
+    return x.double().std(-1).clamp_min(1e-30).log().std(0)
+
+
 class PhysicsGenerator(nn.Module):
     """Background, learned envelope, block offsets, lines, impulses (+ conv residual).
 
@@ -298,7 +304,7 @@ class PhysicsGenerator(nn.Module):
         there), so the rounds approach the data's spread from below and never overshoot;
         a model already as wide as the data is left as it is."""
         i = GENERAL.index("transfer")
-        target = data.double().std(-1).clamp_min(1e-30).log().std(0)          # (C,)
+        target = _event_power_spread(data)
         m = min(n, self.range_spread_events)
         # the rounds widen the envelope's mixture: draw from it, not from a learned sampler
         use_sampler, self.envelope.use_sampler = self.envelope.use_sampler, False
@@ -324,7 +330,7 @@ class PhysicsGenerator(nn.Module):
             gen = torch.Generator(device=data.device).manual_seed(4321 + r)
             with torch.no_grad():
                 model = self._draw_without_general(m, gen, upto=len(GENERAL))
-            spread = model.double().std(-1).clamp_min(1e-30).log().std(0)
+            spread = _event_power_spread(model)
             ratio = float((target / spread.clamp_min(1e-12)).median())
             rounds.append(round(ratio, 4))
             if ratio < 1.02 or r == self.range_spread_rounds:
