@@ -108,15 +108,6 @@ def gaussian_level(power: torch.Tensor) -> torch.Tensor:
     return torch.where(own > LEVEL_EXCESS * beside, beside, own)
 
 
-#: An event carries a narrow line where its power in the line's three bins, over the
-#: Gaussian level there (averaged over channels), exceeds this. Noise alone exceeds it
-#: with probability 5e-4 in one channel (three bins' power is Gamma(3) in units of
-#: the level) and far less in several. A higher bound (10) called the weaker events of a
-#: carrier that is in every event silent (13 % of them for a log-normal amplitude of
-#: 0.3 e-folds, some at 6 times the noise): the model then drew no carrier at all there.
-PRESENCE_RATIO = 4.0
-
-
 #: Mean fraction of a sinusoid's power in its nearest bin and the two beside it, for a
 #: frequency anywhere between two bins: mean of ``sum_{d=-1..1} sinc^2(d - x)``,
 #: ``|x| <= 1/2``.
@@ -231,7 +222,7 @@ class Lines(nn.Module):
             lo, hi = max(b - 1, 0), min(b + 2, n_freq)
             # Presence: the event's power at the line well above the Gaussian level.
             ratio = (power[:, :, lo:hi].sum(-1) / gauss[:, lo:hi].sum(-1)).mean(1)  # (n,)
-            present = ratio > PRESENCE_RATIO
+            present = ratio > 10.0
             occupancy = float(present.double().mean().clamp(1e-3, 1 - 1e-3))
             if present.sum() < 2:
                 continue
