@@ -8,9 +8,11 @@ import numpy as np
 import pytest
 import torch
 
+from rnognoise.io import TraceSet
 from rnognoise.models.transfer import TransferCurve
+from rnognoise.train import prepare_model
+from tests.structured_helpers import FS, PLAIN, initialised_model
 from tests.structured_helpers import generate as _generate
-from tests.structured_helpers import initialised_model
 from tests.structured_helpers import shaped_background as _background
 
 T = 512
@@ -215,15 +217,20 @@ def _log_rms_spread(x: np.ndarray) -> float:
     return float(np.median(np.log(x.std(-1)).std(0)))
 
 
+def _compressed(n: int = 800, seed: int = 13) -> np.ndarray:
+    """A tanh amplifier (2 sigma) behind a per-event gain of 0.25 e-folds (log-normal)."""
+    rng = np.random.default_rng(seed)
+    x = _background(n, rng)
+    x = x / x.std()
+    gain = np.exp(0.25 * rng.standard_normal((n, 1, 1)))
+    return (2.0 * np.tanh(gain * x / 2.0)).astype(np.float32)
+
+
 def test_the_event_spread_behind_a_compressing_amplifier_is_the_datas(monkeypatch):
     """The envelope is fitted to the compressed data's spread of event power, and the
     range map compresses the model's events again: without the widening the model's
     events scattered a quarter less than the data's (per-event log RMS)."""
-    rng = np.random.default_rng(13)
-    x = _background(800, rng)
-    x = x / x.std()
-    gain = np.exp(0.25 * rng.standard_normal((800, 1, 1)))
-    data = (2.0 * np.tanh(gain * x / 2.0)).astype(np.float32)
+    data = _compressed()
     options = {"modes": False, "transients": False, "marginals": False}
     model = initialised_model(data, **options)
     assert bool(model.generator.transfer.range_on > 0)
@@ -240,15 +247,7 @@ def test_the_event_spread_behind_a_compressing_amplifier_is_the_datas(monkeypatc
 def test_the_vae_envelope_sampler_gets_the_widened_spread_too():
     """The VAE's envelope sampler learns the data's coordinates: behind a compressing
     range map they are widened as the mixture was (without it: 25 % narrower)."""
-    from rnognoise.io import TraceSet
-    from rnognoise.train import prepare_model
-    from tests.structured_helpers import FS, PLAIN
-
-    rng = np.random.default_rng(13)
-    x = _background(800, rng)
-    x = x / x.std()
-    gain = np.exp(0.25 * rng.standard_normal((800, 1, 1)))
-    data = (2.0 * np.tanh(gain * x / 2.0)).astype(np.float32)
+    data = _compressed()
     options = {**PLAIN, "modes": False, "transients": False, "marginals": False}
     model = prepare_model(TraceSet(data, FS, [0, 1]), "vae", options)
     with torch.no_grad():
