@@ -195,12 +195,12 @@ def test_the_fit_reports_a_model_that_leaves_the_physical_envelope(caplog):
 
 
 def _with_bursts(data: np.ndarray, rate: float, rng: np.random.Generator) -> np.ndarray:
-    """``data`` with a fraction ``rate`` of events 3.5 times louder in both channels for a
-    third of the trace (a noise burst: loud, but not a pulse)."""
+    """``data`` with a fraction ``rate`` of events 3.5 times louder in both channels for
+    half the trace, 80 ns (a noise burst: loud, but not a pulse)."""
     out = data.copy()
     for e in np.nonzero(rng.random(len(out)) < rate)[0]:
-        at = rng.integers(0, 2 * T // 3)
-        out[e, :, at:at + T // 3] *= 3.5
+        at = rng.integers(0, T // 2)
+        out[e, :, at:at + T // 2] *= 3.5
     return out
 
 
@@ -209,16 +209,71 @@ def test_pulse_peaks_leave_out_the_events_loud_away_from_their_peak():
     quiet = _pulsed_noise(600, 0.0, rng)
     pulsed = _pulsed_noise(600, 1.0, rng)
     bursts = _with_bursts(quiet, 1.0, rng)
-    from rnognoise.models.impulses import pulse_peaks
+    from rnognoise.models.impulses import pulse_half_width, pulse_peaks
+
+    half = pulse_half_width(torch.from_numpy(pulsed), FS, 4.0)
+    assert half == 32                            # short pulses: the shortest, 10 ns
 
     def peaks(x: np.ndarray) -> np.ndarray:
-        return pulse_peaks(torch.from_numpy(x)).numpy()
+        return pulse_peaks(torch.from_numpy(x), half).numpy()
 
     # a pulse (or nothing) keeps its event's peak; a burst is not a pulse
     assert (peaks(pulsed) == _event_peaks(pulsed)).mean() > 0.99
     assert (peaks(quiet) == _event_peaks(quiet)).mean() > 0.97
     assert (peaks(bursts) == 0).mean() > 0.9
     assert (_event_peaks(bursts) > 5.0).mean() > 0.9      # above any pulse threshold
+
+
+def _band_noise(n: int, t: int, rng: np.random.Generator) -> np.ndarray:
+    """Unit noise of 120-600 MHz ``(n, 1, t)``."""
+    f = np.fft.rfftfreq(t, 1 / FS)
+    spec = np.fft.rfft(rng.standard_normal((n, 1, t)), axis=-1) * ((f > 1.2e8) & (f < 6e8))
+    x = np.fft.irfft(spec, n=t, axis=-1)
+    return x / x.std()
+
+
+def _ringing(t: int, decay_s: float) -> np.ndarray:
+    """A 300 MHz oscillation decaying as ``exp(-t / decay_s)``, peak 1, at ``t // 2``."""
+    ts = np.arange(t) / FS
+    ring = np.exp(-ts / decay_s) * np.sin(2 * np.pi * 3e8 * ts)
+    return np.roll(ring / np.abs(ring).max(), t // 2)
+
+
+def test_a_noise_burst_of_120_ns_is_not_a_pulse_and_the_pulses_set_their_width():
+    """A band-limited noise burst whose envelope lasts 120 ns (full width at half maximum)
+    is extended at the shortest half width (10 ns); with 20 ns, the earlier fixed rule
+    (T/32 of a 2048-sample trace), about half of them counted as pulses. Pulses that
+    ring for 3 ns are pulses at that width; pulses dispersed over 30 ns widen it (from
+    the data's clearest pulses) so that they stay pulses."""
+    from rnognoise.models.impulses import pulse_half_width, pulse_peaks
+
+    rng = np.random.default_rng(12)
+    n, t = 400, 2048
+    noise = _band_noise(n, t, rng)
+    f = np.fft.rfftfreq(t, 1 / FS)
+    ts = np.arange(t) / FS
+    centre = rng.uniform(0.3, 0.7, n)[:, None, None] * ts[-1]
+    burst = np.fft.irfft(np.fft.rfft(rng.standard_normal((n, 1, t)), axis=-1)
+                         * np.exp(-0.5 * ((f - 3e8) / 5e7) ** 2), n=t)
+    burst /= burst.std()
+    envelope = np.exp(-0.5 * ((ts - centre) / (120e-9 / 2.355)) ** 2)
+    bursts = torch.from_numpy(noise + 3.0 * envelope * burst)
+
+    def extended(x: torch.Tensor, half: int) -> float:
+        return float((pulse_peaks(x, half) == 0).double().mean())
+
+    short = torch.from_numpy(noise + 10.0 * _ringing(t, 3e-9))
+    dispersed = torch.from_numpy(noise + 10.0 * _ringing(t, 30e-9))
+    assert pulse_half_width(short, FS, 4.0) == 32               # 10 ns at 3.2 GHz
+    assert extended(bursts, 32) > 0.8
+    assert extended(bursts, 64) < 0.6                           # the earlier rule
+    assert extended(short, 32) < 0.02
+    wide = pulse_half_width(dispersed, FS, 4.0)
+    assert 48 < wide <= 128                                     # 15-40 ns
+    assert extended(dispersed, 32) > 0.5
+    assert extended(dispersed, wide) < 0.02
+    # fewer than five clear pulses: the shortest
+    assert pulse_half_width(dispersed[:4], FS, 4.0) == 32
 
 
 def test_bursts_above_the_threshold_do_not_count_as_pulses():

@@ -74,6 +74,32 @@ def test_pulser_pulse_is_where_the_readme_says():
     assert (ratio[PULSED] > 5).all(), ratio[PULSED]
 
 
+def test_the_calibration_pulses_set_the_pulse_width_and_stay_pulses():
+    """The pulse component's test of an event's energy around its peak, on real pulses
+    through RNO-G's signal chains: the deep channels' pulses keep their energy within
+    the shortest half width (10 ns); the surface LPDAs' are dispersed, the loudest
+    channel of each event, and the half width taken from these events is about twice as
+    long, where four of the five events are pulses (one at 10 ns)."""
+    import torch
+
+    from rnognoise.models.impulses import pulse_half_width, pulse_peaks
+
+    with pytest.warns(SamplingRateWarning):
+        ts = read_traces(PULSER, trigger="all")
+    x = ts.traces[:, PULSED].astype(np.float64)
+    x = x - x.mean(axis=-1, keepdims=True)
+    x = x / x[..., :200].std(axis=-1, keepdims=True)              # noise before the pulse
+    events = torch.from_numpy(x)
+    deep = torch.from_numpy(x[:, :8].reshape(-1, 1, x.shape[-1]))  # each channel an event
+    shortest = pulse_half_width(deep, ts.sampling_rate, 4.0)
+    assert 32 <= shortest <= 40
+    assert (pulse_peaks(deep, shortest) > 8).all()
+    half = pulse_half_width(events, ts.sampling_rate, 4.0)
+    assert 2 * 32 - 8 <= half <= 96
+    assert int((pulse_peaks(events, half) > 0).sum()) >= 4
+    assert int((pulse_peaks(events, 32) > 0).sum()) <= 1
+
+
 def test_pulser_default_forced_selection_is_refused_with_the_trigger_counts():
     # refused before the rate is looked at: no warning precedes the error
     with pytest.raises(DataFileError, match=r"pulser_data_21\.root: no 'FORCE' trigger events: "

@@ -93,7 +93,7 @@ class PhysicsGenerator(nn.Module):
         self.background = Background(c, t)
         self.blocks = BlockOffsets(c, t, config.block)
         self.lines = Lines(c, t, layout.sampling_rate, config.max_lines)
-        self.impulses = Impulses(c, t)
+        self.impulses = Impulses(c, t, layout.sampling_rate)
         self.envelope = Envelope(c, t, config.envelope_bands, config.envelope_windows)
         self.profile = SampleProfile(c, t, config.block)
         wanted = {"blocks": config.block > 0, "lines": config.max_lines > 0,
@@ -234,14 +234,15 @@ class PhysicsGenerator(nn.Module):
         """Match the rate and peak distribution of the model's events above the pulse
         threshold to the data's, through the same selection (:meth:`Impulses.calibrate
         <rnognoise.models.impulses.Impulses.calibrate>`)."""
-        data_peak = pulse_peaks(data)
+        data_peak = pulse_peaks(data, int(self.impulses.half_width))
         n = max(2000, min(8000, 4 * len(data)))
         self._impulse_info = {}
         for i in range(self.impulse_calibration_rounds):
             gen = torch.Generator(device=data.device).manual_seed(8642 + i)
             with torch.no_grad():
                 model_peak = torch.cat([
-                    pulse_peaks(self._draw_without_general(min(1000, n - a), gen))
+                    pulse_peaks(self._draw_without_general(min(1000, n - a), gen),
+                                int(self.impulses.half_width))
                     for a in range(0, n, 1000)])
             self._impulse_info = self.impulses.calibrate(data_peak, model_peak,
                                                          self._pulse_threshold)
@@ -461,7 +462,7 @@ class PhysicsGenerator(nn.Module):
         loud away from their peak stay: the pulses do not take them, :func:`pulse_peaks`)."""
         clean = self.blocks.remove(data) if self.is_on("blocks") else data
         if self.is_on("impulses"):
-            clean = clean[pulse_peaks(clean) <= self._pulse_threshold]
+            clean = clean[pulse_peaks(clean, int(self.impulses.half_width)) <= self._pulse_threshold]
         return clean
 
     @property
