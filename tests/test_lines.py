@@ -120,6 +120,26 @@ def test_a_carrier_wandering_in_a_band_gets_its_amplitude():
     assert float(lines.log_amp[k].detach().exp().mean()) == pytest.approx(0.5, rel=0.05)
 
 
+@pytest.mark.parametrize(("band", "amp", "fraction"), [(3.0, 0.3, 0.05), (8.0, 0.3, 0.05),
+                                                      (40.0, 0.5, 0.2)])
+def test_a_carrier_wandering_in_a_band_gets_its_centre_and_spread(band, amp, fraction):
+    """The carrier's frequency drawn uniformly over ``band`` bins from event to event: the
+    slot's centre and spread are those of the carrying events' frequencies (a uniform
+    law's spread, ``band / sqrt(12)``). The half-maximum width of the smoothed excess,
+    taken before, is wider by the smoothing: a spread of at least 2.6 bins (3 and 8
+    bins: 0.87 and 2.31 true)."""
+    x = _line_events(3000, 100.0, amp, fraction, seed=6, band=band)
+    lines = Lines(3, T, RATE, max_lines=4)
+    lines.initialize(x)
+    slots = torch.nonzero(lines.active > 0, as_tuple=True)[0]
+    assert len(slots) == 1
+    k = int(slots[0])
+    centre = float(lines.base_freq[k]) / float(lines.bin_width)
+    spread = float(lines.log_freq_jitter[k].detach().exp())
+    assert centre == pytest.approx(100.0 + band / 2, abs=max(0.5, band / 40))
+    assert spread == pytest.approx(band / math.sqrt(12.0), rel=0.1)
+
+
 @pytest.mark.parametrize("fraction", [0.5, 1.0])
 def test_a_line_in_most_events_is_found(fraction):
     """A line in half of the events or more is the median of its bins: measured against
