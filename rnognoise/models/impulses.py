@@ -65,10 +65,9 @@ def pulse_half_width(data: torch.Tensor, sampling_rate: float, threshold: float)
     The data's clearest pulses (events whose peak exceeds twice ``threshold`` and which are
     not extended at the longest half width) each need some half width to hold
     :data:`PULSE_ENERGY_SHARE` of their loudest channel's excess energy within the longest;
-    the median of it,
-    between the limits :data:`PULSE_HALF_WIDTH_S` (at most T/16 and T/8 of a short
-    trace: a noise burst of half the trace is not a clear pulse). With fewer than
-    :data:`MIN_CLEAR_PULSES` clear pulses, the shortest.
+    the median of it, between the limits :data:`PULSE_HALF_WIDTH_S` (at most T/16 and T/8
+    of a short trace: a noise burst of half the trace is not a clear pulse). With fewer
+    than :data:`MIN_CLEAR_PULSES` clear pulses, the shortest.
 
     Parameters
     ----------

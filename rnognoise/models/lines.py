@@ -297,9 +297,8 @@ class Lines(nn.Module):
             occupancy = float(present.double().mean().clamp(1e-3, 1 - 1e-3))
             # each carrying event's frequency (its loudest bin and, in its loudest channel,
             # Quinn's offset between the bins): their mean and spread. The half-maximum
-            # width of the smoothed excess is wider by the smoothing: a carrier wandering
-            # over 3 MHz got a spread of 2.6 bins (4 MHz) and drew a quarter of its power
-            # outside its band
+            # width of the smoothed excess is wider by the smoothing: every carrier got a
+            # spread of at least 2.6 bins (the default set's 482-485 MHz one: 0.55)
             loud = torch.gather(power[idx], 2, cols[:, None, None].expand(
                 -1, power.shape[1], 1))[..., 0].argmax(-1)
             edge = cols.clamp(1, n_freq - 2)
