@@ -209,3 +209,43 @@ def test_cli_fit_and_validate_read_the_station24_npz(tmp_path, capsys):
     assert main(["validate", str(ST24), str(model), "--sampling-rate", "2.4e9"]) == 2
     err = capsys.readouterr().err.strip().splitlines()[-1]
     assert err.startswith("rnognoise validate: error: ") and "disagrees" in err
+
+
+def test_a_real_pulses_shape_is_learned_from_the_others():
+    """The pulse component's shape, on real pulses through RNO-G's signal chains: each
+    channel's shape learned from four of the pulser run's five events (phase by
+    alignment, amplitude the median spectrum) matches the fifth event's pulse, aligned on
+    it, far better than a zero-phase pulse with the same spectrum (deep channels: 0.96-0.99
+    against 0.61-0.78; the surface LPDAs, whose pulses change more from event to event:
+    0.4-1.0 against 0.4-0.9)."""
+    import torch
+
+    from rnognoise.models.pulse_shape import pulse_phase, shape_similarity
+
+    with pytest.warns(SamplingRateWarning):
+        ts = read_traces(PULSER, trigger="all")
+    x = ts.traces[:, PULSED].astype(np.float64)
+    x = x - x.mean(axis=-1, keepdims=True)
+    n, c, t = x.shape
+    w = 256
+    at = np.abs(x).argmax(-1)
+    centred = np.zeros_like(x)                       # each pulse's largest excursion at 0
+    for e in range(n):
+        for ch in range(c):
+            window = x[e, ch, (at[e, ch] - w // 2 + np.arange(w)) % t]
+            centred[e, ch, (np.arange(w) - w // 2) % t] = window - window.mean()
+    spectra = torch.from_numpy(np.fft.rfft(centred, axis=-1))
+    learned, zero_phase = np.zeros((n, c)), np.zeros((n, c))
+    for hold in range(n):
+        rest = [e for e in range(n) if e != hold]
+        for ch in range(c):
+            amplitude = spectra[rest, ch].abs().square().median(0).values.sqrt()
+            phase, _ = pulse_phase(spectra[rest, ch], amplitude, t, 64)
+            for out, shape in ((learned, torch.polar(amplitude, phase)),
+                               (zero_phase, amplitude.to(torch.complex128))):
+                out[hold, ch] = float(shape_similarity(spectra[hold:hold + 1, ch], shape, t,
+                                                       64)[0])
+    deep = [PULSED.index(ch) for ch in PULSED if ch < 21]
+    assert learned[:, deep].min() > 0.95
+    assert (learned[:, deep] > zero_phase[:, deep] + 0.15).all()
+    assert np.median(learned) > np.median(zero_phase) + 0.15

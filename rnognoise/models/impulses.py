@@ -9,6 +9,7 @@ import torch
 from torch import nn
 
 from .lines import bernoulli_gate
+from .pulse_shape import pulse_phase, rotate, rotated_peak
 from .quantile_map import draw_from_quantiles, quantile_knots
 from .spectral import chain_passband
 
@@ -170,6 +171,12 @@ class Impulses(nn.Module):
         self.register_buffer("pattern_delays", torch.zeros(self.max_patterns, n_channels))
         self.register_buffer("pattern_gains", torch.ones(self.max_patterns, n_channels))
         self.register_buffer("n_patterns", torch.tensor(0.0))
+        #: per recorded pulse and channel: the rotation of its phase relative to the
+        #: template's (radians; :mod:`~rnognoise.models.pulse_shape`), polarity included
+        self.register_buffer("pattern_rotations", torch.zeros(self.max_patterns, n_channels))
+        #: 1 when the template's phase and the pulses' rotations were learned from the
+        #: data (files made before: a zero-phase template and a random polarity)
+        self.register_buffer("shape_recorded", torch.tensor(0.0))
         #: the largest |sample| recorded per channel (normalised units; 0: no bound, as
         #: in files written before it): no drawn pulse reaches beyond it in its channel
         self.register_buffer("channel_limit", torch.zeros(n_channels))
@@ -197,6 +204,7 @@ class Impulses(nn.Module):
         gauss_peak_quantile : float
             The 99.9 % quantile of the max-over-channels peak of background noise.
         """
+        self.shape_recorded.zero_()
         peak = data.abs().amax(-1)                       # (n, C)
         event_peak = peak.amax(-1)
         self.channel_limit.copy_(peak.amax(0))
@@ -221,12 +229,13 @@ class Impulses(nn.Module):
             shape = self._excess_amplitude(self._around_peak(ev),
                                            self._typical_power(self._around_peak(quiet)), shape,
                                            self._passband(background_power))
+            shape, rotation = self._shape_and_rotations(ev, shape, relative)
             pulse = torch.fft.irfft(shape, n=self.n_samples, dim=-1)
             shape = shape / pulse.abs().amax(-1, keepdim=True).clamp_min(1e-12)
             delays = (arrival - arrival[:, :1]).median(0).values
             amp_c = relative.median(0).values
             amp_c = amp_c / amp_c.max()
-            self._record_patterns(arrival - arrival[:, :1] - delays, relative, amp_c)
+            self._record_patterns(arrival - arrival[:, :1] - delays, relative, amp_c, rotation)
             log_peak = event_peak[flagged].double().log()
             self.log_amp.data.fill_(float(log_peak.median()))
             spread = max(float(log_peak.std()), 0.05)
@@ -239,12 +248,43 @@ class Impulses(nn.Module):
             self.logit.data.fill_(-8.0)
         k = torch.arange(shape.shape[-1], dtype=torch.float64)
         phase = -2 * math.pi * k[None, :] * delays[:, None] / self.n_samples
-        template = shape.double() * amp_c[:, None] * torch.exp(1j * phase)
+        template = shape.to(torch.complex128) * amp_c[:, None] * torch.exp(1j * phase)
         self.template_real.data.copy_(template.real.float())
         self.template_imag.data.copy_(template.imag.float())
 
+    def _shape_and_rotations(self, events: torch.Tensor, amplitude: torch.Tensor,
+                             relative: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The template's spectrum ``(C, F)`` with the phase of the flagged ``events``'
+        mean pulse (:func:`~rnognoise.models.pulse_shape.pulse_phase`; ``amplitude`` is its
+        modulus) and each event's rotation relative to it ``(m, C)``, per channel from the
+        events whose pulse is strong there (channel peak at least
+        :attr:`pattern_min_fraction` of the event's: elsewhere the noise sets the phase;
+        there the rotation is 0, the typical shape). A channel with fewer than three
+        strong pulses keeps the zero-phase template."""
+        m, c, t = events.shape
+        w = min(self.pulse_window, t)
+        at = events.abs().argmax(-1, keepdim=True)                             # (m, C, 1)
+        idx = (at - w // 2 + torch.arange(w, device=events.device)) % t
+        window = events.gather(-1, idx).double()
+        window = window - window.mean(-1, keepdim=True)
+        centred = torch.zeros(m, c, t, dtype=torch.float64, device=events.device)
+        centred[..., (torch.arange(w, device=events.device) - w // 2) % t] = window
+        spectra = torch.fft.rfft(centred, dim=-1)                              # (m, C, F)
+        shape = amplitude.to(torch.complex128)
+        rotation = torch.zeros(m, c, dtype=torch.float64, device=events.device)
+        strong = relative >= self.pattern_min_fraction
+        for ch in range(c):
+            if int(strong[:, ch].sum()) < 3:
+                continue
+            phase, turned = pulse_phase(spectra[strong[:, ch], ch], amplitude[ch], t,
+                                        int(self.half_width))
+            shape[ch] = torch.polar(amplitude[ch].double(), phase)
+            rotation[strong[:, ch], ch] = turned
+        self.shape_recorded.fill_(1.0)
+        return shape.to(torch.complex64), rotation
+
     def _record_patterns(self, delay: torch.Tensor, relative: torch.Tensor,
-                         amplitude: torch.Tensor) -> None:
+                         amplitude: torch.Tensor, rotation: torch.Tensor) -> None:
         """Keep up to :attr:`max_patterns` recorded pulses' delays (relative to the typical
         ones) and channel gains relative to the template's channel ``amplitude`` (the
         typical pattern, its loudest channel 1): a gain times that amplitude is the
@@ -255,15 +295,17 @@ class Impulses(nn.Module):
         peak (`tests/test_impulses.py`)."""
         m = len(delay)
         keep = torch.linspace(0, m - 1, min(m, self.max_patterns)).round().long()
-        delay, relative = delay[keep], relative[keep]
+        delay, relative, rotation = delay[keep], relative[keep], rotation[keep]
         strong = relative >= self.pattern_min_fraction
         # the arrival time of a channel lost in the noise is the noise's, not the pulse's
         delay = torch.where(strong, delay, torch.zeros_like(delay))
         gains = (relative / amplitude.clamp_min(1e-6)).clamp(0.2, 5.0)
         self.pattern_delays.zero_()
         self.pattern_gains.fill_(1.0)
+        self.pattern_rotations.zero_()
         self.pattern_delays[:len(keep)] = delay.float()
         self.pattern_gains[:len(keep)] = gains.float()
+        self.pattern_rotations[:len(keep)] = rotation.float()
         self.n_patterns.fill_(float(len(keep)))
 
     #: Width, in frequency bins, of the smoothing of the pulses' excess power spectrum.
@@ -400,6 +442,8 @@ class Impulses(nn.Module):
         t0 = torch.rand(n, generator=generator, device=dev) * self.n_samples
         amp = torch.exp(self._log_amplitude(n, generator)) * gate
         sign = torch.where(torch.rand(n, generator=generator, device=dev) < 0.5, -1.0, 1.0)
+        if bool(self.shape_recorded > 0) and int(self.n_patterns) > 0:
+            sign = torch.ones_like(sign)         # the recorded rotations hold the polarity
         pattern = None
         if int(self.n_patterns) > 0:
             pattern = torch.randint(int(self.n_patterns), (n,), generator=generator,
@@ -418,7 +462,15 @@ class Impulses(nn.Module):
         arrival = t0[:, None] + self.pattern_delays[pattern]                        # (m, C)
         shift = torch.polar(self.pattern_gains[pattern][..., None].expand(-1, -1, k.numel()),
                             -2 * math.pi * arrival[..., None] * k / self.n_samples)
-        return template[None] * shift
+        shifted = template[None] * shift
+        if not bool(self.shape_recorded > 0):
+            return shifted
+        # each pulse's recorded rotation, its channel peak kept at the recorded one
+        rotation = self.pattern_rotations[pattern]                                  # (m, C)
+        with torch.no_grad():
+            keep = (torch.fft.irfft(template, n=self.n_samples, dim=-1).abs().amax(-1)[None]
+                    / rotated_peak(template, rotation, self.n_samples).clamp_min(1e-12))
+        return rotate(shifted, rotation) * keep[..., None]
 
     def _inside(self, t0: torch.Tensor, pattern: torch.Tensor | None) -> torch.Tensor:
         """``(m, C, T)`` 1 where a sample lies within half a trace of its channel's pulse
