@@ -4,7 +4,10 @@ What the model lacks in time-localised power (impulses, band-limited bursts, pul
 trains, glitches) is learned from the data without names:
 
 1. **Short-time band powers.** Every trace is cut into Hann-windowed frames of
-   ``window`` samples (hop ``window // 2``); each frame's periodogram is summed into
+   ``window`` samples (hop ``window // 2``), for each frame length in ``windows`` (32
+   and 128 samples: a short frame sees a pulse or a glitch above the noise of its few
+   samples, a long one a burst of a hundred nanoseconds whose power per short frame
+   stays within the noise's scatter); each frame's periodogram is summed into
    ``n_bands`` equal frequency bands. Three frame statistics (detectors) are tested:
    the largest band power relative to the model's mean power in that band and channel
    (narrow-band bursts), the frame's total power relative to the model's mean (broadband
@@ -19,15 +22,16 @@ trains, glitches) is learned from the data without names:
    fitted to the largest 2 % (peaks over threshold; the maxima of band powers have
    Gumbel-type, i.e. exponential, tails). At each level the data's events above
    threshold are compared with the other half of the model's samples by Fisher's exact
-   test (one-sided), for each detector; the smallest p, multiplied by the number of
-   (detector, level) tests (Bonferroni), must be below ``p_value``. Since each threshold is fixed before the half it is tested
+   test (one-sided), for each detector and frame length; the smallest p, multiplied by
+   the number of (frame length, detector, level) tests (Bonferroni), must be below
+   ``p_value``. Since each threshold is fixed before the half it is tested
    against is seen, every level's test is exact whatever the threshold, the
    extrapolation included. Several levels are needed because rare strong transients
    (say 1-2 % of events) drown in the model's own 1 % of exceedances at a single low
    threshold, yet stand out clearly at a false-alarm fraction of 1e-4, while frequent
    weak ones are only seen at the low threshold.
-   The part detects, describes and calibrates with the **most significant** detector and
-   level (the larger false-alarm fraction on ties). That level has the largest excess over the
+   The part detects, describes and calibrates with the **most significant** frame
+   length, detector and level (the larger false-alarm fraction on ties). That level has the largest excess over the
    model's exceedances relative to their fluctuation, hence the purest detected set: its
    occurrences are mostly transients rather than noise above threshold, which is what the
    classes and energies are learned from. The calibration (4.) runs the same detector on
@@ -107,9 +111,11 @@ class Transients(nn.Module):
     max_classes : int
         Largest number of transient classes.
     n_bands : int
-        Frequency bands of the short-time spectra; must divide ``window // 2``.
-    window : int
-        Frame length in samples (hop ``window // 2``).
+        Frequency bands of the short-time spectra; must divide every ``window // 2``.
+    windows : tuple of int
+        Frame lengths in samples (hop ``window // 2``) tried by the fit, which keeps the
+        one whose test is the most significant; the first is the frame of files made
+        before the choice.
     max_duration : int
         Longest transient in samples.
     max_patterns : int
@@ -124,18 +130,23 @@ class Transients(nn.Module):
     """
 
     def __init__(self, n_channels: int, n_samples: int, sampling_rate: float,
-                 max_classes: int = 4, n_bands: int = 8, window: int = 32,
+                 max_classes: int = 4, n_bands: int = 8, windows: tuple[int, ...] = (32, 128),
                  max_duration: int = 512, max_patterns: int = 16, p_value: float = 1e-3,
                  false_alarms: tuple[float, ...] = (1e-2, 1e-3, 1e-4), margin: int = 2) -> None:
         super().__init__()
-        if (window // 2) % n_bands:
-            raise ValueError(f"n_bands={n_bands} must divide window // 2 = {window // 2}")
+        windows = tuple(w for w in windows if w <= n_samples) or (min(windows),)
+        for window in windows:
+            if (window // 2) % n_bands:
+                raise ValueError(f"n_bands={n_bands} must divide window // 2 = {window // 2}")
         self.n_channels, self.n_samples = n_channels, n_samples
         self.sampling_rate = float(sampling_rate)
-        self.window, self.hop, self.n_bands = window, window // 2, n_bands
+        self.windows, self.n_bands = windows, n_bands
         self.max_classes, self.max_patterns = max_classes, max_patterns
-        self.max_duration = max(window, min(max_duration, n_samples))
-        self.n_durations = self.max_duration // self.hop
+        self.max_duration = max(max(windows), min(max_duration, n_samples))
+        #: the frame length in use (the fit's choice among ``windows``)
+        self.register_buffer("frame", torch.tensor(windows[0], dtype=torch.long))
+        # duration histograms in hops of the shortest frame hold every frame's
+        slots = self.max_duration // (min(windows) // 2)
         self.margin = margin
         self.p_value = p_value
         self.false_alarms = tuple(sorted(false_alarms, reverse=True))
@@ -156,7 +167,7 @@ class Transients(nn.Module):
         #: transient has a sample beyond it (a loud energy drawn with a short duration
         #: would otherwise peak far above anything recorded)
         self.register_buffer("log_peak_max", torch.full((k,), NO_ENERGY_BOUND))
-        self.register_buffer("duration_prob", torch.zeros(k, self.n_durations))
+        self.register_buffer("duration_prob", torch.zeros(k, slots))
         self.register_buffer("patterns", torch.zeros(k, max_patterns, c))
         self.register_buffer("delay", torch.zeros(k, c))             # samples, per channel
         self.register_buffer("coherence", torch.zeros(k))           # fraction of pulses
@@ -166,6 +177,21 @@ class Transients(nn.Module):
     def is_active(self) -> bool:
         """Whether the part changes the traces."""
         return bool(self.active > 0)
+
+    @property
+    def window(self) -> int:
+        """Frame length in samples."""
+        return int(self.frame)
+
+    @property
+    def hop(self) -> int:
+        """Frame hop in samples (half a frame)."""
+        return self.window // 2
+
+    @property
+    def n_durations(self) -> int:
+        """Durations (in hops of the frame in use) a transient can take."""
+        return self.max_duration // self.hop
 
     @property
     def band_edges(self) -> np.ndarray:
@@ -337,10 +363,11 @@ class Transients(nn.Module):
         return fa, thr, k_d, k_0, min(0.0, log_p)
 
     @staticmethod
-    def _choose(tests: list[tuple[int, float, torch.Tensor, int, int, float]]) -> int:
-        """Index of the most significant (detector, level) test (on ties the larger
-        false-alarm fraction, then the first detector)."""
-        return min(range(len(tests)), key=lambda i: (tests[i][5], -tests[i][1], tests[i][0]))
+    def _choose(tests: list[tuple[int, float, torch.Tensor, int, int, float, int]]) -> int:
+        """Index of the most significant (detector, level, frame) test (on ties the larger
+        false-alarm fraction, then the first detector, then the shorter frame)."""
+        return min(range(len(tests)),
+                   key=lambda i: (tests[i][5], -tests[i][1], tests[i][0], tests[i][6]))
 
     # ------------------------------------------------------------------ fit
     def fit(self, data: torch.Tensor, model: torch.Tensor, *, seed: int = 0
@@ -360,8 +387,9 @@ class Transients(nn.Module):
         -------
         dict
             ``active``, ``p_value`` (Bonferroni-corrected over the ``n_tests`` tests:
-            ``n_levels`` levels for each detector), ``detector`` (index into
-            ``DETECTORS``) and ``level`` (the false-alarm fraction) used, ``data_rate``
+            ``n_levels`` levels for each detector and frame length), ``detector`` (index
+            into ``DETECTORS``), ``level`` (the false-alarm fraction) and ``window`` (the
+            frame length, samples) used, ``data_rate``
             and ``model_rate`` (fractions of events above its threshold), ``n_classes``,
             ``rate_total`` (transients per event) and per class ``rate_k``,
             ``peak_band_k``, ``duration_k`` (mean, samples), ``pulses_k`` (fraction of
@@ -372,31 +400,36 @@ class Transients(nn.Module):
         data, model = data.detach().to(dev), model.detach().to(dev)
         n, m = data.shape[0], model.shape[0]
         ref_part = model[: min(m, 512)]
-        self.reference.copy_(self._band_power(ref_part).mean((0, 2)).clamp_min(1e-12))
         self.power.copy_(ref_part.float().square().mean((0, 2)).clamp_min(1e-12))
-        # thresholds on half A of the model, null rates on half B
+        # thresholds on half A of the model, null rates on half B; every frame length,
+        # detector and level is one test
         m_a = max(1, m // 2)
         levels = [fa for fa in self.false_alarms if fa * m_a >= 0.1] or [self.false_alarms[0]]
-        power_m, power_d = self._band_power(model), self._band_power(data)
-        tests, stats = [], []
-        for k in range(len(DETECTORS)):
-            stats.append((self._statistic(model, power_m, k), self._statistic(data, power_d, k)))
-            peak_m, peak_d = stats[k][0].amax(-1), stats[k][1].amax(-1)   # (m, C), (n, C)
-            scale = peak_m[:m_a].median(0).values.clamp_min(1e-12)
-            pooled = (peak_m[:m_a] / scale).flatten().double().sort(descending=True).values
-            tests += [(k, *self._level_test(pooled, scale, fa, peak_d, peak_m, m_a))
-                      for fa in levels]
-        del power_m, power_d
+        tests = []
+        for window in self.windows:
+            self.frame.fill_(window)
+            self.reference.copy_(self._band_power(ref_part).mean((0, 2)).clamp_min(1e-12))
+            power_m, power_d = self._band_power(model), self._band_power(data)
+            for k in range(len(DETECTORS)):
+                peak_m = self._statistic(model, power_m, k).amax(-1)           # (m, C)
+                peak_d = self._statistic(data, power_d, k).amax(-1)            # (n, C)
+                scale = peak_m[:m_a].median(0).values.clamp_min(1e-12)
+                pooled = (peak_m[:m_a] / scale).flatten().double().sort(descending=True).values
+                tests += [(k, *self._level_test(pooled, scale, fa, peak_d, peak_m, m_a),
+                           window) for fa in levels]
+            del power_m, power_d
         best = self._choose(tests)
-        det, fa, thr, k_d, _, log_p = tests[best]
+        det, fa, thr, k_d, _, log_p, window = tests[best]
+        self.frame.fill_(window)
+        self.reference.copy_(self._band_power(ref_part).mean((0, 2)).clamp_min(1e-12))
         self.detector.fill_(det)
         self.threshold.copy_(thr)
         p = min(1.0, len(tests) * math.exp(log_p))                       # Bonferroni
-        stat_m, stat_d = stats[det]
-        del stats
+        stat_m, stat_d = self._statistic(model, detector=det), self._statistic(data, detector=det)
         hit_m = (stat_m.amax(-1) > thr).any(-1)
         info: dict[str, float] = {"active": 0, "p_value": p, "level": fa, "detector": det,
-                                  "n_levels": len(levels), "n_tests": len(tests),
+                                  "window": window, "n_levels": len(levels),
+                                  "n_tests": len(tests),
                                   "data_rate": k_d / n,
                                   "model_rate": float(hit_m.double().mean()), "n_classes": 0,
                                   "rate_total": 0.0}
@@ -427,7 +460,8 @@ class Transients(nn.Module):
             if self.rate[k] > 0:
                 info[f"rate_{k}"] = float(self.rate[k])
                 info[f"peak_band_{k}"] = int(self.spectrum[k].argmax())
-                info[f"duration_{k}"] = float(self.duration_prob[k].cpu() @ durations)
+                info[f"duration_{k}"] = float(self.duration_prob[k, :self.n_durations].cpu()
+                                              @ durations)
                 info[f"pulses_{k}"] = float(self.coherence[k])
         return info
 
@@ -469,7 +503,7 @@ class Transients(nn.Module):
         for k in range(self.max_classes):
             if (lab == k).any():
                 hist = np.bincount(frames[lab == k] - 1, minlength=self.n_durations)
-                self.duration_prob[k] = torch.as_tensor(hist / hist.sum())
+                self.duration_prob[k, :len(hist)] = torch.as_tensor(hist / hist.sum())
 
     def _describe(self, occ: dict[str, np.ndarray], labels: np.ndarray, n: int) -> None:
         """Per class: spectrum, rate, durations, energy, channel patterns."""
