@@ -332,3 +332,54 @@ def test_no_channel_pulse_exceeds_the_largest_recorded_sample():
         _, pulses = impulses.draw_traces(4000, torch.Generator().manual_seed(3))
     assert np.abs(pulses.numpy()[:, 2]).max() <= quiet / 3 * 1.0001
     assert np.abs(pulses.numpy()[:, :2]).max() > quiet / 2
+
+
+def _pulse_trains(n: int, rate: float, counts: tuple[int, ...], rng: np.random.Generator
+                  ) -> np.ndarray:
+    """Band-limited unit noise in two channels; a fraction ``rate`` of events carries
+    ``counts[i]`` pulses (each event one of ``counts`` at random), each at its own time and
+    with its own delay between the channels (its direction), peaks uniform in 6-14 RMS."""
+    f = np.fft.rfftfreq(T, 1 / FS)
+    shape = np.exp(-0.5 * ((f - 3e8) / 1e8) ** 2)
+    x = np.fft.irfft(np.fft.rfft(rng.standard_normal((n, 2, T)), axis=-1) * (shape + 0.05),
+                     n=T, axis=-1)
+    x /= x.std()
+    pulse = np.roll(np.fft.irfft(shape, n=T), T // 2)
+    pulse /= np.abs(pulse).max()
+    for e in np.nonzero(rng.random(n) < rate)[0]:
+        for at in rng.integers(-T // 2 + 40, T // 2 - 40, rng.choice(counts)):
+            peak = rng.uniform(6.0, 14.0) * rng.choice([-1.0, 1.0])
+            x[e, 0] += peak * np.roll(pulse, at)
+            x[e, 1] += peak * np.roll(pulse, at + rng.integers(-8, 9))
+    return x.astype(np.float32)
+
+
+def test_several_pulses_per_event_are_counted_and_drawn():
+    """Events with one, two or three pulses (a third each) at independent times: the
+    component counts the pulses of each pulse event (pulses closer than the separation
+    count as one), calibrates the drawn numbers through the same count and draws as many,
+    so that the generated events have the data's share of events with a second pulse
+    above the threshold (with one pulse per event, as before, none); data with one pulse
+    per event keep one."""
+    from rnognoise.models.impulses import count_pulses
+
+    rng = np.random.default_rng(12)
+    data = _pulse_trains(3000, 0.1, (1, 2, 3), rng)
+    model = _initialised(data)
+    impulses = model.generator.impulses
+    prob = impulses.count_prob.numpy()
+    assert abs(prob[0] - 1 / 3) < 0.1 and abs(prob[1] - 1 / 3) < 0.1 and prob[3] < 0.05
+    with torch.no_grad():
+        fake = model.generate(12000, torch.Generator().manual_seed(1))
+    threshold = 6.0
+    half = int(impulses.half_width)
+
+    def share_with_more(x: torch.Tensor) -> float:
+        loud = x[x.abs().amax((1, 2)) > threshold]
+        return float((count_pulses(loud, half, threshold, 4) > 1).double().mean())
+
+    real = share_with_more(torch.from_numpy(data))
+    assert real > 0.3
+    assert abs(share_with_more(fake) - real) < 0.1
+    single = _initialised(_pulse_trains(3000, 0.1, (1,), np.random.default_rng(13)))
+    assert float(single.generator.impulses.count_prob[0]) > 0.95

@@ -13,7 +13,7 @@ from .pulse_shape import pulse_phase, rotate, rotated_peak
 from .quantile_map import draw_from_quantiles, quantile_knots
 from .spectral import chain_passband
 
-__all__ = ["Impulses", "pulse_half_width", "pulse_peaks"]
+__all__ = ["Impulses", "count_pulses", "pulse_half_width", "pulse_peaks"]
 
 
 #: Significance, in standard deviations of its estimator, of the excess energy away from
@@ -21,6 +21,10 @@ __all__ = ["Impulses", "pulse_half_width", "pulse_peaks"]
 EXTENDED_SIGNIFICANCE = 3.0
 #: Fraction of an event's excess energy away from its peak above which it is extended.
 EXTENDED_FRACTION = 1.0 / 3.0
+#: The same, away from several pulses of one event: stricter, since windows around the
+#: local maxima of a noise burst, however far apart, hold more of it than one window
+#: (a burst of 80 ns counted as two or three pulses in a third of its events with 1/3).
+EXTENDED_FRACTION_SEVERAL = 0.15
 #: Shortest and longest time on either side of an event's peak that counts as near it
 #: (seconds); between them, the data's clearest pulses decide (:func:`pulse_half_width`).
 #: Pulses through the embedded simulator's chain keep all their excess energy within 5 ns
@@ -34,6 +38,13 @@ PULSE_HALF_WIDTH_S = (10e-9, 40e-9)
 PULSE_ENERGY_SHARE = 0.9
 #: Fewest clear pulses that decide the half width (else the shortest is used).
 MIN_CLEAR_PULSES = 5
+#: Further pulses of an event: peaks of at least this fraction of the event's largest, at
+#: least :data:`PULSE_SEPARATION` half widths from the pulses before them.
+FURTHER_PULSE_FRACTION = 0.3
+#: Half widths between two pulses of one event: a pulse's own window (one half width on
+#: either side) and a gap as long again, so that a noise burst, whose local maxima follow
+#: each other without gaps, keeps excess energy between the windows.
+PULSE_SEPARATION = 4
 #: Power of a Gaussian sample relative to the median of the squared samples (the median of
 #: chi-square with one degree of freedom is 0.455).
 _MEDIAN_TO_MEAN_SQUARE = 1.0 / 0.4549364
@@ -94,20 +105,42 @@ def pulse_half_width(data: torch.Tensor, sampling_rate: float, threshold: float)
     return int(min(max(int(need.median()), shortest), longest))
 
 
-def pulse_peaks(data: torch.Tensor, half_width: int) -> torch.Tensor:
+def _near_pulses(x: torch.Tensor, half_width: int, max_pulses: int) -> torch.Tensor:
+    """``(n, T)`` bool: the samples of traces ``x`` ``(n, T)`` within ``half_width`` of
+    their largest ``|x|`` and of up to ``max_pulses - 1`` further peaks (each at least
+    :data:`FURTHER_PULSE_FRACTION` of the largest and :data:`PULSE_SEPARATION` half widths
+    from the peaks before it)."""
+    left = x.abs()
+    span = torch.arange(x.shape[-1], device=x.device)
+    near = torch.zeros_like(left, dtype=torch.bool)
+    floor = FURTHER_PULSE_FRACTION * left.amax(-1, keepdim=True)
+    for j in range(max_pulses):
+        value, at = left.max(-1, keepdim=True)
+        found = (value >= floor) if j else torch.ones_like(value, dtype=torch.bool)
+        dist = (span - at).abs()
+        near |= (dist <= half_width) & found
+        left = left.masked_fill(dist <= PULSE_SEPARATION * half_width, 0.0)
+    return near
+
+
+def pulse_peaks(data: torch.Tensor, half_width: int, max_pulses: int = 1) -> torch.Tensor:
     """Each event's peak ``max |x|`` over channels and samples ``(n,)``, or 0 for an event
-    whose excess energy is not concentrated around its peak (an extended event: a noise
-    burst, a step, several pulses far apart).
+    whose excess energy is not concentrated around its pulses (an extended event: a noise
+    burst, a step).
 
     An event is extended when the excess energy of its loudest channel (the squared
     samples less the channel's Gaussian power, taken from the median of the squared
-    samples) outside ``half_width`` samples on either side of the peak
+    samples) outside ``half_width`` samples on either side of its peak
     (:func:`pulse_half_width`) exceeds both
     :data:`EXTENDED_SIGNIFICANCE` standard deviations of its estimate under Gaussian noise
     (taken for independent samples: band-limited noise spreads more, and the fraction is
-    the stricter test) and :data:`EXTENDED_FRACTION` of the event's excess energy. Such
-    events are above a peak threshold because their power is, not because they carry a
-    pulse: the pulses' rate, amplitudes and shape are fitted to the others, and the
+    the stricter test) and :data:`EXTENDED_FRACTION` of the event's excess energy, and,
+    with ``max_pulses`` above 1, its excess outside ``half_width`` samples of several
+    pulses (the peak and up to ``max_pulses - 1`` further peaks of at least
+    :data:`FURTHER_PULSE_FRACTION` of it, :data:`PULSE_SEPARATION` half widths apart:
+    pulses from their own directions) exceeds :data:`EXTENDED_FRACTION_SEVERAL` of it.
+    Such events are above a peak threshold because their power is, not because they carry
+    pulses: the pulses' rate, amplitudes and shape are fitted to the others, and the
     envelope and the transients take them.
 
     Parameters
@@ -115,20 +148,72 @@ def pulse_peaks(data: torch.Tensor, half_width: int) -> torch.Tensor:
     data : torch.Tensor
         Normalised traces ``(n, C, T)``.
     half_width : int
-        Samples on either side of the peak that count as near it.
+        Samples on either side of a peak that count as near it.
+    max_pulses : int
+        Pulses an event may hold.
     """
     t = data.shape[-1]
     half = max(1, min(int(half_width), t // 4))
     peak, excess, level, at = _loudest_channel_excess(data)
     within = _excess_within(excess, at)
     near_excess = within[:, half]
-    far_excess = within[:, -1] - near_excess
     n_far = (t - 2 * half - 1
              + (half - at).clamp_min(0) + (at + half - (t - 1)).clamp_min(0)).double()
-    noise = EXTENDED_SIGNIFICANCE * math.sqrt(2.0) * level * n_far.sqrt()
-    extended = (far_excess > noise) & (far_excess > EXTENDED_FRACTION / (1 - EXTENDED_FRACTION)
-                                       * near_excess)
+    extended = _extended(within[:, -1] - near_excess, near_excess, n_far, level,
+                         EXTENDED_FRACTION)
+    if max_pulses > 1:
+        loudest = data.abs().amax(-1).argmax(-1)
+        x = data[torch.arange(len(data), device=data.device), loudest].double()
+        near = _near_pulses(x, half, max_pulses)
+        near_excess = (excess * near).sum(-1)
+        extended &= _extended(excess.sum(-1) - near_excess, near_excess,
+                              (~near).sum(-1).double(), level, EXTENDED_FRACTION_SEVERAL)
     return torch.where(extended, torch.zeros_like(peak), peak)
+
+
+def _extended(far: torch.Tensor, near: torch.Tensor, n_far: torch.Tensor, level: torch.Tensor,
+              fraction: float) -> torch.Tensor:
+    """Whether the excess energy ``far`` from the pulses (over ``n_far`` samples of
+    Gaussian power ``level``) exceeds :data:`EXTENDED_SIGNIFICANCE` standard deviations
+    of its estimate and a ``fraction`` of the event's excess energy ``far + near``."""
+    noise = EXTENDED_SIGNIFICANCE * math.sqrt(2.0) * level * n_far.sqrt()
+    return (far > noise) & (far > fraction / (1 - fraction) * near)
+
+
+def count_pulses(events: torch.Tensor, half_width: int, threshold: float,
+                 max_pulses: int) -> torch.Tensor:
+    """Pulses above ``threshold`` in each event ``(m, C, T)`` (at least 1, at most
+    ``max_pulses``): each channel's largest excursion and :data:`PULSE_SEPARATION` half
+    widths on either side of it are set aside, and the event counts one more pulse while
+    what is left still exceeds ``threshold`` somewhere. A pulse that arrives at different times
+    in different channels (its direction) is set aside in each channel at its own time.
+
+    Parameters
+    ----------
+    events : torch.Tensor
+        Normalised traces of events with a pulse.
+    half_width : int
+        Samples on either side of a pulse's peak that hold it (:func:`pulse_half_width`).
+    threshold : float
+        The pulse threshold (normalised units).
+    max_pulses : int
+        Largest count.
+
+    Returns
+    -------
+    torch.Tensor
+        ``(m,)`` int64.
+    """
+    left = events.abs().clone()
+    t = left.shape[-1]
+    count = torch.ones(left.shape[0], dtype=torch.long, device=left.device)
+    span = torch.arange(t, device=left.device)
+    for j in range(1, max_pulses):
+        at = left.argmax(-1, keepdim=True)                                   # (m, C, 1)
+        left.masked_fill_((span - at).abs() <= PULSE_SEPARATION * half_width, 0.0)
+        more = (left.amax((-1, -2)) > threshold) & (count == j)
+        count += more.long()
+    return count
 
 
 class Impulses(nn.Module):
@@ -177,12 +262,18 @@ class Impulses(nn.Module):
         #: 1 when the template's phase and the pulses' rotations were learned from the
         #: data (files made before: a zero-phase template and a random polarity)
         self.register_buffer("shape_recorded", torch.tensor(0.0))
+        #: probability of 1, 2, ... pulses in an event that carries any (several pulses,
+        #: from their own directions; files made before: one)
+        self.register_buffer("count_prob", torch.zeros(self.max_pulses))
+        self.count_prob[0] = 1.0
         #: the largest |sample| recorded per channel (normalised units; 0: no bound, as
         #: in files written before it): no drawn pulse reaches beyond it in its channel
         self.register_buffer("channel_limit", torch.zeros(n_channels))
 
     #: Most recorded arrival patterns kept.
     max_patterns: int = 256
+    #: Most pulses in one event.
+    max_pulses: int = 4
     #: A channel's pulse counts in its arrival pattern when its peak is at least this
     #: fraction of the event's largest (else the channel keeps the typical delay).
     pattern_min_fraction: float = 0.5
@@ -205,12 +296,14 @@ class Impulses(nn.Module):
             The 99.9 % quantile of the max-over-channels peak of background noise.
         """
         self.shape_recorded.zero_()
+        self.count_prob.zero_()
+        self.count_prob[0] = 1.0
         peak = data.abs().amax(-1)                       # (n, C)
         event_peak = peak.amax(-1)
         self.channel_limit.copy_(peak.amax(0))
         threshold = max(gauss_peak_quantile, 1.0)
         self.half_width.fill_(pulse_half_width(data, self.sampling_rate, threshold))
-        flagged = pulse_peaks(data, int(self.half_width)) > threshold
+        flagged = self.peaks(data) > threshold
         rate = float(flagged.double().mean()) - 1e-3
         shape = background_power.clamp_min(0).sqrt()     # zero-phase band-limited pulse
         pulse = torch.fft.irfft(shape, n=self.n_samples, dim=-1)
@@ -236,6 +329,9 @@ class Impulses(nn.Module):
             amp_c = relative.median(0).values
             amp_c = amp_c / amp_c.max()
             self._record_patterns(arrival - arrival[:, :1] - delays, relative, amp_c, rotation)
+            counts = self.counts(ev, threshold)
+            self.count_prob.copy_(torch.bincount(counts - 1, minlength=self.max_pulses
+                                                 ).to(self.count_prob) / len(counts))
             log_peak = event_peak[flagged].double().log()
             self.log_amp.data.fill_(float(log_peak.median()))
             spread = max(float(log_peak.std()), 0.05)
@@ -251,6 +347,40 @@ class Impulses(nn.Module):
         template = shape.to(torch.complex128) * amp_c[:, None] * torch.exp(1j * phase)
         self.template_real.data.copy_(template.real.float())
         self.template_imag.data.copy_(template.imag.float())
+
+    def peaks(self, data: torch.Tensor) -> torch.Tensor:
+        """Each event's peak, or 0 where it is not a pulse event (:func:`pulse_peaks` with
+        this component's half width and up to :attr:`max_pulses` pulses) ``(n,)``."""
+        return pulse_peaks(data, int(self.half_width), self.max_pulses)
+
+    def counts(self, events: torch.Tensor, threshold: float) -> torch.Tensor:
+        """Pulses above ``threshold`` in each of ``events`` ``(m,)`` (:func:`count_pulses`
+        with this component's half width and :attr:`max_pulses`)."""
+        return count_pulses(events, int(self.half_width), threshold, self.max_pulses)
+
+    @torch.no_grad()
+    def calibrate_counts(self, data_counts: torch.Tensor, model_counts: torch.Tensor) -> None:
+        """One step of indirect inference of the number of pulses per event: pulses drawn
+        at independent times overlap and are counted as one, as the recorded ones are, so
+        the recorded counts are a biased picture of the drawn ones (drawn in the
+        proportions of the recorded counts 1, 2, 3: 0.60, 0.36, 0.03, counted again
+        0.75, 0.25, 0.006). Each probability is multiplied by the ratio of the data's
+        share of that count to the model's (both among events above the threshold, with
+        :meth:`counts`), damped by :attr:`calibration_damping`.
+
+        Parameters
+        ----------
+        data_counts, model_counts : torch.Tensor
+            Counts ``(m,)`` of the data's and the model's pulse events.
+        """
+        if len(data_counts) < 3 or len(model_counts) < 3:
+            return
+        k = self.max_pulses
+        share = [torch.bincount(c.long() - 1, minlength=k)[:k].double() / len(c)
+                 for c in (data_counts, model_counts)]
+        ratio = ((share[0] + 1e-3) / (share[1] + 1e-3)).clamp(0.25, 4.0)
+        prob = self.count_prob.double() * ratio ** self.calibration_damping
+        self.count_prob.copy_((prob / prob.sum()).to(self.count_prob))
 
     def _shape_and_rotations(self, events: torch.Tensor, amplitude: torch.Tensor,
                              relative: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -433,12 +563,14 @@ class Impulses(nn.Module):
                                                                        u)
         return self.log_amp + self._spread() * torch.randn(n, generator=generator, device=dev)
 
-    def _draw(self, n: int, generator: torch.Generator
+    def _draw(self, n: int, generator: torch.Generator, gated: bool = True
               ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor | None]:
         """Gate ``(n,)``, arrival time ``(n,)`` in samples, signed amplitude ``(n,)`` and
-        the index of the arrival pattern ``(n,)`` (None without recorded patterns)."""
+        the index of the arrival pattern ``(n,)`` (None without recorded patterns); with
+        ``gated`` False every gate is 1 (no draw)."""
         dev = self.template_real.device
-        gate = bernoulli_gate(self.logit.reshape(1), n, generator)[:, 0]           # (n,)
+        gate = (bernoulli_gate(self.logit.reshape(1), n, generator)[:, 0] if gated
+                else torch.ones(n, device=dev))                                     # (n,)
         t0 = torch.rand(n, generator=generator, device=dev) * self.n_samples
         amp = torch.exp(self._log_amplitude(n, generator)) * gate
         sign = torch.where(torch.rand(n, generator=generator, device=dev) < 0.5, -1.0, 1.0)
@@ -516,12 +648,16 @@ class Impulses(nn.Module):
         if events.numel() == 0:  # an empty FFT is an error in some backends (MKL)
             c = self.template_real.shape[0]
             return events, torch.zeros(0, c, self.n_samples, device=self.template_real.device)
-        amp = amp[events] if scale is None else amp[events] * scale[events]
+        t0, amp = t0[events], amp[events]
         pattern = None if pattern is None else pattern[events]
-        pulses = torch.fft.irfft(amp[:, None, None] * self._shifted(t0[events], pattern),
-                                 n=self.n_samples, dim=-1)
-        pulses.mul_(self._inside(t0[events], pattern))
-        return events, pulses.mul_(self._bound(pulses))
+        more = self._more(events, generator)
+        if more is not None:
+            events, t0, amp = (torch.cat([a, b]) for a, b in zip((events, t0, amp), more[:3],
+                                                                  strict=True))
+            pattern = None if pattern is None else torch.cat([pattern, more[3]])
+        if scale is not None:
+            amp = amp * scale[events]
+        return events, self._pulses(t0, amp, pattern)
 
     def add_to_traces(self, traces: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         """Add the pulses to traces ``(n, C, T)`` (the same draws as :meth:`draw_traces`); in
@@ -531,10 +667,37 @@ class Impulses(nn.Module):
             if events.numel():
                 traces.index_add_(0, events, pulses.to(traces.dtype))
             return traces
-        _, t0, amp, pattern = self._draw(traces.shape[0], generator)
+        gate, t0, amp, pattern = self._draw(traces.shape[0], generator)
+        out = traces + self._pulses(t0, amp, pattern)
+        more = self._more(torch.nonzero(gate > 0, as_tuple=True)[0], generator)
+        if more is not None:
+            owners, t0, amp, pattern = more
+            out = out.index_add(0, owners, self._pulses(t0, amp, pattern).to(out.dtype))
+        return out
+
+    def _pulses(self, t0: torch.Tensor, amp: torch.Tensor, pattern: torch.Tensor | None
+                ) -> torch.Tensor:
+        """Pulses ``(m, C, T)`` arriving at ``t0`` ``(m,)`` samples with signed amplitudes
+        ``amp`` ``(m,)`` and arrival patterns ``(m,)`` (or None), each cut at the trace's
+        ends and bounded by the channels' records."""
         pulses = torch.fft.irfft(amp[:, None, None] * self._shifted(t0, pattern),
                                  n=self.n_samples, dim=-1) * self._inside(t0, pattern)
-        return traces + pulses * self._bound(pulses)
+        return pulses * self._bound(pulses)
+
+    def _more(self, events: torch.Tensor, generator: torch.Generator
+              ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor | None] | None:
+        """The further pulses of ``events`` (those with one): their events (repeated for
+        several), arrival times, signed amplitudes and patterns, the number per event
+        drawn from :attr:`count_prob`; None where every event holds one pulse."""
+        if events.numel() == 0 or not bool(self.count_prob[1:].sum() > 0):
+            return None
+        extra = torch.multinomial(self.count_prob, events.numel(), replacement=True,
+                                  generator=generator)
+        owners = torch.repeat_interleave(events, extra)
+        if owners.numel() == 0:
+            return None
+        _, t0, amp, pattern = self._draw(owners.numel(), generator, gated=False)
+        return owners, t0, amp, pattern
 
     def _bound(self, pulses: torch.Tensor) -> torch.Tensor:
         """Factor ``(m, C, 1)`` (at most 1, no gradient) that keeps each channel's pulse

@@ -40,7 +40,7 @@ from torch import nn
 
 from .digitizer import SampleProfile
 from .envelope import Envelope
-from .impulses import Impulses, pulse_peaks
+from .impulses import Impulses
 from .innovations import fit_innovation_law
 from .lines import Lines
 from .marginals import SpectralMarginals
@@ -231,21 +231,26 @@ class PhysicsGenerator(nn.Module):
     impulse_calibration_rounds: int = 3
 
     def _calibrate_impulses(self, data: torch.Tensor) -> None:
-        """Match the rate and peak distribution of the model's events above the pulse
-        threshold to the data's, through the same selection (:meth:`Impulses.calibrate
-        <rnognoise.models.impulses.Impulses.calibrate>`)."""
-        data_peak = pulse_peaks(data, int(self.impulses.half_width))
+        """Match the rate, peak distribution and pulses per event of the model's events
+        above the pulse threshold to the data's, through the same selection
+        (:meth:`Impulses.calibrate <rnognoise.models.impulses.Impulses.calibrate>`,
+        :meth:`Impulses.calibrate_counts
+        <rnognoise.models.impulses.Impulses.calibrate_counts>`)."""
+        threshold = self._pulse_threshold
+        data_peak = self.impulses.peaks(data)
+        data_counts = self.impulses.counts(data[data_peak > threshold], threshold)
         n = max(2000, min(8000, 4 * len(data)))
         self._impulse_info = {}
         for i in range(self.impulse_calibration_rounds):
             gen = torch.Generator(device=data.device).manual_seed(8642 + i)
+            peaks, counts = [], []
             with torch.no_grad():
-                model_peak = torch.cat([
-                    pulse_peaks(self._draw_without_general(min(1000, n - a), gen),
-                                int(self.impulses.half_width))
-                    for a in range(0, n, 1000)])
-            self._impulse_info = self.impulses.calibrate(data_peak, model_peak,
-                                                         self._pulse_threshold)
+                for a in range(0, n, 1000):
+                    x = self._draw_without_general(min(1000, n - a), gen)
+                    peaks.append(self.impulses.peaks(x))
+                    counts.append(self.impulses.counts(x[peaks[-1] > threshold], threshold))
+            self._impulse_info = self.impulses.calibrate(data_peak, torch.cat(peaks), threshold)
+            self.impulses.calibrate_counts(data_counts, torch.cat(counts))
 
     def _draw_without_general(self, n: int, generator: torch.Generator, upto: int = 0
                               ) -> torch.Tensor:
@@ -459,10 +464,11 @@ class PhysicsGenerator(nn.Module):
     def described_events(self, data: torch.Tensor) -> torch.Tensor:
         """The events of normalised ``data`` that the envelope describes, as in its fit:
         block offsets removed; events with a pulse left out when impulses are on (events
-        loud away from their peak stay: the pulses do not take them, :func:`pulse_peaks`)."""
+        loud away from their pulses stay: the pulses do not take them,
+        :func:`~rnognoise.models.impulses.pulse_peaks`)."""
         clean = self.blocks.remove(data) if self.is_on("blocks") else data
         if self.is_on("impulses"):
-            clean = clean[pulse_peaks(clean, int(self.impulses.half_width)) <= self._pulse_threshold]
+            clean = clean[self.impulses.peaks(clean) <= self._pulse_threshold]
         return clean
 
     @property
