@@ -56,16 +56,20 @@ def _band_sums(power: torch.Tensor, edges: np.ndarray) -> torch.Tensor:
 
 
 def _levels(power: torch.Tensor, edges: np.ndarray, statistic: str
-            ) -> tuple[torch.Tensor, torch.Tensor]:
+            ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Band levels ``(C, B)`` (the ``statistic`` over events of each bin's power, summed
-    in bands) and each channel's mean power without DC ``(C,)``, float64."""
+    in bands), each channel's mean power without DC ``(C,)`` and that mean's relative
+    variance (the squared standard error over the mean squared, ``(C,)``), float64."""
     if statistic == "median":
         level = power.median(dim=0).values.double()
     elif statistic == "mean":
         level = power.double().mean(0)
     else:
         raise ValueError(f"statistic must be 'median' or 'mean', got {statistic!r}")
-    return _band_sums(level, edges), power[..., 1:].double().mean(0).sum(-1)
+    total = power[..., 1:].double().sum(-1)                                   # (n, C)
+    mean = total.mean(0)
+    rel_var = total.var(0) / max(total.shape[0], 1) / mean.square().clamp_min(1e-300)
+    return _band_sums(level, edges), mean, rel_var
 
 
 def _newton_ratio(target: torch.Tensor, seen: torch.Tensor, model: torch.Tensor
@@ -98,6 +102,15 @@ def _scaling_part(model: torch.Tensor, seen: torch.Tensor, last_seen: torch.Tens
     return torch.where(moved, measured, model)
 
 
+#: Standard errors by which the model's and the data's mean powers must differ for the
+#: last round of :func:`match_power_spectrum` (``total``) to move the model. On a set
+#: whose carrier, in a quarter of the events, holds most of their power (NuRadioMC-built,
+#: 2000 events), the mean of the model's draws scattered by 3-4 %: two fits whose draws
+#: differed only in their random numbers came out with typical events 4.5 % louder than
+#: the data's in one and 0.5 % in the other (held-out C2ST AUC 0.65 against 0.52).
+TOTAL_SIGNIFICANCE = 2.0
+
+
 def match_power_spectrum(correction: torch.Tensor, data: torch.Tensor,
                          draw: Callable[[int, torch.Generator], torch.Tensor], *,
                          n_events: int = 2000, rounds: int = 2, band_bins: int = 1,
@@ -127,7 +140,8 @@ def match_power_spectrum(correction: torch.Tensor, data: torch.Tensor,
         Level of a bin: the median or the mean over events of its power.
     total : bool
         Add a last round that matches each channel's mean power without DC (one factor
-        over all bins but DC).
+        over all bins but DC), where the model's and the data's means differ by more than
+        :data:`TOTAL_SIGNIFICANCE` standard errors (of the means over their events).
     max_step : float
         Largest change of the log amplitude per round.
     seed : int
@@ -157,7 +171,7 @@ def match_power_spectrum(correction: torch.Tensor, data: torch.Tensor,
     bins = np.arange(n_freq, dtype=np.float64)
     stride = max(1, len(data) // max(1, n_events))
     subset = data[::stride][:n_events]
-    target, target_total = _levels(torch.cat([_powers(subset[a:a + batch].to(device))
+    target, target_total, target_var = _levels(torch.cat([_powers(subset[a:a + batch].to(device))
                                               for a in range(0, len(subset), batch)]),
                                    edges, statistic)
     first: torch.Tensor | None = None
@@ -172,15 +186,20 @@ def match_power_spectrum(correction: torch.Tensor, data: torch.Tensor,
                 pre.append(_powers(x))
                 if recorded is not None:
                     post.append(_powers(recorded(x)))
-        model, model_total = _levels(torch.cat(pre), edges, statistic)
-        seen, seen_total = (model, model_total) if recorded is None else \
-            _levels(torch.cat(post), edges, statistic)
+        model, model_total, model_var = _levels(torch.cat(pre), edges, statistic)
+        seen, seen_total, seen_var = (model, model_total, model_var) if recorded is None \
+            else _levels(torch.cat(post), edges, statistic)
         del pre, post
         if first is None:
             first = (target_total / seen_total.clamp_min(1e-300)).sqrt()
         if r == rounds:
-            ratio = _newton_ratio(target_total, seen_total, model_total)
-            steps = 0.5 * ratio.log()[:, None].expand(-1, len(centres))
+            # only a difference the two means resolve: where some events carry much
+            # more power than the others, the mean of 2000 events scatters by several
+            # per cent, and a step by that scatter moved every event's power with it
+            log_ratio = _newton_ratio(target_total, seen_total, model_total).log()
+            resolved = log_ratio.abs() > TOTAL_SIGNIFICANCE * (target_var + seen_var).sqrt()
+            steps = 0.5 * torch.where(resolved, log_ratio, 0.0)[:, None].expand(
+                -1, len(centres))
         else:
             fillable = model > 1e-12 * float(model.max())  # bins the model cannot fill
             scaling = _scaling_part(model, seen, last_seen, last_factor)
