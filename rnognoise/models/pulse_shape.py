@@ -24,8 +24,6 @@ __all__ = ["align_pulses", "pulse_phase", "rotate", "rotated_peak", "shape_simil
 
 #: Rounds of alignment and averaging from the zero-phase start.
 ALIGNMENT_ROUNDS = 3
-#: Rotation angles on which :func:`rotated_peak` tabulates a shape's peak.
-PEAK_GRID = 64
 
 
 def _one_sided(spectra: torch.Tensor) -> torch.Tensor:
@@ -193,13 +191,7 @@ def rotated_peak(template: torch.Tensor, rotation: torch.Tensor, n_samples: int
     Returns
     -------
     torch.Tensor
-        ``(m, C)``: tabulated on :data:`PEAK_GRID` angles, the nearest taken.
+        ``(m, C)``.
     """
-    grid = torch.arange(PEAK_GRID, device=template.device, dtype=torch.float32
-                        ) * (2 * math.pi / PEAK_GRID)
-    turned = rotate(template[None].expand(PEAK_GRID, -1, -1), grid[:, None].expand(
-        -1, template.shape[0]))                                          # (G, C, F)
-    peaks = torch.fft.irfft(turned, n=n_samples, dim=-1).abs().amax(-1)  # (G, C)
-    index = torch.round(torch.remainder(rotation, 2 * math.pi) / (2 * math.pi) * PEAK_GRID
-                        ).long() % PEAK_GRID
-    return peaks.to(rotation.dtype)[index, torch.arange(template.shape[0], device=index.device)]
+    turned = rotate(template[None].expand(rotation.shape[0], -1, -1), rotation)
+    return torch.fft.irfft(turned, n=n_samples, dim=-1).abs().amax(-1).to(rotation.dtype)
