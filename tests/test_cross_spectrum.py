@@ -112,3 +112,34 @@ def test_the_leakage_of_a_line_between_bins_is_left_out_too():
     # far from the line all events count: the estimate is as good as without the line
     far = torch.arange(2, 20)
     assert abs(float(coherence[far].mean()) - 0.3) < 0.03
+
+
+def test_a_carrier_in_every_event_leaves_the_noise_its_own_coherence():
+    """In every event a carrier at a frequency drawn within +-10 bins of ``LINE_BIN`` (like
+    the sidebands of a carrier modulated at a random rate), in antiphase in the two
+    channels: its leakage reaches every bin near it in most events, no bin there keeps
+    half of the events, and the mean matrix holds the carrier's coherence (negative); the
+    Gaussian part gets its neighbours' (0.3)."""
+    n, t = 2000, np.arange(T)
+    spec = torch.zeros(T // 2 + 1, 2, 2, dtype=torch.complex128)
+    spec[:, 0, 0] = spec[:, 1, 1] = 1.0
+    spec[:, 0, 1] = spec[:, 1, 0] = 0.3
+    sampler = SpectralSampler(2, T)
+    sampler.set_spectrum(spec)
+    x = sampler(n, torch.Generator().manual_seed(7)).double()
+    rng = np.random.default_rng(7)
+    phase = rng.uniform(0, 2 * np.pi, n)[:, None]
+    freq = LINE_BIN + rng.uniform(-10, 10, n)[:, None]
+    wave = torch.from_numpy((2 * 10.0 / T) * np.cos(2 * np.pi * freq * t / T + phase))
+    x[:, 0] += wave
+    x[:, 1] -= wave
+    est = CrossSpectrum(2, T)
+    est.update(x.float())
+    est.update_trimmed(x.float())
+    robust, mean = est.robust(), est.mean()
+    near = torch.arange(LINE_BIN - 8, LINE_BIN + 9)
+    assert float(est.trimmed_count[near].max()) < 0.5 * n
+    assert float((mean[near, 0, 1].real / mean[near, 0, 0].real).max()) < 0.0
+    coherence = (robust[:, 0, 1].real / torch.sqrt(robust[:, 0, 0].real
+                                                   * robust[:, 1, 1].real)).float()
+    assert float((coherence[near] - 0.3).abs().max()) < 0.1

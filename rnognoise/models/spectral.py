@@ -15,7 +15,7 @@ import scipy.fft
 import torch
 from torch import nn
 
-__all__ = ["INNOVATION_TRUNCATION", "LEAKAGE_FLOOR", "MAX_INNOVATION_SPREAD", "MAX_INNOVATION_TAIL",
+__all__ = ["INNOVATION_TRUNCATION", "LEAKAGE_FLOOR", "MAX_BORROW", "MAX_INNOVATION_SPREAD", "MAX_INNOVATION_TAIL",
            "OUTLIER_POWER",
            "PASSBAND_FRACTION", "CrossSpectrum", "SpectralSampler", "chain_passband",
            "estimate_cross_spectrum", "innovation_factor", "irfft", "white_to_normals"]
@@ -246,18 +246,55 @@ class CrossSpectrum:
     def robust(self) -> torch.Tensor:
         """Cross-spectral matrix of the Gaussian part: the diagonal is
         :meth:`gaussian_power`; the coherences are those of the events that
-        :meth:`update_trimmed` kept in each bin (of all events, the mean matrix's, in
-        bins where it kept fewer than half of them or when it was not called).
+        :meth:`update_trimmed` kept in each bin. In a bin where it kept fewer than half
+        of the events (a carrier in most events, and the bins its leakage reaches), the
+        coherences are interpolated linearly between the nearest bins on either side
+        where it kept enough, up to :data:`MAX_BORROW` bins away: the mean matrix there
+        holds the carrier's own coherence, which the Gaussian part has not (a modulated
+        carrier in every event gave the noise within +-30 bins of it a coherence of 0.7
+        between two channels whose noise had none). Farther, and when
+        :meth:`update_trimmed` was not called, the mean matrix's.
         """
         mean = self.mean()
-        coherent = mean
+        coherent = _coherence_matrix(mean)
         if self.trimmed_count.sum() > 0:
             enough = self.trimmed_count >= 0.5 * self.count                # (F,)
-            trimmed = self.trimmed_sum / self.trimmed_count.clamp_min(1.0)[:, None, None]
-            coherent = torch.where(enough[:, None, None], trimmed, mean)
-        diag = torch.diagonal(coherent, dim1=-2, dim2=-1).real.clamp_min(1e-30)
-        scale = torch.sqrt(self.gaussian_power() / diag)
+            trimmed = _coherence_matrix(
+                self.trimmed_sum / self.trimmed_count.clamp_min(1.0)[:, None, None])
+            coherent = torch.where(enough[:, None, None], trimmed,
+                                   _borrowed(trimmed, enough, coherent))
+        scale = torch.sqrt(self.gaussian_power())
         return coherent * scale[:, :, None] * scale[:, None, :]
+
+
+#: Farthest a bin's Gaussian coherence is taken from, in bins (:meth:`CrossSpectrum.robust`).
+MAX_BORROW = 128
+
+
+def _coherence_matrix(s: torch.Tensor) -> torch.Tensor:
+    """Cross-spectral matrices ``(F, C, C)`` normalised to unit diagonal."""
+    d = torch.diagonal(s, dim1=-2, dim2=-1).real.clamp_min(1e-30).sqrt()   # (F, C)
+    return s / (d[:, :, None] * d[:, None, :])
+
+
+def _borrowed(coherence: torch.Tensor, enough: torch.Tensor, fallback: torch.Tensor
+              ) -> torch.Tensor:
+    """Per bin, ``coherence`` interpolated linearly between the nearest bins on either side
+    where ``enough`` holds (one side alone where the other has none within
+    :data:`MAX_BORROW` bins), or ``fallback`` where neither side has one."""
+    n = enough.shape[0]
+    pos = torch.arange(n, device=enough.device)
+    left = torch.cummax(torch.where(enough, pos, torch.full_like(pos, -1)), 0).values
+    right = torch.cummin(torch.where(enough, pos, torch.full_like(pos, n)).flip(0),
+                         0).values.flip(0)
+    has_left = (left >= 0) & (pos - left <= MAX_BORROW)
+    has_right = (right < n) & (right - pos <= MAX_BORROW)
+    span = (right - left).clamp_min(1).to(coherence.real.dtype)
+    w_right = torch.where(has_left & has_right, (pos - left).to(span.dtype) / span,
+                          has_right.to(span.dtype))                         # (F,)
+    lo, hi = coherence[left.clamp(0, n - 1)], coherence[right.clamp(0, n - 1)]
+    mixed = lo * (1 - w_right)[:, None, None] + hi * w_right[:, None, None]
+    return torch.where((has_left | has_right)[:, None, None], mixed, fallback)
 
 
 def estimate_cross_spectrum(traces: torch.Tensor, *, robust: bool = False,
