@@ -250,7 +250,8 @@ ADDED_WITH_DEFAULTS = ("quantum", "saturation_*", "*.saturation_*", "*.component
                        "*.blocks.log_sigma_event", "*.profile.*", "*.envelope.*",
                        "*.impulses.*", "*.general_on", "*.modes.*", "*.transients.*",
                        "*.marginals.*", "*.transfer.*", "*.lines.log_amp_quantiles",
-                       "*.lines.amp_table", "*.lines.noise_power", "*.sampler.encoder.*",
+                       "*.lines.amp_table", "*.lines.noise_power", "*.lines.envelope_*",
+                       "*.sampler.encoder.*",
                        "*.sampler.encoder_fitted", "*.sampler.prior_*", "line_offset",
                        "line_scale", "*sampler.innovation_spread",
                        "*sampler.innovation_tail")

@@ -14,6 +14,7 @@ import torch
 from torch import nn
 
 from .envelope import quinn_offset
+from .line_envelope import N_ENVELOPES, envelope_waves, record_envelopes
 from .quantile_map import draw_from_quantiles, quantile_knots
 
 __all__ = ["Lines", "bernoulli_gate", "gaussian_level", "leakage_kernel", "peak_frequency"]
@@ -131,6 +132,11 @@ class Lines(nn.Module):
     Rayleigh-amplitude carrier 22 % more mean power than the data's. Models made before
     the table draw ``e ~ N(0, 1)``.
 
+    A line whose amplitude or phase changes within the trace (a modulated or keyed
+    carrier) is drawn with one of its recorded complex envelopes
+    (:mod:`~rnognoise.models.line_envelope`): ``cos`` becomes the real part of the envelope
+    times the carrier, and its sidebands and amplitude distribution are the data's.
+
     Parameters
     ----------
     n_channels, n_samples : int
@@ -174,6 +180,13 @@ class Lines(nn.Module):
         #: per slot and channel: the Gaussian noise's mean power in three of its bins
         #: (rfft units of normalised traces), the unit of :meth:`event_log_power`
         self.register_buffer("noise_power", torch.zeros(k, n_channels))
+        #: offsets (bins) of a line's recorded envelopes: ``-envelope_reach .. envelope_reach``
+        self.envelope_reach = max(1, min(24, n_samples // 8))
+        #: per slot: recorded complex envelopes (real, imaginary) at those offsets, of which
+        #: the first ``envelope_count`` are used (none: a constant carrier)
+        self.register_buffer("envelope_table",
+                             torch.zeros(k, N_ENVELOPES, 2 * self.envelope_reach + 1, 2))
+        self.register_buffer("envelope_count", torch.zeros(k))
 
     @property
     def bin_width(self) -> float:
@@ -210,16 +223,27 @@ class Lines(nn.Module):
         excess[~passband] = 0.0
         excess[:3] = 0.0
         self.active.zero_()
+        self.envelope_count.zero_()
         chosen: list[int] = []
         order = torch.argsort(excess, descending=True)
         for b in order.tolist():
-            if excess[b] < excess_threshold or len(chosen) >= self.active.numel():
+            if excess[b] < excess_threshold or len(chosen) >= 4 * self.active.numel():
                 break
             if any(abs(b - c) <= 3 for c in chosen):
                 continue
             chosen.append(b)
         n_freq = power.shape[-1]
-        for k, b in enumerate(chosen):
+        # a modulated carrier's sidebands stand above the Gaussian level too: the bins its
+        # recorded envelopes cover are not lines of their own
+        covered: set[int] = set()
+        used: list[int] = []
+        for b in chosen:
+            if len(used) >= self.active.numel():
+                break
+            if b in covered:
+                continue
+            k = len(used)
+            used.append(b)
             lo, hi = max(b - 1, 0), min(b + 2, n_freq)
             # Presence: the event's power at the line well above the Gaussian level.
             ratio = (power[:, :, lo:hi].sum(-1) / gauss[:, lo:hi].sum(-1)).mean(1)  # (n,)
@@ -242,8 +266,9 @@ class Lines(nn.Module):
             self._set_amplitudes(k, amp)
             self.phase.data[k] = torch.angle(cross).float()
             self.logit.data[k] = math.log(occupancy / (1 - occupancy))
-        self._initialize_bands(spec, power, gauss, excess, passband, chosen, band_threshold,
-                               band_width)
+            covered |= self._record_envelopes(k, data[present], centre, gauss)
+        self._initialize_bands(spec, power, gauss, excess, passband,
+                               sorted(set(used) | covered), band_threshold, band_width)
 
     def _initialize_bands(self, spec: torch.Tensor, power: torch.Tensor, gauss: torch.Tensor,
                           excess: torch.Tensor, passband: torch.Tensor, narrow: list[int],
@@ -313,6 +338,36 @@ class Lines(nn.Module):
             self.phase.data[k] = torch.angle(cross).float()
             self.logit.data[k] = math.log(occupancy / (1 - occupancy))
 
+    def _record_envelopes(self, k: int, carrying: torch.Tensor, centre: float,
+                          gauss: torch.Tensor) -> set[int]:
+        """Slot ``k``'s recorded envelopes from the events that carry it, if its modulation
+        is significant (:func:`~rnognoise.models.line_envelope.record_envelopes`); returns
+        the bins their sidebands cover (none without)."""
+        reach = self.envelope_reach
+        n_freq = gauss.shape[-1]
+        offsets = torch.arange(-reach, reach + 1)
+        bins = (round(centre) + offsets).clamp(0, n_freq - 1)
+        # the Gaussian level inside the window is raised where the modulation's sidebands
+        # are in many events (by 2-4 times for a carrier modulated at a random rate in
+        # every event): the noise there is interpolated (log-linearly) between the levels
+        # just beyond the window on either side, and bounded by the bins' own level
+        side = torch.arange(1, 5)
+        left = gauss[:, (round(centre) - reach - side).clamp(0, n_freq - 1)].median(-1).values
+        right = gauss[:, (round(centre) + reach + side).clamp(0, n_freq - 1)].median(-1).values
+        w = ((offsets + reach + 2.5) / (2 * reach + 5)).to(gauss.dtype)
+        beyond = (left.clamp_min(1e-30).log()[:, None] * (1 - w)
+                  + right.clamp_min(1e-30).log()[:, None] * w).exp()
+        level = torch.minimum(gauss[:, bins], beyond)
+        pattern = torch.polar(self.log_amp.data[k].double().exp(),
+                              self.phase.data[k].double())
+        table = record_envelopes(carrying, centre, pattern, level, reach)
+        if table is None:
+            return set()
+        self.envelope_table[k, :len(table)] = torch.view_as_real(table)
+        self.envelope_count[k] = float(len(table))
+        held = (table.abs() ** 2).mean(0) > 0
+        return {int(b) for b in bins[held]}
+
     def _set_amplitudes(self, k: int, amp: torch.Tensor) -> None:
         """Slot ``k``'s amplitudes from those measured in the events that carry it
         ``(m, C)``: per-channel medians, and the table of the event's log amplitude
@@ -379,9 +434,12 @@ class Lines(nn.Module):
         return self.forward(traces.shape[0], generator, into=traces)
 
     def _draw(self, slots: torch.Tensor, n: int, generator: torch.Generator
-              ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Gates ``(n, k)``, phases ``(n, k)``, frequencies ``(n, k)`` in Hz and amplitudes
-        ``(n, k, C)`` (zero where the gate is off) of the active ``slots``."""
+              ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor,
+                         torch.Tensor | None]:
+        """Gates ``(n, k)``, phases ``(n, k)``, frequencies ``(n, k)`` in Hz, amplitudes
+        ``(n, k, C)`` (zero where the gate is off) of the active ``slots``, and the
+        recorded envelope each (event, line) takes ``(n, k)`` (None when no slot has
+        envelopes; then no random numbers are drawn for them)."""
         dev = self.log_amp.device
         k = slots.numel()
         gate = bernoulli_gate(self.logit[slots], n, generator)                       # (n, k)
@@ -398,7 +456,40 @@ class Lines(nn.Module):
         spread = self.log_amp_jitter[slots].clamp(max=math.log(self.max_amp_jitter)).exp()
         amp = torch.exp(self.log_amp[slots][None] + spread[None, :, None]
                         * jitter[..., None]) * gate[..., None]                       # (n, k, C)
-        return gate, theta, freq, amp
+        count = self.envelope_count[slots]
+        choice = None
+        if bool((count > 0).any()):
+            u = torch.rand(n, k, generator=generator, device=dev)
+            choice = torch.minimum((u * count).long(), (count - 1).clamp_min(0).long())
+        return gate, theta, freq, amp, choice
+
+    def _waves(self, slot: torch.Tensor, freq: torch.Tensor, theta: torch.Tensor,
+               choice: torch.Tensor | None) -> torch.Tensor:
+        """Real and imaginary parts ``(m, 2, T)`` of each row's carrier
+        ``exp(i (2 pi f t + theta))``, times its recorded envelope where its slot has them
+        (``choice``: the envelope of each row)."""
+        t = torch.arange(self.n_samples, device=freq.device) / self.sampling_rate
+        arg = 2 * math.pi * freq[:, None] * t + theta[:, None]                       # (m, T)
+        if torch.is_grad_enabled():
+            cos, sin = torch.cos(arg), torch.sin(arg)
+        else:
+            waves = torch.empty(arg.shape[0], 2, self.n_samples, device=freq.device)
+            cos, sin = torch.cos(arg, out=waves[:, 0]), torch.sin(arg, out=waves[:, 1])
+        rows = (torch.zeros(0, dtype=torch.long, device=freq.device) if choice is None
+                else torch.nonzero(self.envelope_count[slot] > 0, as_tuple=True)[0])
+        if rows.numel() == 0:
+            return waves if not torch.is_grad_enabled() else torch.stack((cos, sin), 1)
+        table = self.envelope_table[slot[rows], choice[rows]]                       # (r, D, 2)
+        w = envelope_waves(torch.view_as_complex(table.contiguous()), self.envelope_reach,
+                           self.n_samples)                                           # (r, T)
+        if not torch.is_grad_enabled():
+            c, s = cos[rows], sin[rows]
+            waves[rows, 0] = w.real * c - w.imag * s
+            waves[rows, 1] = w.real * s + w.imag * c
+            return waves
+        re = torch.ones_like(arg, requires_grad=False).index_put((rows,), w.real)
+        im = torch.zeros_like(arg, requires_grad=False).index_put((rows,), w.imag)
+        return torch.stack((re * cos - im * sin, re * sin + im * cos), 1)
 
     def draw_traces(self, n: int, generator: torch.Generator,
                     scale: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
@@ -430,18 +521,15 @@ class Lines(nn.Module):
         if slots.numel() == 0:
             return torch.zeros(0, dtype=torch.long, device=dev), torch.zeros(
                 0, c, self.n_samples, device=dev)
-        gate, theta, freq, amp = self._draw(slots, n, generator)
+        gate, theta, freq, amp, choice = self._draw(slots, n, generator)
         events, which = torch.nonzero(gate > 0, as_tuple=True)
         a = amp[events, which]                                                       # (m, C)
         if scale is not None:
             a = a * scale[events, None]
-        t = torch.arange(self.n_samples, device=dev) / self.sampling_rate           # (T,)
-        arg = 2 * math.pi * freq[events, which, None] * t + theta[events, which, None]
+        waves = self._waves(slots[which], freq[events, which], theta[events, which],
+                            None if choice is None else choice[events, which])      # (m, 2, T)
         phase = self.phase[slots][which]                                             # (m, C)
         coef = torch.stack([a * torch.cos(phase), -a * torch.sin(phase)], -1)       # (m, C, 2)
-        waves = torch.empty(events.numel(), 2, self.n_samples, device=dev)
-        torch.cos(arg, out=waves[:, 0])
-        torch.sin(arg, out=waves[:, 1])
         return events, torch.bmm(coef, waves)
 
     def forward(self, n: int, generator: torch.Generator,
@@ -467,10 +555,12 @@ class Lines(nn.Module):
             if events.numel():
                 out.index_add_(0, events, signals.to(out.dtype))
             return out
-        t = torch.arange(self.n_samples, device=dev) / self.sampling_rate           # (T,)
-        _, theta, freq, amp = self._draw(slots, n, generator)
+        _, theta, freq, amp, choice = self._draw(slots, n, generator)
+        k = slots.numel()
+        waves = self._waves(slots.repeat(n), freq.reshape(-1), theta.reshape(-1),
+                            None if choice is None else choice.reshape(-1)
+                            ).reshape(n, k, 2, self.n_samples)
         cos_phi, sin_phi = torch.cos(self.phase[slots]), torch.sin(self.phase[slots])  # (k, C)
-        arg = 2 * math.pi * freq[..., None] * t + theta[..., None]                   # (n, k, T)
         w_cos = (amp * cos_phi[None]).transpose(1, 2)                                # (n, C, k)
         w_sin = (amp * sin_phi[None]).transpose(1, 2)
-        return torch.bmm(w_cos, torch.cos(arg)) - torch.bmm(w_sin, torch.sin(arg))
+        return torch.bmm(w_cos, waves[:, :, 0]) - torch.bmm(w_sin, waves[:, :, 1])
