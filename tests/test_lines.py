@@ -263,3 +263,31 @@ def test_a_modulated_line_is_drawn_alike_with_and_without_gradients():
     trained = lines(64, torch.Generator().manual_seed(2))
     assert trained.requires_grad
     assert torch.allclose(trained.detach(), sampled, atol=1e-4)
+
+
+def test_a_line_beside_a_modulated_carrier_stays_a_line_of_its_own():
+    """A constant line 15 bins from a modulated carrier, each in about half of the events,
+    independently: the line is there without the carrier, so it is not part of the
+    carrier's envelopes (which would draw it only with the carrier) but a slot of its own."""
+    x, carrier = _am_events(3000, seed=8, noise=False)
+    g = torch.Generator().manual_seed(9)
+    with_carrier = torch.rand(3000, generator=g) < 0.5
+    with_line = torch.rand(3000, generator=g) < 0.5
+    t = torch.arange(T, dtype=torch.float64)
+    theta = 2 * math.pi * torch.rand(3000, 1, 1, generator=g, dtype=torch.float64)
+    line = 0.8 * torch.cos(2 * math.pi * 165.2 * t / T + theta)
+    data = (torch.randn(3000, 3, T, generator=g, dtype=torch.float64)
+            + carrier.double() * with_carrier[:, None, None]
+            + line * with_line[:, None, None]).float()
+    lines = Lines(3, T, RATE, max_lines=4)
+    lines.initialize(data)
+    active = torch.nonzero(lines.active > 0, as_tuple=True)[0]
+    bins = sorted(round(float(lines.base_freq[k]) / lines.bin_width, 1) for k in active)
+    assert bins == [150.3, 165.2]
+    k = int(active[(lines.base_freq[active] / lines.bin_width - 150.3).abs().argmin()])
+    assert float(lines.envelope_count[k]) > 64
+    table = torch.view_as_complex(lines.envelope_table[k, :int(lines.envelope_count[k])]
+                                  .contiguous())
+    held = (table.abs() ** 2).mean(0)
+    reach = lines.envelope_reach
+    assert float(held[reach + 15 - 1:reach + 15 + 2].sum()) == 0.0

@@ -81,7 +81,8 @@ def demodulated_spectrum(traces: torch.Tensor, centre_bins: float, reach: int
 
 
 def record_envelopes(traces: torch.Tensor, centre_bins: float, pattern: torch.Tensor,
-                     noise_level: torch.Tensor, reach: int) -> torch.Tensor | None:
+                     noise_level: torch.Tensor, reach: int,
+                     exclude: torch.Tensor | None = None) -> torch.Tensor | None:
     """The recorded envelopes of a line in the events that carry it (module docstring).
 
     Parameters
@@ -96,6 +97,8 @@ def record_envelopes(traces: torch.Tensor, centre_bins: float, pattern: torch.Te
         ``(C, 2 reach + 1)`` the Gaussian noise's mean power at each offset (rfft units).
     reach : int
         Offsets ``-reach .. reach`` bins.
+    exclude : torch.Tensor, optional
+        ``(2 reach + 1,)`` bool: offsets left out (another line's bins).
 
     Returns
     -------
@@ -122,6 +125,8 @@ def record_envelopes(traces: torch.Tensor, centre_bins: float, pattern: torch.Te
     noise_e = noise[None] / carrier.clamp_min(1e-300)[:, None]               # (m, D)
     mean, level = power.mean(0), noise_e.mean(0)                             # (D,)
     significant = mean > level * (1.0 + EXCESS_SIGMAS / math.sqrt(len(pick)))
+    if exclude is not None:
+        significant &= ~exclude.to(significant.device)
     significant[reach] = True
     # per coefficient, power subtraction with over-subtraction: a sideband holds one or a
     # few coefficients of an event, the noise all of them, and a shrinkage per offset

@@ -266,7 +266,9 @@ class Lines(nn.Module):
             self._set_amplitudes(k, amp)
             self.phase.data[k] = torch.angle(cross).float()
             self.logit.data[k] = math.log(occupancy / (1 - occupancy))
-            covered |= self._record_envelopes(k, data[present], centre, gauss)
+            covered |= self._record_envelopes(k, data[present], centre, gauss,
+                                              self._other_lines(b, chosen, power[~present], gauss,
+                                                                excess_threshold))
         self._initialize_bands(spec, power, gauss, excess, passband,
                                sorted(set(used) | covered), band_threshold, band_width)
 
@@ -338,8 +340,32 @@ class Lines(nn.Module):
             self.phase.data[k] = torch.angle(cross).float()
             self.logit.data[k] = math.log(occupancy / (1 - occupancy))
 
+    def _other_lines(self, b: int, candidates: list[int], absent: torch.Tensor,
+                     gauss: torch.Tensor, threshold: float) -> torch.Tensor:
+        """Offsets ``(2 reach + 1,)`` of line ``b``'s envelope window that belong to another
+        line: within 2 bins of a candidate whose excess (mean power over the Gaussian
+        level in its three bins) exceeds ``threshold`` in the events without line ``b``
+        (``absent``, their powers ``(m, C, F)``). A modulation's sidebands come and go with
+        their carrier; a line of its own is there without it (a line 33 MHz from a carrier
+        with 4 % of its power in sidebands became part of the carrier's envelopes, present
+        only with it)."""
+        reach = self.envelope_reach
+        out = torch.zeros(2 * reach + 1, dtype=torch.bool)
+        if absent.shape[0] < 2:
+            return out
+        n_freq = gauss.shape[-1]
+        for c in candidates:
+            d = c - b
+            if c == b or abs(d) > reach + 2:
+                continue
+            lo, hi = max(c - 1, 0), min(c + 2, n_freq)
+            ratio = (absent[:, :, lo:hi].sum(-1).mean(0) / gauss[:, lo:hi].sum(-1)).mean()
+            if float(ratio) > threshold:
+                out[max(d - 2 + reach, 0):min(d + 3 + reach, 2 * reach + 1)] = True
+        return out
+
     def _record_envelopes(self, k: int, carrying: torch.Tensor, centre: float,
-                          gauss: torch.Tensor) -> set[int]:
+                          gauss: torch.Tensor, exclude: torch.Tensor) -> set[int]:
         """Slot ``k``'s recorded envelopes from the events that carry it, if its modulation
         is significant (:func:`~rnognoise.models.line_envelope.record_envelopes`); returns
         the bins their sidebands cover (none without)."""
@@ -360,7 +386,7 @@ class Lines(nn.Module):
         level = torch.minimum(gauss[:, bins], beyond)
         pattern = torch.polar(self.log_amp.data[k].double().exp(),
                               self.phase.data[k].double())
-        table = record_envelopes(carrying, centre, pattern, level, reach)
+        table = record_envelopes(carrying, centre, pattern, level, reach, exclude)
         if table is None:
             return set()
         self.envelope_table[k, :len(table)] = torch.view_as_real(table)
