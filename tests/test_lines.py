@@ -269,7 +269,7 @@ def test_a_line_beside_a_modulated_carrier_stays_a_line_of_its_own():
     """A constant line 15 bins from a modulated carrier, each in about half of the events,
     independently: the line is there without the carrier, so it is not part of the
     carrier's envelopes (which would draw it only with the carrier) but a slot of its own."""
-    x, carrier = _am_events(3000, seed=8, noise=False)
+    _, carrier = _am_events(3000, seed=8, noise=False)
     g = torch.Generator().manual_seed(9)
     with_carrier = torch.rand(3000, generator=g) < 0.5
     with_line = torch.rand(3000, generator=g) < 0.5
