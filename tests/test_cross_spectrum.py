@@ -18,12 +18,7 @@ def _noise_with_a_coherent_line(n: int = 3000, fraction: float = 0.2,
     """Two channels of white-ish Gaussian noise with coherence 0.5 in every bin, plus a
     sinusoid at rfft bin ``LINE_BIN``, the same in both channels, in ``fraction`` of the
     events (amplitude 20 times the noise's per-bin amplitude)."""
-    spec = torch.zeros(T // 2 + 1, 2, 2, dtype=torch.complex128)
-    spec[:, 0, 0] = spec[:, 1, 1] = 1.0
-    spec[:, 0, 1] = spec[:, 1, 0] = 0.5
-    sampler = SpectralSampler(2, T)
-    sampler.set_spectrum(spec)
-    x = sampler(n, torch.Generator().manual_seed(seed)).double()
+    x = _coherent_noise(n, 0.5, seed)
     rng = np.random.default_rng(seed)
     rows = np.flatnonzero(rng.random(n) < fraction)
     t = np.arange(T)
@@ -32,6 +27,16 @@ def _noise_with_a_coherent_line(n: int = 3000, fraction: float = 0.2,
     line = (2 * 20.0 / T) * np.cos(2 * np.pi * LINE_BIN * t / T + phase)
     x[rows] += torch.from_numpy(line)[:, None, :]
     return x.float()
+
+
+def _coherent_noise(n: int, coherence: float, seed: int) -> torch.Tensor:
+    """Two channels of white Gaussian noise with ``coherence`` in every bin, float64."""
+    spec = torch.zeros(T // 2 + 1, 2, 2, dtype=torch.complex128)
+    spec[:, 0, 0] = spec[:, 1, 1] = 1.0
+    spec[:, 0, 1] = spec[:, 1, 0] = coherence
+    sampler = SpectralSampler(2, T)
+    sampler.set_spectrum(spec)
+    return sampler(n, torch.Generator().manual_seed(seed)).double()
 
 
 def _coherence(s: torch.Tensor) -> torch.Tensor:
@@ -85,12 +90,7 @@ def test_the_leakage_of_a_line_between_bins_is_left_out_too():
     # two bins (it leaks into every bin, falling off as 1 / dk^2 in power), in
     # antiphase in the two channels, 40 times the per-bin noise amplitude
     n, t = 3000, np.arange(T)
-    spec = torch.zeros(T // 2 + 1, 2, 2, dtype=torch.complex128)
-    spec[:, 0, 0] = spec[:, 1, 1] = 1.0
-    spec[:, 0, 1] = spec[:, 1, 0] = 0.3
-    sampler = SpectralSampler(2, T)
-    sampler.set_spectrum(spec)
-    x = sampler(n, torch.Generator().manual_seed(5)).double()
+    x = _coherent_noise(n, 0.3, seed=5)
     rng = np.random.default_rng(5)
     rows = np.flatnonzero(rng.random(n) < 0.25)
     phase = rng.uniform(0, 2 * np.pi, len(rows))[:, None]
@@ -121,12 +121,7 @@ def test_a_carrier_in_every_event_leaves_the_noise_its_own_coherence():
     half of the events, and the mean matrix holds the carrier's coherence (negative); the
     Gaussian part gets its neighbours' (0.3)."""
     n, t = 2000, np.arange(T)
-    spec = torch.zeros(T // 2 + 1, 2, 2, dtype=torch.complex128)
-    spec[:, 0, 0] = spec[:, 1, 1] = 1.0
-    spec[:, 0, 1] = spec[:, 1, 0] = 0.3
-    sampler = SpectralSampler(2, T)
-    sampler.set_spectrum(spec)
-    x = sampler(n, torch.Generator().manual_seed(7)).double()
+    x = _coherent_noise(n, 0.3, seed=7)
     rng = np.random.default_rng(7)
     phase = rng.uniform(0, 2 * np.pi, n)[:, None]
     freq = LINE_BIN + rng.uniform(-10, 10, n)[:, None]
