@@ -214,7 +214,8 @@ def test_model_files_written_before_the_envelope_and_trace_offsets_still_load(tm
         meta = handle.metadata()
         old = {k: handle.get_tensor(k) for k in handle.keys()
                if not (k == "quantum" or ".envelope." in k or k.endswith("log_sigma_event")
-                       or k.endswith(("general_on", "log_amp_quantiles", "amp_table"))
+                       or k.endswith(("general_on", "log_amp_quantiles", "amp_table",
+                                      "envelope_table", "envelope_count"))
                        or any(f".{g}." in k for g in ("modes", "transients", "marginals")))}
     save_file(old, str(tmp_path / "old.safetensors"), metadata=meta)
     model, _ = load_model(tmp_path / "old.safetensors")
@@ -223,6 +224,8 @@ def test_model_files_written_before_the_envelope_and_trace_offsets_still_load(tm
     # the log-normal amplitudes of pulses and lines
     assert float(model.generator.impulses.amp_table) == 0.0
     assert float(model.generator.lines.amp_table) == 0.0
+    # constant carriers: no recorded envelopes
+    assert float(model.generator.lines.envelope_count.sum()) == 0.0
     assert np.isfinite(NoiseGenerator.load(tmp_path / "old.safetensors").sample(3, seed=1)).all()
     save_file({**old, "decoder.weight": torch.zeros(2)}, str(tmp_path / "bad.safetensors"),
               metadata=meta)
