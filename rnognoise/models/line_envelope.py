@@ -19,8 +19,9 @@ Method
    (:meth:`~rnognoise.models.lines.Lines.initialize`): the envelope's shape, its level
    being the amplitude the table draws.
 2. Denoise. The recorded coefficients hold the Gaussian noise of those bins too (its
-   level per offset: the Gaussian level of :func:`~rnognoise.models.lines.gaussian_level`,
-   projected in the same way). Per offset, the mean recorded power over the events is
+   level per offset, projected in the same way, is given by the caller:
+   :meth:`~rnognoise.models.lines.Lines.initialize` interpolates it from the Gaussian
+   level just beyond the window, and leaves out the bins of other lines). Per offset, the mean recorded power over the events is
    compared with the noise's: offsets whose excess is not significant (below
    ``1 + 4 / sqrt(m)`` times the noise over ``m`` events, four standard errors of a mean
    of exponential powers) are set to zero. In the others each coefficient keeps
@@ -29,16 +30,17 @@ Method
    event, the noise is in all of them), and the kept coefficients are scaled (by at most
    2) so that their mean power at each offset is the line's own, the mean less the
    noise's. Shrinking each offset by one factor instead kept the noise of every offset
-   of every event, replayed as a waveform common to the channels: on the ``am`` test
-   set the generated carrier region was 1.2 times as coherent between channels as the
-   data's.
+   of every event, replayed as a waveform common to the channels (a drawn modulated
+   carrier's kurtosis 2.27 against the data's 2.35 in ``tests/test_lines.py``; 2.31
+   with the power subtraction).
 3. Keep or not. The envelopes are kept only when the significant power outside
    ``|d| <= 1`` is at least :data:`MIN_SIDEBAND_FRACTION` of the carrier's; otherwise the
    line is drawn as a constant carrier. At most :data:`N_ENVELOPES` envelopes, evenly
    spaced over the carrying events, are kept.
 4. Draw. A generated event that carries the line takes one of the recorded envelopes at
    random, with the amplitude from the line's table and a fresh phase:
-   ``w(t) = sum_d u(d) exp(2 pi i d t f_s / T)`` (one inverse FFT) times the carrier.
+   ``w(t) = sum_d u(d) exp(2 pi i d t f_s / T)`` (an inverse FFT, once per recorded
+   envelope) times the carrier.
 """
 
 from __future__ import annotations
