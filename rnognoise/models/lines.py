@@ -371,13 +371,13 @@ class Lines(nn.Module):
         the bins their sidebands cover (none without)."""
         reach = self.envelope_reach
         n_freq = gauss.shape[-1]
-        offsets = torch.arange(-reach, reach + 1)
+        offsets = torch.arange(-reach, reach + 1, device=gauss.device)
         bins = (round(centre) + offsets).clamp(0, n_freq - 1)
         # the Gaussian level inside the window is raised where the modulation's sidebands
         # are in many events (by 2-4 times for a carrier modulated at a random rate in
         # every event): the noise there is interpolated (log-linearly) between the levels
         # just beyond the window on either side, and bounded by the bins' own level
-        side = torch.arange(1, 5)
+        side = torch.arange(1, 5, device=gauss.device)
         left = gauss[:, (round(centre) - reach - side).clamp(0, n_freq - 1)].median(-1).values
         right = gauss[:, (round(centre) + reach + side).clamp(0, n_freq - 1)].median(-1).values
         w = ((offsets + reach + 2.5) / (2 * reach + 5)).to(gauss.dtype)
