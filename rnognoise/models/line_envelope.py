@@ -21,8 +21,8 @@ Method
 2. Denoise. The recorded coefficients hold the Gaussian noise of those bins too (its
    level per offset, projected in the same way, is given by the caller:
    :meth:`~rnognoise.models.lines.Lines.initialize` interpolates it from the Gaussian
-   level just beyond the window, and leaves out the bins of other lines). Per offset, the mean recorded power over the events is
-   compared with the noise's: offsets whose excess is not significant (below
+   level just beyond the window, and leaves out the bins of other lines). Per offset,
+   the mean recorded power over the events is compared with the noise's: offsets whose excess is not significant (below
    ``1 + 4 / sqrt(m)`` times the noise over ``m`` events, four standard errors of a mean
    of exponential powers) are set to zero. In the others each coefficient keeps
    ``max(0, 1 - 3 noise / power)`` of its power (power subtraction with over-subtraction,

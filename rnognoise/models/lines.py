@@ -267,8 +267,8 @@ class Lines(nn.Module):
             self.phase.data[k] = torch.angle(cross).float()
             self.logit.data[k] = math.log(occupancy / (1 - occupancy))
             covered |= self._record_envelopes(k, data[present], centre, gauss,
-                                              self._other_lines(b, chosen, power[~present], gauss,
-                                                                excess_threshold))
+                                              self._other_lines(b, chosen, power, ~present,
+                                                                gauss, excess_threshold))
         self._initialize_bands(spec, power, gauss, excess, passband,
                                sorted(set(used) | covered), band_threshold, band_width)
 
@@ -340,18 +340,19 @@ class Lines(nn.Module):
             self.phase.data[k] = torch.angle(cross).float()
             self.logit.data[k] = math.log(occupancy / (1 - occupancy))
 
-    def _other_lines(self, b: int, candidates: list[int], absent: torch.Tensor,
-                     gauss: torch.Tensor, threshold: float) -> torch.Tensor:
+    def _other_lines(self, b: int, candidates: list[int], power: torch.Tensor,
+                     absent: torch.Tensor, gauss: torch.Tensor, threshold: float
+                     ) -> torch.Tensor:
         """Offsets ``(2 reach + 1,)`` of line ``b``'s envelope window that belong to another
         line: within 2 bins of a candidate whose excess (mean power over the Gaussian
         level in its three bins) exceeds ``threshold`` in the events without line ``b``
-        (``absent``, their powers ``(m, C, F)``). A modulation's sidebands come and go with
+        (``absent``, a mask over the events of ``power (n, C, F)``). A modulation's sidebands come and go with
         their carrier; a line of its own is there without it (a line 33 MHz from a carrier
         with 4 % of its power in sidebands became part of the carrier's envelopes, present
         only with it)."""
         reach = self.envelope_reach
         out = torch.zeros(2 * reach + 1, dtype=torch.bool)
-        if absent.shape[0] < 2:
+        if int(absent.sum()) < 2:
             return out
         n_freq = gauss.shape[-1]
         for c in candidates:
@@ -359,7 +360,8 @@ class Lines(nn.Module):
             if c == b or abs(d) > reach + 2:
                 continue
             lo, hi = max(c - 1, 0), min(c + 2, n_freq)
-            ratio = (absent[:, :, lo:hi].sum(-1).mean(0) / gauss[:, lo:hi].sum(-1)).mean()
+            near = power[:, :, lo:hi][absent]                                  # (m, C, 3)
+            ratio = (near.sum(-1).mean(0) / gauss[:, lo:hi].sum(-1)).mean()
             if float(ratio) > threshold:
                 out[max(d - 2 + reach, 0):min(d + 3 + reach, 2 * reach + 1)] = True
         return out
