@@ -37,6 +37,7 @@ Usage::
 
     python bench/generality.py [--minutes 3 | --steps 1] [--events 3000] [--sets default,unmodelled]
         [--models baseline,wgan-gp,vae] [--loo lines,impulses,blocks] [--json out.json]
+        [--options '{"wgan-gp": {"envelope_bands": 32}}']
 """
 
 from __future__ import annotations
@@ -149,6 +150,9 @@ def run_models(train: TraceSet, test: TraceSet, models: list[tuple[str, str, dic
                       "heldout_check": prov.get("heldout_check")}
         print(f"  {label:28s} AUC {a:.3f} (real-vs-real {ref:.3f})  score "
               f"{report.score():.3f}  {report.verdict:4s}  fit {fit_s:.0f} s", flush=True)
+        kept = out[label]["components"]
+        if kept is not None:
+            print(f"  {'':28s} components kept: {', '.join(kept) or 'none'}", flush=True)
     if "baseline" in reports:
         base = reports["baseline"]
         names = sorted({(r.group, r.name) for r in base.rows if r.group in NON_GAUSSIAN})
@@ -183,6 +187,9 @@ def main() -> None:
     p.add_argument("--test-fraction", type=float, default=1 / 3)
     p.add_argument("--sets", default="default,unmodelled,glitches,st24")
     p.add_argument("--models", default="baseline,wgan-gp,vae")
+    p.add_argument("--options", default="{}",
+                   help='model options per kind as JSON, e.g. \'{"wgan-gp": {"envelope_bands": '
+                        '32}}\' (also for the leave-one-out fits)')
     p.add_argument("--loo", default="lines,impulses,blocks",
                    help="components to leave out in turn on the default set ('' for none)")
     p.add_argument("--gen-factor", type=int, default=4,
@@ -198,21 +205,26 @@ def main() -> None:
           f"{args.events} events per simulated set", flush=True)
     results: dict[str, dict] = {}
     kinds = [k for k in args.models.split(",") if k]
+    options = json.loads(args.options)
+    if options:
+        print(f"model options {options}", flush=True)
     for name in [s for s in args.sets.split(",") if s]:
         data = load_set(name, args.events, args.seed)
         train, test = split(data, args.test_fraction if name != "st24" else 0.4, args.seed)
         print(f"{name}: {train.n_events} training / {test.n_events} held-out events, "
               f"{data.n_channels} channels", flush=True)
-        results[name] = run_models(train, test, [(k, k, {}) for k in kinds], args.minutes,
+        results[name] = run_models(train, test, [(k, k, dict(options.get(k, {})))
+                                                 for k in kinds], args.minutes,
                                    args.seed, args.gen_factor, args.steps)
     loo = [c for c in args.loo.split(",") if c]
     if loo:
         data = load_set("default", args.events, args.seed)
         train, test = split(data, args.test_fraction, args.seed)
         print(f"leave-one-out on default: {train.n_events} / {test.n_events} events", flush=True)
-        models = [("wgan-gp (all)", "wgan-gp", {})]
+        base = dict(options.get("wgan-gp", {}))
+        models = [("wgan-gp (all)", "wgan-gp", base)]
         for comp in loo:
-            opts = dict(LOO_OPTIONS[comp], select_components=False)
+            opts = dict(base, **LOO_OPTIONS[comp], select_components=False)
             models += [(f"no {comp}, nothing learned", "wgan-gp", {**opts, **NOTHING_LEARNED}),
                        (f"no {comp}, learned parts", "wgan-gp", opts)]
         res = run_models(train, test, models, args.minutes, args.seed, args.gen_factor,

@@ -6,9 +6,15 @@ import numpy as np
 import pytest
 import torch
 
-from rnognoise.models.envelope import envelope_features, quinn_offset, sinusoid_spectrum
+from rnognoise.models.envelope import (
+    _band_edges,
+    adapt_band_edges,
+    envelope_features,
+    quinn_offset,
+    sinusoid_spectrum,
+)
+from tests.structured_helpers import FS, initialised_model, shaped_background
 from tests.structured_helpers import generate as _generate
-from tests.structured_helpers import initialised_model
 
 T = 256
 
@@ -172,3 +178,74 @@ def test_quinn_offset_and_the_sinusoid_spectrum_of_a_known_tone():
                                   t, t // 2 + 1)[0]
         residual = (spec[0] - model).abs().square().sum() / spec[0].abs().square().sum()
         assert float(residual) < 1e-2  # of the tone's power (1 without the subtraction)
+
+
+def _pickup(n: int, seed: int, t: int = 1024, centre: float = 1.2e8, width: float = 1e7,
+            ) -> tuple[np.ndarray, np.ndarray]:
+    """Two channels of a background with a 5 % floor up to the Nyquist frequency, plus
+    pickup common to both (Gaussian band ``width`` around ``centre``, log-normal amplitude
+    of 0.5 e-folds); and the rfft frequencies."""
+    rng = np.random.default_rng(seed)
+    x = shaped_background(n, rng, channels=2, n_samples=t)
+    f = np.fft.rfftfreq(t, 1 / FS)
+    pickup = np.fft.irfft(np.fft.rfft(rng.standard_normal((n, t)), axis=-1)
+                          * np.exp(-0.5 * ((f - centre) / width) ** 2), n=t, axis=-1)
+    pickup *= 0.5 / pickup.std() * np.exp(0.5 * rng.standard_normal((n, 1)))
+    return (x + pickup[:, None, :]).astype(np.float32), f
+
+
+def _band_spread(x: np.ndarray, band: np.ndarray) -> np.ndarray:
+    """Per channel, the events' spread of the log mean power in the bins ``band``."""
+    power = np.abs(np.fft.rfft(x, axis=-1))[..., band] ** 2
+    return np.log(power.mean(-1)).std(0)
+
+
+def test_bands_moved_to_a_narrow_band_whose_power_changes_on_its_own_keep_its_spread():
+    # with `envelope_adapt`; 16 equal bands of 100 MHz: the band's gain averaged the pickup with the noise beside
+    # it and the drawn pickup had 0.65 of the data's spread in log power
+    data, f = _pickup(800, 4)
+    model = _model(data, envelope_adapt=True)
+    fake = _generate(model, 2000)
+    band = np.abs(f - 1.2e8) < 2e7
+    np.testing.assert_allclose(_band_spread(fake, band), _band_spread(data, band), rtol=0.12)
+    edges = model.generator.envelope.band_edges.numpy() * (f[1] - f[0])
+    assert np.sum(np.abs(edges - 1.2e8) < 5e7) >= 3      # bands of 50 MHz or less there
+    # off by default: equal bands
+    plain = _model(data).generator.envelope.band_edges.numpy()
+    assert np.ptp(np.diff(plain)) <= 1
+
+
+def test_band_edges_stay_equal_where_the_bands_vary_alike():
+    # a gain common to all frequencies, and stationary noise, give no band of its own
+    reference = torch.from_numpy(_noise(1600, 3))
+    edges = _band_edges(10, 100, 16)
+    keep = torch.ones(T // 2 + 1, dtype=torch.bool)
+    for data in (_noise(800, 1, gain_spread=0.25), _noise(800, 2)):
+        moved = adapt_band_edges(torch.from_numpy(data), reference, edges, keep)
+        np.testing.assert_array_equal(moved, edges)
+
+
+def test_band_edges_stay_equal_on_the_embedded_simulator_with_its_lines_masked():
+    # its lines come and go, two of them wander over 20-30 MHz, and they leak beyond the
+    # bins masked round each line's centre (as the model masks them); with the bands'
+    # mean powers (not medians) the edges moved by up to 62 bins, crowding round the lines
+    from rnognoise.simulate import DEFAULT_CW_LINES, simulate_noise
+
+    data = simulate_noise(600, seed=3)
+    x = data.traces.astype(np.float64)
+    x = (x - x.mean(-1, keepdims=True)) / x.std()
+    _, c, t = x.shape
+    power = (np.abs(np.fft.rfft(x, axis=-1)) ** 2).mean(0)                # (C, F)
+    rng = np.random.default_rng(1)
+    z = rng.standard_normal((1200, c, t // 2 + 1)) + 1j * rng.standard_normal((1200, c, t // 2 + 1))
+    reference = np.fft.irfft(z * np.sqrt(power / 2), n=t, axis=-1)      # stationary, same spectrum
+    bin_hz = data.sampling_rate / t
+    keep = torch.ones(t // 2 + 1, dtype=torch.bool)
+    for line in DEFAULT_CW_LINES:
+        b = int(round(0.5 * (line.f_min + line.f_max) / bin_hz))
+        keep[b - 3:b + 4] = False
+    spectrum = power.mean(0)
+    passband = np.nonzero(spectrum >= 1e-3 * spectrum.max())[0]
+    edges = _band_edges(int(passband.min()), int(passband.max()) + 1, 16)
+    moved = adapt_band_edges(torch.from_numpy(x), torch.from_numpy(reference), edges, keep)
+    np.testing.assert_array_equal(moved, edges)

@@ -9,7 +9,9 @@ each event's background is the stationary Gaussian noise of
 :class:`~rnognoise.models.physics.Background`, multiplied
 
 - in frequency by a smooth per-event, per-channel gain over ``n_bands`` bands of the
-  passband (the event's band powers), and
+  passband (the event's band powers; equal bands, or, on request, edges moved where two
+  parts of a band vary unlike each other from event to event, :func:`adapt_band_edges`),
+  and
 - in time by a smooth per-event, per-channel envelope over ``n_windows`` windows, of unit
   mean power (the event's non-stationarity: bursts, changing RMS within the trace).
 
@@ -36,6 +38,7 @@ G. Schwarz, "Estimating the dimension of a model", Ann. Statist. 6, 461 (1978) (
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import numpy as np
@@ -44,8 +47,8 @@ from torch import nn
 
 from .spectral import OUTLIER_POWER
 
-__all__ = ["MAX_REMOVED_LINES", "OUTLIER_LEVEL", "Envelope", "envelope_features", "quinn_offset",
-           "sinusoid_spectrum"]
+__all__ = ["EDGE_SIGNIFICANCE", "MAX_REMOVED_LINES", "OUTLIER_LEVEL", "Envelope",
+           "adapt_band_edges", "envelope_features", "quinn_offset", "sinusoid_spectrum"]
 
 #: Bins of a band above this multiple of the band's Gaussian mean power (its median /
 #: ln 2) do not count in its level: the threshold of the background's coherence
@@ -76,6 +79,112 @@ def _interpolation_matrix(centres: np.ndarray, n_points: int) -> torch.Tensor:
 
 #: Strongest lines per event and channel removed before the band levels are taken.
 MAX_REMOVED_LINES = 8
+#: Significance, in standard errors, of the difference between the event-to-event
+#: variations of two parts of a band that moves a band edge (:func:`adapt_band_edges`).
+EDGE_SIGNIFICANCE = 5.0
+#: The most unlike, in standard errors, two adjacent bands may vary and still be merged
+#: to make room for a split (1.0 moved the same edges on the sets measured but one).
+MERGE_SIGNIFICANCE = 2.5
+#: Fewest bins in a band made by a split.
+MIN_BAND_BINS = 4
+
+
+class _BandPowers:
+    """Per-event log median powers of any run of bins ``lo..hi-1`` ``(n, C)``, without
+    the bins outside ``keep`` (known lines), of at most ``max_events`` events.
+
+    The median, not the mean: a feature covering most of the run moves it, a narrow one
+    (a carrier not taken for a line, a known line's leakage beyond its masked bins) does
+    not, and the lines are the lines' to describe."""
+
+    def __init__(self, traces: torch.Tensor, keep: torch.Tensor, max_events: int = 1000,
+                 chunk: int = 256) -> None:
+        traces = traces[:max_events]
+        self.keep = keep
+        self.power = torch.cat([torch.fft.rfft(traces[lo:lo + chunk].double(), dim=-1)
+                                .abs().square().float()
+                                for lo in range(0, traces.shape[0], chunk)])
+
+    def log_power(self, lo: int, hi: int) -> torch.Tensor:
+        sel = self.power[..., lo:hi][..., self.keep[lo:hi]]
+        return sel.median(-1).values.clamp_min(1e-30).log()
+
+    def bins(self, lo: int, hi: int) -> float:
+        return float(self.keep[lo:hi].sum())
+
+
+def _unlike(data: _BandPowers, noise: _BandPowers, lo: int, mid: int, hi: int) -> float:
+    """How differently bins ``lo..mid-1`` and ``mid..hi-1`` vary from event to event, in
+    standard errors: the variance of the difference of their log powers in the data
+    beyond that in stationary noise (the estimator's own), summed over the channels."""
+    if min(data.bins(lo, mid), data.bins(mid, hi)) < 2:
+        return 0.0
+    var_d = (data.log_power(lo, mid) - data.log_power(mid, hi)).double().var(0)
+    var_n = (noise.log_power(lo, mid) - noise.log_power(mid, hi)).double().var(0)
+    n, m = data.power.shape[0], noise.power.shape[0]
+    se = (2.0 * var_d.square() / (n - 1) + 2.0 * var_n.square() / (m - 1)).sum().sqrt()
+    return float((var_d - var_n).sum() / se.clamp_min(1e-30))
+
+
+def adapt_band_edges(data: torch.Tensor, noise: torch.Tensor, edges: np.ndarray,
+                     keep: torch.Tensor, significance: float = EDGE_SIGNIFICANCE,
+                     min_bins: int = MIN_BAND_BINS) -> np.ndarray:
+    """Band edges where the data's event-to-event variation changes, as many as given.
+
+    Equal bands miss a feature narrower than a band whose power changes from event to
+    event on its own (pickup or a burst confined to a few tens of MHz at the edge of the
+    passband): the band's gain is an average of the feature and the noise beside it, and
+    the drawn envelope spreads the feature's variation over the band (a pickup band
+    drawn with two thirds of its spread in log power). Starting from ``edges``, the
+    band whose two halves vary most unlike each other (:func:`_unlike`, beyond
+    ``significance`` standard errors) is split, and the two adjacent bands that vary most
+    alike (below :data:`MERGE_SIGNIFICANCE`) are merged to keep the number of bands; this repeats while
+    both exist. Data whose bands vary alike (a gain, a smooth tilt) keep equal bands.
+
+    Parameters
+    ----------
+    data : torch.Tensor
+        Training traces ``(n, C, T)``.
+    noise : torch.Tensor
+        Stationary Gaussian traces ``(m, C, T)`` of the same spectrum (the estimator's
+        own scatter).
+    edges : numpy.ndarray
+        Initial bin edges (``B + 1``, increasing).
+    keep : torch.Tensor
+        ``(F,)`` bool, bins that count (False at known lines).
+    significance, min_bins : float, int
+        Threshold of a split (of a merge: :data:`MERGE_SIGNIFICANCE`) and fewest bins of
+        a split's halves.
+    """
+    keep = keep.to(data.device)
+    d, r = _BandPowers(data, keep), _BandPowers(noise, keep)
+    known: dict[tuple[int, int, int], float] = {}
+
+    def unlike(lo: int, mid: int, hi: int) -> float:
+        if (lo, mid, hi) not in known:          # most bands outlive a move: computed once
+            known[lo, mid, hi] = _unlike(d, r, lo, mid, hi)
+        return known[lo, mid, hi]
+
+    out = [int(e) for e in edges]
+    for _ in range(2 * len(out)):
+        splits = [(unlike(lo, (lo + hi) // 2, hi), i)
+                  for i, (lo, hi) in enumerate(itertools.pairwise(out)) if hi - lo >= 2 * min_bins]
+        if not splits:
+            break
+        z_split, i = max(splits)
+        if z_split < significance:
+            break
+        merges = [(unlike(out[j], out[j + 1], out[j + 2]), j)
+                  for j in range(len(out) - 2) if i not in (j, j + 1)]
+        if not merges:
+            break
+        z_merge, j = min(merges)
+        if z_merge >= MERGE_SIGNIFICANCE:
+            break
+        mid = (out[i] + out[i + 1]) // 2
+        del out[j + 1]
+        out = sorted([*out, mid])
+    return np.asarray(out, dtype=np.int64)
 
 
 def quinn_offset(spec: torch.Tensor, peak: torch.Tensor) -> torch.Tensor:
@@ -152,17 +261,55 @@ def _remove_lines(spec: torch.Tensor, level: torch.Tensor, n_samples: int
     return clean, unreliable
 
 
+def clean_band_power(data: torch.Tensor, band_edges: torch.Tensor, band_mask: torch.Tensor
+                     ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-bin powers ``(n, C, F)`` of traces ``(n, C, T)`` with each event's lines
+    subtracted, and ``(n, C, F)`` weights (1 for the bins that count in a band's level, 0
+    elsewhere): what :func:`envelope_features` averages over each band.
+
+    A line's leakage reaches far beyond its own bins, as ``1 / (pi dk)^2`` in an
+    unwindowed transform, and the generated lines leak the same way, so a level that kept
+    it counted a carrier's power twice: the lines are subtracted (:func:`_remove_lines`),
+    and the bins the subtraction leaves unreliable, the bins outside ``band_mask`` (known
+    lines) and the outliers left (bins above :data:`OUTLIER_LEVEL` times the mean power
+    the band's median implies) do not count. Gaussian bins all count.
+    """
+    t = data.shape[-1]
+    spec = torch.fft.rfft(data.double(), dim=-1)                         # (n, C, F)
+    power = spec.abs().square()
+    n_bands = len(band_edges) - 1
+    # each bin's Gaussian level: its band's median / ln 2 (bins outside the bands: none)
+    level = torch.full_like(power, math.inf)
+    for b in range(n_bands):
+        lo, hi = int(band_edges[b]), int(band_edges[b + 1])
+        keep = band_mask[lo:hi]
+        sel = power[..., lo:hi][..., keep] if bool(keep.any()) else power[..., lo:hi]
+        level[..., lo:hi] = sel.median(-1, keepdim=True).values / math.log(2.0)
+    clean, unreliable = _remove_lines(spec, level, t)
+    power = clean.abs().square()
+    weight = torch.zeros_like(power)
+    for b in range(n_bands):
+        lo, hi = int(band_edges[b]), int(band_edges[b + 1])
+        keep = band_mask[lo:hi] & ~unreliable[..., lo:hi]                # (n, C, bins)
+        keep = torch.where(keep.any(-1, keepdim=True), keep, band_mask[lo:hi].expand_as(keep))
+        sel = power[..., lo:hi]
+        # the level of what is left: the mean over the kept bins below OUTLIER_LEVEL
+        # times the mean power the kept bins' median implies (a Gaussian bin exceeds it
+        # with probability e^-10)
+        masked = torch.where(keep, sel, torch.full_like(sel, math.nan))
+        median = masked.nanmedian(-1, keepdim=True).values / math.log(2.0)
+        weight[..., lo:hi] = (keep & (sel <= OUTLIER_LEVEL * median)).to(sel.dtype)
+    return power, weight
+
+
 def envelope_features(data: torch.Tensor, band_edges: torch.Tensor, band_mask: torch.Tensor,
                       window_edges: torch.Tensor) -> torch.Tensor:
     """Per-event log band levels and relative log window powers ``(n, C * (B + W))``.
 
-    A band's level is the mean power of its bins after the event's lines are subtracted
-    (:func:`_remove_lines`: a line's leakage reaches far beyond its own bins, as
-    ``1 / (pi dk)^2`` in an unwindowed transform, and the generated lines leak the same
-    way, so a level that kept it counted a carrier's power twice), without the bins the
-    subtraction leaves unreliable and without the outliers left (bins above
-    :data:`OUTLIER_LEVEL` times the mean power the band's median implies). Gaussian bins
-    are all kept.
+    A band's level is the mean power of the bins that count in it
+    (:func:`clean_band_power`: the event's lines subtracted with their leakage, without
+    the bins the subtraction leaves unreliable and without the outliers left). Gaussian
+    bins are all kept.
 
     Parameters
     ----------
@@ -175,33 +322,14 @@ def envelope_features(data: torch.Tensor, band_edges: torch.Tensor, band_mask: t
     window_edges : torch.Tensor
         ``W + 1`` sample edges of the windows.
     """
-    n, _, t = data.shape
+    n = data.shape[0]
     x = data.double()
-    spec = torch.fft.rfft(x, dim=-1)                                     # (n, C, F)
-    power = spec.abs().square()
-    n_bands = len(band_edges) - 1
-    # each bin's Gaussian level: its band's median / ln 2 (bins outside the bands: none)
-    level = torch.full_like(power, math.inf)
-    for b in range(n_bands):
-        lo, hi = int(band_edges[b]), int(band_edges[b + 1])
-        keep = band_mask[lo:hi]
-        sel = power[..., lo:hi][..., keep] if bool(keep.any()) else power[..., lo:hi]
-        level[..., lo:hi] = sel.median(-1, keepdim=True).values / math.log(2.0)
-    clean, unreliable = _remove_lines(spec, level, t)
-    power = clean.abs().square()
+    power, weight = clean_band_power(x, band_edges, band_mask)
     bands = []
-    for b in range(n_bands):
+    for b in range(len(band_edges) - 1):
         lo, hi = int(band_edges[b]), int(band_edges[b + 1])
-        keep = band_mask[lo:hi] & ~unreliable[..., lo:hi]                # (n, C, bins)
-        keep = torch.where(keep.any(-1, keepdim=True), keep, band_mask[lo:hi].expand_as(keep))
-        sel = power[..., lo:hi]
-        # the level of what is left: the mean over the kept bins below OUTLIER_LEVEL
-        # times the mean power the kept bins' median implies (a Gaussian bin exceeds it
-        # with probability e^-10)
-        masked = torch.where(keep, sel, torch.full_like(sel, math.nan))
-        median = masked.nanmedian(-1, keepdim=True).values / math.log(2.0)
-        inlier = (keep & (sel <= OUTLIER_LEVEL * median)).to(sel.dtype)
-        mean = (sel * inlier).sum(-1) / inlier.sum(-1).clamp_min(1.0)
+        mean = ((power[..., lo:hi] * weight[..., lo:hi]).sum(-1)
+                / weight[..., lo:hi].sum(-1).clamp_min(1.0))
         bands.append(mean.clamp_min(1e-30).log())
     windows = []
     for w in range(len(window_edges) - 1):
@@ -228,11 +356,16 @@ class Envelope(nn.Module):
         Largest number of modelled directions.
     max_mixture : int
         Largest number of Gaussian mixture components.
+    adapt_bands : bool
+        Move the band edges where the data vary unlike (:func:`adapt_band_edges`; off by
+        default: measured better on some held-out sets and worse on others,
+        docs/benchmarks.md).
     """
 
     def __init__(self, n_channels: int, n_samples: int, n_bands: int = 16, n_windows: int = 16,
-                 max_dims: int = 24, max_mixture: int = 6) -> None:
+                 max_dims: int = 24, max_mixture: int = 6, adapt_bands: bool = False) -> None:
         super().__init__()
+        self.adapt_bands = adapt_bands
         self.n_channels = n_channels
         self.n_samples = n_samples
         self.n_bands = n_bands
@@ -306,6 +439,9 @@ class Envelope(nn.Module):
             for b in line_bins.tolist():
                 mask[max(b - 3, 0):b + 4] = False
         self.band_mask.copy_(mask)
+        if self.adapt_bands:
+            edges = adapt_band_edges(data, reference, edges, mask)
+            self.band_edges.copy_(torch.from_numpy(edges))
         centres = 0.5 * (edges[:-1] + edges[1:] - 1)
         self.band_interp.copy_(_interpolation_matrix(centres, spec.numel()))
         w_edges = np.round(np.linspace(0, t, self.n_windows + 1)).astype(np.int64)

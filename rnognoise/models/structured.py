@@ -76,7 +76,8 @@ class PhysicsGenerator(nn.Module):
     config : object
         Needs ``block``, ``max_lines``, ``impulses``, ``envelope``, ``envelope_bands``,
         ``envelope_windows``, ``residual_width``, ``latent_channels`` and optionally
-        ``modes``, ``transients``, ``marginals``, ``transfer`` (default on)
+        ``modes``, ``transients``, ``marginals``, ``transfer`` (default on) and
+        ``envelope_adapt`` (default off)
         (:class:`~rnognoise.models.wgan_gp.WGANGPConfig`).
     layout : TraceLayout
         Channels, samples, sampling rate.
@@ -94,7 +95,8 @@ class PhysicsGenerator(nn.Module):
         self.blocks = BlockOffsets(c, t, config.block)
         self.lines = Lines(c, t, layout.sampling_rate, config.max_lines)
         self.impulses = Impulses(c, t, layout.sampling_rate)
-        self.envelope = Envelope(c, t, config.envelope_bands, config.envelope_windows)
+        self.envelope = Envelope(c, t, config.envelope_bands, config.envelope_windows,
+                                 adapt_bands=getattr(config, "envelope_adapt", False))
         self.profile = SampleProfile(c, t, config.block)
         wanted = {"blocks": config.block > 0, "lines": config.max_lines > 0,
                   "impulses": bool(config.impulses), "envelope": bool(config.envelope),

@@ -76,8 +76,8 @@ class VAEConfig:
         selection (so that the initial model, a candidate of the keep-the-best
         selection, already has a fitted VAE). During the selection itself the envelope
         draws from its Gaussian mixture.
-    max_lines, impulses, block, envelope_bands, envelope_windows, modes, transients,
-    marginals, transfer, select_components
+    max_lines, impulses, block, envelope_bands, envelope_windows, envelope_adapt, modes,
+    transients, marginals, transfer, select_components
         The structured generator, as for ``wgan-gp``
         (:class:`~rnognoise.models.wgan_gp.WGANGPConfig`).
     line_state : bool
@@ -95,6 +95,7 @@ class VAEConfig:
     block: int = 128
     envelope_bands: int = 16
     envelope_windows: int = 16
+    envelope_adapt: bool = False
     modes: bool = True
     transients: bool = True
     marginals: bool = True

@@ -60,6 +60,11 @@ class WGANGPConfig:
         switches itself off where the data show no such variation.
     envelope_bands, envelope_windows : int
         Resolution of the envelope in frequency and time.
+    envelope_adapt : bool
+        Move the envelope's band edges where parts of a band vary unlike each other from
+        event to event (:func:`~rnognoise.models.envelope.adapt_band_edges`; off by
+        default: on held-out sets it helped on some and cost on others,
+        docs/benchmarks.md).
     modes, transients, marginals, transfer : bool
         Include the general parts of the physics generator
         (:mod:`~rnognoise.models.structured`): structure locked to sample positions,
@@ -113,6 +118,7 @@ class WGANGPConfig:
     envelope: bool = True
     envelope_bands: int = 16
     envelope_windows: int = 16
+    envelope_adapt: bool = False
     modes: bool = True
     transients: bool = True
     marginals: bool = True
