@@ -91,7 +91,7 @@ MIN_BAND_BINS = 4
 
 class _BandPowers:
     """Per-event log median powers of any run of bins ``lo..hi-1`` ``(n, C)``, without
-    the bins outside ``keep`` (known lines), of at most ``max_events`` events.
+    the bins outside ``keep`` (known lines), of the first ``max_events`` events.
 
     The median, not the mean: a feature covering most of the run moves it, a narrow one
     (a carrier not taken for a line, a known line's leakage beyond its masked bins) does
@@ -138,8 +138,9 @@ def adapt_band_edges(data: torch.Tensor, noise: torch.Tensor, edges: np.ndarray,
     drawn with two thirds of its spread in log power). Starting from ``edges``, the
     band whose two halves vary most unlike each other (:func:`_unlike`, beyond
     ``significance`` standard errors) is split, and the two adjacent bands that vary most
-    alike (below :data:`MERGE_SIGNIFICANCE`) are merged to keep the number of bands; this repeats while
-    both exist. Data whose bands vary alike (a gain, a smooth tilt) keep equal bands.
+    alike (below :data:`MERGE_SIGNIFICANCE`) are merged to keep the number of bands; this
+    repeats while both exist. Data whose bands vary alike (a gain, a smooth tilt) keep
+    equal bands.
 
     Parameters
     ----------
@@ -261,55 +262,17 @@ def _remove_lines(spec: torch.Tensor, level: torch.Tensor, n_samples: int
     return clean, unreliable
 
 
-def clean_band_power(data: torch.Tensor, band_edges: torch.Tensor, band_mask: torch.Tensor
-                     ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per-bin powers ``(n, C, F)`` of traces ``(n, C, T)`` with each event's lines
-    subtracted, and ``(n, C, F)`` weights (1 for the bins that count in a band's level, 0
-    elsewhere): what :func:`envelope_features` averages over each band.
-
-    A line's leakage reaches far beyond its own bins, as ``1 / (pi dk)^2`` in an
-    unwindowed transform, and the generated lines leak the same way, so a level that kept
-    it counted a carrier's power twice: the lines are subtracted (:func:`_remove_lines`),
-    and the bins the subtraction leaves unreliable, the bins outside ``band_mask`` (known
-    lines) and the outliers left (bins above :data:`OUTLIER_LEVEL` times the mean power
-    the band's median implies) do not count. Gaussian bins all count.
-    """
-    t = data.shape[-1]
-    spec = torch.fft.rfft(data.double(), dim=-1)                         # (n, C, F)
-    power = spec.abs().square()
-    n_bands = len(band_edges) - 1
-    # each bin's Gaussian level: its band's median / ln 2 (bins outside the bands: none)
-    level = torch.full_like(power, math.inf)
-    for b in range(n_bands):
-        lo, hi = int(band_edges[b]), int(band_edges[b + 1])
-        keep = band_mask[lo:hi]
-        sel = power[..., lo:hi][..., keep] if bool(keep.any()) else power[..., lo:hi]
-        level[..., lo:hi] = sel.median(-1, keepdim=True).values / math.log(2.0)
-    clean, unreliable = _remove_lines(spec, level, t)
-    power = clean.abs().square()
-    weight = torch.zeros_like(power)
-    for b in range(n_bands):
-        lo, hi = int(band_edges[b]), int(band_edges[b + 1])
-        keep = band_mask[lo:hi] & ~unreliable[..., lo:hi]                # (n, C, bins)
-        keep = torch.where(keep.any(-1, keepdim=True), keep, band_mask[lo:hi].expand_as(keep))
-        sel = power[..., lo:hi]
-        # the level of what is left: the mean over the kept bins below OUTLIER_LEVEL
-        # times the mean power the kept bins' median implies (a Gaussian bin exceeds it
-        # with probability e^-10)
-        masked = torch.where(keep, sel, torch.full_like(sel, math.nan))
-        median = masked.nanmedian(-1, keepdim=True).values / math.log(2.0)
-        weight[..., lo:hi] = (keep & (sel <= OUTLIER_LEVEL * median)).to(sel.dtype)
-    return power, weight
-
-
 def envelope_features(data: torch.Tensor, band_edges: torch.Tensor, band_mask: torch.Tensor,
                       window_edges: torch.Tensor) -> torch.Tensor:
     """Per-event log band levels and relative log window powers ``(n, C * (B + W))``.
 
-    A band's level is the mean power of the bins that count in it
-    (:func:`clean_band_power`: the event's lines subtracted with their leakage, without
-    the bins the subtraction leaves unreliable and without the outliers left). Gaussian
-    bins are all kept.
+    A band's level is the mean power of its bins after the event's lines are subtracted
+    (:func:`_remove_lines`: a line's leakage reaches far beyond its own bins, as
+    ``1 / (pi dk)^2`` in an unwindowed transform, and the generated lines leak the same
+    way, so a level that kept it counted a carrier's power twice), without the bins the
+    subtraction leaves unreliable and without the outliers left (bins above
+    :data:`OUTLIER_LEVEL` times the mean power the band's median implies). Gaussian bins
+    are all kept.
 
     Parameters
     ----------
@@ -322,14 +285,33 @@ def envelope_features(data: torch.Tensor, band_edges: torch.Tensor, band_mask: t
     window_edges : torch.Tensor
         ``W + 1`` sample edges of the windows.
     """
-    n = data.shape[0]
+    n, _, t = data.shape
     x = data.double()
-    power, weight = clean_band_power(x, band_edges, band_mask)
-    bands = []
-    for b in range(len(band_edges) - 1):
+    spec = torch.fft.rfft(x, dim=-1)                                     # (n, C, F)
+    power = spec.abs().square()
+    n_bands = len(band_edges) - 1
+    # each bin's Gaussian level: its band's median / ln 2 (bins outside the bands: none)
+    level = torch.full_like(power, math.inf)
+    for b in range(n_bands):
         lo, hi = int(band_edges[b]), int(band_edges[b + 1])
-        mean = ((power[..., lo:hi] * weight[..., lo:hi]).sum(-1)
-                / weight[..., lo:hi].sum(-1).clamp_min(1.0))
+        keep = band_mask[lo:hi]
+        sel = power[..., lo:hi][..., keep] if bool(keep.any()) else power[..., lo:hi]
+        level[..., lo:hi] = sel.median(-1, keepdim=True).values / math.log(2.0)
+    clean, unreliable = _remove_lines(spec, level, t)
+    power = clean.abs().square()
+    bands = []
+    for b in range(n_bands):
+        lo, hi = int(band_edges[b]), int(band_edges[b + 1])
+        keep = band_mask[lo:hi] & ~unreliable[..., lo:hi]                # (n, C, bins)
+        keep = torch.where(keep.any(-1, keepdim=True), keep, band_mask[lo:hi].expand_as(keep))
+        sel = power[..., lo:hi]
+        # the level of what is left: the mean over the kept bins below OUTLIER_LEVEL
+        # times the mean power the kept bins' median implies (a Gaussian bin exceeds it
+        # with probability e^-10)
+        masked = torch.where(keep, sel, torch.full_like(sel, math.nan))
+        median = masked.nanmedian(-1, keepdim=True).values / math.log(2.0)
+        inlier = (keep & (sel <= OUTLIER_LEVEL * median)).to(sel.dtype)
+        mean = (sel * inlier).sum(-1) / inlier.sum(-1).clamp_min(1.0)
         bands.append(mean.clamp_min(1e-30).log())
     windows = []
     for w in range(len(window_edges) - 1):
