@@ -201,8 +201,9 @@ def _band_spread(x: np.ndarray, band: np.ndarray) -> np.ndarray:
 
 
 def test_bands_moved_to_a_narrow_band_whose_power_changes_on_its_own_keep_its_spread():
-    # with `envelope_adapt`; 16 equal bands of 100 MHz: the band's gain averaged the pickup with the noise beside
-    # it and the drawn pickup had 0.65 of the data's spread in log power
+    # with `envelope_adapt`; with 16 equal bands of 100 MHz the band's gain averaged the
+    # pickup with the noise beside it, and the drawn pickup had 0.65 of the data's spread
+    # in log power
     data, f = _pickup(800, 4)
     model = _model(data, envelope_adapt=True)
     fake = _generate(model, 2000)

@@ -22,9 +22,9 @@ Method
    level per offset, projected in the same way, is given by the caller:
    :meth:`~rnognoise.models.lines.Lines.initialize` interpolates it from the Gaussian
    level just beyond the window, and leaves out the bins of other lines). Per offset,
-   the mean recorded power over the events is compared with the noise's: offsets whose excess is not significant (below
-   ``1 + 4 / sqrt(m)`` times the noise over ``m`` events, four standard errors of a mean
-   of exponential powers) are set to zero. In the others each coefficient keeps
+   the mean recorded power over the events is compared with the noise's: offsets whose
+   excess is not significant (below ``1 + 4 / sqrt(m)`` times the noise over ``m``
+   events, four standard errors of a mean of exponential powers) are set to zero. In the others each coefficient keeps
    ``max(0, 1 - 3 noise / power)`` of its power (power subtraction with over-subtraction,
    Boll 1979, Berouti et al. 1979: a modulation's sidebands are a few coefficients of an
    event, the noise is in all of them), and the kept coefficients are scaled (by at most

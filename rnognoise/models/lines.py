@@ -346,10 +346,10 @@ class Lines(nn.Module):
         """Offsets ``(2 reach + 1,)`` of line ``b``'s envelope window that belong to another
         line: within 2 bins of a candidate whose excess (mean power over the Gaussian
         level in its three bins) exceeds ``threshold`` in the events without line ``b``
-        (``absent``, a mask over the events of ``power (n, C, F)``). A modulation's sidebands come and go with
-        their carrier; a line of its own is there without it (a line 33 MHz from a carrier
-        with 4 % of its power in sidebands became part of the carrier's envelopes, present
-        only with it)."""
+        (``absent``, a mask over the events of ``power (n, C, F)``). A modulation's
+        sidebands come and go with their carrier; a line of its own is there without it
+        (a line 33 MHz from a carrier with 4 % of its power in sidebands became part of
+        the carrier's envelopes, present only with it)."""
         reach = self.envelope_reach
         out = torch.zeros(2 * reach + 1, dtype=torch.bool)
         if int(absent.sum()) < 2:
