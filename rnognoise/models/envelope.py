@@ -8,10 +8,10 @@ for part of a trace. This component captures all of them with one general descri
 each event's background is the stationary Gaussian noise of
 :class:`~rnognoise.models.physics.Background`, multiplied
 
-- in frequency by a smooth per-event, per-channel gain over ``n_bands`` bands of the
-  passband (the event's band powers; equal bands, or, on request, edges moved where two
-  parts of a band vary unlike each other from event to event, :func:`adapt_band_edges`),
-  and
+- in frequency by a per-event, per-channel gain, one per band of ``n_bands`` bands of
+  the passband (the event's band powers; equal bands, or, on request, edges moved where
+  two parts of a band vary unlike each other from event to event,
+  :func:`adapt_band_edges`), and
 - in time by a smooth per-event, per-channel envelope over ``n_windows`` windows, of unit
   mean power (the event's non-stationarity: bursts, changing RMS within the trace).
 
@@ -59,6 +59,17 @@ OUTLIER_LEVEL = OUTLIER_POWER
 def _band_edges(lo: int, hi: int, n_bands: int) -> np.ndarray:
     """Bin edges of ``n_bands`` equal bands covering bins ``lo..hi-1``."""
     return np.unique(np.round(np.linspace(lo, hi, n_bands + 1)).astype(np.int64))
+
+
+def _band_membership(edges: np.ndarray, n_points: int) -> torch.Tensor:
+    """``(len(edges) - 1, n_points)`` ones where a point lies in a band ``edges[b] ..
+    edges[b + 1] - 1`` (points before the first band in the first, after the last in the
+    last), zeros elsewhere."""
+    band = np.clip(np.searchsorted(edges, np.arange(n_points), side="right") - 1,
+                   0, len(edges) - 2)
+    member = np.zeros((len(edges) - 1, n_points), dtype=np.float32)
+    member[band, np.arange(n_points)] = 1.0
+    return torch.from_numpy(member)
 
 
 def _interpolation_matrix(centres: np.ndarray, n_points: int) -> torch.Tensor:
@@ -424,8 +435,12 @@ class Envelope(nn.Module):
         if self.adapt_bands:
             edges = adapt_band_edges(data, reference, edges, mask)
             self.band_edges.copy_(torch.from_numpy(edges))
-        centres = 0.5 * (edges[:-1] + edges[1:] - 1)
-        self.band_interp.copy_(_interpolation_matrix(centres, spec.numel()))
+        # each band's gain over its own bins: the band level it was measured as. Gains
+        # interpolated linearly between band centres (files made before) average a band
+        # with its neighbours: a band whose power varies alone was drawn narrower than
+        # measured, most at its edges (common-mode pickup at 60 MHz, 0.6-0.8 of its
+        # spread in log power between the band's centre and edge)
+        self.band_interp.copy_(_band_membership(edges, spec.numel()))
         w_edges = np.round(np.linspace(0, t, self.n_windows + 1)).astype(np.int64)
         self.window_edges.copy_(torch.from_numpy(w_edges))
         self.window_interp.copy_(_interpolation_matrix(0.5 * (w_edges[:-1] + w_edges[1:] - 1), t))
@@ -516,14 +531,15 @@ class Envelope(nn.Module):
         return s[..., :self.n_bands], s[..., self.n_bands:]
 
     def spectral_gain(self, band_log_power: torch.Tensor) -> torch.Tensor:
-        """Amplitude gains ``(n, C, F)`` from band log powers ``(n, C, B)``: the band
-        amplitudes ``exp(s / 2)`` interpolated linearly over frequency
-        (:meth:`band_amplitudes` ``@`` :attr:`band_interp`)."""
+        """Amplitude gains ``(n, C, F)`` from band log powers ``(n, C, B)``: each band's
+        amplitude ``exp(s / 2)`` over its bins (:meth:`band_amplitudes` ``@``
+        :attr:`band_interp`; in files made before, interpolated linearly between the
+        band centres)."""
         return self.band_amplitudes(band_log_power) @ self.band_interp
 
     def band_amplitudes(self, band_log_power: torch.Tensor) -> torch.Tensor:
-        """Band amplitudes ``exp(s / 2)`` ``(n, C, B)``; the spectral gain is their linear
-        interpolation over frequency, ``band_amplitudes(s) @ band_interp``."""
+        """Band amplitudes ``exp(s / 2)`` ``(n, C, B)``; the spectral gain is
+        ``band_amplitudes(s) @ band_interp``."""
         return torch.exp(0.5 * band_log_power)
 
     def time_gain(self, window_log_power: torch.Tensor) -> torch.Tensor:

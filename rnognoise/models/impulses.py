@@ -13,7 +13,7 @@ from .pulse_shape import pulse_phase, rotate, rotated_peak
 from .quantile_map import draw_from_quantiles, quantile_knots
 from .spectral import chain_passband
 
-__all__ = ["Impulses", "count_pulses", "pulse_half_width", "pulse_peaks"]
+__all__ = ["Impulses", "count_pulses", "peak_contrast", "pulse_half_width", "pulse_peaks"]
 
 
 #: Significance, in standard deviations of its estimator, of the excess energy away from
@@ -63,6 +63,18 @@ def _loudest_channel_excess(data: torch.Tensor) -> tuple[torch.Tensor, torch.Ten
     return peak, power - level[:, None], level, x.abs().argmax(-1)
 
 
+def peak_contrast(data: torch.Tensor) -> torch.Tensor:
+    """Each event's peak ``max |x|`` in units of its loudest channel's own Gaussian level
+    (the root of that channel's median squared sample, as a mean square) ``(n,)``.
+
+    A pulse stands above the event's own noise; an event that is loud throughout (its
+    level raised from event to event by a gain, an envelope, broadband pickup) does not:
+    its contrast is the noise's, whatever its peak in the units of all events.
+    """
+    peak, _, level, _ = _loudest_channel_excess(data)
+    return peak.double() / level.clamp_min(1e-30).sqrt()
+
+
 def _excess_within(excess: torch.Tensor, at: torch.Tensor) -> torch.Tensor:
     """``(n, T)``: the excess energy within ``d`` samples of each event's peak, for every
     distance ``d``."""
@@ -71,7 +83,8 @@ def _excess_within(excess: torch.Tensor, at: torch.Tensor) -> torch.Tensor:
     return torch.zeros_like(excess).scatter_add_(1, dist, excess).cumsum(-1)
 
 
-def pulse_half_width(data: torch.Tensor, sampling_rate: float, threshold: float) -> int:
+def pulse_half_width(data: torch.Tensor, sampling_rate: float, threshold: float,
+                     min_contrast: float = 0.0) -> int:
     """Samples on either side of a pulse's peak that count as near it, from the data.
 
     The data's clearest pulses (events whose peak exceeds twice ``threshold`` and which are
@@ -89,11 +102,13 @@ def pulse_half_width(data: torch.Tensor, sampling_rate: float, threshold: float)
         Samples per second.
     threshold : float
         The pulse threshold (normalised units).
+    min_contrast : float
+        Least contrast of a pulse event (:func:`pulse_peaks`).
     """
     t = data.shape[-1]
     shortest = max(4, min(round(PULSE_HALF_WIDTH_S[0] * sampling_rate), t // 16))
     longest = max(shortest, min(round(PULSE_HALF_WIDTH_S[1] * sampling_rate), t // 8))
-    clear = pulse_peaks(data, longest) > 2.0 * threshold
+    clear = pulse_peaks(data, longest, min_contrast=min_contrast) > 2.0 * threshold
     if int(clear.sum()) < MIN_CLEAR_PULSES:
         return shortest
     _, excess, _, at = _loudest_channel_excess(data[clear])
@@ -123,10 +138,12 @@ def _near_pulses(x: torch.Tensor, half_width: int, max_pulses: int) -> torch.Ten
     return near
 
 
-def pulse_peaks(data: torch.Tensor, half_width: int, max_pulses: int = 1) -> torch.Tensor:
+def pulse_peaks(data: torch.Tensor, half_width: int, max_pulses: int = 1,
+                min_contrast: float = 0.0) -> torch.Tensor:
     """Each event's peak ``max |x|`` over channels and samples ``(n,)``, or 0 for an event
     whose excess energy is not concentrated around its pulses (an extended event: a noise
-    burst, a step).
+    burst, a step) or whose peak does not stand above its own noise by more than
+    ``min_contrast`` (:func:`peak_contrast`: an event loud throughout).
 
     An event is extended when the excess energy of its loudest channel (the squared
     samples less the channel's Gaussian power, taken from the median of the squared
@@ -151,10 +168,13 @@ def pulse_peaks(data: torch.Tensor, half_width: int, max_pulses: int = 1) -> tor
         Samples on either side of a peak that count as near it.
     max_pulses : int
         Pulses an event may hold.
+    min_contrast : float
+        Least contrast of a pulse event (0: every event's peak counts).
     """
     t = data.shape[-1]
     half = max(1, min(int(half_width), t // 4))
     peak, excess, level, at = _loudest_channel_excess(data)
+    faint = peak.double() <= min_contrast * level.clamp_min(1e-30).sqrt()
     within = _excess_within(excess, at)
     near_excess = within[:, half]
     n_far = (t - 2 * half - 1
@@ -168,7 +188,7 @@ def pulse_peaks(data: torch.Tensor, half_width: int, max_pulses: int = 1) -> tor
         near_excess = (excess * near).sum(-1)
         extended &= _extended(excess.sum(-1) - near_excess, near_excess,
                               (~near).sum(-1).double(), level, EXTENDED_FRACTION_SEVERAL)
-    return torch.where(extended, torch.zeros_like(peak), peak)
+    return torch.where(extended | faint, torch.zeros_like(peak), peak)
 
 
 def _extended(far: torch.Tensor, near: torch.Tensor, n_far: torch.Tensor, level: torch.Tensor,
@@ -240,6 +260,9 @@ class Impulses(nn.Module):
         #: samples on either side of a pulse's peak that count as near it
         #: (:func:`pulse_half_width`, set by :meth:`initialize`; T/32 in files made before)
         self.register_buffer("half_width", torch.tensor(max(4, n_samples // 32)))
+        #: least peak over the event's own noise level of a pulse event
+        #: (:func:`peak_contrast`; set by :meth:`initialize`, 0 in files made before)
+        self.register_buffer("min_contrast", torch.tensor(0.0))
         self.template_real = nn.Parameter(torch.zeros(n_channels, n_freq))
         self.template_imag = nn.Parameter(torch.zeros(n_channels, n_freq))
         self.logit = nn.Parameter(torch.tensor(-6.0))
@@ -282,7 +305,7 @@ class Impulses(nn.Module):
     n_amp_knots: int = 33
 
     def initialize(self, data: torch.Tensor, background_power: torch.Tensor,
-                   gauss_peak_quantile: float) -> None:
+                   gauss_peak_quantile: float, gauss_contrast_quantile: float = 0.0) -> None:
         """Rate, amplitude, shape and delays from the events with a pulse above the
         threshold (:func:`pulse_peaks`: events loud away from their peak are not pulses).
 
@@ -294,6 +317,9 @@ class Impulses(nn.Module):
             Expected background power per channel ``(C, F)`` (rfft units).
         gauss_peak_quantile : float
             The 99.9 % quantile of the max-over-channels peak of background noise.
+        gauss_contrast_quantile : float
+            The 99.9 % quantile of background noise's :func:`peak_contrast`: a pulse
+            event's least contrast (0: none).
         """
         self.shape_recorded.zero_()
         self.count_prob.zero_()
@@ -302,7 +328,9 @@ class Impulses(nn.Module):
         event_peak = peak.amax(-1)
         self.channel_limit.copy_(peak.amax(0))
         threshold = max(gauss_peak_quantile, 1.0)
-        self.half_width.fill_(pulse_half_width(data, self.sampling_rate, threshold))
+        self.min_contrast.fill_(gauss_contrast_quantile)
+        self.half_width.fill_(pulse_half_width(data, self.sampling_rate, threshold,
+                                               gauss_contrast_quantile))
         flagged = self.peaks(data) > threshold
         rate = float(flagged.double().mean()) - 1e-3
         shape = background_power.clamp_min(0).sqrt()     # zero-phase band-limited pulse
@@ -351,7 +379,7 @@ class Impulses(nn.Module):
     def peaks(self, data: torch.Tensor) -> torch.Tensor:
         """Each event's peak, or 0 where it is not a pulse event (:func:`pulse_peaks` with
         this component's half width and up to :attr:`max_pulses` pulses) ``(n,)``."""
-        return pulse_peaks(data, int(self.half_width), self.max_pulses)
+        return pulse_peaks(data, int(self.half_width), self.max_pulses, float(self.min_contrast))
 
     def counts(self, events: torch.Tensor, threshold: float) -> torch.Tensor:
         """Pulses above ``threshold`` in each of ``events`` ``(m,)`` (:func:`count_pulses`

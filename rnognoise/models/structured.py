@@ -40,7 +40,7 @@ from torch import nn
 
 from .digitizer import SampleProfile
 from .envelope import Envelope
-from .impulses import Impulses
+from .impulses import Impulses, peak_contrast
 from .innovations import fit_innovation_law
 from .lines import Lines
 from .marginals import SpectralMarginals
@@ -218,8 +218,11 @@ class PhysicsGenerator(nn.Module):
             self.background.log_gain_sigma.data.copy_(saved_gain)
         self._pulse_threshold = max(float(torch.quantile(bg.abs().amax(-1).amax(-1), 0.999)),
                                     1.0)
+        # and the least contrast of a pulse over its event's own noise: an event loud
+        # throughout (a log-normal pickup's loudest) is the envelope's, not a pulse
+        contrast = float(torch.quantile(peak_contrast(bg), 0.999))
         self.impulses.initialize(clean, self.background.sampler.power(),
-                                 self._pulse_threshold)
+                                 self._pulse_threshold, contrast)
         if self.is_on("envelope"):
             self._fit_envelope(data)
         else:
