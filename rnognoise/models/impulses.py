@@ -72,6 +72,11 @@ def peak_contrast(data: torch.Tensor) -> torch.Tensor:
     its contrast is the noise's, whatever its peak in the units of all events.
     """
     peak, _, level, _ = _loudest_channel_excess(data)
+    return _contrast(peak, level)
+
+
+def _contrast(peak: torch.Tensor, level: torch.Tensor) -> torch.Tensor:
+    """``peak`` over the root of the Gaussian power ``level`` (:func:`peak_contrast`)."""
     return peak.double() / level.clamp_min(1e-30).sqrt()
 
 
@@ -174,7 +179,7 @@ def pulse_peaks(data: torch.Tensor, half_width: int, max_pulses: int = 1,
     t = data.shape[-1]
     half = max(1, min(int(half_width), t // 4))
     peak, excess, level, at = _loudest_channel_excess(data)
-    faint = peak.double() <= min_contrast * level.clamp_min(1e-30).sqrt()
+    faint = _contrast(peak, level) <= min_contrast
     within = _excess_within(excess, at)
     near_excess = within[:, half]
     n_far = (t - 2 * half - 1
