@@ -370,6 +370,8 @@ class Envelope(nn.Module):
         self.register_buffer("active", torch.zeros(()))
         self.register_buffer("band_edges", torch.zeros(n_bands + 1, dtype=torch.long))
         self.register_buffer("band_mask", torch.ones(n_freq, dtype=torch.bool))
+        #: ``(B, F)`` the map from band amplitudes to bin gains: each band's bins (files
+        #: made before store a linear interpolation between the band centres here)
         self.register_buffer("band_interp", torch.zeros(n_bands, n_freq))
         self.register_buffer("window_interp", torch.zeros(self.n_windows, n_samples))
         self.register_buffer("window_edges", torch.zeros(self.n_windows + 1, dtype=torch.long))
