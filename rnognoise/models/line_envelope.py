@@ -17,7 +17,10 @@ Method
    positive coefficient at ``d = 0`` (the event's random phase is drawn again) and
    scaled to unit power in ``|d| <= 1``, the bins that the line's amplitude table measures
    (:meth:`~rnognoise.models.lines.Lines.initialize`): the envelope's shape, its level
-   being the amplitude the table draws.
+   being the amplitude the table draws. A carrier whose frequency changes from event to
+   event (a band carrier) is moved down by each event's own frequency, so that a drift
+   within the trace is recorded relative to it; there, envelopes whose power is held in
+   a short part of the trace (a burst in the band) are not kept (``max_crest``).
 2. Denoise. The recorded coefficients hold the Gaussian noise of those bins too (its
    level per offset, projected in the same way, is given by the caller:
    :meth:`~rnognoise.models.lines.Lines.initialize` interpolates it from the Gaussian
@@ -70,37 +73,49 @@ OVER_SUBTRACTION: float = 3.0
 MAX_RESCALE: float = 2.0
 
 
-def demodulated_spectrum(traces: torch.Tensor, centre_bins: float, reach: int
+def demodulated_spectrum(traces: torch.Tensor, centre_bins: float | torch.Tensor, reach: int
                          ) -> torch.Tensor:
     """Spectrum ``(n, C, 2 reach + 1)`` of ``traces (n, C, T)`` at ``centre_bins + d`` rfft
-    bins, ``d = -reach .. reach`` (the traces moved down by ``centre_bins`` and transformed)."""
+    bins, ``d = -reach .. reach`` (the traces moved down by ``centre_bins`` and transformed);
+    ``centre_bins`` is one frequency or one per trace ``(n,)``."""
     t = traces.shape[-1]
     n = torch.arange(t, dtype=torch.float64, device=traces.device)
-    carrier = torch.exp(-2j * math.pi * centre_bins * n / t)
+    centre = torch.as_tensor(centre_bins, dtype=torch.float64, device=traces.device)
+    if centre.ndim:
+        centre = centre[:, None, None]
+    carrier = torch.exp(-2j * math.pi * centre * n / t)
     spec = torch.fft.fft(traces.double() * carrier, dim=-1)
     index = torch.arange(-reach, reach + 1, device=traces.device) % t
     return spec[..., index]
 
 
-def record_envelopes(traces: torch.Tensor, centre_bins: float, pattern: torch.Tensor,
-                     noise_level: torch.Tensor, reach: int,
-                     exclude: torch.Tensor | None = None) -> torch.Tensor | None:
+def record_envelopes(traces: torch.Tensor, centre_bins: float | torch.Tensor,
+                     pattern: torch.Tensor, noise_level: torch.Tensor, reach: int,
+                     exclude: torch.Tensor | None = None, max_crest: float | None = None
+                     ) -> torch.Tensor | None:
     """The recorded envelopes of a line in the events that carry it (module docstring).
 
     Parameters
     ----------
     traces : torch.Tensor
         ``(m, C, T)`` the events that carry the line.
-    centre_bins : float
-        The line's frequency in rfft bins.
+    centre_bins : float or torch.Tensor
+        The line's frequency in rfft bins, or each event's ``(m,)`` (a carrier whose
+        frequency changes from event to event: each envelope is relative to its event's).
     pattern : torch.Tensor
         ``(C,)`` complex: the line's amplitude and phase per channel.
     noise_level : torch.Tensor
-        ``(C, 2 reach + 1)`` the Gaussian noise's mean power at each offset (rfft units).
+        ``(C, 2 reach + 1)`` the Gaussian noise's mean power at each offset (rfft units),
+        or each event's ``(m, C, 2 reach + 1)``.
     reach : int
         Offsets ``-reach .. reach`` bins.
     exclude : torch.Tensor, optional
-        ``(2 reach + 1,)`` bool: offsets left out (another line's bins).
+        ``(2 reach + 1,)`` bool: offsets left out (another line's bins), or each event's
+        ``(m, 2 reach + 1)``.
+    max_crest : float, optional
+        Envelopes whose largest power within the trace exceeds their mean power by more
+        than this are not kept (a carrier lasts through the trace; power that a few tens of
+        nanoseconds hold is a burst, which another part of the model describes).
 
     Returns
     -------
@@ -112,39 +127,58 @@ def record_envelopes(traces: torch.Tensor, centre_bins: float, pattern: torch.Te
     if m < 16:
         return None
     pick = torch.linspace(0, m - 1, min(m, MAX_EVENTS), device=traces.device).round().long()
-    spec = demodulated_spectrum(traces[pick], centre_bins, reach)          # (m, C, D)
+    per_event = torch.is_tensor(centre_bins) and centre_bins.ndim > 0
+    spec = demodulated_spectrum(traces[pick], centre_bins[pick] if per_event else centre_bins,
+                                reach)                                      # (m, C, D)
     p = pattern.to(torch.complex128)
     norm = float((p.abs() ** 2).sum())
     if norm <= 0:
         return None
     z = torch.einsum("c,mcd->md", p.conj(), spec) / norm                    # (m, D)
-    noise = (p.abs() ** 2) @ noise_level.double() / norm ** 2             # (D,)
+    floor = noise_level.double()
+    noise = (torch.einsum("c,mcd->md", p.abs() ** 2, floor[pick]) if floor.ndim == 3
+             else (p.abs() ** 2) @ floor) / norm ** 2                      # (D,) or (m, D)
     centre = slice(reach - 1, reach + 2)
     carrier = (z[:, centre].abs() ** 2).sum(-1)                              # (m,)
     z = z * (z[:, reach].conj() / z[:, reach].abs().clamp_min(1e-300))[:, None]
     z = z / carrier.clamp_min(1e-300).sqrt()[:, None]
     power = z.abs() ** 2                                                     # (m, D)
-    noise_e = noise[None] / carrier.clamp_min(1e-300)[:, None]               # (m, D)
-    mean, level = power.mean(0), noise_e.mean(0)                             # (D,)
+    noise_e = noise / carrier.clamp_min(1e-300)[:, None]                     # (m, D)
+    # each event's excluded coefficients (another line's bins there) count in no mean
+    use = (None if exclude is None or exclude.ndim == 1
+           else (~exclude[pick]).to(device=power.device, dtype=power.dtype))   # (m, D)
+
+    def over_events(v: torch.Tensor) -> torch.Tensor:
+        return v.mean(0) if use is None else (v * use).sum(0) / use.sum(0).clamp_min(1.0)
+
+    mean, level = over_events(power), over_events(noise_e)                   # (D,)
     significant = mean > level * (1.0 + EXCESS_SIGMAS / math.sqrt(len(pick)))
-    if exclude is not None:
+    if exclude is not None and exclude.ndim == 1:
         significant &= ~exclude.to(significant.device)
     significant[reach] = True
     # per coefficient, power subtraction with over-subtraction: a sideband holds one or a
     # few coefficients of an event, the noise all of them, and a shrinkage per offset
     # alone replayed the noise of every offset as a waveform common to the channels
     kept = (1.0 - OVER_SUBTRACTION * noise_e / power.clamp_min(1e-300)).clamp_min(0.0)
-    retained = (power * kept).mean(0)                                        # (D,)
+    if use is not None:
+        kept = kept * use
+    retained = over_events(power * kept)                                     # (D,)
     excess = (mean - level).clamp_min(0.0)
     scale = (excess / retained.clamp_min(1e-300)).clamp(max=MAX_RESCALE ** 2)
     gain = torch.where(significant[None], (kept * scale[None]).sqrt(), torch.zeros_like(kept))
     gain[:, reach] = 1.0
+    if max_crest is not None:
+        wave = envelope_waves(z * gain, reach, traces.shape[-1]).abs() ** 2      # (m, T)
+        lasting = wave.amax(-1) <= max_crest * wave.mean(-1)
+        if int(lasting.sum()) < 16:
+            return None
+        z, gain, power = z[lasting], gain[lasting], power[lasting]
     outside = torch.ones(gain.shape[1], dtype=torch.bool, device=gain.device)
     outside[centre] = False
     sidebands = float((power * gain ** 2).mean(0)[outside].sum())
     if sidebands < MIN_SIDEBAND_FRACTION:
         return None
-    keep = torch.linspace(0, len(pick) - 1, min(len(pick), N_ENVELOPES),
+    keep = torch.linspace(0, len(z) - 1, min(len(z), N_ENVELOPES),
                           device=traces.device).round().long()
     return (z[keep] * gain[keep]).to(torch.complex64)
 

@@ -156,6 +156,13 @@ class Lines(nn.Module):
     #: holds under 1 % of the draws (with 33 knots a Rayleigh amplitude's 99th percentile
     #: came out 11 % high).
     n_amp_knots: int = 129
+    #: Largest ratio of peak to mean power within the trace of a band carrier's recorded
+    #: envelope: a carrier lasts through the trace (constant, drifting: ~1-2 with the
+    #: noise the recording keeps; modulated to 100 %: 2.7), while a burst in the band, which
+    #: the band's loudest bin also takes for a carrier, holds its power in tens of
+    #: nanoseconds (crests of 9-16 on a simulated set with bursts); bursts are the
+    #: transients' part.
+    max_band_crest: float = 4.0
 
     def __init__(self, n_channels: int, n_samples: int, sampling_rate: float,
                  max_lines: int = 8) -> None:
@@ -269,13 +276,15 @@ class Lines(nn.Module):
             covered |= self._record_envelopes(k, data[present], centre, gauss,
                                               self._other_lines(b, chosen, power, ~present,
                                                                 gauss, excess_threshold))
-        self._initialize_bands(spec, power, gauss, excess, passband,
+        self._initialize_bands(data, spec, power, gauss, excess, passband,
                                sorted(set(used) | covered), band_threshold, band_width)
 
-    def _initialize_bands(self, spec: torch.Tensor, power: torch.Tensor, gauss: torch.Tensor,
-                          excess: torch.Tensor, passband: torch.Tensor, narrow: list[int],
-                          threshold: float, width: int) -> None:
-        """Slots for carriers whose frequency wanders inside a band (see :meth:`initialize`)."""
+    def _initialize_bands(self, data: torch.Tensor, spec: torch.Tensor, power: torch.Tensor,
+                          gauss: torch.Tensor, excess: torch.Tensor, passband: torch.Tensor,
+                          narrow: list[int], threshold: float, width: int) -> None:
+        """Slots for carriers whose frequency wanders inside a band (see :meth:`initialize`),
+        each with its recorded envelopes relative to every carrying event's own frequency
+        (:meth:`_record_band_envelopes`)."""
         free = [k for k in range(self.active.numel()) if self.active[k] == 0]
         if not free or passband.sum() < 3 * width:
             return
@@ -339,6 +348,31 @@ class Lines(nn.Module):
             self._set_amplitudes(k, amp)
             self.phase.data[k] = torch.angle(cross).float()
             self.logit.data[k] = math.log(occupancy / (1 - occupancy))
+            self._record_band_envelopes(k, data[idx], freq, gauss, narrow)
+
+    def _record_band_envelopes(self, k: int, carrying: torch.Tensor, centre: torch.Tensor,
+                               gauss: torch.Tensor, narrow: list[int]) -> None:
+        """Slot ``k``'s recorded envelopes for a carrier whose frequency changes from event
+        to event: each carrying event is moved down by its own frequency ``centre`` (bins,
+        ``(m,)``), so that what spreads its power beyond its three bins within the trace (a
+        frequency drift, a modulation) is recorded relative to it; the narrow lines' bins
+        (``narrow``, within two bins) are left out of each event's window."""
+        reach = self.envelope_reach
+        n_freq = gauss.shape[-1]
+        offsets = torch.arange(-reach, reach + 1, device=gauss.device)
+        bins = (centre.round().long()[:, None] + offsets).clamp(0, n_freq - 1)      # (m, D)
+        level = gauss[:, bins].permute(1, 0, 2)                                     # (m, C, D)
+        exclude = torch.zeros(bins.shape, dtype=torch.bool, device=gauss.device)
+        for b in narrow:
+            exclude |= (bins - b).abs() <= 2
+        exclude[:, reach] = False
+        pattern = torch.polar(self.log_amp.data[k].double().exp(),
+                              self.phase.data[k].double())
+        table = record_envelopes(carrying, centre, pattern, level, reach, exclude,
+                                 max_crest=self.max_band_crest)
+        if table is not None:
+            self.envelope_table[k, :len(table)] = torch.view_as_real(table)
+            self.envelope_count[k] = float(len(table))
 
     def _other_lines(self, b: int, candidates: list[int], power: torch.Tensor,
                      absent: torch.Tensor, gauss: torch.Tensor, threshold: float
