@@ -141,6 +141,31 @@ def _drifting_events(n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
     return (x + carrier).float(), carrier[on].float()
 
 
+def test_a_band_of_noise_is_not_drawn_from_recorded_envelopes():
+    """Common-mode pickup (Gaussian noise in a band 15 bins wide, the same in every channel,
+    a log-normal level from event to event) looks like a carrier of random frequency to
+    the band search in its loudest events; replayed as recorded envelopes on top of the
+    background that already holds its mean power, it made a held-out classifier's AUC
+    0.99 (0.57 without). Its power varies within the trace as noise does: no envelopes."""
+    g = torch.Generator().manual_seed(9)
+    n = 2000
+    white = torch.randn(n, T, generator=g, dtype=torch.float64)
+    f = torch.arange(T // 2 + 1, dtype=torch.float64)
+    shape = torch.exp(-0.5 * ((f - 60) / 7.5) ** 2)
+    pickup = torch.fft.irfft(torch.fft.rfft(white) * shape, n=T)
+    pickup = pickup / pickup.std() * 0.6 * torch.exp(
+        0.5 * torch.randn(n, 1, generator=g, dtype=torch.float64))
+    x = torch.randn(n, 3, T, generator=g, dtype=torch.float64) + pickup[:, None, :]
+    lines = Lines(3, T, RATE, max_lines=4)
+    lines.initialize(x.float())
+    band = (lines.active > 0) & (lines.log_freq_jitter.detach().exp() > 1.0)
+    assert bool(band.any())                      # the band search takes it for a carrier
+    assert float(lines.envelope_count[band].sum()) == 0
+    lines.max_band_power_cv = float("inf")       # every envelope would be kept
+    lines.initialize(x.float())
+    assert float(lines.envelope_count.sum()) > 0
+
+
 def _near_peak_fraction(carriers: torch.Tensor) -> torch.Tensor:
     """Per carrier, the fraction of its power (channel 0) within one bin of its loudest."""
     p = torch.fft.rfft(carriers[:, 0].double(), dim=-1).abs() ** 2

@@ -19,8 +19,8 @@ Method
    (:meth:`~rnognoise.models.lines.Lines.initialize`): the envelope's shape, its level
    being the amplitude the table draws. A carrier whose frequency changes from event to
    event (a band carrier) is moved down by each event's own frequency, so that a drift
-   within the trace is recorded relative to it; there, envelopes whose power is held in
-   a short part of the trace (a burst in the band) are not kept (``max_crest``).
+   within the trace is recorded relative to it; there, only envelopes of steady power
+   are kept (``max_power_cv``: not a burst in the band, not a band of noise).
 2. Denoise. The recorded coefficients hold the Gaussian noise of those bins too (its
    level per offset, projected in the same way, is given by the caller:
    :meth:`~rnognoise.models.lines.Lines.initialize` interpolates it from the Gaussian
@@ -91,7 +91,7 @@ def demodulated_spectrum(traces: torch.Tensor, centre_bins: float | torch.Tensor
 
 def record_envelopes(traces: torch.Tensor, centre_bins: float | torch.Tensor,
                      pattern: torch.Tensor, noise_level: torch.Tensor, reach: int,
-                     exclude: torch.Tensor | None = None, max_crest: float | None = None
+                     exclude: torch.Tensor | None = None, max_power_cv: float | None = None
                      ) -> torch.Tensor | None:
     """The recorded envelopes of a line in the events that carry it (module docstring).
 
@@ -112,10 +112,11 @@ def record_envelopes(traces: torch.Tensor, centre_bins: float | torch.Tensor,
     exclude : torch.Tensor, optional
         ``(2 reach + 1,)`` bool: offsets left out (another line's bins), or each event's
         ``(m, 2 reach + 1)``.
-    max_crest : float, optional
-        Envelopes whose largest power within the trace exceeds their mean power by more
-        than this are not kept (a carrier lasts through the trace; power that a few tens of
-        nanoseconds hold is a burst, which another part of the model describes).
+    max_power_cv : float, optional
+        A carrier's power is steady within the trace: envelopes whose power ``|w(t)|^2``
+        varies more (standard deviation over mean) than this are not kept, and none are
+        when fewer than half of the events pass (then what the slot holds is not a
+        carrier: a band of Gaussian noise has a ratio of 1, a burst more).
 
     Returns
     -------
@@ -167,12 +168,12 @@ def record_envelopes(traces: torch.Tensor, centre_bins: float | torch.Tensor,
     scale = (excess / retained.clamp_min(1e-300)).clamp(max=MAX_RESCALE ** 2)
     gain = torch.where(significant[None], (kept * scale[None]).sqrt(), torch.zeros_like(kept))
     gain[:, reach] = 1.0
-    if max_crest is not None:
+    if max_power_cv is not None:
         wave = envelope_waves(z * gain, reach, traces.shape[-1]).abs() ** 2      # (m, T)
-        lasting = wave.amax(-1) <= max_crest * wave.mean(-1)
-        if int(lasting.sum()) < 16:
+        steady = wave.std(-1) <= max_power_cv * wave.mean(-1)
+        if int(steady.sum()) < max(16, len(steady) // 2):
             return None
-        z, gain, power = z[lasting], gain[lasting], power[lasting]
+        z, gain, power = z[steady], gain[steady], power[steady]
     outside = torch.ones(gain.shape[1], dtype=torch.bool, device=gain.device)
     outside[centre] = False
     sidebands = float((power * gain ** 2).mean(0)[outside].sum())

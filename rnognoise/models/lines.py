@@ -156,13 +156,13 @@ class Lines(nn.Module):
     #: holds under 1 % of the draws (with 33 knots a Rayleigh amplitude's 99th percentile
     #: came out 11 % high).
     n_amp_knots: int = 129
-    #: Largest ratio of peak to mean power within the trace of a band carrier's recorded
-    #: envelope: a carrier lasts through the trace (constant, drifting: ~1-2 with the
-    #: noise the recording keeps; modulated to 100 %: 2.7), while a burst in the band, which
-    #: the band's loudest bin also takes for a carrier, holds its power in tens of
-    #: nanoseconds (crests of 9-16 on a simulated set with bursts); bursts are the
-    #: transients' part.
-    max_band_crest: float = 4.0
+    #: Largest variation (standard deviation over mean) of the power within the trace of
+    #: a band carrier's recorded envelope. A carrier's power is steady whatever its
+    #: frequency does (drifting by up to 40 MHz: 0.1-0.45 with the noise the recording
+    #: keeps; amplitude-modulated to 50 %: 0.63); a burst in the band, which its loudest
+    #: bin also takes for a carrier, holds its power in tens of nanoseconds (1.7-2.4), and
+    #: a band of Gaussian noise (common-mode pickup) varies as noise does (0.8-1.1).
+    max_band_power_cv: float = 0.6
 
     def __init__(self, n_channels: int, n_samples: int, sampling_rate: float,
                  max_lines: int = 8) -> None:
@@ -355,8 +355,9 @@ class Lines(nn.Module):
         """Slot ``k``'s recorded envelopes for a carrier whose frequency changes from event
         to event: each carrying event is moved down by its own frequency ``centre`` (bins,
         ``(m,)``), so that what spreads its power beyond its three bins within the trace (a
-        frequency drift, a modulation) is recorded relative to it; the narrow lines' bins
-        (``narrow``, within two bins) are left out of each event's window."""
+        frequency drift) is recorded relative to it; the narrow lines' bins (``narrow``,
+        within two bins) are left out of each event's window, and only envelopes of steady
+        power are kept (:attr:`max_band_power_cv`)."""
         reach = self.envelope_reach
         n_freq = gauss.shape[-1]
         offsets = torch.arange(-reach, reach + 1, device=gauss.device)
@@ -369,7 +370,7 @@ class Lines(nn.Module):
         pattern = torch.polar(self.log_amp.data[k].double().exp(),
                               self.phase.data[k].double())
         table = record_envelopes(carrying, centre, pattern, level, reach, exclude,
-                                 max_crest=self.max_band_crest)
+                                 max_power_cv=self.max_band_power_cv)
         if table is not None:
             self.envelope_table[k, :len(table)] = torch.view_as_real(table)
             self.envelope_count[k] = float(len(table))
