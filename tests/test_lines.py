@@ -141,6 +141,28 @@ def _drifting_events(n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
     return (x + carrier).float(), carrier[on].float()
 
 
+def test_a_constant_line_crossed_by_drifting_carriers_records_no_envelope():
+    """A constant line at 100.3 bins in 30 % of the events, and carriers drifting through
+    its window in a quarter of all events, independently: what passes by comes as often
+    without the line, so it is not the line's modulation (with the noise interpolated from
+    beyond the window, and a standard error for exponential powers, the line took the
+    carriers passing by for its sidebands)."""
+    x, _ = _drifting_events(3000, seed=10)
+    g = torch.Generator().manual_seed(11)
+    t = torch.arange(T, dtype=torch.float64)
+    on = torch.rand(len(x), generator=g) < 0.3
+    theta = 2 * math.pi * torch.rand(int(on.sum()), 1, 1, generator=g, dtype=torch.float64)
+    offsets = torch.tensor([0.0, 1.0, -2.0], dtype=torch.float64)[None, :, None]
+    x[on] += (0.6 * torch.cos(2 * math.pi * 100.3 * t / T + theta + offsets)).float()
+    lines = Lines(3, T, RATE, max_lines=4)
+    lines.initialize(x)
+    freq = lines.base_freq / lines.bin_width
+    k = int(torch.argmin((freq - 100.3).abs() + 1e9 * (lines.active == 0)))
+    assert float(freq[k]) == pytest.approx(100.3, abs=0.05)
+    assert float(lines.log_freq_jitter[k].detach().exp()) < 0.1           # a narrow line
+    assert float(lines.envelope_count[k]) == 0
+
+
 def test_a_band_of_noise_is_not_drawn_from_recorded_envelopes():
     """Common-mode pickup (Gaussian noise in a band 15 bins wide, the same in every channel,
     a log-normal level from event to event) looks like a carrier of random frequency to

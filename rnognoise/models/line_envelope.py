@@ -91,8 +91,8 @@ def demodulated_spectrum(traces: torch.Tensor, centre_bins: float | torch.Tensor
 
 def record_envelopes(traces: torch.Tensor, centre_bins: float | torch.Tensor,
                      pattern: torch.Tensor, noise_level: torch.Tensor, reach: int,
-                     exclude: torch.Tensor | None = None, max_power_cv: float | None = None
-                     ) -> torch.Tensor | None:
+                     exclude: torch.Tensor | None = None, max_power_cv: float | None = None,
+                     reference: torch.Tensor | None = None) -> torch.Tensor | None:
     """The recorded envelopes of a line in the events that carry it (module docstring).
 
     Parameters
@@ -117,6 +117,12 @@ def record_envelopes(traces: torch.Tensor, centre_bins: float | torch.Tensor,
         varies more (standard deviation over mean) than this are not kept, and none are
         when fewer than half of the events pass (then what the slot holds is not a
         carrier: a band of Gaussian noise has a ratio of 1, a burst more).
+    reference : torch.Tensor, optional
+        ``(r, C, T)`` events without the line (one frequency ``centre_bins`` only): the
+        noise's power at each offset is their mean, projected alike, instead of
+        ``noise_level``. A modulation's sidebands come with the carrier; what is in the
+        window as often without it (a drifting carrier passing by, a burst) is not the
+        carrier's, and the noise's level is measured, not interpolated.
 
     Returns
     -------
@@ -139,6 +145,13 @@ def record_envelopes(traces: torch.Tensor, centre_bins: float | torch.Tensor,
     floor = noise_level.double()
     noise = (torch.einsum("c,mcd->md", p.abs() ** 2, floor[pick]) if floor.ndim == 3
              else (p.abs() ** 2) @ floor) / norm ** 2                      # (D,) or (m, D)
+    without = None                                   # the reference events' powers (r, D)
+    if reference is not None and len(reference) >= 16 and not per_event:
+        ref = torch.linspace(0, len(reference) - 1, min(len(reference), MAX_EVENTS),
+                             device=reference.device).round().long()
+        without = (torch.einsum("c,mcd->md", p.conj(), demodulated_spectrum(
+            reference[ref], centre_bins, reach)) / norm).abs() ** 2
+        noise = without.mean(0)                                                 # (D,)
     centre = slice(reach - 1, reach + 2)
     carrier = (z[:, centre].abs() ** 2).sum(-1)                              # (m,)
     z = z * (z[:, reach].conj() / z[:, reach].abs().clamp_min(1e-300))[:, None]
@@ -153,7 +166,17 @@ def record_envelopes(traces: torch.Tensor, centre_bins: float | torch.Tensor,
         return v.mean(0) if use is None else (v * use).sum(0) / use.sum(0).clamp_min(1.0)
 
     mean, level = over_events(power), over_events(noise_e)                   # (D,)
-    significant = mean > level * (1.0 + EXCESS_SIGMAS / math.sqrt(len(pick)))
+    if without is None:
+        # exponential powers: the standard error of their mean is the mean over sqrt(m)
+        significant = mean > level * (1.0 + EXCESS_SIGMAS / math.sqrt(len(pick)))
+    else:
+        # the two means' standard errors from the powers themselves (what the window holds
+        # besides the noise, a drifting carrier passing by in a few events, has a heavy
+        # tail, and by chance more of it in the carrying events than in the others)
+        inverse = (1.0 / carrier.clamp_min(1e-300)).mean()
+        error = (power.var(0) / len(pick) + without.var(0) * inverse ** 2 / len(without)
+                 ).sqrt()
+        significant = mean - level > EXCESS_SIGMAS * error
     if exclude is not None and exclude.ndim == 1:
         significant &= ~exclude.to(significant.device)
     significant[reach] = True

@@ -275,7 +275,8 @@ class Lines(nn.Module):
             self.logit.data[k] = math.log(occupancy / (1 - occupancy))
             covered |= self._record_envelopes(k, data[present], centre, gauss,
                                               self._other_lines(b, chosen, power, ~present,
-                                                                gauss, excess_threshold))
+                                                                gauss, excess_threshold),
+                                              data[~present])
         self._initialize_bands(data, spec, power, gauss, excess, passband,
                                sorted(set(used) | covered), band_threshold, band_width)
 
@@ -402,10 +403,15 @@ class Lines(nn.Module):
         return out
 
     def _record_envelopes(self, k: int, carrying: torch.Tensor, centre: float,
-                          gauss: torch.Tensor, exclude: torch.Tensor) -> set[int]:
+                          gauss: torch.Tensor, exclude: torch.Tensor,
+                          absent: torch.Tensor | None = None) -> set[int]:
         """Slot ``k``'s recorded envelopes from the events that carry it, if its modulation
         is significant (:func:`~rnognoise.models.line_envelope.record_envelopes`); returns
-        the bins their sidebands cover (none without)."""
+        the bins their sidebands cover (none without). The noise at each offset is the
+        power there in the events without the line (``absent``, where 16 or more), so that
+        only what comes with the carrier is its modulation (in a set with drifting
+        carriers, those passing by made a constant 403 MHz line "modulated"); with fewer,
+        the level below."""
         reach = self.envelope_reach
         n_freq = gauss.shape[-1]
         offsets = torch.arange(-reach, reach + 1, device=gauss.device)
@@ -423,7 +429,8 @@ class Lines(nn.Module):
         level = torch.minimum(gauss[:, bins], beyond)
         pattern = torch.polar(self.log_amp.data[k].double().exp(),
                               self.phase.data[k].double())
-        table = record_envelopes(carrying, centre, pattern, level, reach, exclude)
+        table = record_envelopes(carrying, centre, pattern, level, reach, exclude,
+                                 reference=absent)
         if table is None:
             return set()
         self.envelope_table[k, :len(table)] = torch.view_as_real(table)
