@@ -273,10 +273,14 @@ class Lines(nn.Module):
             self._set_amplitudes(k, amp)
             self.phase.data[k] = torch.angle(cross).float()
             self.logit.data[k] = math.log(occupancy / (1 - occupancy))
+            # the events without the line measure the noise beside it where it is in a
+            # minority of events; where it is in most, those without it are mostly its
+            # weakest (a carrier in every event, some below the presence threshold), whose
+            # sidebands would be taken for noise
             covered |= self._record_envelopes(k, data[present], centre, gauss,
                                               self._other_lines(b, chosen, power, ~present,
                                                                 gauss, excess_threshold),
-                                              data[~present])
+                                              data[~present] if occupancy <= 0.5 else None)
         self._initialize_bands(data, spec, power, gauss, excess, passband,
                                sorted(set(used) | covered), band_threshold, band_width)
 
@@ -408,10 +412,10 @@ class Lines(nn.Module):
         """Slot ``k``'s recorded envelopes from the events that carry it, if its modulation
         is significant (:func:`~rnognoise.models.line_envelope.record_envelopes`); returns
         the bins their sidebands cover (none without). The noise at each offset is the
-        power there in the events without the line (``absent``, where 16 or more), so that
-        only what comes with the carrier is its modulation (in a set with drifting
-        carriers, those passing by made a constant 403 MHz line "modulated"); with fewer,
-        the level below."""
+        power there in the events without the line (``absent``, where given and 16 or
+        more), so that only what comes with the carrier is its modulation (in a set with
+        drifting carriers, those passing by made a constant 403 MHz line "modulated");
+        otherwise the level below."""
         reach = self.envelope_reach
         n_freq = gauss.shape[-1]
         offsets = torch.arange(-reach, reach + 1, device=gauss.device)
