@@ -106,16 +106,20 @@ def test_a_line_whose_amplitude_varies_by_e_folds_is_drawn_narrowed_to_the_bound
     assert float(log_drawn.std()) == pytest.approx(Lines.max_amp_jitter, rel=0.1)
 
 
-def test_a_carrier_wandering_in_a_band_gets_its_amplitude():
-    """A carrier whose frequency changes from event to event inside a band: measured in its
-    loudest bin alone it came out 10-25 % low (a frequency between two bins leaves 41-100 %
-    of the power in the nearest one)."""
-    x = _line_events(3000, 100.0, 0.5, 0.2, seed=5, band=40.0)
+def _single_slot(x: torch.Tensor) -> tuple[Lines, int]:
+    """Lines fitted to ``x`` and the one slot they found."""
     lines = Lines(3, T, RATE, max_lines=4)
     lines.initialize(x)
     slots = torch.nonzero(lines.active > 0, as_tuple=True)[0]
     assert len(slots) == 1
-    k = int(slots[0])
+    return lines, int(slots[0])
+
+
+def test_a_carrier_wandering_in_a_band_gets_its_amplitude():
+    """A carrier whose frequency changes from event to event inside a band: measured in its
+    loudest bin alone it came out 10-25 % low (a frequency between two bins leaves 41-100 %
+    of the power in the nearest one)."""
+    lines, k = _single_slot(_line_events(3000, 100.0, 0.5, 0.2, seed=5, band=40.0))
     assert float(lines.log_freq_jitter[k].detach().exp()) > 2.0          # a band slot
     assert float(lines.log_amp[k].detach().exp().mean()) == pytest.approx(0.5, rel=0.05)
     assert float(lines.envelope_count[k]) == 0                           # a constant tone
@@ -198,17 +202,13 @@ def _near_peak_fraction(carriers: torch.Tensor) -> torch.Tensor:
 
 def test_a_carrier_drifting_within_the_trace_is_drawn_with_its_spread_and_power():
     """A carrier whose frequency changes from event to event and drifts within the trace
-    (by up to 8 bins): a band slot whose recorded envelopes, each relative to its event's
+    (by 8-16 bins): a band slot whose recorded envelopes, each relative to its event's
     frequency, give the drawn carriers the data's power and spread over the bins. As a
     constant tone per event it had the power of its three loudest bins alone (0.35 of it
     here) and all of it there (0.93 of the median event's power in those bins against
     0.28)."""
     x, carriers = _drifting_events(3000, seed=8)
-    lines = Lines(3, T, RATE, max_lines=4)
-    lines.initialize(x)
-    slots = torch.nonzero(lines.active > 0, as_tuple=True)[0]
-    assert len(slots) == 1
-    k = int(slots[0])
+    lines, k = _single_slot(x)
     assert float(lines.log_freq_jitter[k].detach().exp()) > 5.0          # a band slot
     assert float(lines.envelope_count[k]) > 64
     with torch.no_grad():
