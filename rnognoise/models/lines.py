@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from .envelope import quinn_offset
-from .line_envelope import N_ENVELOPES, envelope_waves, record_envelopes
+from .line_envelope import MAX_EVENTS, N_ENVELOPES, envelope_waves, record_envelopes
 from .quantile_map import draw_from_quantiles, quantile_knots
 
 __all__ = ["Lines", "bernoulli_gate", "gaussian_level", "leakage_kernel", "peak_frequency"]
@@ -277,10 +277,15 @@ class Lines(nn.Module):
             # minority of events; where it is in most, those without it are mostly its
             # weakest (a carrier in every event, some below the presence threshold), whose
             # sidebands would be taken for noise
+            absent = None
+            if occupancy <= 0.5:
+                rows = torch.nonzero(~present, as_tuple=True)[0]
+                absent = data[rows[torch.linspace(0, len(rows) - 1, min(len(rows), MAX_EVENTS),
+                                                  device=rows.device).round().long()]]
             covered |= self._record_envelopes(k, data[present], centre, gauss,
                                               self._other_lines(b, chosen, power, ~present,
                                                                 gauss, excess_threshold),
-                                              data[~present] if occupancy <= 0.5 else None)
+                                              absent)
         self._initialize_bands(data, spec, power, gauss, excess, passband,
                                sorted(set(used) | covered), band_threshold, band_width)
 
