@@ -52,7 +52,8 @@ import math
 
 import torch
 
-__all__ = ["MIN_SIDEBAND_FRACTION", "N_ENVELOPES", "envelope_waves", "record_envelopes"]
+__all__ = ["MIN_SIDEBAND_FRACTION", "N_ENVELOPES", "envelope_waves", "evenly_spaced",
+           "record_envelopes"]
 
 #: Recorded envelopes kept per line at most.
 N_ENVELOPES: int = 256
@@ -71,6 +72,12 @@ OVER_SUBTRACTION: float = 3.0
 #: Largest factor by which an offset's kept coefficients are scaled up so that their mean
 #: power is the offset's excess over the noise.
 MAX_RESCALE: float = 2.0
+
+
+def evenly_spaced(n: int, most: int, device: torch.device | None = None) -> torch.Tensor:
+    """Indices of at most ``most`` of ``n`` items, evenly spaced from the first to the last
+    (all of them when ``n <= most``)."""
+    return torch.linspace(0, n - 1, min(n, most), device=device).round().long()
 
 
 def demodulated_spectrum(traces: torch.Tensor, centre_bins: float | torch.Tensor, reach: int
@@ -133,7 +140,7 @@ def record_envelopes(traces: torch.Tensor, centre_bins: float | torch.Tensor,
     m = traces.shape[0]
     if m < 16:
         return None
-    pick = torch.linspace(0, m - 1, min(m, MAX_EVENTS), device=traces.device).round().long()
+    pick = evenly_spaced(m, MAX_EVENTS, traces.device)
     per_event = torch.is_tensor(centre_bins) and centre_bins.ndim > 0
     spec = demodulated_spectrum(traces[pick], centre_bins[pick] if per_event else centre_bins,
                                 reach)                                      # (m, C, D)
@@ -147,8 +154,7 @@ def record_envelopes(traces: torch.Tensor, centre_bins: float | torch.Tensor,
              else (p.abs() ** 2) @ floor) / norm ** 2                      # (D,) or (m, D)
     without = None                                   # the reference events' powers (r, D)
     if reference is not None and len(reference) >= 16 and not per_event:
-        ref = torch.linspace(0, len(reference) - 1, min(len(reference), MAX_EVENTS),
-                             device=reference.device).round().long()
+        ref = evenly_spaced(len(reference), MAX_EVENTS, reference.device)
         without = (torch.einsum("c,mcd->md", p.conj(), demodulated_spectrum(
             reference[ref], centre_bins, reach)) / norm).abs() ** 2
         noise = without.mean(0)                                                 # (D,)
@@ -202,8 +208,7 @@ def record_envelopes(traces: torch.Tensor, centre_bins: float | torch.Tensor,
     sidebands = float((power * gain ** 2).mean(0)[outside].sum())
     if sidebands < MIN_SIDEBAND_FRACTION:
         return None
-    keep = torch.linspace(0, len(z) - 1, min(len(z), N_ENVELOPES),
-                          device=traces.device).round().long()
+    keep = evenly_spaced(len(z), N_ENVELOPES, traces.device)
     return (z[keep] * gain[keep]).to(torch.complex64)
 
 

@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from .envelope import quinn_offset
-from .line_envelope import MAX_EVENTS, N_ENVELOPES, envelope_waves, record_envelopes
+from .line_envelope import MAX_EVENTS, N_ENVELOPES, envelope_waves, evenly_spaced, record_envelopes
 from .quantile_map import draw_from_quantiles, quantile_knots
 
 __all__ = ["Lines", "bernoulli_gate", "gaussian_level", "leakage_kernel", "peak_frequency"]
@@ -67,7 +67,7 @@ def peak_frequency(traces: torch.Tensor, bin_index: int, *, oversample: int = 16
         The line's frequency in bins (``f / (f_s / T)``).
     """
     n, _, t = traces.shape
-    pick = torch.linspace(0, n - 1, min(n, max_events), device=traces.device).round().long()
+    pick = evenly_spaced(n, max_events, traces.device)
     x = traces[pick].double().reshape(-1, t)
     half = oversample // 2 + 1                        # one point beyond +-0.5 bins
     grid = bin_index + torch.arange(-half, half + 1, dtype=torch.float64,
@@ -280,8 +280,7 @@ class Lines(nn.Module):
             absent = None
             if occupancy <= 0.5:
                 rows = torch.nonzero(~present, as_tuple=True)[0]
-                absent = data[rows[torch.linspace(0, len(rows) - 1, min(len(rows), MAX_EVENTS),
-                                                  device=rows.device).round().long()]]
+                absent = data[rows[evenly_spaced(len(rows), MAX_EVENTS, rows.device)]]
             covered |= self._record_envelopes(k, data[present], centre, gauss,
                                               self._other_lines(b, chosen, power, ~present,
                                                                 gauss, excess_threshold),
