@@ -147,9 +147,13 @@ def run_models(train: TraceSet, test: TraceSet, models: list[tuple[str, str, dic
                       "verdict": report.verdict, "fit_s": round(fit_s, 1),
                       "steps": prov.get("train_steps"),
                       "components": (prov.get("components") or {}).get("kept"),
-                      "heldout_check": prov.get("heldout_check")}
+                      "heldout_check": prov.get("heldout_check"),
+                      "flagged": [f"{r.verdict} {r.name} {r.where}: {r.reason}"
+                                  for r in report.flagged()]}
         print(f"  {label:28s} AUC {a:.3f} (real-vs-real {ref:.3f})  score "
               f"{report.score():.3f}  {report.verdict:4s}  fit {fit_s:.0f} s", flush=True)
+        for line in out[label]["flagged"]:
+            print(f"  {'':28s} {line}", flush=True)
         kept = out[label]["components"]
         if kept is not None:
             print(f"  {'':28s} components kept: {', '.join(kept) or 'none'}", flush=True)
