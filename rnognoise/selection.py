@@ -19,6 +19,7 @@ import numpy as np
 import torch
 
 from .io import TraceSet
+from .subsample import evenly_spaced
 
 __all__ = ["ComponentChoice", "HeldOutCheck", "heldout_check", "select_components",
            "validation_score"]
@@ -146,9 +147,7 @@ def select_components(model: Any, train: torch.Tensor, val: torch.Tensor, sampli
                                  seed=seed + k) for k in draws], inert
 
     fresh = range(1, SELECTION_DRAWS)
-    pick = np.unique(np.linspace(0, train.shape[0] - 1,
-                                 min(CHECK_TRAIN_EVENTS, train.shape[0])).round().astype(int))
-    seen = train[torch.as_tensor(pick, device=train.device)].cpu().numpy()
+    seen = train[evenly_spaced(train.shape[0], CHECK_TRAIN_EVENTS, train.device)].cpu().numpy()
 
     def train_score(enabled: list[str]) -> float:
         """Score with exactly ``enabled`` on the training events ``seen``."""

@@ -8,6 +8,7 @@ import math
 import torch
 from torch import nn
 
+from ..subsample import evenly_spaced
 from .lines import bernoulli_gate
 from .pulse_shape import pulse_phase, rotate, rotated_peak
 from .quantile_map import draw_from_quantiles, quantile_knots
@@ -348,8 +349,7 @@ class Impulses(nn.Module):
             quiet = data[event_peak <= threshold]
             if len(quiet) == 0:
                 quiet = data[~flagged]
-            quiet = quiet[torch.linspace(0, len(quiet) - 1, min(len(quiet), 2000),
-                                         device=data.device).round().long()]
+            quiet = quiet[evenly_spaced(len(quiet), 2000, data.device)]
             arrival = ev.abs().argmax(-1).double()       # (m, C)
             relative = peak[flagged].double() / event_peak[flagged, None].double()
             shape = self._excess_amplitude(self._around_peak(ev),
@@ -457,7 +457,7 @@ class Impulses(nn.Module):
         changes from event to event were drawn with a channel up to 2.6 times the event
         peak (`tests/test_impulses.py`)."""
         m = len(delay)
-        keep = torch.linspace(0, m - 1, min(m, self.max_patterns)).round().long()
+        keep = evenly_spaced(m, self.max_patterns)
         delay, relative, rotation = delay[keep], relative[keep], rotation[keep]
         strong = relative >= self.pattern_min_fraction
         # the arrival time of a channel lost in the noise is the noise's, not the pulse's

@@ -52,8 +52,9 @@ import math
 
 import torch
 
-__all__ = ["MIN_SIDEBAND_FRACTION", "N_ENVELOPES", "envelope_waves", "evenly_spaced",
-           "record_envelopes"]
+from ..subsample import evenly_spaced
+
+__all__ = ["MIN_SIDEBAND_FRACTION", "N_ENVELOPES", "envelope_waves", "record_envelopes"]
 
 #: Recorded envelopes kept per line at most.
 N_ENVELOPES: int = 256
@@ -72,12 +73,6 @@ OVER_SUBTRACTION: float = 3.0
 #: Largest factor by which an offset's kept coefficients are scaled up so that their mean
 #: power is the offset's excess over the noise.
 MAX_RESCALE: float = 2.0
-
-
-def evenly_spaced(n: int, most: int, device: torch.device | None = None) -> torch.Tensor:
-    """Indices of at most ``most`` of ``n`` items, evenly spaced from the first to the last
-    (all of them when ``n <= most``)."""
-    return torch.linspace(0, n - 1, min(n, most), device=device).round().long()
 
 
 def demodulated_spectrum(traces: torch.Tensor, centre_bins: float | torch.Tensor, reach: int

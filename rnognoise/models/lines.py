@@ -13,8 +13,9 @@ import math
 import torch
 from torch import nn
 
+from ..subsample import evenly_spaced
 from .envelope import quinn_offset
-from .line_envelope import MAX_EVENTS, N_ENVELOPES, envelope_waves, evenly_spaced, record_envelopes
+from .line_envelope import MAX_EVENTS, N_ENVELOPES, envelope_waves, record_envelopes
 from .quantile_map import draw_from_quantiles, quantile_knots
 
 __all__ = ["Lines", "bernoulli_gate", "gaussian_level", "leakage_kernel", "peak_frequency"]
