@@ -154,3 +154,28 @@ def test_selection_drops_a_component_only_when_the_score_clearly_improves(monkey
     choice = select_components(model, data, data, FS, seed=0)
     assert choice.dropped == ["c"] and choice.kept == ["a", "b"]
     assert model.enabled == ["a", "b"]
+
+
+def test_the_chosen_components_alone_make_the_model():
+    """The state after switching components depends on the components chosen, not on the
+    trials before: each choice starts from the initial fit (the power match and the general
+    parts used to start from whatever the last trial had left, so that the selection's
+    final model differed with the order of its trials)."""
+    rng = np.random.default_rng(5)
+    n, block = 600, 64
+    x = _background(n, rng)
+    x += np.repeat(0.3 * rng.standard_normal((n, 2, T // block)), block, axis=-1)
+    x[::20, :, 200:232] += 4.0 * rng.standard_normal((n // 20 + (n % 20 > 0), 2, 32))
+    data = torch.from_numpy(x.astype(np.float32))
+    model = _model(x, block=128, impulses=True)
+    everything = model.components()
+    assert {"blocks", "impulses"} <= set(everything)
+    model.set_components(everything, data)
+    direct = {k: v.clone() for k, v in model.state_dict().items()}
+    for trial in ([c for c in everything if c != "blocks"], [c for c in everything
+                                                             if c != "impulses"]):
+        model.set_components(trial, data)
+        assert any(not torch.equal(direct[k], v) for k, v in model.state_dict().items())
+    model.set_components(everything, data)
+    for k, v in model.state_dict().items():
+        assert torch.equal(direct[k], v), k

@@ -127,6 +127,8 @@ class PhysicsGenerator(nn.Module):
         self._pulse_threshold = float("inf")
         #: What the last round of the pulses' calibration found (:meth:`_calibrate_impulses`).
         self._impulse_info: dict[str, float] = {}
+        #: The state at the end of :meth:`initialize`, where :meth:`set_components` starts.
+        self._initial_state: dict[str, torch.Tensor] | None = None
 
     # -- components ----------------------------------------------------------------
     def is_on(self, name: str) -> bool:
@@ -163,6 +165,11 @@ class PhysicsGenerator(nn.Module):
         unknown = enabled - set(COMPONENTS)
         if unknown:
             raise ValueError(f"unknown component(s) {sorted(unknown)} (valid: {COMPONENTS})")
+        if self._initial_state is not None:
+            # every choice starts from the initial fit, so that the model depends on the
+            # components chosen and not on the trials made before (the power match and
+            # the general parts start from the state they find)
+            self.load_state_dict(self._initial_state)
         for i, k in enumerate(NAMED):
             self.component_on[i] = float(k in enabled)
         for i, k in enumerate(GENERAL):
@@ -231,6 +238,7 @@ class PhysicsGenerator(nn.Module):
         if self.is_on("impulses"):
             self._calibrate_impulses(data)
         self._fit_general(data)
+        self._initial_state = {k: v.detach().clone() for k, v in self.state_dict().items()}
 
     #: Rounds of indirect inference of the pulses' rate and amplitudes.
     impulse_calibration_rounds: int = 3
