@@ -20,12 +20,13 @@ def coloured(n: int, gen: torch.Generator) -> torch.Tensor:
 
 
 def with_bursts(x: torch.Tensor, frac: float, gen: torch.Generator, length: int = 64,
-                amp: float = 4.0) -> torch.Tensor:
-    """In a fraction ``frac`` of events, a 200-400 MHz Gaussian burst (Hann window of
+                amp: float = 4.0, band_hz: tuple[float, float] = (200e6, 400e6)
+                ) -> torch.Tensor:
+    """In a fraction ``frac`` of events, a Gaussian burst in ``band_hz`` (Hann window of
     ``length`` samples, RMS ``amp`` before the window) on 2 random channels."""
     x = x.clone()
     f = torch.fft.rfftfreq(length, 1 / FS)
-    band = ((f >= 200e6) & (f <= 400e6)).float()
+    band = ((f >= band_hz[0]) & (f <= band_hz[1])).float()
     hann = torch.hann_window(length, periodic=False)
     for e in torch.nonzero(torch.rand(x.shape[0], generator=gen) < frac)[:, 0].tolist():
         pos = int(torch.randint(0, T - length, (1,), generator=gen))
@@ -187,7 +188,24 @@ def test_long_weak_bursts_are_seen_in_long_frames():
     assert out[(32,)][1] < 0.3 * rate(data)                    # 0.21
 
 
-def test_off_on_gaussian_data():
+def test_burst_spectrum_finer_than_a_band():
+    """Bursts of 260-320 MHz lie within one 200 MHz band of the frames' band powers: the
+    drawn bursts put their power where the data's are (per bin of the frame), not over the
+    whole band."""
+    gen = torch.Generator().manual_seed(5)
+    data = with_bursts(coloured(1500, gen), 0.1, gen, length=384, amp=2.0,
+                       band_hz=(260e6, 320e6))
+    part = Transients(C, T, FS)
+    info = part.fit(data, coloured(3000, gen))
+    assert info["active"] == 1
+    fresh = coloured(2000, torch.Generator().manual_seed(7))
+    with torch.no_grad():
+        added = part.apply(fresh.clone(), torch.Generator().manual_seed(3)) - fresh
+    power = torch.fft.rfft(added.double(), dim=-1).abs().square().sum((0, 1))
+    f = torch.fft.rfftfreq(T, 1 / FS)
+    inside = float(power[(f > 220e6) & (f < 360e6)].sum() / power.sum())
+    assert inside > 0.8, inside
+
     for n, m in ((50, 1000), (3000, 4000)):
         gen = torch.Generator().manual_seed(n)
         part = Transients(C, T, FS)

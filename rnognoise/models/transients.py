@@ -45,7 +45,9 @@ trains, glitches) is learned from the data without names:
    of channels that carry it and, per channel, its span (frames above threshold), its
    delay after the earliest channel and its largest squared sample. A Gaussian mixture on the log spectral shape and log span,
    with the number of classes chosen by BIC, gives up to ``max_classes`` classes; each
-   class keeps its band spectrum, a Poisson rate per event, a histogram of durations, a
+   class keeps its spectrum (per band, and per bin of the frames' periodogram: the
+   occurrences' excess power per bin, each as a fraction of its own total, averaged over
+   the class), a Poisson rate per event, a histogram of durations, a
    log-normal energy per channel, a table of channel patterns (which channels carry it
    together), a mean delay per channel and a fraction of coherent pulses (below).
 4. **Calibration.** Detection is a selection: weak transients go unseen and noise adds to
@@ -58,8 +60,9 @@ trains, glitches) is learned from the data without names:
    often as the data (noise above threshold) are dropped by a binomial test.
 5. **Sampling.** Per event and class a Poisson number of transients; each gets a class, a
    uniform position, a duration from the histogram, a channel pattern and a log-normal
-   energy; its waveform is Gaussian noise shaped to the class spectrum (an inverse FFT of
-   filtered complex normals over a short segment) or, with the class's pulse fraction, a
+   energy; its waveform is Gaussian noise shaped to the class's per-bin spectrum (an
+   inverse FFT of filtered complex normals over a short segment; bands of 200 MHz at a
+   128-sample frame and 3.2 GHz put a burst's power where the data have none) or, with the class's pulse fraction, a
    pulse with that spectrum (all frequencies in phase, one random phase), times a Hann
    window of that duration, on each carrying channel after the class's delay.
    Only events that carry transients cost anything (a single ``index_add``).
@@ -158,6 +161,10 @@ class Transients(nn.Module):
         self.register_buffer("threshold", torch.zeros(c))           # frame statistic
         self.register_buffer("rate", torch.zeros(k))                # Poisson mean per event
         self.register_buffer("spectrum", torch.zeros(k, b))         # power fraction per band
+        #: power fraction per bin of the frame's periodogram (the first ``window // 2 + 1``
+        #: entries): the class spectrum at the frame's own resolution, which the draws
+        #: follow; zero in files made before it (the band spectrum is drawn then)
+        self.register_buffer("fine_spectrum", torch.zeros(k, max(windows) // 2 + 1))
         self.register_buffer("log_energy", torch.zeros(k))          # per channel, samples^2
         self.register_buffer("log_energy_std", torch.zeros(k))
         #: the loudest recorded occurrence's log energy (moved with the calibration of the
@@ -206,17 +213,35 @@ class Transients(nn.Module):
                            max=self.n_bands - 1)
         return torch.nn.functional.one_hot(band, self.n_bands).float().to(device)
 
-    def _band_power(self, x: torch.Tensor) -> torch.Tensor:
-        """Band powers of the frames ``(n, C, n_frames, n_bands)``, float32."""
+    def _band_power(self, x: torch.Tensor, *, bins: bool = False) -> torch.Tensor:
+        """Band powers of the frames ``(n, C, n_frames, n_bands)``, float32; with
+        ``bins``, the periodogram's bins instead ``(n, C, n_frames, window // 2 + 1)``."""
         hann = torch.hann_window(self.window, periodic=True, device=x.device)
-        mat = self._band_matrix(x.device)
+        mat = None if bins else self._band_matrix(x.device)
         out = []
         step = max(1, (1 << 22) // max(1, x.shape[1] * x.shape[2]))
         for i in range(0, x.shape[0], step):
             frames = x[i:i + step].float().unfold(-1, self.window, self.hop) * hann
             spec = torch.fft.rfft(frames, dim=-1)
-            out.append((spec.real.square() + spec.imag.square()) @ mat)
+            power = spec.real.square() + spec.imag.square()
+            out.append(power if mat is None else power @ mat)
         return torch.cat(out)
+
+    def _set_reference(self, model: torch.Tensor) -> None:
+        """The model's mean power per frame bin and per band, from its traces ``model``,
+        for the frame length in use."""
+        bins = self._band_power(model, bins=True).mean((0, 2)).clamp_min(1e-12)
+        self._reference_bins = bins
+        self.reference.copy_(bins @ self._band_matrix(bins.device))
+
+    def _bin_reference(self, device: torch.device) -> torch.Tensor:
+        """The model's mean power per frame bin ``(C, window // 2 + 1)`` (set by the fit;
+        else each band's spread evenly over its bins)."""
+        ref = getattr(self, "_reference_bins", None)
+        if ref is None or ref.shape[-1] != self.window // 2 + 1:
+            mat = self._band_matrix(device)
+            ref = (self.reference.to(device) @ mat.T) / mat.sum(0).clamp_min(1)
+        return ref.to(device)
 
     def _statistic(self, x: torch.Tensor, power: torch.Tensor | None = None,
                    detector: int | None = None) -> torch.Tensor:
@@ -247,15 +272,18 @@ class Transients(nn.Module):
         dict
             ``event`` (r,), ``span`` (r,) frames, ``channels`` (r, C) bool, ``energy``
             (r, C, B) excess band energy summed over the occurrence (zero where a channel
-            does not carry it), ``peak`` (r, C) the largest squared sample in it, per channel ``span_c`` (r, C) frames above threshold (first
-            to last) and ``offset`` (r, C) its first frame after the occurrence's earliest
-            channel (zero where a channel does not carry it).
+            does not carry it), ``fine`` (r, window // 2 + 1) the same excess per bin of
+            the frames' periodogram, summed over the carrying channels, ``peak`` (r, C)
+            the largest squared sample in it, per channel ``span_c`` (r, C) frames above
+            threshold (first to last) and ``offset`` (r, C) its first frame after the
+            occurrence's earliest channel (zero where a channel does not carry it).
         """
         above = (stat > self.threshold[None, :, None]).cpu().numpy()      # (n, C, W)
         flagged = np.flatnonzero(above.any((1, 2)))
-        c, b = self.n_channels, self.n_bands
+        c, b, nb = self.n_channels, self.n_bands, self.window // 2 + 1
         empty = {"event": np.zeros(0, np.int64), "span": np.zeros(0, np.int64),
                  "channels": np.zeros((0, c), bool), "energy": np.zeros((0, c, b)),
+                 "fine": np.zeros((0, nb)),
                  "span_c": np.zeros((0, c), np.int64), "offset": np.zeros((0, c), np.int64),
                  "peak": np.zeros((0, c))}
         if flagged.size == 0:
@@ -288,12 +316,20 @@ class Transients(nn.Module):
             chans[label[hit], ch] = True
             np.minimum.at(first_c[:, ch], label[hit], widx[hit])
             np.maximum.at(last_c[:, ch], label[hit], widx[hit])
-        power = self._band_power(x[torch.as_tensor(flagged, device=x.device)])
+        bins = self._band_power(x[torch.as_tensor(flagged, device=x.device)], bins=True)
+        power = bins @ self._band_matrix(x.device)
         excess = (power - self.reference[None, :, None, :]).double().cpu().numpy()
+        excess_bins = (bins - self._bin_reference(x.device)[None, :, None, :]
+                       ).double().cpu().numpy()
+        del bins
         energy = np.zeros((n_runs, c, b))
+        fine = np.zeros((n_runs, nb))
         lab = label[dil]
         for ch in range(c):
             np.add.at(energy[:, ch], lab, excess[:, ch][dil])
+            per_channel = np.zeros((n_runs, nb))
+            np.add.at(per_channel, lab, excess_bins[:, ch][dil])
+            fine += per_channel * chans[:, ch, None]
         energy *= chans[:, :, None]
         peak = np.zeros((n_runs, c))
         frame_peak = self._statistic(x[torch.as_tensor(flagged, device=x.device)],
@@ -302,7 +338,7 @@ class Transients(nn.Module):
         for ch in range(c):
             np.maximum.at(peak[:, ch], lab, frame_peak[:, ch][dil])
         return {"event": ev_of, "span": last - first + 1, "channels": chans, "energy": energy,
-                "peak": peak * chans,
+                "fine": fine, "peak": peak * chans,
                 "span_c": np.where(chans, last_c - first_c + 1, 0),
                 "offset": np.where(chans, first_c - first_c.min(1, keepdims=True), 0)}
 
@@ -408,7 +444,7 @@ class Transients(nn.Module):
         tests = []
         for window in self.windows:
             self.frame.fill_(window)
-            self.reference.copy_(self._band_power(ref_part).mean((0, 2)).clamp_min(1e-12))
+            self._set_reference(ref_part)
             power_m, power_d = self._band_power(model), self._band_power(data)
             for k in range(len(DETECTORS)):
                 peak_m = self._statistic(model, power_m, k).amax(-1)           # (m, C)
@@ -421,7 +457,7 @@ class Transients(nn.Module):
         best = self._choose(tests)
         det, fa, thr, k_d, _, log_p, window = tests[best]
         self.frame.fill_(window)
-        self.reference.copy_(self._band_power(ref_part).mean((0, 2)).clamp_min(1e-12))
+        self._set_reference(ref_part)
         self.detector.fill_(det)
         self.threshold.copy_(thr)
         p = min(1.0, len(tests) * math.exp(log_p))                       # Bonferroni
@@ -468,7 +504,7 @@ class Transients(nn.Module):
     def _clear(self) -> None:
         """Switch the part off and zero every class slot."""
         self.active.zero_()
-        for name in ("rate", "spectrum", "log_energy", "log_energy_std", "duration_prob",
+        for name in ("rate", "spectrum", "fine_spectrum", "log_energy", "log_energy_std", "duration_prob",
                      "patterns", "pattern_prob", "delay", "coherence"):
             getattr(self, name).zero_()
         self.log_energy_max.fill_(NO_ENERGY_BOUND)
@@ -511,6 +547,9 @@ class Transients(nn.Module):
         log_e = self._log_energy(occ, gain)
         spec = np.clip(occ["energy"].sum(1), 0, None)
         spec = spec / np.maximum(spec.sum(1, keepdims=True), 1e-12)
+        # per bin: each occurrence's excess as a fraction of its own, averaged before the
+        # clip, so that the bins' noise averages out instead of adding a floor
+        fine = occ["fine"] / np.maximum(occ["fine"].sum(1, keepdims=True), 1e-12)
         self._durations(occ, labels, 1)
         for k in range(self.max_classes):
             sel = labels == k
@@ -520,6 +559,11 @@ class Transients(nn.Module):
             self.coherence[k] = 0.5
             s = spec[sel].mean(0)
             self.spectrum[k] = torch.as_tensor(s / max(s.sum(), 1e-12))
+            f = np.clip(fine[sel].mean(0), 0, None)
+            f[0] = f[-1] = 0.0
+            self.fine_spectrum[k].zero_()
+            if f.sum() > 0:
+                self.fine_spectrum[k, :f.size] = torch.as_tensor(f / f.sum())
             e = log_e[sel][occ["channels"][sel]]
             self.log_energy[k] = float(np.mean(e))
             self.log_energy_std[k] = min(float(np.std(e)) if e.size > 1 else 0.0,
@@ -571,21 +615,29 @@ class Transients(nn.Module):
         # a class expected less than once in the data is noise the mixture picked up
         self.rate[self.rate * n < 1] = 0
         off = self.rate <= 0
-        for buf in (self.spectrum, self.log_energy, self.log_energy_std, self.duration_prob,
+        for buf in (self.spectrum, self.fine_spectrum, self.log_energy, self.log_energy_std, self.duration_prob,
                     self.patterns, self.pattern_prob, self.delay, self.coherence):
             buf[off] = 0
 
     # ------------------------------------------------------------------ sampling
     def _filters(self, n_seg: int, device: torch.device) -> torch.Tensor:
         """Amplitude filters ``(K, n_seg // 2 + 1)`` giving unit-variance noise with each
-        class's band spectrum."""
+        class's spectrum: the frame-bin spectrum, linearly interpolated, or the band
+        spectrum where a class has none (files made before it)."""
         f = n_seg // 2 + 1
         bin_hz = torch.arange(f, device=device) * (self.window / n_seg)   # frame-bin units
         band = torch.clamp(torch.round(bin_hz).long() // (self.hop // self.n_bands),
                            max=self.n_bands - 1)
         count = torch.zeros(self.n_bands, device=device).index_add_(
             0, band[1:-1], torch.ones(f - 2, device=device)).clamp_min(1)
-        amp = (self.spectrum / count).clamp_min(0).sqrt()[:, band]      # (K, F)
+        power = (self.spectrum.to(device) / count).clamp_min(0)[:, band]     # (K, F)
+        fine = self.fine_spectrum.to(device)[:, :self.window // 2 + 1].clamp_min(0)
+        lo = bin_hz.floor().long().clamp(max=fine.shape[1] - 1)
+        hi = (lo + 1).clamp(max=fine.shape[1] - 1)
+        w = bin_hz - lo
+        interpolated = fine[:, lo] * (1 - w) + fine[:, hi] * w
+        has_fine = (fine.sum(-1, keepdim=True) > 0)
+        amp = torch.where(has_fine, interpolated, power).sqrt()
         amp[:, 0] = 0
         amp[:, -1] = 0
         norm = (4 * amp.square().sum(-1, keepdim=True)).sqrt() / n_seg
