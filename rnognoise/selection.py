@@ -147,11 +147,12 @@ def select_components(model: Any, train: torch.Tensor, val: torch.Tensor, sampli
                                  seed=seed + k) for k in draws], inert
 
     fresh = range(1, SELECTION_DRAWS)
-    seen = train[evenly_spaced(train.shape[0], CHECK_TRAIN_EVENTS, train.device)].cpu().numpy()
+    pick = evenly_spaced(train.shape[0], CHECK_TRAIN_EVENTS, train.device)
 
     def train_score(enabled: list[str]) -> float:
-        """Score with exactly ``enabled`` on the training events ``seen``."""
+        """Score with exactly ``enabled`` on the training events ``pick``."""
         model.set_components(enabled, train)
+        seen = train[pick].cpu().numpy()
         return validation_score(seen, _generate(model, GENERATED_PER_REAL * len(seen),
                                                 seed + 77), sampling_rate, seed=seed)
 
@@ -187,7 +188,7 @@ def select_components(model: Any, train: torch.Tensor, val: torch.Tensor, sampli
             on_train = train_score(trial), train_score(current)
             trials.append({"components": trial, "score": on_train[0],
                            "against": on_train[1], "on": "training events",
-                           "n_events": len(seen)})
+                           "n_events": len(pick)})
             if log is not None:
                 log("component check on training events", without=name,
                     score=round(on_train[0], 4), current=round(on_train[1], 4))

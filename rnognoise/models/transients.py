@@ -62,8 +62,8 @@ trains, glitches) is learned from the data without names:
    uniform position, a duration from the histogram, a channel pattern and a log-normal
    energy; its waveform is Gaussian noise shaped to the class's per-bin spectrum (an
    inverse FFT of filtered complex normals over a short segment; bands of 200 MHz at a
-   128-sample frame and 3.2 GHz put a burst's power where the data have none) or, with the class's pulse fraction, a
-   pulse with that spectrum (all frequencies in phase, one random phase), times a Hann
+   128-sample frame and 3.2 GHz put a burst's power where the data have none) or, with
+   the class's pulse fraction, a pulse with that spectrum (all frequencies in phase, one random phase), times a Hann
    window of that duration, on each carrying channel after the class's delay.
    Only events that carry transients cost anything (a single ``index_add``).
 
@@ -179,6 +179,8 @@ class Transients(nn.Module):
         self.register_buffer("delay", torch.zeros(k, c))             # samples, per channel
         self.register_buffer("coherence", torch.zeros(k))           # fraction of pulses
         self.register_buffer("pattern_prob", torch.zeros(k, max_patterns))
+        #: the model's mean power per frame bin ``(C, window // 2 + 1)`` while fitting
+        self._reference_bins: torch.Tensor | None = None
 
     @property
     def is_active(self) -> bool:
@@ -237,7 +239,7 @@ class Transients(nn.Module):
     def _bin_reference(self, device: torch.device) -> torch.Tensor:
         """The model's mean power per frame bin ``(C, window // 2 + 1)`` (set by the fit;
         else each band's spread evenly over its bins)."""
-        ref = getattr(self, "_reference_bins", None)
+        ref = self._reference_bins
         if ref is None or ref.shape[-1] != self.window // 2 + 1:
             mat = self._band_matrix(device)
             ref = (self.reference.to(device) @ mat.T) / mat.sum(0).clamp_min(1)
@@ -504,8 +506,8 @@ class Transients(nn.Module):
     def _clear(self) -> None:
         """Switch the part off and zero every class slot."""
         self.active.zero_()
-        for name in ("rate", "spectrum", "fine_spectrum", "log_energy", "log_energy_std", "duration_prob",
-                     "patterns", "pattern_prob", "delay", "coherence"):
+        for name in ("rate", "spectrum", "fine_spectrum", "log_energy", "log_energy_std",
+                     "duration_prob", "patterns", "pattern_prob", "delay", "coherence"):
             getattr(self, name).zero_()
         self.log_energy_max.fill_(NO_ENERGY_BOUND)
         self.log_peak_max.fill_(NO_ENERGY_BOUND)
@@ -615,8 +617,9 @@ class Transients(nn.Module):
         # a class expected less than once in the data is noise the mixture picked up
         self.rate[self.rate * n < 1] = 0
         off = self.rate <= 0
-        for buf in (self.spectrum, self.fine_spectrum, self.log_energy, self.log_energy_std, self.duration_prob,
-                    self.patterns, self.pattern_prob, self.delay, self.coherence):
+        for buf in (self.spectrum, self.fine_spectrum, self.log_energy, self.log_energy_std,
+                    self.duration_prob, self.patterns, self.pattern_prob, self.delay,
+                    self.coherence):
             buf[off] = 0
 
     # ------------------------------------------------------------------ sampling
