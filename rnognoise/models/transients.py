@@ -179,7 +179,8 @@ class Transients(nn.Module):
         self.register_buffer("delay", torch.zeros(k, c))             # samples, per channel
         self.register_buffer("coherence", torch.zeros(k))           # fraction of pulses
         self.register_buffer("pattern_prob", torch.zeros(k, max_patterns))
-        #: the model's mean power per frame bin ``(C, window // 2 + 1)`` while fitting
+        #: the model's mean power per frame bin ``(C, window // 2 + 1)`` while fitting (set
+        #: with ``reference`` by :meth:`_set_reference`, before any occurrence is found)
         self._reference_bins: torch.Tensor | None = None
 
     @property
@@ -235,15 +236,6 @@ class Transients(nn.Module):
         bins = self._band_power(model, bins=True).mean((0, 2)).clamp_min(1e-12)
         self._reference_bins = bins
         self.reference.copy_(bins @ self._band_matrix(bins.device))
-
-    def _bin_reference(self, device: torch.device) -> torch.Tensor:
-        """The model's mean power per frame bin ``(C, window // 2 + 1)`` (set by the fit;
-        else each band's spread evenly over its bins)."""
-        ref = self._reference_bins
-        if ref is None or ref.shape[-1] != self.window // 2 + 1:
-            mat = self._band_matrix(device)
-            ref = (self.reference.to(device) @ mat.T) / mat.sum(0).clamp_min(1)
-        return ref.to(device)
 
     def _statistic(self, x: torch.Tensor, power: torch.Tensor | None = None,
                    detector: int | None = None) -> torch.Tensor:
@@ -321,7 +313,7 @@ class Transients(nn.Module):
         bins = self._band_power(x[torch.as_tensor(flagged, device=x.device)], bins=True)
         power = bins @ self._band_matrix(x.device)
         excess = (power - self.reference[None, :, None, :]).double().cpu().numpy()
-        excess_bins = (bins - self._bin_reference(x.device)[None, :, None, :]
+        excess_bins = (bins - self._reference_bins.to(x.device)[None, :, None, :]
                        ).double().cpu().numpy()
         del bins
         energy = np.zeros((n_runs, c, b))
