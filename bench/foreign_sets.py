@@ -18,7 +18,18 @@ On top of it:
   channels, with a log-normal amplitude (0.5 e-folds) from event to event;
 - ``impulsive`` — the same chain driven by impulsive noise instead of Gaussian noise:
   white Student-t innovations with 3 degrees of freedom (many small discharges and a few
-  large ones), independent per channel.
+  large ones), independent per channel;
+- ``states`` — three noise states from event to event: 60 % quiet, 30 % with a broad
+  rise of the spectrum around 300 MHz (+4 dB at its peak, 80 MHz wide, the same in all
+  channels), 10 % louder at low frequencies and quieter at high ones (+3 dB below
+  300 MHz, -5 dB at 600 MHz);
+- ``hop`` — a narrow-band transmitter on one of three channels (151.2, 152.6 and
+  155.0 MHz, chosen per event) in 40 % of the events, frequency-modulated (a 1 MHz
+  deviation at 0.3-3 MHz), with a log-normal amplitude (0.4 e-folds) and a random
+  amplitude per antenna;
+- ``interleave`` — a digitizer of two interleaved converters: odd samples have a 6 %
+  larger gain and a 0.4 mV offset (images of the spectrum mirrored about a quarter of
+  the sampling rate, a line at half of it).
 """
 
 from __future__ import annotations
@@ -30,7 +41,7 @@ from rnognoise.io import TraceSet
 SAMPLING_RATE = 3.2e9
 N_SAMPLES = 2048
 N_CHANNELS = 4
-KINDS = ("am", "ramp", "compress", "common", "impulsive")
+KINDS = ("am", "ramp", "compress", "common", "impulsive", "states", "hop", "interleave")
 
 
 def _base_noise(rng: np.random.Generator, n: int, impulsive: bool = False) -> np.ndarray:
@@ -76,6 +87,28 @@ def foreign_noise(kind: str, n_events: int, seed: int) -> TraceSet:
                               n=N_SAMPLES, axis=-1)
         pickup *= 0.006 / pickup.std() * rng.lognormal(0.0, 0.5, n)[:, None]
         x += pickup[:, None, :]
+    elif kind == "states":
+        f = np.fft.rfftfreq(N_SAMPLES, 1 / SAMPLING_RATE)
+        state = rng.choice(3, n, p=[0.6, 0.3, 0.1])
+        rise = 10 ** (0.4 * np.exp(-0.5 * ((f - 300e6) / 40e6) ** 2) / 2)
+        loud = np.sqrt(2 / (1 + (f / 400e6) ** 4))
+        gains = np.stack([np.ones_like(f), rise, loud])[state]          # (n, F)
+        x = np.fft.irfft(np.fft.rfft(x, axis=-1) * gains[:, None, :], n=N_SAMPLES, axis=-1)
+    elif kind == "hop":
+        rows = np.flatnonzero(rng.random(n) < 0.4)
+        m = rows.size
+        carrier = rng.choice([151.2e6, 152.6e6, 155.0e6], m)
+        rate = rng.uniform(0.3e6, 3e6, m)
+        # phase of a carrier frequency-modulated by a sine of deviation 1 MHz
+        phase = (2 * np.pi * carrier[:, None] * t
+                 + 1e6 / rate[:, None] * np.sin(2 * np.pi * rate[:, None] * t
+                                                 + rng.uniform(0, 2 * np.pi, m)[:, None]))
+        amplitude = 0.006 * rng.lognormal(0.0, 0.4, m)
+        per_antenna = rng.uniform(0.3, 1.0, (m, N_CHANNELS))
+        signal = np.sin(phase[:, None, :] + rng.uniform(0, 2 * np.pi, (m, N_CHANNELS))[..., None])
+        x[rows] += amplitude[:, None, None] * per_antenna[..., None] * signal
+    elif kind == "interleave":
+        x[..., 1::2] = 1.06 * x[..., 1::2] + 0.0004
     step = 1.0 / 2**11
     x = np.round(x / step) * step
     return TraceSet(x.astype(np.float32), SAMPLING_RATE, np.arange(N_CHANNELS),

@@ -81,9 +81,9 @@ def load_set(name: str, n_events: int, seed: int) -> TraceSet:
         from nuradio_set import nuradio_noise
 
         return nuradio_noise(n_events, seed=seed)
-    if name in ("am", "ramp", "compress", "common", "impulsive"):
-        from foreign_sets import foreign_noise
+    from foreign_sets import KINDS, foreign_noise
 
+    if name in KINDS:
         return foreign_noise(name, n_events, seed)
     if name == "st24":
         return read_traces(REALDATA / "rnog_st24_forced_trigger_noise_100ev.npz")
