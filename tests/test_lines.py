@@ -7,7 +7,14 @@ import math
 import pytest
 import torch
 
-from rnognoise.models.lines import Lines, gaussian_level, leakage_kernel, peak_frequency
+from rnognoise.models.lines import (
+    PRESENCE_FALSE_ALARM,
+    Lines,
+    gaussian_level,
+    leakage_kernel,
+    peak_frequency,
+    presence_threshold,
+)
 
 T = 1024
 RATE = 3.2e9
@@ -257,6 +264,58 @@ def test_a_line_in_most_events_is_found(fraction):
     assert float(lines.base_freq[k]) / lines.bin_width == pytest.approx(60.36, abs=0.01)
     assert float(lines.log_amp[k].detach().exp().mean()) == pytest.approx(0.6, rel=0.03)
     assert float(torch.sigmoid(lines.logit[k].detach())) == pytest.approx(fraction, abs=0.02)
+
+
+@pytest.mark.parametrize(("n_channels", "n_bins", "n_side"), [(1, 3, 16), (4, 3, 16), (3, 3, 6)])
+def test_gaussian_noise_exceeds_the_presence_threshold_at_its_false_alarm_rate(
+        n_channels, n_bins, n_side):
+    """Exponential bin powers (Gaussian noise): the mean over a line's bins and channels
+    over the mean over the bins beside it exceeds the threshold at the false-alarm rate."""
+    g = torch.Generator().manual_seed(5)
+    n = 400_000
+    at_line = torch.empty(n, n_channels * n_bins, dtype=torch.float64).exponential_(generator=g)
+    beside = torch.empty(n, n_channels * n_side, dtype=torch.float64).exponential_(generator=g)
+    ratio = at_line.mean(-1) / beside.mean(-1)
+    rate = float((ratio > presence_threshold(n_channels, n_bins, n_side)).double().mean())
+    error = math.sqrt(PRESENCE_FALSE_ALARM / n)
+    assert abs(rate - PRESENCE_FALSE_ALARM) < 4 * error
+
+
+def test_an_intermittent_line_a_few_times_the_noise_is_found_in_its_events():
+    """A line 16 times the noise's power in its bin, in 42 % of the events, is present in
+    those events: a fixed threshold of ten times the Gaussian level over its three bins
+    found it in fewer than two events, and no line was made."""
+    x = _line_events(2000, 60.36, 0.25, 0.4, seed=3)    # the line in 42 % of the events
+    lines = Lines(3, T, RATE, max_lines=4)
+    lines.initialize(x)
+    slots = torch.nonzero(lines.active > 0, as_tuple=True)[0]
+    assert len(slots) == 1
+    k = int(slots[0])
+    assert float(torch.sigmoid(lines.logit[k].detach())) == pytest.approx(0.42, abs=0.03)
+    assert float(lines.log_amp[k].detach().exp().mean()) == pytest.approx(0.25, rel=0.1)
+
+
+def test_broadband_transients_do_not_make_a_line_present():
+    """Impulses (a sample 60 times the noise's RMS in every channel, 3.5 times the noise's
+    power in every bin) in a tenth of the events: the line's occupancy stays within 0.02
+    of that without them, as its presence is measured against the event's own power
+    beside it (a few of the events with both are missed: the impulse raises that
+    reference)."""
+    occupancy = []
+    for impulses in (False, True):
+        x = _line_events(3000, 60.36, 0.25, 0.2, seed=4)
+        if impulses:
+            g = torch.Generator().manual_seed(6)
+            rows = torch.nonzero(torch.rand(len(x), generator=g) < 0.1).flatten()
+            where = torch.randint(0, T, (len(rows),), generator=g)
+            x[rows, :, where] += 60.0
+        lines = Lines(3, T, RATE, max_lines=4)
+        lines.initialize(x)
+        k = int(torch.argmin((lines.base_freq / lines.bin_width - 60.36).abs()))
+        assert bool(lines.active[k] > 0)
+        occupancy.append(float(torch.sigmoid(lines.logit[k].detach())))
+    assert occupancy[1] == pytest.approx(occupancy[0], abs=0.02)
+    assert occupancy[0] == pytest.approx(0.2, abs=0.03)
 
 
 def test_the_gaussian_level_of_a_smooth_spectrum_is_its_own():
