@@ -124,8 +124,8 @@ def evaluate(test: TraceSet, model, n_gen: int, seed: int):
 
 
 def run_models(train: TraceSet, test: TraceSet, models: list[tuple[str, str, dict]],
-               minutes: float, seed: int, gen_factor: int, steps: int | None = None
-               ) -> dict[str, dict]:
+               minutes: float, seed: int, gen_factor: int, steps: int | None = None,
+               draws: int = 1) -> dict[str, dict]:
     out: dict[str, dict] = {}
     reports = {}
     for label, kind, options in models:
@@ -143,7 +143,14 @@ def run_models(train: TraceSet, test: TraceSet, models: list[tuple[str, str, dic
         reports[label] = report
         a, ref = auc(report)
         prov = result.provenance
+        # further draws of generated events, each with its own comparison seed: one
+        # figure scatters by a few hundredths between draws (docs/benchmarks.md)
+        more = [evaluate(test, result.model, gen_factor * test.n_events, seed + 1 + 100 * j)
+                for j in range(1, draws)]
+        aucs = [a] + [auc(r)[0] for r in more]
+        scores = [report.score()] + [r.score() for r in more]
         out[label] = {"auc": a, "auc_real_vs_real": ref, "score": report.score(),
+                      "auc_draws": aucs, "score_draws": scores,
                       "verdict": report.verdict, "fit_s": round(fit_s, 1),
                       "steps": prov.get("train_steps"),
                       "components": (prov.get("components") or {}).get("kept"),
@@ -152,6 +159,10 @@ def run_models(train: TraceSet, test: TraceSet, models: list[tuple[str, str, dic
                                   for r in report.flagged()]}
         print(f"  {label:28s} AUC {a:.3f} (real-vs-real {ref:.3f})  score "
               f"{report.score():.3f}  {report.verdict:4s}  fit {fit_s:.0f} s", flush=True)
+        if draws > 1:
+            print(f"  {'':28s} {draws} draws: AUC {np.mean(aucs):.3f} +- "
+                  f"{np.std(aucs, ddof=1) / np.sqrt(draws):.3f}, score {np.mean(scores):.3f}"
+                  f" +- {np.std(scores, ddof=1) / np.sqrt(draws):.3f}", flush=True)
         for line in out[label]["flagged"]:
             print(f"  {'':28s} {line}", flush=True)
         kept = out[label]["components"]
@@ -198,6 +209,9 @@ def main() -> None:
                    help="components to leave out in turn on the default set ('' for none)")
     p.add_argument("--gen-factor", type=int, default=4,
                    help="generated events per held-out real event")
+    p.add_argument("--draws", type=int, default=1,
+                   help="draws of generated events (each with its own comparison seed) per "
+                        "fitted model; with more than one, their mean and standard error")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--json", help="write all figures to this JSON file")
     args = p.parse_args()
@@ -219,7 +233,7 @@ def main() -> None:
               f"{data.n_channels} channels", flush=True)
         results[name] = run_models(train, test, [(k, k, dict(options.get(k, {})))
                                                  for k in kinds], args.minutes,
-                                   args.seed, args.gen_factor, args.steps)
+                                   args.seed, args.gen_factor, args.steps, args.draws)
     loo = [c for c in args.loo.split(",") if c]
     if loo:
         data = load_set("default", args.events, args.seed)
