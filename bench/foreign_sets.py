@@ -29,7 +29,9 @@ On top of it:
   amplitude per antenna;
 - ``interleave`` — a digitizer of two interleaved converters: odd samples have a 6 %
   larger gain and a 0.4 mV offset (images of the spectrum mirrored about a quarter of
-  the sampling rate, a line at half of it).
+  the sampling rate, a line at half of it);
+- ``spikes`` — bit errors of the digitizer: in 5 % of the events one to three single
+  samples of one channel are off by +-128, 256 or 512 steps of its 0.49 mV (63-250 mV).
 """
 
 from __future__ import annotations
@@ -41,7 +43,8 @@ from rnognoise.io import TraceSet
 SAMPLING_RATE = 3.2e9
 N_SAMPLES = 2048
 N_CHANNELS = 4
-KINDS = ("am", "ramp", "compress", "common", "impulsive", "states", "hop", "interleave")
+KINDS = ("am", "ramp", "compress", "common", "impulsive", "states", "hop", "interleave",
+         "spikes")
 
 
 def _base_noise(rng: np.random.Generator, n: int, impulsive: bool = False) -> np.ndarray:
@@ -111,5 +114,11 @@ def foreign_noise(kind: str, n_events: int, seed: int) -> TraceSet:
         x[..., 1::2] = 1.06 * x[..., 1::2] + 0.0004
     step = 1.0 / 2**11
     x = np.round(x / step) * step
+    if kind == "spikes":
+        for e in np.flatnonzero(rng.random(n) < 0.05):
+            samples = rng.choice(N_SAMPLES, rng.integers(1, 4), replace=False)
+            x[e, rng.integers(N_CHANNELS), samples] += (rng.choice([-1, 1], samples.size)
+                                                       * rng.choice([128, 256, 512], samples.size)
+                                                       * step)
     return TraceSet(x.astype(np.float32), SAMPLING_RATE, np.arange(N_CHANNELS),
                     source=f"foreign:{kind}", attrs={"foreign_set": kind, "seed": seed})
