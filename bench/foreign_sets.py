@@ -26,7 +26,7 @@ On top of it:
 - ``hop`` — a narrow-band transmitter on one of three channels (151.2, 152.6 and
   155.0 MHz, chosen per event) in 40 % of the events, frequency-modulated (a 1 MHz
   deviation at 0.3-3 MHz), with a log-normal amplitude (0.4 e-folds) and a random
-  amplitude per antenna;
+  amplitude and phase at each antenna;
 - ``interleave`` — a digitizer of two interleaved converters: odd samples have a 6 %
   larger gain and a 0.4 mV offset (images of the spectrum mirrored about a quarter of
   the sampling rate, a line at half of it);

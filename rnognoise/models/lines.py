@@ -135,7 +135,8 @@ PRESENCE_FALSE_ALARM = 1e-3
 #: be below this.
 PRESENCE_P_VALUE = 1e-3
 #: An event carries a carrier wandering in a band where its power in some bin of the band
-#: exceeds the Gaussian level by this factor.
+#: exceeds the Gaussian level by this factor, and a narrow line with fewer than four bins
+#: beside it (for the presence test) where its power over the line's bins does.
 CLEAR_RATIO = 10.0
 #: Bins beside a line (offsets ``3 .. 10`` on each side) whose power in the same event is
 #: the reference of its presence test: a broadband transient or a louder event raises
@@ -341,14 +342,14 @@ class Lines(nn.Module):
             # Presence: the event's power at the line, relative to its power beside it,
             # above what Gaussian noise reaches in all but a fraction
             # PRESENCE_FALSE_ALARM of events
-            ratio = (power[:, :, lo:hi].sum(-1) / gauss[:, lo:hi].sum(-1)).mean(1)  # (n,)
             side = side_bins(b, n_freq, [c for c in chosen if c != b], passband)
             if len(side) >= 4:
                 contrast = (power[:, :, lo:hi] / gauss[:, lo:hi]).mean((1, 2)) / (
                     power[:, :, side] / gauss[:, side]).mean((1, 2))
                 present = contrast > presence_threshold(power.shape[1], hi - lo, len(side))
-            else:
-                present = ratio > CLEAR_RATIO
+            else:   # too few bins beside it (a passband edge, other lines)
+                present = (power[:, :, lo:hi].sum(-1) / gauss[:, lo:hi].sum(-1)
+                           ).mean(1) > CLEAR_RATIO
             if not beyond_false_alarms(present):
                 continue
             occupancy = float(present.double().mean().clamp(1e-3, 1 - 1e-3))

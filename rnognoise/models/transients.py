@@ -257,9 +257,11 @@ class Transients(nn.Module):
             return power.sum(-1) / self.reference.sum(-1)[None, :, None]
         return (power / self.reference[None, :, None, :]).amax(-1)
 
-    def _occurrences(self, x: torch.Tensor, stat: torch.Tensor) -> dict[str, np.ndarray]:
+    def _occurrences(self, x: torch.Tensor, stat: torch.Tensor, *, fine: bool = False
+                     ) -> dict[str, np.ndarray]:
         """Transients in the events of ``x`` with a frame statistic ``stat`` above
-        threshold.
+        threshold; with ``fine``, also their excess per bin of the frames' periodogram
+        (the description's; zeros otherwise).
 
         Returns
         -------
@@ -313,17 +315,18 @@ class Transients(nn.Module):
         bins = self._band_power(x[torch.as_tensor(flagged, device=x.device)], bins=True)
         power = bins @ self._band_matrix(x.device)
         excess = (power - self.reference[None, :, None, :]).double().cpu().numpy()
-        excess_bins = (bins - self._reference_bins.to(x.device)[None, :, None, :]
-                       ).double().cpu().numpy()
+        excess_bins = ((bins - self._reference_bins.to(x.device)[None, :, None, :]
+                        ).double().cpu().numpy() if fine else None)
         del bins
         energy = np.zeros((n_runs, c, b))
-        fine = np.zeros((n_runs, nb))
+        per_bin = np.zeros((n_runs, nb))
         lab = label[dil]
         for ch in range(c):
             np.add.at(energy[:, ch], lab, excess[:, ch][dil])
-            per_channel = np.zeros((n_runs, nb))
-            np.add.at(per_channel, lab, excess_bins[:, ch][dil])
-            fine += per_channel * chans[:, ch, None]
+            if excess_bins is not None:
+                per_channel = np.zeros((n_runs, nb))
+                np.add.at(per_channel, lab, excess_bins[:, ch][dil])
+                per_bin += per_channel * chans[:, ch, None]
         energy *= chans[:, :, None]
         peak = np.zeros((n_runs, c))
         frame_peak = self._statistic(x[torch.as_tensor(flagged, device=x.device)],
@@ -332,7 +335,7 @@ class Transients(nn.Module):
         for ch in range(c):
             np.maximum.at(peak[:, ch], lab, frame_peak[:, ch][dil])
         return {"event": ev_of, "span": last - first + 1, "channels": chans, "energy": energy,
-                "fine": fine, "peak": peak * chans,
+                "fine": per_bin, "peak": peak * chans,
                 "span_c": np.where(chans, last_c - first_c + 1, 0),
                 "offset": np.where(chans, first_c - first_c.min(1, keepdims=True), 0)}
 
@@ -465,7 +468,7 @@ class Transients(nn.Module):
                                   "rate_total": 0.0}
         if p >= self.p_value or k_d / n <= info["model_rate"]:
             return info
-        occ = self._occurrences(data, stat_d)
+        occ = self._occurrences(data, stat_d, fine=True)
         if len(occ["event"]) < 3:
             return info
         labels, gmm = self._classes(occ, seed)
