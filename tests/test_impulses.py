@@ -16,10 +16,12 @@ FS = 3.2e9
 
 
 def _pulsed_noise(n: int, rate: float, rng: np.random.Generator,
-                  delay_spread: int = 0) -> np.ndarray:
+                  delay_spread: int = 0, gain: tuple[float, float] = (1.0, 1.0),
+                  peaks: tuple[float, float] = (4.0, 14.0)) -> np.ndarray:
     """Band-limited unit noise in two channels; a fraction ``rate`` of events carries a
-    band-limited pulse whose peak is uniform in 4-14 noise RMS (not log-normal), arriving
-    in channel 1 a uniform ``-delay_spread..delay_spread`` samples after channel 0."""
+    band-limited pulse whose peak is uniform in ``peaks`` noise RMS (not log-normal) times
+    the channel's ``gain``, arriving in channel 1 a uniform
+    ``-delay_spread..delay_spread`` samples after channel 0."""
     f = np.fft.rfftfreq(T, 1 / FS)
     shape = np.exp(-0.5 * ((f - 3e8) / 1e8) ** 2)
     spec = np.fft.rfft(rng.standard_normal((n, 2, T)), axis=-1) * (shape + 0.05)
@@ -29,10 +31,11 @@ def _pulsed_noise(n: int, rate: float, rng: np.random.Generator,
     pulse = np.roll(pulse / np.abs(pulse).max(), T // 2)
     events = np.nonzero(rng.random(n) < rate)[0]
     for e in events:
-        peak = rng.uniform(4.0, 14.0) * rng.choice([-1.0, 1.0])
+        peak = rng.uniform(*peaks) * rng.choice([-1.0, 1.0])
         at = rng.integers(-T // 3, T // 3)
-        x[e, 0] += peak * np.roll(pulse, at)
-        x[e, 1] += peak * np.roll(pulse, at + rng.integers(-delay_spread, delay_spread + 1))
+        x[e, 0] += gain[0] * peak * np.roll(pulse, at)
+        x[e, 1] += gain[1] * peak * np.roll(pulse, at + rng.integers(-delay_spread,
+                                                                    delay_spread + 1))
     return x.astype(np.float32)
 
 
@@ -406,3 +409,55 @@ def test_several_pulses_per_event_are_counted_and_drawn():
     assert abs(share_with_more(fake) - real) < 0.1
     single = _initialised(_pulse_trains(3000, 0.1, (1,), np.random.default_rng(13)))
     assert float(single.generator.impulses.count_prob[0]) > 0.95
+
+
+def _spiked_noise(n: int, rate: float, rng: np.random.Generator) -> np.ndarray:
+    """The pulse-free noise of :func:`_pulsed_noise`; a fraction ``rate`` of events holds
+    one to three single samples of one channel off by 8-16 noise RMS (a digitizer's bit
+    errors: nothing through the signal chain, a white spectrum)."""
+    x = _pulsed_noise(n, 0.0, rng)
+    for e in np.nonzero(rng.random(n) < rate)[0]:
+        at = rng.choice(T, rng.integers(1, 4), replace=False)
+        x[e, rng.integers(2), at] += rng.choice([-1.0, 1.0], at.size) * rng.uniform(8, 16, at.size)
+    return x
+
+
+def test_a_spike_in_one_channel_is_drawn_in_that_channel_alone_and_one_sample_wide():
+    """Single-sample spikes in one channel of two: a channel whose peak is the noise's
+    does not carry the pulse (before, each drawn pulse put at least a fifth of its peak
+    into the other channel), and the pulse's spectrum is the spikes' own, white above the
+    chain's passband, so that the drawn pulses keep most of their energy in one sample
+    (before, the chain's band-limited shape)."""
+    rng = np.random.default_rng(21)
+    impulses = _initialised(_spiked_noise(3000, 0.06, rng)).generator.impulses
+    assert int(impulses.n_patterns) > 100
+    impulses.logit.data.fill_(5.0)                        # a pulse in every event
+    with torch.no_grad():
+        _, pulses = impulses.draw_traces(2000, torch.Generator().manual_seed(4))
+    peak = pulses.abs().amax(-1).numpy()                  # (n, C)
+    drawn = peak.max(-1) > 0
+    pulses, peak = pulses[drawn], peak[drawn]
+    loud, faint = peak.max(-1), peak.min(-1)
+    assert (faint < 0.1 * loud).mean() > 0.9
+    x = pulses.numpy()[np.arange(len(peak)), peak.argmax(-1)]
+    share = np.square(x).max(-1) / np.square(x).sum(-1)
+    assert np.median(share) > 0.5
+
+
+def test_a_weaker_channel_that_carries_the_pulse_keeps_it():
+    """Pulses whose second channel holds 0.45 of the first's peak, 4.5-7.2 noise RMS
+    there: a matched filter finds most of them in that channel's noise (not those as weak
+    as the noise's own largest excursions: a pulse with the noise's spectrum stands out
+    of it by no more than its peak), so that the drawn pulses keep the recorded ratio of
+    the channels' peaks and most keep their second channel's part."""
+    rng = np.random.default_rng(22)
+    data = _pulsed_noise(3000, 0.1, rng, gain=(1.0, 0.45), peaks=(10.0, 16.0))
+    impulses = _initialised(data).generator.impulses
+    impulses.logit.data.fill_(5.0)
+    with torch.no_grad():
+        _, pulses = impulses.draw_traces(2000, torch.Generator().manual_seed(5))
+    peak = pulses.abs().amax(-1).numpy()
+    peak = peak[peak[:, 0] > 0]
+    ratio = peak[:, 1] / peak[:, 0]
+    assert (ratio == 0).mean() < 0.2
+    assert abs(np.median(ratio) - 0.45) < 0.1

@@ -68,6 +68,12 @@ def test_model_provenance_shows_the_held_out_check_and_components() -> None:
     assert "inconclusive" in html and "kept: blocks; dropped: lines, impulses" in html
     assert "ch 12: RMS 11 mV, peak 62 mV" in html
     assert "not recorded in the model file" in html
+    assert "training events score" not in html  # a file without the check on them
+    check = {**METADATA["provenance"]["heldout_check"], "train_model_score": 0.45,
+             "train_baseline_score": 0.23, "n_train_events": 1000}
+    m["heldout_check"] = check
+    html = "\n".join(provenance_section(None, m))
+    assert "20 held-out events; on 1000 training events score 0.45 vs 0.23" in html
     assert model_provenance({}) is None
 
 
@@ -146,5 +152,6 @@ def test_inspect_shows_the_fit_record(tmp_path: Path) -> None:
     s = inspect_model(str(tmp_path / "m.safetensors"))
     assert s["heldout_check"].startswith("worse than the baseline: score 1.5 vs 1.2")
     assert s["heldout_check"].endswith("(inconclusive)")
+    assert "training events" not in s["heldout_check"]
     assert s["components_kept"] == ["blocks"] and s["components_dropped"] == ["lines", "impulses"]
     assert s["envelope_rms_mV"] == [11.0] and s["envelope_peak_mV"] == [62.0]

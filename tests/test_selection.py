@@ -106,3 +106,92 @@ def test_a_removal_that_the_training_events_refuse_is_not_made(scored):
     choice = selection.select_components(model, torch.zeros(N_TRAIN, 1, 8),
                                          torch.zeros(4, 1, 8), 1.0, seed=0)
     assert choice.dropped == ["useful"]
+
+
+#: Training events of the final check's tests (at least ``MIN_CHECK_EVENTS``).
+CHECK_TRAIN = 80
+
+
+class _Scored:
+    """A generated 'event set' that carries the score it gets against any real set."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.norm_scale = torch.ones(1)
+
+
+@pytest.fixture
+def checked(monkeypatch):
+    """Scores of the final check by model and real set: ``scores[(name, "held-out")]``
+    and ``scores[(name, "training")]`` (the training events are told apart by their
+    number, :data:`CHECK_TRAIN`)."""
+    scores: dict[tuple[str, str], float] = {}
+
+    class _Report:
+        def __init__(self, value: float) -> None:
+            self.value = value
+            self.rows: list = []
+
+        def score(self) -> float:
+            return self.value
+
+    def which(real):
+        return "training" if len(real) == CHECK_TRAIN else "held-out"
+
+    monkeypatch.setattr(selection, "_generate", lambda m, n, seed: m.name)
+    monkeypatch.setattr(selection, "_report", lambda real, gen, fs, seed: _Report(
+        scores[(gen, which(real))]))
+    monkeypatch.setattr(selection, "validation_score", lambda real, gen, fs, *, seed=0:
+                        scores[(gen, which(real))])
+    return scores
+
+
+def test_the_final_check_also_judges_on_training_events(checked):
+    """A model as good as the baseline on the few held-out events but clearly worse on the
+    many training events (which both were fitted on) is worse than the baseline; the
+    scores of both sets are recorded."""
+    model, baseline = _Scored("model"), _Scored("baseline")
+    val, train = torch.zeros(60, 1, 8), torch.zeros(CHECK_TRAIN, 1, 8)
+    checked.update({("model", "held-out"): 0.17, ("baseline", "held-out"): 0.166,
+                    ("model", "training"): 0.45, ("baseline", "training"): 0.23})
+    check = selection.heldout_check(model, baseline, val, 1.0, train=train)
+    assert check.worse_than_baseline and check.conclusive
+    assert check.n_events == 60 and check.n_train_events == CHECK_TRAIN
+    assert check.train_model_score == pytest.approx(0.45)
+    assert check.to_dict()["train_baseline_score"] == pytest.approx(0.23)
+    # the same held-out scores, training events that agree: not worse
+    checked[("model", "training")] = 0.3
+    assert not selection.heldout_check(model, baseline, val, 1.0, train=train).worse_than_baseline
+    # without training events, the held-out events alone decide, and nothing is recorded
+    checked[("model", "training")] = 0.45
+    alone = selection.heldout_check(model, baseline, val, 1.0)
+    assert not alone.worse_than_baseline and alone.n_train_events == 0
+    assert alone.to_dict()["train_model_score"] is None
+    # worse on the held-out events alone is worse too
+    checked[("model", "held-out")] = 0.3
+    assert selection.heldout_check(model, baseline, val, 1.0, train=train).worse_than_baseline
+
+
+def test_a_fit_worse_on_its_training_events_is_refused_with_their_scores(monkeypatch,
+                                                                         tmp_path, caplog):
+    """The fit refuses a model that the final check finds worse, naming the source and
+    both sets' scores; with force it warns and keeps it."""
+    from rnognoise.errors import PoorFitError
+    from rnognoise.fitting import parts
+    from rnognoise.fitting.options import FitOptions
+    from rnognoise.io import TraceSet
+    from rnognoise.train import fit
+
+    worse = selection.HeldOutCheck(0.17, 0.166, 0.52, 0.51, 60, True, True, 0.45, 0.23, 1000)
+    monkeypatch.setattr(parts, "heldout_check", lambda *a, **k: worse)
+    data = TraceSet(np.random.default_rng(0).standard_normal((200, 2, 256)).astype(np.float32),
+                    3.2e9, [0, 1])
+    with pytest.raises(PoorFitError) as err:
+        fit(data, tmp_path / "m.rnog", FitOptions(model="baseline", quiet=True))
+    text = str(err.value)
+    assert "60 held-out events (score 0.17 vs 0.166)" in text
+    assert "1000 training events (score 0.45 vs 0.23)" in text and "not saved" in text
+    assert not (tmp_path / "m.rnog").exists()
+    result = fit(data, tmp_path / "m.rnog", FitOptions(model="baseline", quiet=True, force=True))
+    assert (tmp_path / "m.rnog").exists()
+    assert result.provenance["heldout_check"]["n_train_events"] == 1000

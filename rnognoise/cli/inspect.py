@@ -109,7 +109,12 @@ def _fit_record(prov: dict[str, Any]) -> dict[str, Any]:
             f"{check.get('baseline_score', float('nan')):.3g}, AUC "
             f"{check.get('model_auc') or float('nan'):.3g} vs "
             f"{check.get('baseline_auc') or float('nan'):.3g} on {check.get('n_events')} "
-            "held-out events" + ("" if check.get("conclusive", True) else " (inconclusive)"))
+            "held-out events"
+            + (f"; score {check.get('train_model_score') or float('nan'):.3g} vs "
+               f"{check.get('train_baseline_score') or float('nan'):.3g} on "
+               f"{check['n_train_events']} training events" if check.get("n_train_events")
+               else "")
+            + ("" if check.get("conclusive", True) else " (inconclusive)"))
     comps = prov.get("components")
     if isinstance(comps, dict):
         out["components_kept"] = list(comps.get("kept", []))

@@ -28,6 +28,7 @@ from ..models.base import FitPart
 from ..selection import (
     GENERATED_PER_REAL,
     MIN_CHECK_EVENTS,
+    HeldOutCheck,
     heldout_check,
     select_components,
     validation_score,
@@ -180,15 +181,20 @@ def _heldout(part: FitPart, train: torch.Tensor, val: torch.Tensor,
         with torch.no_grad():
             baseline.initialize(train)
     with torch.no_grad():
-        check = heldout_check(model, baseline, val, ctx.sampling_rate, seed=opts.seed)
+        check = heldout_check(model, baseline, val, ctx.sampling_rate, seed=opts.seed,
+                              train=train)
     log_event(_log, "held-out check", part=part.label or None, events=check.n_events,
               score=round(check.model_score, 4), baseline_score=round(check.baseline_score, 4),
-              auc=round(check.model_auc, 3), baseline_auc=round(check.baseline_auc, 3))
+              auc=round(check.model_auc, 3), baseline_auc=round(check.baseline_auc, 3),
+              training_events=check.n_train_events or None,
+              training_score=round(check.train_model_score, 4) if check.n_train_events
+              else None,
+              training_baseline_score=round(check.train_baseline_score, 4)
+              if check.n_train_events else None)
     if check.worse_than_baseline:
         what = opts.model + (f" [{part.label}]" if part.label else "")
         message = (f"{ctx.source}: the fitted {what} model is worse than the "
-                   f"spectrum-matched baseline on {check.n_events} held-out events (score "
-                   f"{check.model_score:.3g} vs {check.baseline_score:.3g}, lower is better)")
+                   f"spectrum-matched baseline on {_check_text(check)} (lower is better)")
         if not check.conclusive:
             _log.warning(message + f"; with fewer than {MIN_CHECK_EVENTS} held-out events "
                          "the check is inconclusive, the model is saved")
@@ -198,6 +204,16 @@ def _heldout(part: FitPart, train: torch.Tensor, val: torch.Tensor,
         else:
             _log.warning(message + "; saved because of force=True")
     return check.to_dict()
+
+
+def _check_text(check: HeldOutCheck) -> str:
+    """The held-out check's scores, as the warning names them."""
+    text = (f"{check.n_events} held-out events (score {check.model_score:.3g} vs "
+            f"{check.baseline_score:.3g})")
+    if check.n_train_events:
+        text += (f" and {check.n_train_events} training events (score "
+                 f"{check.train_model_score:.3g} vs {check.train_baseline_score:.3g})")
+    return text
 
 
 def train_part(model: NoiseModel, train: torch.Tensor, val: torch.Tensor, ctx: PartContext,

@@ -64,6 +64,16 @@ def _loudest_channel_excess(data: torch.Tensor) -> tuple[torch.Tensor, torch.Ten
     return peak, power - level[:, None], level, x.abs().argmax(-1)
 
 
+def _masked_median(values: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
+    """Per channel, the median over events of ``values`` ``(m, C, ...)`` where ``rows``
+    ``(m, C)`` is set: ``(C, ...)``, NaN for a channel without any."""
+    out = torch.full(values.shape[1:], float("nan"), dtype=values.dtype, device=values.device)
+    for ch in range(values.shape[1]):
+        if bool(rows[:, ch].any()):
+            out[ch] = values[rows[:, ch], ch].median(0).values
+    return out
+
+
 def peak_contrast(data: torch.Tensor) -> torch.Tensor:
     """Each event's peak ``max |x|`` in units of its loudest channel's own Gaussian level
     (the root of that channel's median squared sample, as a mean square) ``(n,)``.
@@ -352,16 +362,18 @@ class Impulses(nn.Module):
             quiet = quiet[evenly_spaced(len(quiet), 2000, data.device)]
             arrival = ev.abs().argmax(-1).double()       # (m, C)
             relative = peak[flagged].double() / event_peak[flagged, None].double()
+            carried = self._carried(ev, quiet, relative)
             shape = self._excess_amplitude(self._around_peak(ev),
                                            self._typical_power(self._around_peak(quiet)), shape,
-                                           self._passband(background_power))
+                                           self._passband(background_power), carried)
             shape, rotation = self._shape_and_rotations(ev, shape, relative)
             pulse = torch.fft.irfft(shape, n=self.n_samples, dim=-1)
             shape = shape / pulse.abs().amax(-1, keepdim=True).clamp_min(1e-12)
             delays = (arrival - arrival[:, :1]).median(0).values
-            amp_c = relative.median(0).values
+            amp_c = _masked_median(relative, carried).nan_to_num(0.0)
             amp_c = amp_c / amp_c.max()
-            self._record_patterns(arrival - arrival[:, :1] - delays, relative, amp_c, rotation)
+            self._record_patterns(arrival - arrival[:, :1] - delays, relative * carried, amp_c,
+                                  rotation)
             counts = self.counts(ev, threshold)
             self.count_prob.copy_(torch.bincount(counts - 1, minlength=self.max_pulses
                                                  ).to(self.count_prob) / len(counts))
@@ -462,7 +474,8 @@ class Impulses(nn.Module):
         strong = relative >= self.pattern_min_fraction
         # the arrival time of a channel lost in the noise is the noise's, not the pulse's
         delay = torch.where(strong, delay, torch.zeros_like(delay))
-        gains = (relative / amplitude.clamp_min(1e-6)).clamp(0.2, 5.0)
+        # a channel that does not carry the pulse (relative 0, :meth:`_carried`) gets none
+        gains = (relative / amplitude.clamp_min(1e-6)).clamp(0.2, 5.0) * (relative > 0)
         self.pattern_delays.zero_()
         self.pattern_gains.fill_(1.0)
         self.pattern_rotations.zero_()
@@ -488,28 +501,91 @@ class Impulses(nn.Module):
         out = torch.zeros_like(events)
         return out.scatter_(-1, idx, window - window.mean(-1, keepdim=True))
 
+    #: Fraction of quiet events' channels that the test of :meth:`_carried` takes for
+    #: carrying a pulse.
+    carried_false_alarm: float = 1e-2
+
+    def _carried(self, events: torch.Tensor, quiet: torch.Tensor,
+                 relative: torch.Tensor) -> torch.Tensor:
+        """``(m, C)`` bool: whether each channel of the flagged ``events`` carries their
+        pulse.
+
+        A channel whose peak is at least :attr:`pattern_min_fraction` of its event's does.
+        A weaker one does where the event's pulse, as its loudest channel shows it (the
+        ``2 half_width + 1`` samples around that channel's peak), stands out of the
+        channel's noise under a matched filter: the largest modulus of their analytic
+        cross-correlation (any rotation of the phase, a polarity flip included) within the
+        delays between channels that the strong channels show, over its standard deviation
+        for the channel's noise spectrum (the ``quiet`` events'), exceeds what a fraction
+        :attr:`carried_false_alarm` of the quiet events' channel reach with the same
+        filters. Elsewhere the channel's peak is its noise's, not a pulse's: a digitizer's
+        bit error, a spike in one channel, drawn with a pulse of that peak in every
+        channel, put pulses where the data have none (held-out C2ST AUC 0.59 against 0.50
+        without the pulses, on a set with such spikes in 5 % of the events).
+        """
+        m, t = events.shape[0], events.shape[-1]
+        hw = int(self.half_width)
+        strong = relative >= self.pattern_min_fraction
+        rows = torch.arange(m, device=events.device)
+        loudest = relative.argmax(-1)
+        at = events[rows, loudest].abs().argmax(-1)
+        offsets = torch.arange(-hw, hw + 1, device=events.device)
+        idx = (at[:, None] + offsets) % t
+        window = events[rows[:, None], loudest[:, None], idx].double()
+        pulse = torch.zeros(m, t, dtype=torch.float64, device=events.device)
+        pulse[:, offsets % t] = window - window.mean(-1, keepdim=True)
+        filters = torch.fft.rfft(pulse, dim=-1).conj()                            # (m, F)
+        # delays the strong channels show between them and the loudest
+        arrival = events.abs().argmax(-1)
+        delay = ((arrival - at[:, None] + t // 2) % t - t // 2).abs()
+        seen = delay[strong & (relative < 1)]
+        reach = hw + (int(torch.quantile(seen.double(), 0.95)) if len(seen) >= 3 else 0)
+        lags = torch.arange(-reach, reach + 1, device=events.device)
+        noise = torch.fft.rfft(quiet.double(), dim=-1).abs().square().mean(0)      # (C, F)
+
+        def statistic(x: torch.Tensor, f: torch.Tensor, centre: torch.Tensor) -> torch.Tensor:
+            spectra = torch.fft.rfft(x.double(), dim=-1) * f[:, None]             # (k, C, F)
+            full = torch.zeros(*spectra.shape[:2], t, dtype=spectra.dtype, device=x.device)
+            full[..., 1:spectra.shape[-1]] = spectra[..., 1:]                      # analytic
+            near = ((centre[:, None] + lags) % t)[:, None].expand(-1, x.shape[1], -1)
+            peak = torch.fft.ifft(full, dim=-1).abs().gather(-1, near).amax(-1)
+            scale = (noise[None, :, 1:] * f[:, None, 1:].abs().square()).sum(-1).sqrt()
+            return peak / scale.clamp_min(1e-30)
+
+        pick = torch.arange(len(quiet), device=events.device) % m
+        limit = torch.quantile(statistic(quiet, filters[pick], at[pick]),
+                               1.0 - self.carried_false_alarm, dim=0)
+        return strong | (statistic(events, filters, at) > limit)
+
     @staticmethod
-    def _typical_power(events: torch.Tensor) -> torch.Tensor:
+    def _typical_power(events: torch.Tensor, rows: torch.Tensor | None = None) -> torch.Tensor:
         """Median over events of ``|rfft|^2`` ``(C, F)``, float64: robust to a minority of
-        flagged events that are not pulses (an offset step, a burst)."""
-        return torch.fft.rfft(events.double(), dim=-1).abs().square().median(0).values
+        flagged events that are not pulses (an offset step, a burst); with ``rows``
+        ``(m, C)`` bool, per channel over the events marked there (NaN where none)."""
+        power = torch.fft.rfft(events.double(), dim=-1).abs().square()
+        if rows is None:
+            return power.median(0).values
+        return _masked_median(power, rows)
 
     def _passband(self, background_power: torch.Tensor) -> torch.Tensor:
-        """``(C, F)`` bool: the bins where the background, i.e. the signal chain, passes
-        power (:func:`~rnognoise.models.spectral.chain_passband`). A pulse that reaches
-        the digitizer went through that chain; what flagged events carry outside it (an
-        offset step that sets a pulse's threshold off, DC and the lowest bins) is not the
-        pulse's."""
-        return chain_passband(background_power)
+        """``(C, F)`` bool: the bins from the lowest where the background, i.e. the signal
+        chain, passes power (:func:`~rnognoise.models.spectral.chain_passband`) up to the
+        Nyquist frequency. What flagged events carry below the passband (an offset step
+        that sets a pulse's threshold off, DC and the lowest bins) is not the pulse's;
+        above it a pulse that went through the chain has no power, but one made at the
+        digitizer (a bit error: one sample, a white spectrum) has."""
+        return chain_passband(background_power).cumsum(-1) > 0
 
     def _excess_amplitude(self, events: torch.Tensor, reference_power: torch.Tensor,
-                          fallback: torch.Tensor, passband: torch.Tensor) -> torch.Tensor:
+                          fallback: torch.Tensor, passband: torch.Tensor,
+                          carried: torch.Tensor) -> torch.Tensor:
         """Amplitude spectrum ``(C, F)`` of the pulses: the power the flagged ``events``
         carry above the other events' (which have the same lines, bursts and background;
-        both seen around their largest excursion) within the ``passband``, smoothed over
-        neighbouring bins (no alignment of pulses needed); ``fallback`` for a channel
-        without excess."""
-        excess = (self._typical_power(events) - reference_power).clamp_min(0)
+        both seen around their largest excursion) within the ``passband``, per channel
+        over the events whose pulse it ``carried`` ``(m, C)``, smoothed over neighbouring
+        bins (no alignment of pulses needed); ``fallback`` for a channel without excess."""
+        excess = (self._typical_power(events, carried) - reference_power).nan_to_num(0.0)
+        excess = excess.clamp_min(0)
         k = self.smoothing_bins
         excess = torch.nn.functional.avg_pool1d(excess[:, None], k, 1, k // 2,
                                                 count_include_pad=False)[:, 0]

@@ -119,6 +119,15 @@ def model_provenance(metadata: dict[str, Any] | None) -> dict[str, Any] | None:
     return out
 
 
+def _training_text(check: dict[str, Any]) -> str:
+    """The held-out check's scores on training events, where it has them."""
+    if not check.get("n_train_events"):
+        return ""
+    return (f"; on {check['n_train_events']} training events score "
+            f"{_num(check.get('train_model_score'))} vs "
+            f"{_num(check.get('train_baseline_score'))}")
+
+
 # -- HTML ---------------------------------------------------------------------------------
 
 def _num(x: Any, fmt: str = ".3g") -> str:
@@ -188,7 +197,8 @@ def _model_rows(m: dict[str, Any]) -> list[tuple[str, str]]:
         rows.append(("held-out check", f"{verdict}: score {_num(check.get('model_score'))} vs "
                      f"baseline {_num(check.get('baseline_score'))} (lower is better), C2ST "
                      f"AUC {_num(check.get('model_auc'))} vs {_num(check.get('baseline_auc'))}"
-                     f", {check.get('n_events')} held-out events{note}"))
+                     f", {check.get('n_events')} held-out events{_training_text(check)}"
+                     f"{note}"))
     else:
         rows.append(("held-out check", "not recorded (too few held-out events, or an older "
                      "model file)"))
