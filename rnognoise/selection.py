@@ -234,7 +234,9 @@ class HeldOutCheck:
         The model scores worse than the baseline by more than :data:`SCORE_MARGIN` on the
         held-out events or on the training events.
     conclusive : bool
-        At least :data:`MIN_CHECK_EVENTS` held-out or training events.
+        The set that decides has at least :data:`MIN_CHECK_EVENTS` events: where the
+        model is worse, the set it is worse on (the training events are checked only
+        when there are that many); where not, either set.
     train_model_score, train_baseline_score : float
         The scores on the training events, means over the draws (NaN when not checked).
     n_train_events : int
@@ -302,6 +304,10 @@ def heldout_check(model: Any, baseline: Any, val: torch.Tensor, sampling_rate: f
         seen = seen.cpu().numpy()
         n_train = int(seen.shape[0])
         tm, tb, _, _ = _mean_scores(model, baseline, seen, sampling_rate, seed, 77)
-    worse = _worse(sm, sb) or (n_train > 0 and _worse(tm, tb))
-    return HeldOutCheck(sm, sb, am, ab, n, worse,
-                        n >= MIN_CHECK_EVENTS or n_train >= MIN_CHECK_EVENTS, tm, tb, n_train)
+    worse_on_train = n_train > 0 and _worse(tm, tb)
+    worse = _worse(sm, sb) or worse_on_train
+    # a finding is as conclusive as the set that makes it: worse on fewer than
+    # MIN_CHECK_EVENTS held-out events (and not on the training events) is not
+    conclusive = (worse_on_train or n >= MIN_CHECK_EVENTS if worse
+                  else n >= MIN_CHECK_EVENTS or n_train > 0)
+    return HeldOutCheck(sm, sb, am, ab, n, worse, conclusive, tm, tb, n_train)

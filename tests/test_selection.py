@@ -170,6 +170,13 @@ def test_the_final_check_also_judges_on_training_events(checked):
     # worse on the held-out events alone is worse too
     checked[("model", "held-out")] = 0.3
     assert selection.heldout_check(model, baseline, val, 1.0, train=train).worse_than_baseline
+    # but on fewer than MIN_CHECK_EVENTS held-out events, with training events that
+    # disagree, the finding is inconclusive (saved with a warning)
+    checked[("model", "training")] = 0.3
+    few = selection.heldout_check(model, baseline, val[:20], 1.0, train=train)
+    assert few.worse_than_baseline and not few.conclusive
+    checked[("model", "training")] = 0.45
+    assert selection.heldout_check(model, baseline, val[:20], 1.0, train=train).conclusive
 
 
 def test_a_fit_worse_on_its_training_events_is_refused_with_their_scores(monkeypatch,
