@@ -544,6 +544,11 @@ class Impulses(nn.Module):
         noise = torch.fft.rfft(quiet.double(), dim=-1).abs().square().mean(0)      # (C, F)
 
         def statistic(x: torch.Tensor, f: torch.Tensor, centre: torch.Tensor) -> torch.Tensor:
+            # in batches: the complex correlations of 2000 events of 24 channels of 2048
+            # samples hold 1.5 GB
+            if len(x) > 256:
+                return torch.cat([statistic(x[a:a + 256], f[a:a + 256], centre[a:a + 256])
+                                  for a in range(0, len(x), 256)])
             spectra = torch.fft.rfft(x.double(), dim=-1) * f[:, None]             # (k, C, F)
             full = torch.zeros(*spectra.shape[:2], t, dtype=spectra.dtype, device=x.device)
             full[..., 1:spectra.shape[-1]] = spectra[..., 1:]                      # analytic
