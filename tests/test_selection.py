@@ -202,3 +202,39 @@ def test_a_fit_worse_on_its_training_events_is_refused_with_their_scores(monkeyp
     result = fit(data, tmp_path / "m.rnog", FitOptions(model="baseline", quiet=True, force=True))
     assert (tmp_path / "m.rnog").exists()
     assert result.provenance["heldout_check"]["n_train_events"] == 1000
+
+
+def test_the_final_check_sees_the_events_in_the_normalisation_the_calibration_left(
+        monkeypatch, tmp_path):
+    """A model without a spectral correction takes its power calibration on its
+    normalisation; the held-out check after it compares its events with the training and
+    held-out events in that new normalisation (in volts: the recorded events)."""
+    from rnognoise.fitting import parts
+    from rnognoise.fitting.options import FitOptions
+    from rnognoise.io import TraceSet
+    from rnognoise.train import fit
+
+    seen = {}
+    real_check = parts.heldout_check
+
+    def spy(model, baseline, val, fs, **kw):
+        seen.update(model=model, val=val.clone(), train=kw["train"].clone())
+        return real_check(model, baseline, val, fs, **kw)
+
+    monkeypatch.setattr(parts, "heldout_check", spy)
+    rng = np.random.default_rng(3)
+    volts = (rng.standard_normal((240, 2, 256)) * [[0.02], [0.05]] + [[0.001], [-0.002]]
+             ).astype(np.float32)
+    result = fit(TraceSet(volts, 3.2e9, [0, 1]), tmp_path / "m.rnog",
+                 FitOptions(model="wgan-gp", model_options={"generator": "conv"}, steps=2,
+                            quiet=True, force=True))
+    factor = np.asarray(result.provenance["power_calibration"])
+    assert np.abs(factor - 1).max() > 0.05  # the calibration moved the scale
+    model = seen["model"]
+    scale = model.norm_scale.numpy()[None, :, None]
+    offset = model.norm_offset.numpy()[None, :, None]
+    recorded = volts.reshape(len(volts), -1)
+    for events in (seen["val"], seen["train"]):
+        back = (events.numpy() * scale + offset).reshape(len(events), -1)
+        nearest = np.abs(back[:, None, :64] - recorded[None, :, :64]).max(-1).min(-1)
+        assert nearest.max() < 1e-5  # every event is a recorded one, in volts

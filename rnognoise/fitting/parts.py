@@ -124,13 +124,25 @@ def fit_part(part: FitPart, ctx: PartContext, *, windows: WindowSource | None = 
                       best_validation_score=loop.best_score)
         if not part.label:
             # (a conditional model's parts generate into the whole model's normalisation)
+            scale = model.norm_scale.clone()
             factor = model.calibrate_power(train, seed=opts.seed)
             record["power_calibration"] = [round(float(f), 5) for f in factor]
+            # a model without a spectral correction took the calibration on its
+            # normalisation: the checks below see the events in the new one
+            train, val = (_renormalised(x, scale, model.norm_scale) for x in (train, val))
     if enough_val:
         record["heldout_check"] = _heldout(part, train, val, ctx)
     if part.model.learned:
         record["envelope_check"] = _envelope_check(part, train, ctx)
     return record, loop
+
+
+def _renormalised(x: torch.Tensor, old_scale: torch.Tensor, new_scale: torch.Tensor
+                  ) -> torch.Tensor:
+    """Traces ``x`` normalised with per-channel ``old_scale``, in the normalisation with
+    ``new_scale`` and the same offsets (``x`` itself where the scales agree)."""
+    ratio = (old_scale / new_scale).to(x.device, x.dtype)
+    return x if bool((ratio == 1).all()) else x * ratio[:, None]
 
 
 #: Events a fitted model draws for the physical-envelope check at the end of its fit
