@@ -18,6 +18,7 @@ import numpy as np
 from scipy import ndimage
 
 from ..dsp import periodogram
+from ..subsample import evenly_spaced_indices
 from ._common import as_traces, binomial_rate
 
 __all__ = ["Line", "LineScan", "detect_lines", "line_event_power", "line_occupancy",
@@ -144,7 +145,7 @@ def scan_lines(traces: np.ndarray, sampling_rate: float, *, k: float = 20.0,
     x = as_traces(traces)
     n_ev = x.shape[0]
     if smooth is None:
-        pick = np.unique(np.linspace(0, n_ev - 1, min(n_ev, n_smooth)).astype(int))
+        pick = evenly_spaced_indices(n_ev, n_smooth)
         _, sample = periodogram(x[pick], sampling_rate)
         smooth = smooth_spectrum(sample, kernel)
     freqs = None

@@ -6,6 +6,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
+from ..subsample import evenly_spaced_indices
 from ._common import as_traces
 from .amplitude import HIST_EDGES_SIGMA, amplitude_histogram, moment_sums, moments_from_sums
 from .blocks import block_mean_spread
@@ -101,7 +102,7 @@ def summarise(traces: np.ndarray, sampling_rate: float, sigma: np.ndarray, *,
     n_ev, n_ch, n_s = x.shape
     sigma = np.asarray(sigma, np.float64)
     rng = np.random.default_rng(seed)
-    smooth = scan_lines(x[np.unique(np.linspace(0, n_ev - 1, min(n_ev, 500)).astype(int))],
+    smooth = scan_lines(x[evenly_spaced_indices(n_ev, 500)],
                         sampling_rate, k=line_k).smooth
     parts: dict[str, list[np.ndarray]] = {k: [] for k in (
         "psd", "sums", "peak", "ratio", "spread", "xcorr", "lag", "impulsive", "products",
@@ -148,7 +149,7 @@ def summarise(traces: np.ndarray, sampling_rate: float, sigma: np.ndarray, *,
     else:
         values = flat
         ev = np.repeat(np.arange(n_ev), n_s)
-    pick = np.unique(np.linspace(0, n_ev - 1, min(n_ev, n_examples)).astype(int))
+    pick = evenly_spaced_indices(n_ev, n_examples)
     shape = moments_from_sums(joined["sums"], n_s)
     return SetSummary(
         n_events=n_ev, n_samples=n_s, frequencies=frequencies, psd=joined["psd"],
