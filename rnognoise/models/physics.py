@@ -146,24 +146,6 @@ def _robust_variance(x: torch.Tensor) -> float:
     return float((1.4826 * deviation) ** 2)
 
 
-#: Standard errors of the two variance estimates by which the data's spread of block or
-#: trace means must exceed what the background gives them for offsets to be drawn: on
-#: noise without offsets (two blocks of 128 samples, 160 events a condition) the excess
-#: that estimation noise leaves drew offsets that made a fit worse than the baseline.
-OFFSET_SIGNIFICANCE = 3.0
-
-
-def _significant_excess(seen: torch.Tensor, seen_dof: int, noise: torch.Tensor,
-                        noise_dof: int, other: torch.Tensor | float = 0.0) -> torch.Tensor:
-    """``seen - noise - other`` per channel where it exceeds :data:`OFFSET_SIGNIFICANCE`
-    standard errors of the variance estimates ``seen`` and ``noise`` (Gaussian: relative
-    standard error ``sqrt(2 / dof)``), else the floor 1e-8."""
-    excess = seen - noise - other
-    error = (seen.square() * 2.0 / seen_dof + noise.square() * 2.0 / noise_dof).sqrt()
-    return torch.where(excess > OFFSET_SIGNIFICANCE * error, excess,
-                       torch.zeros_like(excess)).clamp_min(1e-8)
-
-
 class BlockOffsets(nn.Module):
     """Per-event baseline offsets: one per trace, plus one per digitizer block.
 
@@ -212,8 +194,7 @@ class BlockOffsets(nn.Module):
         trace's mean a variance of ``sigma^2 (1 - 1/B)`` and the trace mean one of
         ``sigma^2 / B``: both are taken out (without, ``sigma`` came out
         ``sqrt(1 - 1/B)``, 3 % for 16 blocks, too small, and the trace offsets took
-        the block offsets' share of the trace mean once more). Spreads within the
-        estimates' noise are none (:data:`OFFSET_SIGNIFICANCE`).
+        the block offsets' share of the trace mean once more).
         """
         trace_mean = data.mean(-1)                                         # (n, C)
         share = torch.zeros(data.shape[1], dtype=data.dtype, device=data.device)
@@ -228,20 +209,16 @@ class BlockOffsets(nn.Module):
             else:
                 own = self.block_means(background)
                 noise_block = (own - background.mean(-1)[..., None]).var(dim=(0, 2))
-            n, b = data.shape[0], self.n_blocks
-            noise_dof = (n * b if background is None else background.shape[0] * (b - 1))
-            var_block = _significant_excess(rel.var(dim=(0, 2)), n * (b - 1), noise_block,
-                                            noise_dof) / (1.0 - 1.0 / b)
+            var_block = ((rel.var(dim=(0, 2)) - noise_block) / (1.0 - 1.0 / self.n_blocks)
+                         ).clamp_min(1e-8)
             self.log_sigma.data.copy_(0.5 * var_block.log())
-            share = var_block / b
-            noise_trace, noise_dof = noise_block * self.block / data.shape[-1], n * b
+            share = var_block / self.n_blocks
+            noise_trace = noise_block * self.block / data.shape[-1]
         else:
             noise_trace = torch.zeros(data.shape[1], dtype=data.dtype, device=data.device)
-            noise_dof = 1
         if background is not None:
-            noise_trace, noise_dof = background.mean(-1).var(dim=0), background.shape[0]
-        var_event = _significant_excess(trace_mean.var(dim=0), data.shape[0], noise_trace,
-                                        noise_dof, share)
+            noise_trace = background.mean(-1).var(dim=0)
+        var_event = (trace_mean.var(dim=0) - noise_trace - share).clamp_min(1e-8)
         self.log_sigma_event.data.copy_(0.5 * var_event.log())
 
     def draw(self, n: int, generator: torch.Generator) -> torch.Tensor:
