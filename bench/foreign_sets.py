@@ -31,7 +31,10 @@ On top of it:
   larger gain and a 0.4 mV offset (images of the spectrum mirrored about a quarter of
   the sampling rate, a line at half of it);
 - ``spikes`` — bit errors of the digitizer: in 5 % of the events one to three single
-  samples of one channel are off by +-128, 256 or 512 steps of its 0.49 mV (63-250 mV).
+  samples of one channel are off by +-128, 256 or 512 steps of its 0.49 mV (63-250 mV);
+- ``pedestal`` — pedestal residuals of a block digitizer: each of the 128 positions of a
+  block has its own fixed offset per channel (normal, spread 0.3 mV), the same in every
+  block of every event (a fixed pattern with the 25 MHz block period and its harmonics).
 """
 
 from __future__ import annotations
@@ -44,7 +47,7 @@ SAMPLING_RATE = 3.2e9
 N_SAMPLES = 2048
 N_CHANNELS = 4
 KINDS = ("am", "ramp", "compress", "common", "impulsive", "states", "hop", "interleave",
-         "spikes")
+         "spikes", "pedestal")
 
 
 def _base_noise(rng: np.random.Generator, n: int, impulsive: bool = False) -> np.ndarray:
@@ -112,6 +115,9 @@ def foreign_noise(kind: str, n_events: int, seed: int) -> TraceSet:
         x[rows] += amplitude[:, None, None] * per_antenna[..., None] * signal
     elif kind == "interleave":
         x[..., 1::2] = 1.06 * x[..., 1::2] + 0.0004
+    elif kind == "pedestal":
+        residual = np.random.default_rng([seed, 128]).normal(0.0, 0.0003, (N_CHANNELS, 128))
+        x += np.tile(residual, N_SAMPLES // 128)
     step = 1.0 / 2**11
     x = np.round(x / step) * step
     if kind == "spikes":

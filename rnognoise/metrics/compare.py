@@ -26,6 +26,7 @@ from .checks_shape import amplitude_rows, block_rows, cross_rows, spectral_rows
 from .crosschannel import channel_pairs
 from .features import band_edges, features_from_parts
 from .fidelity import FidelityReport
+from .mean_trace import mean_trace_rows
 from .rows import MetricRow, RowBuilder, distance_scale
 from .spectra import find_passband
 from .summary import SetSummary, summarise
@@ -156,6 +157,7 @@ def _compare(real: TraceSet, generated: TraceSet, *, seed: int,
     impulse_rows(rows, details, sr, sa, sb, sg, pairs, real.channels, seed)
     line_rows(rows, details, sr, sa, sb, sg, real.channels, band)
     block_rows(rows, details, sr, sa, sb, sg, n_boot, seed)
+    mean_trace_rows(rows, details, real.traces, generated.traces, idx_a, idx_b, sigma)
     cross_rows(rows, details, sr, sa, sb, sg, pairs, real.channels, n_boot, seed)
     if not quick:
         trigger_rows(rows, details, sr, sa, sb, sg, seed)

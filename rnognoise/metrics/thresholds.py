@@ -90,6 +90,8 @@ THRESHOLDS: dict[str, Threshold] = {
     "extra_lines": Threshold(k_pass=0.0, k_warn=0.0, floor_pass=0.5, floor_warn=1.5,
                              kind="difference"),
     "block_spread_w1": Threshold(floor_pass=0.01, floor_warn=0.03),
+    # a fixed pattern of RMS 1 % (pass) and 3 % (warn) of the channel's noise
+    "mean_trace_ms_diff": Threshold(floor_pass=1e-4, floor_warn=9e-4, kind="difference"),
     "xcorr_max_w1": Threshold(floor_pass=0.01, floor_warn=0.03),
     "impulse_lag_w1": Threshold(floor_pass=0.5e-9, floor_warn=1.5e-9, kind="permutation"),
     "zero_lag_corr_maxdiff": Threshold(floor_pass=0.02, floor_warn=0.05),

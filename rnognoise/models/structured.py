@@ -21,7 +21,10 @@ plus optional named components, each kept only where the data support it.
   amplitude distribution, e.g. the skew of a non-linear signal chain,
   :mod:`~rnognoise.models.transfer`). Each decides by a statistical test against
   the model's own samples whether the data hold such structure at all, and stays inert
-  when they do not.
+  when they do not;
+- ``pattern`` — the fixed pattern, the data's mean trace where a test finds one
+  (:mod:`~rnognoise.models.fixed_pattern`): fitted first and taken out of the data every
+  other part is fitted to (they all have mean zero), added last to every event.
 
 :meth:`PhysicsGenerator.initialize` fits every enabled component by moments;
 :meth:`PhysicsGenerator.set_components` switches components and refits what depends on
@@ -40,6 +43,7 @@ from torch import nn
 
 from .digitizer import SampleProfile
 from .envelope import Envelope
+from .fixed_pattern import FixedPattern
 from .impulses import Impulses, peak_contrast
 from .innovations import fit_innovation_law
 from .lines import Lines
@@ -107,6 +111,12 @@ class PhysicsGenerator(nn.Module):
         self.transients = Transients(c, t, layout.sampling_rate)
         self.marginals = SpectralMarginals(c, t, layout.sampling_rate)
         self.transfer = TransferCurve(c, t)
+        self.pattern = FixedPattern(c, t)
+        self._pattern_wanted = bool(getattr(config, "fixed_pattern", True))
+        #: Whether :meth:`forward` adds the fixed pattern (off while the parts are
+        #: fitted to the data without it).
+        self._with_pattern = True
+        self._pattern_info: dict[str, Any] = {}
         self.register_buffer("general_on", torch.tensor(
             [float(bool(getattr(config, k, True))) for k in GENERAL]))
         #: Only the first ``_general_limit`` general parts are applied (while fitting).
@@ -170,6 +180,7 @@ class PhysicsGenerator(nn.Module):
             # components chosen and not on the trials made before (the power match and
             # the general parts start from the state they find)
             self.load_state_dict(self._initial_state)
+        data = self.pattern.remove(data)
         for i, k in enumerate(NAMED):
             self.component_on[i] = float(k in enabled)
         for i, k in enumerate(GENERAL):
@@ -193,6 +204,12 @@ class PhysicsGenerator(nn.Module):
     # -- fitting -------------------------------------------------------------------
     def initialize(self, data: torch.Tensor) -> None:
         """Moment-based initialisation of every component from normalised data."""
+        self._pattern_info = {}
+        self.pattern.values.zero_()
+        self.pattern.active.zero_()
+        if self._pattern_wanted:
+            self._pattern_info = self.pattern.initialize(data)
+            data = self.pattern.remove(data)
         self.blocks.initialize(data)
         clean = self.blocks.remove(data)
         self.profile.initialize(clean)
@@ -267,12 +284,15 @@ class PhysicsGenerator(nn.Module):
 
     def _draw_without_general(self, n: int, generator: torch.Generator, upto: int = 0
                               ) -> torch.Tensor:
-        """``forward(n, generator)`` with only the first ``upto`` general parts."""
+        """``forward(n, generator)`` with only the first ``upto`` general parts and
+        without the fixed pattern (what the parts are fitted to is the data without it)."""
         limit, self._general_limit = self._general_limit, upto
+        with_pattern, self._with_pattern = self._with_pattern, False
         try:
             return self.forward(n, generator)
         finally:
             self._general_limit = limit
+            self._with_pattern = with_pattern
 
     #: Most values (events x channels x samples) of the model's own samples that a
     #: general part is fitted against (512 MiB in float32).
@@ -385,6 +405,8 @@ class PhysicsGenerator(nn.Module):
         info = {k: dict(v) for k, v in self._general_info.items()}
         if self._impulse_info:
             info["impulses"] = dict(self._impulse_info)
+        if self._pattern_info:
+            info["pattern"] = dict(self._pattern_info)
         return info
 
     def _apply_general(self, x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
@@ -423,7 +445,7 @@ class PhysicsGenerator(nn.Module):
     def _fit_envelope(self, data: torch.Tensor) -> None:
         """Fit the envelope to what the enabled components leave unexplained: bins of
         enabled lines are left out, and so are events with a pulse when impulses are on."""
-        clean = self.described_events(data)
+        clean = self._described(data)
         line_bins = None
         if self.is_on("lines"):
             slots = torch.nonzero(self.lines.active > 0, as_tuple=True)[0]
@@ -476,9 +498,13 @@ class PhysicsGenerator(nn.Module):
 
     def described_events(self, data: torch.Tensor) -> torch.Tensor:
         """The events of normalised ``data`` that the envelope describes, as in its fit:
-        block offsets removed; events with a pulse left out when impulses are on (events
-        loud away from their pulses stay: the pulses do not take them,
-        :func:`~rnognoise.models.impulses.pulse_peaks`)."""
+        fixed pattern and block offsets removed; events with a pulse left out when
+        impulses are on (events loud away from their pulses stay: the pulses do not take
+        them, :func:`~rnognoise.models.impulses.pulse_peaks`)."""
+        return self._described(self.pattern.remove(data))
+
+    def _described(self, data: torch.Tensor) -> torch.Tensor:
+        """:meth:`described_events` of ``data`` without the fixed pattern."""
         clean = self.blocks.remove(data) if self.is_on("blocks") else data
         if self.is_on("impulses"):
             clean = clean[self.impulses.peaks(clean) <= self._pulse_threshold]
@@ -518,7 +544,8 @@ class PhysicsGenerator(nn.Module):
             x = x + self.blocks(n, generator)
         if self.residual is not None:
             x = x + self._residual(n, generator)
-        return self._apply_general(x, generator)
+        x = self._apply_general(x, generator)
+        return self.pattern(x) if self._with_pattern else x
 
     @torch.no_grad()
     def sample(self, n: int, generator: torch.Generator) -> torch.Tensor:
@@ -539,7 +566,8 @@ class PhysicsGenerator(nn.Module):
         if self.residual is not None:
             x.add_(self._residual(n, generator))
         with torch.autocast(self.component_on.device.type, enabled=False):
-            return self._apply_general(x, generator)
+            x = self._apply_general(x, generator)
+            return self.pattern.add_(x) if self._with_pattern else x
 
     def _sample_components(self, n: int, generator: torch.Generator) -> torch.Tensor:
         """:meth:`sample` but the residual."""

@@ -77,7 +77,7 @@ class VAEConfig:
         selection, already has a fitted VAE). During the selection itself the envelope
         draws from its Gaussian mixture.
     max_lines, impulses, block, envelope_bands, envelope_windows, envelope_adapt, modes,
-    transients, marginals, transfer, select_components
+    transients, marginals, transfer, fixed_pattern, select_components
         The structured generator, as for ``wgan-gp``
         (:class:`~rnognoise.models.wgan_gp.WGANGPConfig`).
     line_state : bool
@@ -100,6 +100,7 @@ class VAEConfig:
     transients: bool = True
     marginals: bool = True
     transfer: bool = True
+    fixed_pattern: bool = True
     select_components: bool = True
     line_state: bool = True
 
@@ -249,8 +250,9 @@ class VAEModel(NoiseModel):
     """VAE of the per-event noise state over the structured generator (module docstring)."""
 
     Config = VAEConfig
-    #: Files written before ``line_state`` existed have none.
-    older_file_options: ClassVar[dict[str, Any]] = {"line_state": False}
+    #: Files written before ``line_state`` or ``fixed_pattern`` existed have neither.
+    older_file_options: ClassVar[dict[str, Any]] = {"line_state": False,
+                                                    "fixed_pattern": False}
     learned = True
 
     def __init__(self, config: VAEConfig, layout: TraceLayout) -> None:
@@ -360,7 +362,7 @@ class VAEModel(NoiseModel):
 
     def encode(self, data: torch.Tensor) -> torch.Tensor:
         """Latent means ``(n, latent_dim)`` of normalised events ``(n, C, T)`` (every event:
-        block offsets removed, none left out): a map of the noise classes.
+        fixed pattern and block offsets removed, none left out): a map of the noise classes.
 
         Raises
         ------
@@ -370,6 +372,7 @@ class VAEModel(NoiseModel):
         if not bool(self.vae.encoder_fitted > 0):
             raise ValueError("this VAE has no fitted encoder (a file of an older design: "
                              "refit it for the latent map)")
+        data = self.generator.pattern.remove(data)
         clean = self.generator.blocks.remove(data) if self.generator.is_on("blocks") else data
         with torch.no_grad():
             return self.vae.encode(self._state(clean))[0]

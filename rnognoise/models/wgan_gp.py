@@ -26,7 +26,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 from torch import nn
@@ -71,6 +71,11 @@ class WGANGPConfig:
         time-localised excess power, per-bin amplitude distributions, the shape of each
         trace's amplitude distribution, each fitted to what
         the data show and the rest of the model lacks, inert where the data hold none.
+    fixed_pattern : bool
+        Add the data's mean trace where a test finds one (what every event holds at the
+        same sample positions: an interleaved digitizer's offsets, pedestal residuals;
+        :mod:`~rnognoise.models.fixed_pattern`; files written before this option:
+        without).
     select_components : bool
         Keep each component (lines, impulses, blocks, envelope, profile and the general
         parts) only if it improves the held-out validation score
@@ -123,6 +128,7 @@ class WGANGPConfig:
     transients: bool = True
     marginals: bool = True
     transfer: bool = True
+    fixed_pattern: bool = True
     select_components: bool = True
     residual_width: int = 0
     latent_channels: int = 8
@@ -172,6 +178,8 @@ class WGANGPModel(NoiseModel):
 
     Config = WGANGPConfig
     training_only = ("critic",)
+    #: Files written before ``fixed_pattern`` existed have none.
+    older_file_options: ClassVar[dict[str, Any]] = {"fixed_pattern": False}
     learned = True
 
     def __init__(self, config: WGANGPConfig, layout: TraceLayout) -> None:
