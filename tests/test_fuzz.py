@@ -14,6 +14,7 @@ import subprocess
 import sys
 import tempfile
 import textwrap
+import warnings
 import tracemalloc
 from pathlib import Path
 
@@ -22,7 +23,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from rnognoise.errors import RnognoiseError
+from rnognoise.errors import PhysicalEnvelopeWarning, RnognoiseError
 from rnognoise.generator import NoiseGenerator
 from rnognoise.io import iter_traces, read_traces
 
@@ -72,7 +73,15 @@ def _load_model(path: Path) -> None:
         gen = NoiseGenerator.load(path, device="cpu")
     except RnognoiseError:
         return
-    noise = gen.sample(2, seed=0)
+    # weights changed within their valid range load (one event drawn at load is finite)
+    # and may still sample badly: then sampling says so, with rnognoise's own error
+    # (NaN/inf) or warning (outside the training data's envelope), never anything else
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", PhysicalEnvelopeWarning)
+        try:
+            noise = gen.sample(2, seed=0)
+        except RnognoiseError:
+            return
     assert noise.shape == (2, gen.n_channels, gen.n_samples)
     assert np.isfinite(noise).all()
 
