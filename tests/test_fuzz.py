@@ -14,8 +14,8 @@ import subprocess
 import sys
 import tempfile
 import textwrap
-import warnings
 import tracemalloc
+import warnings
 from pathlib import Path
 
 import numpy as np

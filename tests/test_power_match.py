@@ -70,7 +70,12 @@ def test_the_match_converges_where_part_of_the_models_power_does_not_scale():
     assert float((ratio - 1).abs().max()) < 0.05
 
 
-@pytest.mark.parametrize("statistic", ["median", "mean"])
+def _trimmed(x: np.ndarray) -> float:
+    """Mean of ``x`` with its largest tenth counted as 0."""
+    return float(np.where(x <= np.quantile(x, 0.9), x, 0.0).mean())
+
+
+@pytest.mark.parametrize("statistic", ["median", "trimmed", "mean"])
 def test_power_that_only_some_events_carry_goes_to_the_background_only_when_matching_the_mean(
         statistic: str):
     gen = torch.Generator().manual_seed(0)
@@ -90,8 +95,39 @@ def test_power_that_only_some_events_carry_goes_to_the_background_only_when_matc
         # the median of 0.8 Exp(1) + 0.2 Exp(9) is 0.918 against ln 2 for Exp(1): the
         # background rises by 1.32 in power, not to the mean's 2.6
         assert abs(background_power - 0.918 / np.log(2.0)) < 0.08
+    elif statistic == "trimmed":
+        # the loudest tenth left out: between the median's rise and the mean's
+        rng = np.random.default_rng(0)
+        quiet = rng.exponential(1.0, 1_000_000)
+        mixed = np.where(rng.random(quiet.size) < 0.2, 9.0, 1.0) * quiet
+        expected = _trimmed(mixed) / _trimmed(quiet)
+        assert 1.5 < expected < 2.4
+        assert abs(background_power - expected) < 0.12
     else:
         assert abs(background_power - (0.8 + 0.2 * 9.0)) < 0.25   # the mean, 2.6
+
+
+def test_the_trimmed_level_scatters_less_than_the_median():
+    # the fine match at the end of a fit: Gaussian data of 1600 events matched in bands
+    # of 16 bins; the log error of the model's mean power in bands of 32 bins against
+    # the data's, over eight seeds (RMS 0.0074 median, 0.0046 trimmed, 0.0035 mean)
+    errors: dict[str, list[float]] = {"median": [], "trimmed": []}
+    for seed in range(8):
+        data = _shaped_noise(1600, torch.ones(1, F), torch.Generator().manual_seed(seed))
+        for statistic, found in errors.items():
+            correction = torch.zeros(1, F)
+
+            def draw(n: int, g: torch.Generator, c: torch.Tensor = correction) -> torch.Tensor:
+                return _shaped_noise(n, c.exp(), g)
+
+            match_power_spectrum(correction, data, draw, n_events=2000, rounds=3,
+                                 band_bins=16, statistic=statistic, seed=10 + seed)
+            got = _mean_power(draw(20000, torch.Generator().manual_seed(99)))[:, 1:]
+            want = _mean_power(data)[:, 1:]
+            found.extend((got.reshape(-1, 32).sum(-1) / want.reshape(-1, 32).sum(-1)
+                          ).log().tolist())
+    rms = {k: float(np.sqrt(np.mean(np.square(v)))) for k, v in errors.items()}
+    assert rms["trimmed"] < 0.8 * rms["median"], rms
 
 
 def test_an_unknown_statistic_is_refused():

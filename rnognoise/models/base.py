@@ -252,6 +252,9 @@ class NoiseModel(nn.Module):
     calibration_band_bins: int = 16
     #: Rounds of :meth:`calibrate_power`'s band-by-band match (each draws ``n_events``).
     calibration_rounds: int = 3
+    #: Level of a bin in :meth:`calibrate_power` (:func:`~rnognoise.models.power_match.
+    #: match_power_spectrum`): the trimmed mean over events.
+    calibration_statistic: str = "trimmed"
 
     def spectral_correction(self) -> torch.Tensor | None:
         """The per-channel, per-bin log-amplitude correction ``(C, F)`` of the model's
@@ -266,11 +269,11 @@ class NoiseModel(nn.Module):
         The last step of a learned fit: adversarial steps, the general parts' maps and
         the held-out choice of weights each move the power a little, in total and in
         shape. Through the :meth:`spectral_correction` of its background, the model's
-        typical power (the median over events of each bin's power, summed in bands of
-        :attr:`calibration_band_bins` bins), as its samples hold it (through the
-        digitizer's rounding, which adds white noise of its own), is matched to the
-        data's in
-        :attr:`calibration_rounds` rounds, then each channel's mean power without DC in
+        typical power (the trimmed mean over events of each bin's power, the tenth of
+        the events in which it is largest left out, :attr:`calibration_statistic`;
+        summed in bands of :attr:`calibration_band_bins` bins), as its samples hold it
+        (through the digitizer's rounding, which adds white noise of its own), is
+        matched to the data's in :attr:`calibration_rounds` rounds, then each channel's mean power without DC in
         a last round (:func:`~rnognoise.models.power_match.match_power_spectrum`; at
         most a factor 2 in amplitude per round). The DC bin (trace offsets, modelled on
         their own) is left as it is: a model that lacks the block offsets does not get
@@ -301,6 +304,7 @@ class NoiseModel(nn.Module):
                                      recorded=self._as_recorded if self.records_differently
                                      else None,
                                      rounds=self.calibration_rounds,
+                                     statistic=self.calibration_statistic,
                                      band_bins=self.calibration_band_bins, total=True,
                                      max_step=math.log(2.0), seed=seed, batch=batch)
         return first.cpu().numpy()

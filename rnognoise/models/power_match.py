@@ -15,6 +15,13 @@ only some events carry (intermittent lines, bursts, pulses) is then not given to
 event's background, which a classifier of per-event band powers sees at once (moment fits
 of the out-of-vocabulary set, docs/benchmarks.md: C2ST AUC 0.655 matching the mean, 0.617
 matching the median); the mean over events is the other choice (``statistic="mean"``).
+The median of an exponentially distributed power scatters 1.44 times as much as its
+mean, which the fine match at the end of a fit cannot afford: there the level is the
+**trimmed mean** (``statistic="trimmed"``), each bin's power summed over the events but
+the tenth in which it is largest (on the ``interleave`` set the per-event log band powers
+of four channels in four bands came out 0.58 % (RMS) from the training data's after a
+median match, 0.37 % after one more, 0.22 % after a trimmed one and 0.18 % after a mean
+one; the baseline, the data's mean spectrum, 0.2 %).
 
 Not all of a model's power scales with its background: lines, pulses, the maps of the
 general parts (a nonlinear transfer curve spreads in-band power over every frequency)
@@ -28,6 +35,7 @@ effect, not sampling noise).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 import numpy as np
@@ -55,6 +63,10 @@ def _band_sums(power: torch.Tensor, edges: np.ndarray) -> torch.Tensor:
     return cum[..., idx[1:]] - cum[..., idx[:-1]]
 
 
+#: The share of events, in each bin the largest, that the ``trimmed`` level leaves out.
+TRIMMED_FRACTION = 0.1
+
+
 def _levels(power: torch.Tensor, edges: np.ndarray, statistic: str
             ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Band levels ``(C, B)`` (the ``statistic`` over events of each bin's power, summed
@@ -64,8 +76,13 @@ def _levels(power: torch.Tensor, edges: np.ndarray, statistic: str
         level = power.median(dim=0).values.double()
     elif statistic == "mean":
         level = power.double().mean(0)
+    elif statistic == "trimmed":
+        n = power.shape[0]
+        keep = max(1, math.ceil((1.0 - TRIMMED_FRACTION) * n))
+        cut = power.kthvalue(keep, dim=0, keepdim=True).values
+        level = torch.where(power <= cut, power, 0.0).sum(0, dtype=torch.float64) / n
     else:
-        raise ValueError(f"statistic must be 'median' or 'mean', got {statistic!r}")
+        raise ValueError(f"statistic must be 'median', 'trimmed' or 'mean', got {statistic!r}")
     total = power[..., 1:].double().sum(-1)                                   # (n, C)
     mean = total.mean(0)
     rel_var = total.var(0) / max(total.shape[0], 1) / mean.square().clamp_min(1e-300)
@@ -136,8 +153,10 @@ def match_power_spectrum(correction: torch.Tensor, data: torch.Tensor,
     band_bins : int
         Width of the bands in frequency bins (1: bin by bin). Each band's step is
         interpolated linearly between band centres; the DC bin is not changed.
-    statistic : {"median", "mean"}
-        Level of a bin: the median or the mean over events of its power.
+    statistic : {"median", "trimmed", "mean"}
+        Level of a bin: the median, the trimmed mean (the events' powers summed without
+        the :data:`TRIMMED_FRACTION` largest, over all events) or the mean over events of
+        its power.
     total : bool
         Add a last round that matches each channel's mean power without DC (one factor
         over all bins but DC), where the model's and the data's means differ by more than
