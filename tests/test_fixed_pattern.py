@@ -7,6 +7,7 @@ import pytest
 import torch
 from structured_helpers import generate, initialised_model, shaped_background
 
+from rnognoise.cli.inspect import inspect_model
 from rnognoise.modelfile import load_model, save_model
 from rnognoise.models.fixed_pattern import FixedPattern
 
@@ -72,8 +73,13 @@ def test_the_model_draws_the_pattern_and_keeps_it_in_its_file(tmp_path):
     # the parts were fitted to the data without the pattern: the power is the data's
     assert drawn.std() == pytest.approx(data.std(), rel=0.03)
     path = tmp_path / "m.safetensors"
-    save_model(path, model)
+    save_model(path, model, provenance={"components": {
+        "kept": [], "dropped": [], "found": model.component_details()}})
     loaded, _ = load_model(path)
+    # 0.04 on odd samples: a pattern of RMS 0.02 of the (unit) channel RMS, per channel
+    # (0.028 before the threshold: the shrunk noise of every bin added a pattern)
+    assert inspect_model(str(path))["fixed_pattern_rms"] == pytest.approx([0.02, 0.02],
+                                                                           abs=0.002)
     assert torch.equal(loaded.generator.pattern.values, model.generator.pattern.values)
     assert model.component_details()["pattern"]["channels"][0]["significant"]
     without = initialised_model(data, fixed_pattern=False)

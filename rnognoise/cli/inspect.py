@@ -99,7 +99,8 @@ def inspect_model(path: str) -> dict[str, Any]:
 
 
 def _fit_record(prov: dict[str, Any]) -> dict[str, Any]:
-    """The held-out check, the kept components and the training envelope, one line each."""
+    """The held-out check, the kept components, the fixed pattern and the training
+    envelope, one line each."""
     out: dict[str, Any] = {}
     check = prov.get("heldout_check")
     if isinstance(check, dict):
@@ -119,6 +120,12 @@ def _fit_record(prov: dict[str, Any]) -> dict[str, Any]:
     if isinstance(comps, dict):
         out["components_kept"] = list(comps.get("kept", []))
         out["components_dropped"] = list(comps.get("dropped", []))
+        pattern = (comps.get("found") or {}).get("pattern")
+        if isinstance(pattern, dict) and pattern.get("channels"):
+            # per channel the RMS of the fixed pattern drawn, in units of the channel's RMS
+            out["fixed_pattern_rms"] = [round(float(c.get("rms", 0.0)), 4)
+                                        if c.get("significant") else 0.0
+                                        for c in pattern["channels"]]
     env = prov.get("envelope")
     if isinstance(env, dict) and env.get("rms_volts"):
         out["envelope_rms_mV"] = [round(float(v) * 1e3, 4) for v in env["rms_volts"]]

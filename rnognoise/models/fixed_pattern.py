@@ -29,16 +29,21 @@ broadband patterns, has no usable null law here: block offsets and bursts correl
 bins (on noise without any pattern the mean ``r_f`` scatters by 0.1, not the 0.03 that
 independent bins give), and even its sign-flip distribution, dominated by a few shared
 directions, has a tail no simple law matches. Where the frequency test decides, the
-pattern kept is ``irfft(M_f * max(0, 1 - V_f / |M_f|^2))`` with ``M_f`` the mean's
-coefficients and ``V_f`` their variance, each bin shrunk by its own Wiener factor, so
-that bins holding only estimation noise add almost nothing (on average ``0.22 V_f`` per
-bin, a fraction ``0.22 / n`` of the trace's power); where the time test does, the mean
-trace is shrunk the same way sample by sample (a pattern of a few samples is weak in
-every bin, and shrunk bin by bin it kept half its height). The pattern's own mean is
-left out: the channel offset is the normalisation's.
+pattern kept is ``irfft(M_f * max(0, 1 - V_f / |M_f|^2))`` over the bins whose ``r_f``
+exceeds the universal threshold ``ln F`` (the largest of ``F`` exponentials' typical
+size; Donoho and Johnstone 1994), ``M_f`` the mean's coefficients and ``V_f`` their
+variance, each kept bin shrunk by its own Wiener factor; where the time test does, the
+mean trace is thresholded (``z_t^2 > 2 ln T``) and shrunk the same way sample by sample
+(a pattern of a few samples is weak in every bin, and shrunk bin by bin it kept half its
+height). Without the threshold the shrunk estimation noise of all bins, a fraction
+``0.22 / n`` of the trace's power, made a pattern of its own: of RMS 0.019 of the
+channel's on 600 events, as large as the 0.02 of the interleaving offset it came with.
+The pattern's own mean is left out: the channel offset is the normalisation's.
 
 References
 ----------
+D. L. Donoho, I. M. Johnstone, "Ideal spatial adaptation by wavelet shrinkage",
+Biometrika 81 (1994) 425 (the universal threshold).
 N. Kurosawa et al., "Explicit analysis of channel mismatch effects in time-interleaved
 ADC systems", IEEE Trans. Circuits Syst. I 48 (2001) 261 (the offset mismatch's line at
 ``f_s / 2``).
@@ -46,6 +51,7 @@ ADC systems", IEEE Trans. Circuits Syst. I 48 (2001) 261 (the offset mismatch's 
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import torch
@@ -134,7 +140,10 @@ class FixedPattern(nn.Module):
         significant = p_value < self.alpha / c
         mean = sums / n
         variance = ((power / n - mean.abs().pow(2)) / (n - 1)).clamp_min(1e-300)
+        # Wiener factors, on the bins (samples) beyond the universal threshold only: the
+        # shrunk estimation noise of every bin would add up to a pattern of its own
         gain = (1.0 - variance / mean.abs().pow(2).clamp_min(1e-300)).clamp_min(0.0)
+        gain = gain * (ratio > math.log(f - 1))
         gain[:, 0] = 0.0
         periodic = torch.fft.irfft(mean * gain, n=t, dim=-1)
         # what the time test found is shrunk sample by sample (bin by bin, a pattern of a
@@ -142,6 +151,7 @@ class FixedPattern(nn.Module):
         level = total / n
         spread = ((square / n - level.pow(2)) / (n - 1)).clamp_min(1e-300)
         local = level * (1.0 - spread / level.pow(2).clamp_min(1e-300)).clamp_min(0.0)
+        local = local * (z.pow(2) > 2.0 * math.log(t))
         local = local - local.mean(-1, keepdim=True)
         pattern = torch.where((p_time < p_freq)[:, None], local, periodic) * significant[:, None]
         self.values.copy_(pattern.to(self.values.dtype))
