@@ -249,9 +249,9 @@ def load_model(path: str | os.PathLike[str], *, device: str | torch.device = "cp
 ADDED_WITH_DEFAULTS = ("quantum", "saturation_*", "*.saturation_*", "*.component_on",
                        "*.blocks.log_sigma_event", "*.profile.*", "*.envelope.*",
                        "*.impulses.*", "*.general_on", "*.modes.*", "*.transients.*",
-                       "*.pattern.*", "*.marginals.*", "*.transfer.*", "*.lines.log_amp_quantiles",
-                       "*.lines.amp_table", "*.lines.noise_power", "*.lines.envelope_*",
-                       "*.sampler.encoder.*",
+                       "*.pattern.*", "*.marginals.*", "*.transfer.*",
+                       "*.lines.log_amp_quantiles", "*.lines.amp_table",
+                       "*.lines.noise_power", "*.lines.envelope_*", "*.sampler.encoder.*",
                        "*.sampler.encoder_fitted", "*.sampler.prior_*", "line_offset",
                        "line_scale", "*sampler.innovation_spread",
                        "*sampler.innovation_tail")

@@ -273,9 +273,10 @@ class NoiseModel(nn.Module):
         the events in which it is largest left out, :attr:`calibration_statistic`;
         summed in bands of :attr:`calibration_band_bins` bins), as its samples hold it
         (through the digitizer's rounding, which adds white noise of its own), is
-        matched to the data's in :attr:`calibration_rounds` rounds, then each channel's mean power without DC in
-        a last round (:func:`~rnognoise.models.power_match.match_power_spectrum`; at
-        most a factor 2 in amplitude per round). The DC bin (trace offsets, modelled on
+        matched to the data's in :attr:`calibration_rounds` rounds, then each
+        channel's mean power without DC in a last round
+        (:func:`~rnognoise.models.power_match.match_power_spectrum`; at most a factor 2
+        in amplitude per round). The DC bin (trace offsets, modelled on
         their own) is left as it is: a model that lacks the block offsets does not get
         their power as noise. A model without a spectral correction gets one factor per
         channel on :attr:`norm_scale` instead, matching the mean square.

@@ -105,8 +105,9 @@ class FixedPattern(nn.Module):
         dict
             ``events``, and per channel: ``significant`` (bool), ``p_value`` (the
             smaller of the two tests', corrected for the bins or samples and the two
-            tests), ``found_by`` (``frequency`` or ``time``), ``strongest_bin`` and its ``strongest_ratio`` ``r_f``, ``rms`` (of
-            the pattern kept, normalised units).
+            tests), ``found_by`` (``frequency`` or ``time``), ``strongest_bin`` and
+            its ``strongest_ratio`` ``r_f``, ``rms`` (of the pattern kept, normalised
+            units).
         """
         self.values.zero_()
         self.active.zero_()

@@ -204,12 +204,8 @@ class PhysicsGenerator(nn.Module):
     # -- fitting -------------------------------------------------------------------
     def initialize(self, data: torch.Tensor) -> None:
         """Moment-based initialisation of every component from normalised data."""
-        self._pattern_info = {}
-        self.pattern.values.zero_()
-        self.pattern.active.zero_()
-        if self._pattern_wanted:
-            self._pattern_info = self.pattern.initialize(data)
-            data = self.pattern.remove(data)
+        self._pattern_info = self.pattern.initialize(data) if self._pattern_wanted else {}
+        data = self.pattern.remove(data)
         self.blocks.initialize(data)
         clean = self.blocks.remove(data)
         self.profile.initialize(clean)
