@@ -34,7 +34,14 @@ On top of it:
   samples of one channel are off by +-128, 256 or 512 steps of its 0.49 mV (63-250 mV);
 - ``pedestal`` — pedestal residuals of a block digitizer: each of the 128 positions of a
   block has its own fixed offset per channel (normal, spread 0.3 mV), the same in every
-  block of every event (a fixed pattern with the 25 MHz block period and its harmonics).
+  block of every event (a fixed pattern with the 25 MHz block period and its harmonics);
+- ``storm`` — wind-driven noise: in 8 % of the events a second, red noise (its power
+  falling as ``f^-2`` above 120 MHz, independent per channel) at 1.5-3 times the
+  chain's RMS is added, while a steady 403 MHz carrier (4 mV, the same in every event,
+  random phase) is not louder in those events;
+- ``gainstates`` — a signal chain with two gain states: in 10 % of the events everything
+  the chain carries, noise and a 403 MHz carrier of log-normal amplitude (5 mV, 0.3
+  e-folds) alike, is 2.5 times larger (an amplifier that switches, a temperature step).
 """
 
 from __future__ import annotations
@@ -47,7 +54,7 @@ SAMPLING_RATE = 3.2e9
 N_SAMPLES = 2048
 N_CHANNELS = 4
 KINDS = ("am", "ramp", "compress", "common", "impulsive", "states", "hop", "interleave",
-         "spikes", "pedestal")
+         "spikes", "pedestal", "storm", "gainstates")
 
 
 def _base_noise(rng: np.random.Generator, n: int, impulsive: bool = False) -> np.ndarray:
@@ -118,6 +125,20 @@ def foreign_noise(kind: str, n_events: int, seed: int) -> TraceSet:
     elif kind == "pedestal":
         residual = np.random.default_rng([seed, 128]).normal(0.0, 0.0003, (N_CHANNELS, 128))
         x += np.tile(residual, N_SAMPLES // 128)
+    elif kind == "storm":
+        f = np.fft.rfftfreq(N_SAMPLES, 1 / SAMPLING_RATE)
+        red = np.where(f >= 120e6, 120e6 / np.maximum(f, 1.0), 0.0) / np.sqrt(1 + (f / 650e6) ** 8)
+        rows = np.flatnonzero(rng.random(n) < 0.08)
+        wind = np.fft.irfft(np.fft.rfft(rng.standard_normal((rows.size, N_CHANNELS, N_SAMPLES)),
+                                        axis=-1) * red, n=N_SAMPLES, axis=-1)
+        wind *= rng.uniform(0.015, 0.03, rows.size)[:, None, None] / wind.std()
+        x[rows] += wind
+        x += 0.004 * np.sin(2 * np.pi * 403e6 * t + rng.uniform(0, 2 * np.pi, n)[:, None])[:, None, :]
+    elif kind == "gainstates":
+        carrier = (0.005 * rng.lognormal(0.0, 0.3, n)[:, None]
+                   * np.sin(2 * np.pi * 403e6 * t + rng.uniform(0, 2 * np.pi, n)[:, None]))
+        x += carrier[:, None, :] * np.array([1.0, 0.8, 0.6, 0.4])[None, :, None]
+        x[rng.random(n) < 0.1] *= 2.5
     step = 1.0 / 2**11
     x = np.round(x / step) * step
     if kind == "spikes":

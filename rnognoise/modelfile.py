@@ -251,7 +251,8 @@ ADDED_WITH_DEFAULTS = ("quantum", "saturation_*", "*.saturation_*", "*.component
                        "*.impulses.*", "*.general_on", "*.modes.*", "*.transients.*",
                        "*.pattern.*", "*.marginals.*", "*.transfer.*",
                        "*.lines.log_amp_quantiles", "*.lines.amp_table",
-                       "*.lines.noise_power", "*.lines.envelope_*", "*.sampler.encoder.*",
+                       "*.lines.noise_power", "*.lines.envelope_*", "*.lines.level_*",
+                       "*.sampler.encoder.*",
                        "*.sampler.encoder_fitted", "*.sampler.prior_*", "line_offset",
                        "line_scale", "*sampler.innovation_spread",
                        "*sampler.innovation_tail")

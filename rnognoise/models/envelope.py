@@ -532,6 +532,13 @@ class Envelope(nn.Module):
         s = (y @ basis).reshape(n, self.n_channels, self.n_bands + self.n_windows)
         return s[..., :self.n_bands], s[..., self.n_bands:]
 
+    def measured_bands(self, data: torch.Tensor) -> torch.Tensor:
+        """Band log powers ``(n, C, B)`` of traces ``(n, C, T)`` relative to the stationary
+        background's: the quantity :meth:`draw` draws, as measured (with the estimator's
+        noise)."""
+        feats = self._features(data) - self.feature_mean.double()
+        return feats.reshape(data.shape[0], self.n_channels, -1)[..., :self.n_bands].float()
+
     def spectral_gain(self, band_log_power: torch.Tensor) -> torch.Tensor:
         """Amplitude gains ``(n, C, F)`` from band log powers ``(n, C, B)``: each band's
         amplitude ``exp(s / 2)`` over its bins (:meth:`band_amplitudes` ``@``

@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import torch
+from scipy.stats import f as f_dist
+from scipy.stats import ttest_ind
 from torch import nn
 
 from ..subsample import evenly_spaced
@@ -202,6 +205,47 @@ BETWEEN_BINS_HELD = float(leakage_kernel(
     - torch.linspace(-0.5, 0.5, 1001, dtype=torch.float64)[None]).sum(0).mean())
 
 
+def _level_rss(slope: float, level: torch.Tensor, power: torch.Tensor,
+               weight: torch.Tensor) -> float:
+    """Weighted residual sum of squares of ``power ~ a exp(2 slope level)`` at the best
+    ``a`` (:meth:`Lines.follow_level`)."""
+    w = torch.exp(2.0 * slope * level)
+    a = float((weight * power * w).sum() / (weight * w * w).sum())
+    return float((weight * (power - a * w).square()).sum())
+
+
+def _presence_moves_level(level: torch.Tensor, events: torch.Tensor,
+                          p_value: float = 1e-3) -> bool:
+    """Whether the events carrying a line (indices ``events``) differ in ``level`` from
+    those without it (Welch's t test, two-sided, at ``p_value``; False with fewer than 20
+    of either): then the level is not the chain's alone (the line's leakage, or louder
+    noise that comes with the line or hides it)."""
+    carrying = torch.zeros(len(level), dtype=torch.bool, device=level.device)
+    carrying[events] = True
+    a, b = level[carrying].double(), level[~carrying].double()
+    if len(a) < 20 or len(b) < 20:
+        return False
+    return bool(ttest_ind(a.cpu().numpy(), b.cpu().numpy(), equal_var=False).pvalue < p_value)
+
+
+def _carrying_slope(level: torch.Tensor, amp: torch.Tensor,
+                    min_significance: float) -> float | None:
+    """Least-squares slope of the carrying events' log amplitude (relative to the
+    per-channel medians, averaged over channels as in the line's table) on their log
+    amplitude ``level``, or None unless it stands out by ``min_significance`` standard
+    errors."""
+    rel = (amp / amp.clamp_min(1e-12).log().median(0).values.exp()).double()
+    y = 0.5 * rel.square().mean(1).clamp_min(1e-12).log()
+    x = level.double() - level.double().mean()
+    sxx = float(x.square().sum())
+    if sxx <= 0 or len(x) < 20:
+        return None
+    slope = float((x * (y - y.mean())).sum()) / sxx
+    resid = y - y.mean() - slope * x
+    se = math.sqrt(float(resid.square().sum()) / (len(x) - 2) / sxx)
+    return slope if slope > min_significance * se else None
+
+
 class Lines(nn.Module):
     """Continuous-wave lines, each present in a fraction of events.
 
@@ -229,6 +273,9 @@ class Lines(nn.Module):
         Hz.
     max_lines : int
         Number of line slots.
+    n_level_bands : int
+        Bands of the envelope whose levels a line's amplitude may follow
+        (:meth:`follow_level`).
     """
 
     #: Largest standard deviation of a line's log amplitude from event to event (a factor
@@ -249,7 +296,7 @@ class Lines(nn.Module):
     max_band_power_cv: float = 0.6
 
     def __init__(self, n_channels: int, n_samples: int, sampling_rate: float,
-                 max_lines: int = 8) -> None:
+                 max_lines: int = 8, n_level_bands: int = 16) -> None:
         super().__init__()
         self.n_samples = n_samples
         self.sampling_rate = sampling_rate
@@ -278,6 +325,19 @@ class Lines(nn.Module):
         self.register_buffer("envelope_table",
                              torch.zeros(k, N_ENVELOPES, 2 * self.envelope_reach + 1, 2))
         self.register_buffer("envelope_count", torch.zeros(k))
+        #: per slot: how the line's amplitude follows the event's broadband level
+        #: (:meth:`follow_level`): ``A ~ exp(level_slope (l - level_centre))`` with ``l``
+        #: the event's log amplitude level in the envelope's bands ``level_bands`` (1:
+        #: counted; the line's own band and its neighbours are not), the factor within
+        #: ``level_bounds`` (the recorded events' range); slope 0: the amplitude
+        #: ignores the level
+        self.register_buffer("level_slope", torch.zeros(k))
+        self.register_buffer("level_centre", torch.zeros(k))
+        self.register_buffer("level_bounds", torch.ones(k, 2))
+        self.register_buffer("level_bands", torch.zeros(k, n_level_bands))
+        #: per slot: the carrying events (indices into the data of :meth:`initialize`)
+        #: and their measured amplitudes, for :meth:`follow_level` (not saved)
+        self._recorded: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
 
     @property
     def bin_width(self) -> float:
@@ -318,6 +378,11 @@ class Lines(nn.Module):
         excess[:3] = 0.0
         self.active.zero_()
         self.envelope_count.zero_()
+        self.level_slope.zero_()
+        self.level_centre.zero_()
+        self.level_bounds.fill_(1.0)
+        self.level_bands.zero_()
+        self._recorded = {}
         chosen: list[int] = []
         order = torch.argsort(excess, descending=True)
         for b in order.tolist():
@@ -344,10 +409,12 @@ class Lines(nn.Module):
             # PRESENCE_FALSE_ALARM of events
             side = side_bins(b, n_freq, [c for c in chosen if c != b], passband)
             if len(side) >= 4:
-                contrast = (power[:, :, lo:hi] / gauss[:, lo:hi]).mean((1, 2)) / (
-                    power[:, :, side] / gauss[:, side]).mean((1, 2))
+                # the event's noise level beside the line, over the Gaussian level
+                beside = (power[:, :, side] / gauss[:, side]).mean((1, 2))
+                contrast = (power[:, :, lo:hi] / gauss[:, lo:hi]).mean((1, 2)) / beside
                 present = contrast > presence_threshold(power.shape[1], hi - lo, len(side))
             else:   # too few bins beside it (a passband edge, other lines)
+                beside = torch.ones(power.shape[0], dtype=power.dtype, device=power.device)
                 present = (power[:, :, lo:hi].sum(-1) / gauss[:, lo:hi].sum(-1)
                            ).mean(1) > CLEAR_RATIO
             if not beyond_false_alarms(present):
@@ -358,7 +425,12 @@ class Lines(nn.Module):
             centre = peak_frequency(data[present], b)
             held = float(leakage_kernel(torch.arange(lo, hi, dtype=torch.float64) - centre
                                         ).sum())
-            p = power[present][:, :, lo:hi].sum(-1) - gauss[:, lo:hi].sum(-1)  # (m, C)
+            # the line's power: the event's own noise level there subtracted (in an
+            # event whose noise is louder, the typical level left the excess noise in
+            # the amplitude: a line in every event of a chain whose gain is 2.5 times
+            # larger in 15 % of them was recorded 16-29 % too loud, tests/test_line_level.py)
+            p = (power[present][:, :, lo:hi].sum(-1)
+                 - gauss[:, lo:hi].sum(-1) * beside[present, None])                # (m, C)
             amp = 2.0 * (p / held).clamp_min(1e-12).sqrt() / self.n_samples  # cos amplitude
             cross = (spec[present, :, b] * spec[present, :1, b].conj()).mean(0)  # (C,)
             self.base_freq[k] = centre * self.bin_width
@@ -366,6 +438,13 @@ class Lines(nn.Module):
             self.freq_shift.data[k] = 0.0
             self.noise_power[k] = gauss[:, lo:hi].sum(-1).float()
             self._set_amplitudes(k, amp)
+            # every event's power at the line over its own noise there (carrying or not:
+            # the events found to carry a weak line are, among louder noise, those whose
+            # noise added to it), for follow_level
+            at_line = (power[:, :, lo:hi].sum(-1)
+                       - gauss[:, lo:hi].sum(-1) * beside[:, None]).sum(1)           # (n,)
+            self._recorded[k] = (torch.nonzero(present, as_tuple=True)[0], amp.clone(),
+                                 at_line, beside.clone())
             self.phase.data[k] = torch.angle(cross).float()
             self.logit.data[k] = math.log(occupancy / (1 - occupancy))
             # the events without the line measure the noise beside it where it is in a
@@ -562,6 +641,133 @@ class Lines(nn.Module):
         self.log_amp_quantiles[k] = quantile_knots(common, self.n_amp_knots) / spread
         self.amp_table.fill_(1.0)
 
+    #: Least significance (slope over its standard error) of the carrying events' line
+    #: amplitudes on their levels for the line to follow the level.
+    level_min_significance: float = 4.0
+
+    def follow_level(self, bands: torch.Tensor | None, band_edges: torch.Tensor | None = None,
+                     noise_bands: torch.Tensor | None = None) -> dict[str, float]:
+        """Let each narrow line's amplitude follow the event's broadband level where the
+        recorded power does.
+
+        A signal chain whose gain changes from event to event (an amplifier that
+        switches, a temperature step) scales its carriers with its noise; noise added
+        in front of it (wind, a loud sky) does not. Which one the data hold is measured.
+        An event's level ``x_i`` is half its band log powers, averaged over channels and
+        over the bands but the line's own and its neighbours (its leakage is not the
+        level), less the mean over events. The line's power over the event's own noise
+        there, ``p_i``, in every event, carrying the line or not (the events found to
+        carry a weak line among louder noise are those whose noise added to it: their
+        amplitudes rise with the level whatever the line does), is fitted by
+        ``a exp(2 b x_i)``, least squares weighted by the events' noise power, ``b`` on
+        a grid of 0-1 (1: a common gain), where it explains more than a slope of 0
+        beyond the F distribution's 1e-4 quantile; and the carrying events' log
+        amplitudes against their levels, where that slope stands out by
+        :attr:`level_min_significance` standard errors (a line whose presence comes with
+        a louder event gives all events a slope and the carrying ones none). Nothing
+        follows where the carrying events' levels differ from the others' (Welch's
+        t test, p < 1e-3): a gain does not change whether a line is found, but a
+        strong carrier's leakage raises its events' level, and louder noise in front
+        of the chain hides a weak line. The smaller
+        slope is kept, corrected for the level's measurement noise (regression
+        dilution, from ``noise_bands``), and the amplitude table is refitted to the
+        carrying events' amplitudes with the level's part divided out. Without it, a
+        line recorded 2.5 times louder in the 15 % of events whose whole chain was
+        louder drew its loud amplitudes in any event (``tests/test_line_level.py``).
+        ``bands`` None restores the amplitudes as recorded.
+
+        Parameters
+        ----------
+        bands : torch.Tensor or None
+            ``(n, C, B)`` band log powers of the events of the data of :meth:`initialize`,
+            as the envelope draws them (:meth:`Envelope.measured_bands
+            <rnognoise.models.envelope.Envelope.measured_bands>`).
+        band_edges : torch.Tensor
+            ``B + 1`` rfft bin edges of the bands.
+        noise_bands : torch.Tensor
+            ``(m, C, B)`` the same of stationary noise: the levels' measurement noise.
+
+        Returns
+        -------
+        dict
+            Per slot followed (as a string key): its slope.
+        """
+        found: dict[str, float] = {}
+        for k, (events, amp, at_line, noise) in self._recorded.items():
+            self._set_amplitudes(k, amp)
+            self.level_slope[k] = 0.0
+            self.level_centre[k] = 0.0
+            self.level_bounds[k] = 1.0
+            self.level_bands[k] = 0.0
+            if bands is None or band_edges is None or noise_bands is None \
+                    or len(at_line) < 50 or events.numel() < 20 \
+                    or bands.shape[-1] != self.level_bands.shape[1]:
+                continue
+            mask = self._level_mask(k, band_edges)
+            if int(mask.sum()) < 2:
+                continue
+            lev = self._levels(bands.to(mask.device), mask).double()
+            centre = float(lev.mean())
+            x = lev - centre
+            var_x = float(x.var())
+            noise_var = float(self._levels(noise_bands.to(mask.device), mask).double().var())
+            if var_x <= 2.0 * noise_var:
+                continue
+            if _presence_moves_level(x, events):
+                continue
+            weight = 1.0 / noise.double().square().clamp_min(1e-12)
+            p = at_line.double()
+            grid = [0.05 * i for i in range(21)]
+            sums = [_level_rss(b, x, p, weight) for b in grid]
+            best = int(np.argmin(sums))
+            f_stat = (sums[0] - sums[best]) / max(sums[best] / (len(p) - 2), 1e-300)
+            if best == 0 or f_stat < float(f_dist.isf(1e-4, 1, len(p) - 2)):
+                continue
+            within = _carrying_slope(x[events], amp, self.level_min_significance)
+            if within is None:
+                continue
+            slope = min(min(grid[best], within) * var_x / (var_x - noise_var), 1.0)
+            self._set_amplitudes(k, amp * torch.exp(-slope * x[events]).to(amp.dtype)[:, None])
+            self.level_slope[k] = slope
+            self.level_centre[k] = centre
+            self.level_bands[k] = mask.float()
+            factor = torch.exp(slope * x)
+            self.level_bounds[k, 0] = float(factor.min())
+            self.level_bounds[k, 1] = float(factor.max())
+            found[str(k)] = round(slope, 3)
+        return found
+
+    def _level_mask(self, k: int, band_edges: torch.Tensor) -> torch.Tensor:
+        """The bands that measure slot ``k``'s level: all but the band that holds the
+        line and its two neighbours."""
+        line = float(self.base_freq[k]) / self.bin_width
+        edges = band_edges.double().cpu()
+        holds = int(torch.searchsorted(edges, torch.tensor([line], dtype=torch.float64),
+                                       right=True)[0]) - 1
+        mask = torch.ones(len(edges) - 1, dtype=torch.bool)
+        mask[max(holds - 1, 0):max(holds + 2, 0)] = False
+        return mask.to(self.level_bands.device)
+
+    @staticmethod
+    def _levels(bands: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """Half the band log powers ``(n, C, B)`` averaged over channels and the bands of
+        ``mask``: each event's log amplitude level ``(n,)``."""
+        return 0.5 * bands[..., mask.bool()].mean((1, 2))
+
+    def level_factor(self, slots: torch.Tensor, bands: torch.Tensor | None
+                     ) -> torch.Tensor | None:
+        """Each event's amplitude factor at each of ``slots`` ``(n, k)`` for drawn band log
+        powers ``bands`` ``(n, C, B)`` (None where no slot follows the level)."""
+        slope = self.level_slope[slots]
+        if bands is None or not bool((slope > 0).any()):
+            return None
+        mask = self.level_bands[slots]                                            # (k, B)
+        level = 0.5 * torch.einsum("ncb,kb->nk", bands, mask) / (
+            bands.shape[1] * mask.sum(-1).clamp_min(1.0))
+        bounds = self.level_bounds[slots]
+        factor = torch.exp(slope[None] * (level - self.level_centre[slots][None]))
+        return torch.minimum(torch.maximum(factor, bounds[:, 0]), bounds[:, 1])
+
     def event_log_power(self, data: torch.Tensor) -> torch.Tensor:
         """Each event's power at each line ``(n, K)`` (0 for inactive slots): the log of
         the power of the three adjacent bins of the slot's range that hold the most
@@ -606,13 +812,15 @@ class Lines(nn.Module):
         only the events carrying a line are touched."""
         return self.forward(traces.shape[0], generator, into=traces)
 
-    def _draw(self, slots: torch.Tensor, n: int, generator: torch.Generator
+    def _draw(self, slots: torch.Tensor, n: int, generator: torch.Generator,
+              bands: torch.Tensor | None = None
               ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor,
                          torch.Tensor | None]:
         """Gates ``(n, k)``, phases ``(n, k)``, frequencies ``(n, k)`` in Hz, amplitudes
-        ``(n, k, C)`` (zero where the gate is off) of the active ``slots``, and the
-        recorded envelope each (event, line) takes ``(n, k)`` (None when no slot has
-        envelopes; then no random numbers are drawn for them)."""
+        ``(n, k, C)`` (zero where the gate is off; times :meth:`level_factor` of the
+        events' drawn ``bands``) of the active ``slots``, and the recorded envelope each
+        (event, line) takes ``(n, k)`` (None when no slot has envelopes; then no random
+        numbers are drawn for them)."""
         dev = self.log_amp.device
         k = slots.numel()
         gate = bernoulli_gate(self.logit[slots], n, generator)                       # (n, k)
@@ -629,6 +837,9 @@ class Lines(nn.Module):
         spread = self.log_amp_jitter[slots].clamp(max=math.log(self.max_amp_jitter)).exp()
         amp = torch.exp(self.log_amp[slots][None] + spread[None, :, None]
                         * jitter[..., None]) * gate[..., None]                       # (n, k, C)
+        factor = self.level_factor(slots, bands)
+        if factor is not None:
+            amp = amp * factor[..., None]
         count = self.envelope_count[slots]
         choice = None
         if bool((count > 0).any()):
@@ -683,7 +894,8 @@ class Lines(nn.Module):
         return torch.stack((re * cos - im * sin, re * sin + im * cos), 1)
 
     def draw_traces(self, n: int, generator: torch.Generator,
-                    scale: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+                    scale: torch.Tensor | None = None, bands: torch.Tensor | None = None
+                    ) -> tuple[torch.Tensor, torch.Tensor]:
         """Sampling (no autograd): the line signals of the events that carry one.
 
         The same draws as :meth:`forward`. Each (event, line) pair with its gate on is
@@ -698,6 +910,9 @@ class Lines(nn.Module):
             Random numbers.
         scale : torch.Tensor, optional
             Per-event factor ``(n,)`` applied to the signals (e.g. the event gain).
+        bands : torch.Tensor, optional
+            The events' drawn band log powers ``(n, C, B)``, whose level the lines that
+            follow it scale with (:meth:`follow_level`).
 
         Returns
         -------
@@ -712,7 +927,7 @@ class Lines(nn.Module):
         if slots.numel() == 0:
             return torch.zeros(0, dtype=torch.long, device=dev), torch.zeros(
                 0, c, self.n_samples, device=dev)
-        gate, theta, freq, amp, choice = self._draw(slots, n, generator)
+        gate, theta, freq, amp, choice = self._draw(slots, n, generator, bands)
         events, which = torch.nonzero(gate > 0, as_tuple=True)
         a = amp[events, which]                                                       # (m, C)
         if scale is not None:
@@ -724,10 +939,12 @@ class Lines(nn.Module):
         return events, torch.bmm(coef, waves)
 
     def forward(self, n: int, generator: torch.Generator,
-                into: torch.Tensor | None = None) -> torch.Tensor:
+                into: torch.Tensor | None = None, bands: torch.Tensor | None = None
+                ) -> torch.Tensor:
         """Line signals ``(n, C, T)`` (a zero-size contribution when no slot is active).
 
-        With ``into`` (only without autograd) the lines are added to it in place.
+        With ``into`` (only without autograd) the lines are added to it in place;
+        ``bands`` as in :meth:`draw_traces`.
 
         ``cos(a + phi) = cos a cos phi - sin a sin phi`` keeps the transcendental work at
         one ``(events, lines, T)`` array; without gradients only events whose gate is on
@@ -742,11 +959,11 @@ class Lines(nn.Module):
             return torch.zeros(n, c, 1, device=dev) if into is None else into
         if not torch.is_grad_enabled():
             out = torch.zeros(n, c, self.n_samples, device=dev) if into is None else into
-            events, signals = self.draw_traces(n, generator)
+            events, signals = self.draw_traces(n, generator, bands=bands)
             if events.numel():
                 out.index_add_(0, events, signals.to(out.dtype))
             return out
-        _, theta, freq, amp, choice = self._draw(slots, n, generator)
+        _, theta, freq, amp, choice = self._draw(slots, n, generator, bands)
         k = slots.numel()
         waves = self._waves(slots.repeat(n), freq.reshape(-1), theta.reshape(-1),
                             None if choice is None else choice.reshape(-1)

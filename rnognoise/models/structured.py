@@ -97,7 +97,7 @@ class PhysicsGenerator(nn.Module):
         self.n_samples = t
         self.background = Background(c, t)
         self.blocks = BlockOffsets(c, t, config.block)
-        self.lines = Lines(c, t, layout.sampling_rate, config.max_lines)
+        self.lines = Lines(c, t, layout.sampling_rate, config.max_lines, config.envelope_bands)
         self.impulses = Impulses(c, t, layout.sampling_rate)
         self.envelope = Envelope(c, t, config.envelope_bands, config.envelope_windows,
                                  adapt_bands=getattr(config, "envelope_adapt", False))
@@ -189,6 +189,7 @@ class PhysicsGenerator(nn.Module):
             self._fit_envelope(data)
         else:
             self._set_gain_spread()
+            self.lines.follow_level(None)
         self._match_power(data)
         self._fit_general(data)
 
@@ -247,6 +248,7 @@ class PhysicsGenerator(nn.Module):
             self._fit_envelope(data)
         else:
             self._set_gain_spread()
+            self.lines.follow_level(None)
         self._match_power(data)
         if self.is_on("impulses"):
             self._calibrate_impulses(data)
@@ -451,6 +453,23 @@ class PhysicsGenerator(nn.Module):
             reference = self.background.sampler(max(1000, min(4000, 2 * len(clean))), gen)
         self._fit_info = self.envelope.initialize(clean, reference, line_bins)
         self._set_gain_spread()
+        self._follow_level(data, reference)
+
+    def _follow_level(self, data: torch.Tensor, reference: torch.Tensor) -> None:
+        """Lines whose recorded amplitudes follow the event's broadband level, as the
+        envelope measures and draws it (:meth:`Lines.follow_level
+        <rnognoise.models.lines.Lines.follow_level>`); ``reference``: stationary events
+        of the background, the level's measurement noise."""
+        if not (self.is_on("lines") and bool(self.envelope.active > 0)):
+            self.lines.follow_level(None)
+            return
+        events = self.blocks.remove(data) if self.is_on("blocks") else data
+        with torch.no_grad():
+            found = self.lines.follow_level(self.envelope.measured_bands(events),
+                                            self.envelope.band_edges,
+                                            self.envelope.measured_bands(reference))
+        if found:
+            self._fit_info["lines_following_level"] = found
 
     def _fit_innovations(self, clean: torch.Tensor, gaussian: torch.Tensor) -> torch.Tensor:
         """Short-scale kurtosis from before the chain (heavy-tailed innovations of the
@@ -523,6 +542,7 @@ class PhysicsGenerator(nn.Module):
         gain = self.background.gains(n, generator)
         envelope = self.is_on("envelope") and bool(self.envelope.active > 0)
         impulses = self.is_on("impulses")
+        band = None
         if envelope:
             band, window = self.envelope.draw(n, generator)
             x = irfft(spec * self.envelope.spectral_gain(band), self.n_samples)
@@ -534,7 +554,7 @@ class PhysicsGenerator(nn.Module):
         if impulses:
             x = self.impulses.add_to_traces(x, generator)
         if self.is_on("lines"):
-            x = x + self.lines(n, generator)
+            x = x + self.lines(n, generator, bands=band)
         x = x * gain
         if self.is_on("blocks"):
             x = x + self.blocks(n, generator)
@@ -570,7 +590,7 @@ class PhysicsGenerator(nn.Module):
         z = self.background.normals(n, generator)
         gain = self.background.gains(n, generator).reshape(n)
         factor: torch.Tensor | None = gain[:, None, None]
-        weights = amplitudes = None
+        weights = amplitudes = band = None
         if self.is_on("envelope") and bool(self.envelope.active > 0):
             band, window = self.envelope.draw(n, generator)
             weights = self.envelope.band_amplitudes(band) * gain[:, None, None]
@@ -588,7 +608,7 @@ class PhysicsGenerator(nn.Module):
         x = irfft(spec, self.n_samples)
         del spec
         if self.is_on("lines"):
-            added.append(self.lines.draw_traces(n, generator, gain))
+            added.append(self.lines.draw_traces(n, generator, gain, band))
         offsets = self.blocks.draw(n, generator) if self.is_on("blocks") else None
         self._scale_and_offset(x, amplitudes, factor, offsets)
         for events, signals in added:
