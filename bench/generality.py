@@ -15,7 +15,8 @@ Data sets (``--sets``):
   (``bench/foreign_sets.py``): an amplitude-modulated carrier, an RMS that changes within
   the trace, a compressing amplifier, common-mode pickup, each on a signal chain no
   simulator here has; ``impulsive`` — that chain driven by heavy-tailed (Student-t)
-  innovations;
+  innovations; and the other kinds there (``states``, ``hop``, ``interleave``,
+  ``spikes``, ``pedestal``, ``storm``, ``gainstates``);
 - ``st24`` — the public real station-24 forced-trigger sample (100 events of one surface
   channel, ``../shared/realdata``): too small for the classifier test (n/a), scored by
   the other rows.
