@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 
 from tests.structured_helpers import generate as _generate
 from tests.structured_helpers import initialised_model, shaped_background
@@ -74,6 +75,15 @@ def test_a_line_follows_the_event_level_only_where_the_data_do(kind):
         # in about a fifth of the loud events (their louder noise hides it), and the
         # background takes that share of its power, which the envelope scales
         assert drawn < 2.0
+
+
+def test_sampling_path_equals_the_differentiable_path_with_a_line_following_the_level():
+    model = initialised_model(_events(1200, 1, "gain"), max_lines=2)
+    assert float(model.generator.lines.level_slope.max()) > 0.0
+    with torch.no_grad():
+        fast = model.generate(50, torch.Generator().manual_seed(9))
+    slow = model.generate(50, torch.Generator().manual_seed(9)).detach()
+    torch.testing.assert_close(fast, slow, rtol=1e-4, atol=1e-5)
 
 
 def test_the_line_ignores_the_level_where_the_envelope_is_off():

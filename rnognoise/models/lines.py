@@ -335,9 +335,12 @@ class Lines(nn.Module):
         self.register_buffer("level_centre", torch.zeros(k))
         self.register_buffer("level_bounds", torch.ones(k, 2))
         self.register_buffer("level_bands", torch.zeros(k, n_level_bands))
-        #: per slot: the carrying events (indices into the data of :meth:`initialize`)
-        #: and their measured amplitudes, for :meth:`follow_level` (not saved)
-        self._recorded: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
+        #: per narrow slot, for :meth:`follow_level` (not saved): the carrying events
+        #: (indices into the data of :meth:`initialize`), their measured amplitudes
+        #: ``(m, C)``, every event's power at the line over its own noise ``(n,)`` and
+        #: that noise's level over the Gaussian level ``(n,)``
+        self._recorded: dict[int, tuple[torch.Tensor, torch.Tensor, torch.Tensor,
+                                        torch.Tensor]] = {}
 
     @property
     def bin_width(self) -> float:
@@ -663,10 +666,10 @@ class Lines(nn.Module):
         follows where the carrying events' levels differ from the others' (Welch's
         t test, p < 1e-3): a gain does not change whether a line is found, but a
         strong carrier's leakage raises its events' level, and louder noise in front
-        of the chain hides a weak line. The smaller
-        slope is kept, corrected for the level's measurement noise (regression
-        dilution, from ``noise_bands``), and the amplitude table is refitted to the
-        carrying events' amplitudes with the level's part divided out. Without it, a
+        of the chain hides a weak line. The smaller slope is kept, corrected for the
+        level's measurement noise (regression dilution, from ``noise_bands``), and the
+        amplitude table is refitted to the carrying events' amplitudes with the level's
+        part divided out. Without it, a
         line recorded 2.5 times louder in the 15 % of events whose whole chain was
         louder drew its loud amplitudes in any event (``tests/test_line_level.py``).
         ``bands`` None restores the amplitudes as recorded.
