@@ -3,12 +3,14 @@
 # training and sampling benchmarks and the GPU-marked tests (bench/gpu_bench.py).
 #
 # Usage:
-#   bench/gpu.sh [--out gpu.json] [--venv /tmp/rnognoise-gpu] [--python PY] [--dry-run]
+#   bench/gpu.sh [--out gpu.json] [--venv /tmp/rnognoise-gpu] [--python PY] [--timeout S]
+#                [--dry-run]
 #
 # On a machine with a CUDA GPU it makes a virtual environment (--venv) with a CUDA build of
 # torch (TORCH_INDEX, default the cu124 wheels of download.pytorch.org) and this package,
 # unless --python names an interpreter whose torch already sees a GPU (then nothing is
-# installed; also used when the machine has no network). --dry-run installs nothing, runs
+# installed; also used when the machine has no network). --timeout bounds each
+# sub-benchmark (seconds, default 300). --dry-run installs nothing, runs
 # on the CPU with tiny sizes and lists the sub-benchmarks instead of running them (the test
 # suite runs it).
 set -euo pipefail
@@ -19,13 +21,15 @@ out="gpu.json"
 venv="/tmp/rnognoise-gpu"
 python=""
 dry=""
+timeout=300
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --out) out="$2"; shift 2 ;;
     --venv) venv="$2"; shift 2 ;;
     --python) python="$2"; shift 2 ;;
+    --timeout) timeout="$2"; shift 2 ;;
     --dry-run) dry="--dry-run"; shift ;;
-    -h|--help) sed -n '2,13p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
     *) echo "gpu.sh: unknown argument $1" >&2; exit 2 ;;
   esac
 done
@@ -51,4 +55,4 @@ fi
 
 cd "$root"
 echo "gpu.sh: $("$python" -c 'import torch; print("torch", torch.__version__, "cuda", torch.version.cuda)')" >&2
-OMP_NUM_THREADS="${OMP_NUM_THREADS:-$(nproc)}" "$python" bench/gpu_bench.py --out "$out" $dry
+OMP_NUM_THREADS="${OMP_NUM_THREADS:-$(nproc)}" "$python" bench/gpu_bench.py --out "$out" --timeout "$timeout" $dry

@@ -7,11 +7,19 @@ initialisation: sampling speed does not depend on training) and the ``baseline``
 
 - ``NoiseGenerator.sample`` events/s on the GPU in fp32, bf16 and fp16 autocast (spectral
   parts always float32), and on the CPU for the ratio;
+- the same model's generation alone, on the device (blocks of ``CUDA_BLOCK_EVENTS`` drawn,
+  saturated and scaled to volts, no copy to the host), and the host-copy floor: the
+  events/s at which the device's float32 output reaches pinned host memory. ``sample``
+  returns a NumPy array, so its rate is bounded by that copy;
 - the relative RMS difference of bf16/fp16 output from fp32 with the same seed, and the
   largest deviation of the mean power spectrum in dB over the bins above -40 dB of the
   peak (the evidence for choosing a precision);
-- then ``bench/train_speed.py --json``, ``bench/sample_speed.py --json`` and
-  ``pytest -m gpu``, whose results are stored in the same JSON.
+- then the training benchmark on the CPU with 2 threads and on the GPU at batch 64 (the
+  same-run ratio), the GPU alone at batch 1024 (throughput), ``bench/sample_speed.py
+  --quick`` and ``pytest -m gpu``, whose results are stored in the same JSON.
+
+The JSON is rewritten after each part, so a run stopped at a time limit keeps what it
+measured.
 
 ``--dry-run`` does the same on the CPU with tiny sizes and lists the sub-benchmark
 commands instead of running them (it is what the test suite runs).
@@ -34,6 +42,9 @@ from typing import Any
 import numpy as np
 import torch
 from hostinfo import machine_info
+
+from rnognoise.core.device import autocast
+from rnognoise.generator import CUDA_BLOCK_EVENTS
 
 ROOT = Path(__file__).resolve().parent.parent
 N_CH, N_SAMPLES, RATE = 4, 2048, 3.2e9
@@ -75,6 +86,48 @@ def events_per_s(gen: Any, n: int, repeats: int) -> float:
     return n / best
 
 
+def sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def on_device_events_per_s(gen: Any, n: int, repeats: int) -> float:
+    """Events/s of the model's generation on its device, without the copy to the host."""
+    model, block = gen.model, CUDA_BLOCK_EVENTS if gen.device.type == "cuda" else 1024
+    rng = torch.Generator(device=gen.device).manual_seed(0)
+
+    def draw() -> None:
+        with torch.inference_mode(), autocast(gen.device, gen.precision):
+            for _ in range(max(1, n // block)):
+                model.to_volts_(model.saturate_(model.generate(block, rng).float()))
+
+    draw()
+    best = float("inf")
+    for _ in range(repeats):
+        sync(gen.device)
+        t0 = time.perf_counter()
+        draw()
+        sync(gen.device)
+        best = min(best, time.perf_counter() - t0)
+    return max(1, n // block) * block / best
+
+
+def host_copy_events_per_s(device: torch.device, n: int) -> float | None:
+    """Events/s at which float32 events reach pinned host memory (``None`` on the CPU)."""
+    if device.type != "cuda":
+        return None
+    block = torch.randn(CUDA_BLOCK_EVENTS, N_CH, N_SAMPLES, device=device)
+    host = torch.empty(block.shape, pin_memory=True)
+    host.copy_(block)
+    rounds = max(1, n // CUDA_BLOCK_EVENTS)
+    sync(device)
+    t0 = time.perf_counter()
+    for _ in range(rounds):
+        host.copy_(block, non_blocking=True)
+    sync(device)
+    return rounds * CUDA_BLOCK_EVENTS / (time.perf_counter() - t0)
+
+
 def accuracy(ref: np.ndarray, low: np.ndarray) -> dict[str, float]:
     """Relative RMS difference and the largest mean-spectrum deviation (dB) of ``low``."""
     rel = float(np.sqrt(np.mean((low - ref) ** 2) / np.mean(ref ** 2)))
@@ -93,15 +146,18 @@ def sampling(device: torch.device, n: int, repeats: int, n_train: int) -> dict[s
         for precision in ("fp32", "bf16", "fp16"):
             gen.precision = precision
             row[f"events_per_s_{precision}"] = events_per_s(gen, n, repeats)
+            row[f"on_device_events_per_s_{precision}"] = on_device_events_per_s(gen, n, repeats)
             if precision != "fp32":
                 row[f"accuracy_{precision}"] = accuracy(ref, gen.sample(256, seed=7))
         gen.precision = "fp32"
         out[kind] = row
+    torch.randn(64, N_CH, N_SAMPLES, device=device)
+    sync(device)
     t0 = time.perf_counter()
     torch.randn(n, N_CH, N_SAMPLES, device=device)
-    if device.type == "cuda":
-        torch.cuda.synchronize()
+    sync(device)
     out["torch_randn_events_per_s"] = n / (time.perf_counter() - t0)
+    out["host_copy_floor_events_per_s"] = host_copy_events_per_s(device, n)
     return out
 
 
@@ -127,7 +183,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--dry-run", action="store_true",
                         help="CPU, tiny sizes, sub-benchmarks listed but not run")
-    parser.add_argument("--timeout", type=float, default=900.0,
+    parser.add_argument("--timeout", type=float, default=300.0,
                         help="seconds allowed per sub-benchmark")
     args = parser.parse_args(argv)
     cuda = torch.cuda.is_available() and not args.dry_run
@@ -136,27 +192,43 @@ def main(argv: list[str] | None = None) -> int:
                               "cuda": torch.version.cuda, "dry_run": args.dry_run,
                               "gpu": torch.cuda.get_device_name(0) if cuda else None,
                               "events": n, "layout": [N_CH, N_SAMPLES, RATE]}
+    out = Path(args.out)
+
+    def save() -> None:
+        out.write_text(json.dumps(result, indent=1, default=str))
+
     print(f"sampling on {'cuda' if cuda else 'cpu'}: {n} events per call", flush=True)
     result["sampling_gpu" if cuda else "sampling_cpu"] = sampling(
         torch.device("cuda" if cuda else "cpu"), n, repeats, n_train)
+    print(json.dumps(result["sampling_gpu" if cuda else "sampling_cpu"]), flush=True)
+    save()
     if cuda:  # the CPU at a size it finishes in reasonable time, for the ratio
         result["sampling_cpu"] = sampling(torch.device("cpu"), 4096, 1, n_train)
+        save()
     py = sys.executable
     base = str(ROOT / "bench")
-    out_dir = Path(args.out).resolve().parent
+    out_dir = out.resolve().parent
+    train = [py, f"{base}/train_speed.py", "--repeats", "2"]
     subs = {
-        "train_speed": [py, f"{base}/train_speed.py", "--json", str(out_dir / "train.json")],
-        "sample_speed": [py, f"{base}/sample_speed.py", "--json", str(out_dir / "sample.json")],
+        # CPU (2 threads, the CI machine's size) and GPU at batch 64: the same-run ratio
+        "train_speed": train + ["--threads", "2", "--json", str(out_dir / "train.json")],
+        # the GPU at a batch that fills it: throughput
+        "train_speed_large_batch": train + ["--devices", "cuda", "--batch-size", "1024",
+                                            "--events", "4096",
+                                            "--json", str(out_dir / "train_large.json")],
+        "sample_speed": [py, f"{base}/sample_speed.py", "--quick",
+                         "--json", str(out_dir / "sample.json")],
         "gpu_tests": [py, "-m", "pytest", "-q", "-m", "gpu", "-p", "no:cacheprovider",
                       "tests/test_gpu.py"],
     }
     for name, cmd in subs.items():
         print(f"{name}: {' '.join(cmd)}", flush=True)
         result[name] = run(cmd, args.dry_run, args.timeout)
+        print("\n".join(result[name].get("tail", [])), flush=True)
         figures = Path(cmd[-1])
         if not args.dry_run and figures.suffix == ".json" and figures.exists():
             result[name]["figures"] = json.loads(figures.read_text())
-    Path(args.out).write_text(json.dumps(result, indent=1, default=str))
+        save()
     print(args.out)
     return 0
 

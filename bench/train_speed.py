@@ -14,6 +14,7 @@ reported) so that a change of machine load hits them alike.
 Usage::
 
     python bench/train_speed.py [--steps 5] [--batch-size 64] [--quick] [--threads N]
+                                [--devices cpu,cuda]
 """
 
 from __future__ import annotations
@@ -40,9 +41,10 @@ def build(kind: str, data: torch.Tensor, traceset, device: torch.device, batch: 
           options: dict | None = None):
     """A model initialised on ``data``, its plan and a batch function like ``fit``'s."""
     torch.manual_seed(0)
-    model = prepare_model(traceset, kind, options).to(device)
-    with torch.no_grad():
-        model.initialize(data)
+    model = prepare_model(traceset, kind, options)
+    with torch.no_grad():  # on the CPU, then moved, as ``fit`` does
+        model.initialize(data.cpu())
+    model.to(device)
     plan = model.training_plan(batch_size=batch)
 
     def batch_fn(step: int, k: int) -> torch.Tensor:
@@ -99,6 +101,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", help="also write the results to this file")
     parser.add_argument("--memory-only", action="store_true", help="only the memory figures")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: default)")
+    parser.add_argument("--devices", default="cpu,cuda",
+                        help="comma-separated devices to time (cuda only where available)")
     parser.add_argument("--repeats", type=int, default=3,
                         help="interleaved rounds of timing; the best round is reported")
     args = parser.parse_args(argv)
@@ -109,8 +113,11 @@ def main(argv: list[str] | None = None) -> int:
     traceset = simulate_noise(n_events, seed=0)
     raw = traceset.traces
     norm = (raw - raw.mean(axis=(0, 2), keepdims=True)) / raw.std(axis=(0, 2), keepdims=True)
-    devices = [torch.device("cpu")] + ([torch.device("cuda")] if torch.cuda.is_available()
-                                       else [])
+    wanted = {d.strip() for d in args.devices.split(",")}
+    devices = [torch.device(d) for d in ("cpu", "cuda") if d in wanted
+               and (d == "cpu" or torch.cuda.is_available())]
+    if not devices:
+        parser.error(f"none of the devices {args.devices!r} is available")
     print(f"torch {torch.__version__}, threads {torch.get_num_threads()}, devices "
           f"{[str(d) for d in devices]}, batch {args.batch_size}, steps {steps}")
     results: dict[str, object] = {}

@@ -1,4 +1,5 @@
-"""Sampling on a CUDA GPU (skipped without one; ``bench/gpu.sh`` runs these with -m gpu)."""
+"""Fitting and sampling on a CUDA GPU (skipped without one; ``bench/gpu.sh`` runs these with
+-m gpu)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ import torch
 from rnognoise.core.device import to_host
 from rnognoise.generator import CUDA_BLOCK_EVENTS, NoiseGenerator
 from rnognoise.models import TraceLayout, get_model_class
+from rnognoise.simulate import SimulationConfig, simulate_noise
+from rnognoise.train import fit
 
 pytestmark = [pytest.mark.gpu,
               pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA GPU")]
@@ -49,3 +52,27 @@ def test_pinned_transfer_returns_the_device_values():
     host = to_host(x)
     assert host.device.type == "cpu" and host.is_pinned()
     torch.testing.assert_close(host, x.cpu())
+
+
+
+def fit_and_sample(kind: str, device: str, folder) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """Training events, and 256 events drawn on each device from a model fitted on ``device``."""
+    data = simulate_noise(240, config=SimulationConfig(n_samples=512), seed=2)
+    out = folder / f"{kind}.safetensors"
+    result = fit(data, out, model=kind, steps=4, device=device, seed=0, quiet=True,
+                 force=True)
+    assert result.provenance["device"].startswith(device)
+    return data.traces, {dev: NoiseGenerator.load(out, device=dev).sample(256, seed=5)
+                         for dev in ("cpu", device)}
+
+
+@pytest.mark.parametrize("kind", ["wgan-gp", "vae"])
+def test_cuda_fit_trains_on_the_gpu_and_its_model_samples_anywhere(kind, tmp_path):
+    real, noise = fit_and_sample(kind, "cuda", tmp_path)
+    for x in noise.values():
+        assert np.isfinite(x).all()
+        ratio = x.std(axis=(0, 2)) / real.std(axis=(0, 2))
+        assert np.all((ratio > 0.5) & (ratio < 2.0)), ratio
+    # one model: the devices' random streams differ, their channel RMS does not
+    rms = {dev: x.std(axis=(0, 2)) for dev, x in noise.items()}
+    np.testing.assert_allclose(rms["cuda"], rms["cpu"], rtol=0.1)

@@ -23,8 +23,11 @@ def test_gpu_script_dry_run_writes_one_json_of_figures(tmp_path):
         assert all(row[f"events_per_s_{p}"] > 0 for p in ("fp32", "bf16", "fp16"))
         # autocast leaves the spectral parts in float32: these models' output is unchanged
         assert row["accuracy_bf16"]["relative_rms_difference"] == 0.0
-    for name in ("train_speed", "sample_speed", "gpu_tests"):
+        assert row["on_device_events_per_s_fp32"] > 0
+    for name in ("train_speed", "train_speed_large_batch", "sample_speed", "gpu_tests"):
         assert result[name]["skipped"] == "dry run"
+    assert "--threads 2" in result["train_speed"]["command"]
+    assert "--devices cuda" in result["train_speed_large_batch"]["command"]
     assert "bench/train_speed.py" in result["train_speed"]["command"]
     assert "bench/sample_speed.py" in result["sample_speed"]["command"]
     assert "-m gpu" in result["gpu_tests"]["command"]
