@@ -214,7 +214,6 @@ def main(argv: list[str] | None = None) -> int:
         "train_speed": train + ["--threads", "2", "--json", str(out_dir / "train.json")],
         # the GPU at a batch that fills it: throughput
         "train_speed_large_batch": train + ["--devices", "cuda", "--batch-size", "1024",
-                                            "--events", "4096",
                                             "--json", str(out_dir / "train_large.json")],
         "sample_speed": [py, f"{base}/sample_speed.py", "--quick",
                          "--json", str(out_dir / "sample.json")],

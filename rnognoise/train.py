@@ -180,7 +180,6 @@ def _fit(data: str | os.PathLike[str] | TraceSet, out: str | os.PathLike[str] | 
     parts = model.fit_parts(torch.from_numpy(fd.train), torch.from_numpy(fd.val),
                             fd.train_events, fd.val_events)
     fd.train = fd.val = np.empty(0, np.float32)  # the parts hold what is needed
-    model.to(device)
     log_event(_log, "fitting", model=opts.model, parts=len(parts), events=fd.n_train,
               validation=fd.provenance["n_validation_events"], channels=fd.layout.n_channels,
               samples=fd.layout.n_samples, device=str(device),

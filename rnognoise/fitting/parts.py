@@ -65,9 +65,10 @@ def fit_part(part: FitPart, ctx: PartContext, *, windows: WindowSource | None = 
     Parameters
     ----------
     part : FitPart
-        The part; its ``train`` and ``val`` are normalised CPU or device tensors.
+        The part; its ``train`` and ``val`` are normalised CPU or device tensors. Its
+        model is on the CPU on return.
     ctx : PartContext
-        Options, device, checkpoint root, ranks.
+        Options, device (where the training steps run), checkpoint root, ranks.
     windows : WindowSource, optional
         The training batches of a streamed fit; default: drawn from ``part.train``.
 
@@ -87,7 +88,10 @@ def fit_part(part: FitPart, ctx: PartContext, *, windows: WindowSource | None = 
     """
     opts, model = ctx.opts, part.model
     started = time.monotonic()
-    train, val = part.train.to(ctx.device), part.val.to(ctx.device)
+    # Initialisation, component selection and the checks run on the CPU, where the
+    # statistics they compute are tested; only the optimisation moves to ``ctx.device``.
+    train, val = part.train.cpu(), part.val.cpu()
+    model.cpu()
     record: dict[str, Any] = dict(part.info)
     with torch.no_grad():
         model.initialize(train)
@@ -117,8 +121,12 @@ def fit_part(part: FitPart, ctx: PartContext, *, windows: WindowSource | None = 
         if budget is not None:
             spent = (time.monotonic() - started) / 60.0
             budget = max(0.2 * budget, budget - spent)
-        loop = train_part(model, train, val, ctx, ckpt, windows=windows,
-                          max_minutes=budget, desc=desc)
+        model.to(ctx.device)
+        try:
+            loop = train_part(model, train.to(ctx.device), val, ctx, ckpt, windows=windows,
+                              max_minutes=budget, desc=desc)
+        finally:
+            model.cpu()
         record.update(train_steps=loop.steps, train_time_s=round(loop.elapsed_s, 1),
                       stopped_by=loop.stopped_by, best_step=loop.best_step,
                       best_validation_score=loop.best_score)
@@ -260,7 +268,7 @@ def train_part(model: NoiseModel, train: torch.Tensor, val: torch.Tensor, ctx: P
         # the global batch depends on the step only, and this rank takes its slice.
         return batch_fn(index // world, k)[rank * local:(rank + 1) * local].to(ctx.device)
 
-    eval_gen = torch.Generator(device=val.device)
+    eval_gen = torch.Generator(device=ctx.device)
 
     def eval_fn(step: int) -> float:
         if plan.before_eval is not None and step > 0:
