@@ -390,8 +390,13 @@ class VAEModel(NoiseModel):
 
     def training_plan(self, *, lr: float | None = None, batch_size: int = 64) -> TrainingPlan:
         if self._pending is not None:
+            # the pretraining ends the initialisation, which runs on the CPU (the events
+            # of the component selection are there); the plan trains where the model is
+            device = self.norm_scale.device
+            self.cpu()
             with torch.no_grad():
-                self._pretrain(self._pending)
+                self._pretrain(self._pending.cpu())
+            self.to(device)
         opt = torch.optim.Adam(self.vae.parameters(), lr=lr or self.config.lr)
         gen = torch.Generator(device=self.norm_scale.device)
         recent: list[torch.Tensor] = []   # the states of the latest batches
