@@ -9,8 +9,10 @@ initialisation: sampling speed does not depend on training) and the ``baseline``
   parts always float32), and on the CPU for the ratio;
 - the same model's generation alone, on the device (blocks of ``CUDA_BLOCK_EVENTS`` drawn,
   saturated and scaled to volts, no copy to the host), and the host-copy floor: the
-  events/s at which the device's float32 output reaches pinned host memory. ``sample``
-  returns a NumPy array, so its rate is bounded by that copy;
+  events/s at which the device's float32 output reaches pinned host memory, and the rate
+  at which a fresh host array of the call's size is first written. ``sample`` returns a
+  NumPy array, so its rate is bounded by both; ``iter_samples`` in batches of one block
+  keeps no large array;
 - the relative RMS difference of bf16/fp16 output from fp32 with the same seed, and the
   largest deviation of the mean power spectrum in dB over the bins above -40 dB of the
   peak (the evidence for choosing a precision);
@@ -112,6 +114,28 @@ def on_device_events_per_s(gen: Any, n: int, repeats: int) -> float:
     return max(1, n // block) * block / best
 
 
+def iter_samples_events_per_s(gen: Any, n: int, repeats: int) -> float:
+    """Events/s of ``iter_samples`` in batches of one block, none kept (no large output
+    array to fill: the path of a simulation that takes its noise batch by batch)."""
+    block = CUDA_BLOCK_EVENTS if gen.device.type == "cuda" else 1024
+    best = float("inf")
+    for r in range(repeats):
+        sync(gen.device)
+        t0 = time.perf_counter()
+        for _ in gen.iter_samples(n, seed=r, batch_size=block):
+            pass
+        best = min(best, time.perf_counter() - t0)
+    return n / best
+
+
+def host_fill_events_per_s(n: int) -> float:
+    """Events/s at which a fresh float32 host array of ``n`` events is first written (the
+    bound of ``sample``, which returns one)."""
+    t0 = time.perf_counter()
+    np.empty((n, N_CH, N_SAMPLES), np.float32).fill(1.0)
+    return n / (time.perf_counter() - t0)
+
+
 def host_copy_events_per_s(device: torch.device, n: int) -> float | None:
     """Events/s at which float32 events reach pinned host memory (``None`` on the CPU)."""
     if device.type != "cuda":
@@ -150,6 +174,7 @@ def sampling(device: torch.device, n: int, repeats: int, n_train: int) -> dict[s
             if precision != "fp32":
                 row[f"accuracy_{precision}"] = accuracy(ref, gen.sample(256, seed=7))
         gen.precision = "fp32"
+        row["iter_samples_events_per_s_fp32"] = iter_samples_events_per_s(gen, n, repeats)
         out[kind] = row
     torch.randn(64, N_CH, N_SAMPLES, device=device)
     sync(device)
@@ -158,6 +183,7 @@ def sampling(device: torch.device, n: int, repeats: int, n_train: int) -> dict[s
     sync(device)
     out["torch_randn_events_per_s"] = n / (time.perf_counter() - t0)
     out["host_copy_floor_events_per_s"] = host_copy_events_per_s(device, n)
+    out["host_fill_events_per_s"] = host_fill_events_per_s(n)
     return out
 
 

@@ -24,6 +24,8 @@ def test_gpu_script_dry_run_writes_one_json_of_figures(tmp_path):
         # autocast leaves the spectral parts in float32: these models' output is unchanged
         assert row["accuracy_bf16"]["relative_rms_difference"] == 0.0
         assert row["on_device_events_per_s_fp32"] > 0
+        assert row["iter_samples_events_per_s_fp32"] > 0
+    assert result["sampling_cpu"]["host_fill_events_per_s"] > 0
     for name in ("train_speed", "train_speed_large_batch", "sample_speed", "gpu_tests"):
         assert result[name]["skipped"] == "dry run"
     assert "--threads 2" in result["train_speed"]["command"]
