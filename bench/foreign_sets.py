@@ -41,7 +41,11 @@ On top of it:
   random phase) is not louder in those events;
 - ``gainstates`` — a signal chain with two gain states: in 10 % of the events everything
   the chain carries, noise and a 403 MHz carrier of log-normal amplitude (5 mV, 0.3
-  e-folds) alike, is 2.5 times larger (an amplifier that switches, a temperature step).
+  e-folds) alike, is 2.5 times larger (an amplifier that switches, a temperature step);
+- ``weakcw`` — two weak carriers in every event, each at about the noise's level in its
+  frequency bin (neither stands out of the noise in every event): 1.6 mV at 272.3 MHz,
+  steady, and 0.7 mV at 488.7 MHz with a log-normal amplitude (0.2 e-folds), each with a
+  random phase per event and fixed amplitudes and phases across the channels.
 """
 
 from __future__ import annotations
@@ -54,7 +58,7 @@ SAMPLING_RATE = 3.2e9
 N_SAMPLES = 2048
 N_CHANNELS = 4
 KINDS = ("am", "ramp", "compress", "common", "impulsive", "states", "hop", "interleave",
-         "spikes", "pedestal", "storm", "gainstates")
+         "spikes", "pedestal", "storm", "gainstates", "weakcw")
 
 
 def _base_noise(rng: np.random.Generator, n: int, impulsive: bool = False) -> np.ndarray:
@@ -139,6 +143,14 @@ def foreign_noise(kind: str, n_events: int, seed: int) -> TraceSet:
                    * np.sin(2 * np.pi * 403e6 * t + rng.uniform(0, 2 * np.pi, n)[:, None]))
         x += carrier[:, None, :] * np.array([1.0, 0.8, 0.6, 0.4])[None, :, None]
         x[rng.random(n) < 0.1] *= 2.5
+    elif kind == "weakcw":
+        for freq, volts, spread, gains, offsets in (
+                (272.3e6, 0.0016, 0.0, [1.0, 0.8, 0.6, 0.9], [0.0, 0.7, 1.9, 3.0]),
+                (488.7e6, 0.0007, 0.2, [0.5, 1.0, 0.9, 0.7], [0.0, -1.2, 2.2, 0.4])):
+            amplitude = volts * rng.lognormal(0.0, spread, n) if spread else np.full(n, volts)
+            phase = rng.uniform(0, 2 * np.pi, n)[:, None, None] + np.array(offsets)[:, None]
+            x += (amplitude[:, None, None] * np.array(gains)[:, None]
+                  * np.sin(2 * np.pi * freq * t + phase))
     step = 1.0 / 2**11
     x = np.round(x / step) * step
     if kind == "spikes":
