@@ -177,24 +177,6 @@ def presence_threshold(n_channels: int, n_bins: int, n_side: int,
     return float(f.isf(false_alarm, 2 * n_bins * n_channels, 2 * n_side * n_channels))
 
 
-def _event_levels(power: torch.Tensor, gauss: torch.Tensor) -> torch.Tensor:
-    """Each event's broadband level over the Gaussian level ``(n, 1)``, from its powers
-    ``(n, C, P)`` in the passband's bins and their Gaussian levels ``(C, P)``: the median
-    of the ratios over channels and bins / ln 2, set to 1 where its log lies within three
-    standard errors of 0 (the median's sampling noise, ``1 / (ln 2 sqrt(C P))`` in the
-    log for exponential powers: an event at the typical level is left as it is).
-
-    Lines are found and called present in events brought to the typical level: a class
-    of loud events raised every bin's mean power (5 % of the events five times louder:
-    2.2 times the Gaussian level) and made lines of its events' noise.
-    """
-    ratio = (power / gauss.clamp_min(1e-30)).flatten(1)
-    level = ratio.median(-1).values.clamp_min(1e-12) / math.log(2.0)
-    se = 1.0 / (math.log(2.0) * math.sqrt(max(ratio.shape[1], 1)))
-    level = torch.where(level.log().abs() > 3.0 * se, level, torch.ones_like(level))
-    return level[:, None]
-
-
 def beyond_false_alarms(present: torch.Tensor) -> bool:
     """Whether more events are ``present`` than Gaussian noise alone makes at the
     presence threshold's false-alarm rate (binomial tail below :data:`PRESENCE_P_VALUE`)."""
@@ -392,16 +374,9 @@ class Lines(nn.Module):
         spec = torch.fft.rfft(data.double(), dim=-1)              # (n, C, F)
         power = spec.abs() ** 2
         gauss = gaussian_level(power)                             # (C, F)
+        excess = (power.mean(0) / gauss.clamp_min(1e-30)).mean(0)  # (F,)
         level = gauss.mean(0)
         passband = level >= 0.01 * level.max()
-        event_level = _event_levels(power[..., passband], gauss[:, passband])  # (n, 1)
-        if bool((event_level != 1.0).any()):
-            # the median over events is raised by a loud class too (10 % of the events at
-            # 4.5 times the power: by 17 %); once more, from the events at the typical level
-            gauss = gaussian_level(power / event_level[..., None])
-            event_level = _event_levels(power[..., passband], gauss[:, passband])
-        excess = ((power / event_level[..., None]).mean(0)
-                  / gauss.clamp_min(1e-30)).mean(0)               # (F,)
         excess[~passband] = 0.0
         excess[:3] = 0.0
         self.active.zero_()
@@ -442,9 +417,9 @@ class Lines(nn.Module):
                 contrast = (power[:, :, lo:hi] / gauss[:, lo:hi]).mean((1, 2)) / beside
                 present = contrast > presence_threshold(power.shape[1], hi - lo, len(side))
             else:   # too few bins beside it (a passband edge, other lines)
-                beside = event_level[:, 0]
+                beside = torch.ones(power.shape[0], dtype=power.dtype, device=power.device)
                 present = (power[:, :, lo:hi].sum(-1) / gauss[:, lo:hi].sum(-1)
-                           / event_level).mean(1) > CLEAR_RATIO
+                           ).mean(1) > CLEAR_RATIO
             if not beyond_false_alarms(present):
                 continue
             occupancy = float(present.double().mean().clamp(1e-3, 1 - 1e-3))
@@ -482,18 +457,15 @@ class Lines(nn.Module):
                                               self._other_lines(b, chosen, power, ~present,
                                                                 gauss, excess_threshold),
                                               absent)
-        self._initialize_bands(data, spec, power, gauss, event_level, excess, passband,
+        self._initialize_bands(data, spec, power, gauss, excess, passband,
                                sorted(set(used) | covered), band_threshold, band_width)
 
     def _initialize_bands(self, data: torch.Tensor, spec: torch.Tensor, power: torch.Tensor,
-                          gauss: torch.Tensor, event_level: torch.Tensor, excess: torch.Tensor,
-                          passband: torch.Tensor, narrow: list[int], threshold: float,
-                          width: int) -> None:
+                          gauss: torch.Tensor, excess: torch.Tensor, passband: torch.Tensor,
+                          narrow: list[int], threshold: float, width: int) -> None:
         """Slots for carriers whose frequency wanders inside a band (see :meth:`initialize`),
         each with its recorded envelopes relative to every carrying event's own frequency
-        (:meth:`_record_band_envelopes`); an event carries one where a bin of the band,
-        relative to the event's broadband level ``event_level`` ``(n, 1)``, stands
-        :data:`CLEAR_RATIO` above the Gaussian level."""
+        (:meth:`_record_band_envelopes`)."""
         free = [k for k in range(self.active.numel()) if self.active[k] == 0]
         if not free or passband.sum() < 3 * width:
             return
@@ -523,8 +495,7 @@ class Lines(nn.Module):
                 hi += 1
             taken[max(lo - width, 0):hi + width + 1] = True
             a, b = max(lo - 1, 0), min(hi + 2, n_freq)
-            ratio = (power[:, :, a:b] / gauss[:, a:b]
-                     / event_level[..., None]).mean(1)                   # (n, bins)
+            ratio = (power[:, :, a:b] / gauss[:, a:b]).mean(1)          # (n, bins)
             best = ratio.argmax(-1)                                      # bin offset per event
             present = ratio.amax(-1) > CLEAR_RATIO
             if present.sum() < 2:
