@@ -46,7 +46,7 @@ import torch
 from hostinfo import machine_info
 
 from rnognoise.core.device import autocast
-from rnognoise.generator import CUDA_BLOCK_EVENTS
+from rnognoise.generator import BLOCK_EVENTS, CUDA_BLOCK_EVENTS
 
 ROOT = Path(__file__).resolve().parent.parent
 N_CH, N_SAMPLES, RATE = 4, 2048, 3.2e9
@@ -80,8 +80,7 @@ def events_per_s(gen: Any, n: int, repeats: int) -> float:
     gen.sample(min(n, 4096), seed=1)
     best = float("inf")
     for r in range(repeats):
-        if gen.device.type == "cuda":
-            torch.cuda.synchronize()
+        sync(gen.device)
         t0 = time.perf_counter()
         gen.sample(n, seed=r)
         best = min(best, time.perf_counter() - t0)
@@ -93,9 +92,14 @@ def sync(device: torch.device) -> None:
         torch.cuda.synchronize()
 
 
+def block_events(device: torch.device) -> int:
+    """The generator's events per block on ``device``."""
+    return CUDA_BLOCK_EVENTS if device.type == "cuda" else BLOCK_EVENTS
+
+
 def on_device_events_per_s(gen: Any, n: int, repeats: int) -> float:
     """Events/s of the model's generation on its device, without the copy to the host."""
-    model, block = gen.model, CUDA_BLOCK_EVENTS if gen.device.type == "cuda" else 1024
+    model, block = gen.model, block_events(gen.device)
     rng = torch.Generator(device=gen.device).manual_seed(0)
 
     def draw() -> None:
@@ -117,7 +121,7 @@ def on_device_events_per_s(gen: Any, n: int, repeats: int) -> float:
 def iter_samples_events_per_s(gen: Any, n: int, repeats: int) -> float:
     """Events/s of ``iter_samples`` in batches of one block, none kept (no large output
     array to fill: the path of a simulation that takes its noise batch by batch)."""
-    block = CUDA_BLOCK_EVENTS if gen.device.type == "cuda" else 1024
+    block = block_events(gen.device)
     best = float("inf")
     for r in range(repeats):
         sync(gen.device)
