@@ -7,7 +7,7 @@ initialisation: sampling speed does not depend on training) and the ``baseline``
 
 - ``NoiseGenerator.sample`` events/s on the GPU in fp32, bf16 and fp16 autocast (spectral
   parts always float32), and on the CPU for the ratio;
-- the same model's generation alone, on the device (blocks of ``CUDA_BLOCK_EVENTS`` drawn,
+- the same model's generation alone, on the device (blocks of the generator's size drawn,
   saturated and scaled to volts, no copy to the host), and the host-copy floor: the
   events/s at which the device's float32 output reaches pinned host memory, and the rate
   at which a fresh host array of the call's size is first written. ``sample`` returns a
@@ -17,7 +17,7 @@ initialisation: sampling speed does not depend on training) and the ``baseline``
   largest deviation of the mean power spectrum in dB over the bins above -40 dB of the
   peak (the evidence for choosing a precision);
 - then the training benchmark on the CPU with 2 threads and on the GPU at batch 64 (the
-  same-run ratio), the GPU alone at batch 1024 (throughput), ``bench/sample_speed.py
+  same-run ratio), the GPU alone at batch 8192 (throughput), ``bench/sample_speed.py
   --quick`` and ``pytest -m gpu``, whose results are stored in the same JSON.
 
 The JSON is rewritten after each part, so a run stopped at a time limit keeps what it
@@ -46,7 +46,7 @@ import torch
 from hostinfo import machine_info
 
 from rnognoise.core.device import autocast
-from rnognoise.generator import BLOCK_EVENTS, CUDA_BLOCK_EVENTS
+from rnognoise.generator import block_events
 
 ROOT = Path(__file__).resolve().parent.parent
 N_CH, N_SAMPLES, RATE = 4, 2048, 3.2e9
@@ -92,14 +92,9 @@ def sync(device: torch.device) -> None:
         torch.cuda.synchronize()
 
 
-def block_events(device: torch.device) -> int:
-    """The generator's events per block on ``device``."""
-    return CUDA_BLOCK_EVENTS if device.type == "cuda" else BLOCK_EVENTS
-
-
 def on_device_events_per_s(gen: Any, n: int, repeats: int) -> float:
     """Events/s of the model's generation on its device, without the copy to the host."""
-    model, block = gen.model, block_events(gen.device)
+    model, block = gen.model, block_events(gen.device, N_CH, N_SAMPLES)
     rng = torch.Generator(device=gen.device).manual_seed(0)
 
     def draw() -> None:
@@ -121,7 +116,7 @@ def on_device_events_per_s(gen: Any, n: int, repeats: int) -> float:
 def iter_samples_events_per_s(gen: Any, n: int, repeats: int) -> float:
     """Events/s of ``iter_samples`` in batches of one block, none kept (no large output
     array to fill: the path of a simulation that takes its noise batch by batch)."""
-    block = block_events(gen.device)
+    block = block_events(gen.device, N_CH, N_SAMPLES)
     best = float("inf")
     for r in range(repeats):
         sync(gen.device)
@@ -144,16 +139,17 @@ def host_copy_events_per_s(device: torch.device, n: int) -> float | None:
     """Events/s at which float32 events reach pinned host memory (``None`` on the CPU)."""
     if device.type != "cuda":
         return None
-    block = torch.randn(CUDA_BLOCK_EVENTS, N_CH, N_SAMPLES, device=device)
+    size = block_events(device, N_CH, N_SAMPLES)
+    block = torch.randn(size, N_CH, N_SAMPLES, device=device)
     host = torch.empty(block.shape, pin_memory=True)
     host.copy_(block)
-    rounds = max(1, n // CUDA_BLOCK_EVENTS)
+    rounds = max(1, n // size)
     sync(device)
     t0 = time.perf_counter()
     for _ in range(rounds):
         host.copy_(block, non_blocking=True)
     sync(device)
-    return rounds * CUDA_BLOCK_EVENTS / (time.perf_counter() - t0)
+    return rounds * size / (time.perf_counter() - t0)
 
 
 def accuracy(ref: np.ndarray, low: np.ndarray) -> dict[str, float]:
@@ -243,7 +239,7 @@ def main(argv: list[str] | None = None) -> int:
         # CPU (2 threads, the CI machine's size) and GPU at batch 64: the same-run ratio
         "train_speed": train + ["--threads", "2", "--json", str(out_dir / "train.json")],
         # the GPU at a batch that fills it: throughput
-        "train_speed_large_batch": train + ["--devices", "cuda", "--batch-size", "1024",
+        "train_speed_large_batch": train + ["--devices", "cuda", "--batch-size", "8192",
                                             "--json", str(out_dir / "train_large.json")],
         "sample_speed": [py, f"{base}/sample_speed.py", "--quick",
                          "--json", str(out_dir / "sample.json")],

@@ -17,7 +17,7 @@ from rnognoise.errors import (
     PhysicalEnvelopeWarning,
     UnphysicalOutputError,
 )
-from rnognoise.generator import BLOCK_EVENTS, NoiseGenerator
+from rnognoise.generator import BLOCK_EVENTS, CUDA_BLOCK_VALUES, NoiseGenerator, block_events
 from rnognoise.modelfile import save_model
 from rnognoise.models import TraceLayout, get_model_class
 
@@ -76,6 +76,20 @@ def test_first_events_do_not_depend_on_n_batch_size_or_chunks(gen):
     assert [len(p) for p in parts] == [64, 64, 64, 64, 44]
     np.testing.assert_array_equal(np.concatenate(parts), full[BLOCK_EVENTS - 50:BLOCK_EVENTS + 250])
     assert not np.array_equal(gen.sample(3, seed=43), full[:3])
+
+
+def test_cuda_blocks_hold_a_fixed_number_of_values_and_cpu_blocks_a_fixed_number_of_events():
+    cpu, cuda = torch.device("cpu"), torch.device("cuda")  # (a device name; no GPU needed)
+    assert block_events(cpu, 4, 2048) == block_events(cpu, 24, 2**20) == BLOCK_EVENTS
+    assert block_events(cuda, 4, 2048) == 16384
+    for channels, samples in ((4, 2048), (24, 2048), (3, 1000), (24, 8192)):
+        size = block_events(cuda, channels, samples)
+        assert size % BLOCK_EVENTS == 0
+        assert CUDA_BLOCK_VALUES - BLOCK_EVENTS * channels * samples < \
+            size * channels * samples <= CUDA_BLOCK_VALUES
+    # events too long for a block of BLOCK_EVENTS: as many as fit, at least one
+    assert block_events(cuda, 24, 2**20) == CUDA_BLOCK_VALUES // (24 * 2**20) == 5
+    assert block_events(cuda, 64, 2**22) == 1
 
 
 def test_the_noise_does_not_depend_on_the_number_of_worker_threads(data):

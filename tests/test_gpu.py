@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from rnognoise.core.device import to_host
-from rnognoise.generator import CUDA_BLOCK_EVENTS, NoiseGenerator
+from rnognoise.generator import NoiseGenerator, block_events
 from rnognoise.models import TraceLayout, get_model_class
 from rnognoise.simulate import SimulationConfig, simulate_noise
 from rnognoise.train import fit
@@ -29,12 +29,13 @@ def cuda_gen() -> NoiseGenerator:
 
 
 def test_cuda_streams_are_reproducible_and_chunk_independent(cuda_gen):
-    full = cuda_gen.sample(CUDA_BLOCK_EVENTS + 100, seed=3, stream=2)
-    np.testing.assert_array_equal(full, cuda_gen.sample(CUDA_BLOCK_EVENTS + 100, seed=3,
+    block = block_events(cuda_gen.device, cuda_gen.n_channels, cuda_gen.n_samples)
+    full = cuda_gen.sample(block + 100, seed=3, stream=2)
+    np.testing.assert_array_equal(full, cuda_gen.sample(block + 100, seed=3,
                                                         stream=2))
     np.testing.assert_array_equal(cuda_gen.sample(200, seed=3, stream=2,
-                                                  start=CUDA_BLOCK_EVENTS - 100),
-                                  full[CUDA_BLOCK_EVENTS - 100:])
+                                                  start=block - 100),
+                                  full[block - 100:])
     assert np.isfinite(full).all() and 0.5 < full.std() < 2.0
 
 

@@ -71,7 +71,8 @@ def test_fit_sample_gradients_determinism_and_round_trip(kind, tmp_path):
         for module in plan.modules.values():
             module.zero_grad()
             module.train()
-        plan.step_fn(0, lambda step, k: torch.from_numpy(data.traces[:8] / data.traces.std()))
+        rows = plan.prepare(torch.from_numpy(data.traces[:8] / data.traces.std()))
+        plan.step_fn(0, lambda step, k: rows)
         # components switched off (by the held-out selection, or absent from the data:
         # no CW line here leaves the line slots off) take no part in the step
         unused: tuple[str, ...] = ()

@@ -170,3 +170,34 @@ def test_the_latent_prior_is_fitted_to_the_aggregate_posterior() -> None:
     assert float((z[:, 0] < 0).float().mean()) == pytest.approx(0.7, abs=0.02)
     assert float((z[:, 0].abs() < 1).float().mean()) < 0.001      # nothing in between
     assert float(z[:, 1].std()) == pytest.approx(0.05, rel=0.1)
+
+
+def test_training_steps_take_state_rows_measured_once(vae: tuple[object, TraceSet, Path],
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """The VAE trains on each event's state coordinates; ``fit`` measures them once for
+    the events in memory (``TrainingPlan.prepare``), in chunks, not at every step."""
+    import copy
+
+    model, sim, _ = vae
+    model = copy.deepcopy(model)
+    model.train()
+    plan = model.training_plan(batch_size=32)
+    events = (torch.from_numpy(sim.traces).float() - model.norm_offset[:, None]) \
+        / model.norm_scale[:, None]
+    rows = plan.prepare(events, chunk=37)
+    assert rows.shape[0] == events.shape[0]  # one row per event, NaN where not described
+    described = ~rows.isnan().any(-1)
+    assert 0 < int(described.sum()) and not bool(rows[described].isnan().any())
+    assert int((~described).sum()) > 0  # the simulated pulse events, left out
+    torch.testing.assert_close(rows[described], model.state_coordinates(events))
+    torch.testing.assert_close(plan.prepare(events[:50]), rows[:50], equal_nan=True)
+
+    def measured_again(*args: object) -> None:
+        raise AssertionError("a training step measured events again")
+
+    monkeypatch.setattr(model, "state_coordinates", measured_again)
+    before = [p.detach().clone() for p in model.vae.parameters()]
+    losses = [plan.step_fn(step, lambda s, k: rows[(7 * s + torch.arange(32)) % len(rows)])
+              for step in range(3)]
+    assert all(np.isfinite(v) for row in losses for v in row.values())
+    assert any(not torch.equal(a, b) for a, b in zip(before, model.vae.parameters(), strict=True))

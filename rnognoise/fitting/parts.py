@@ -251,7 +251,10 @@ def train_part(model: NoiseModel, train: torch.Tensor, val: torch.Tensor, ctx: P
     world = comm.world_size if comm is not None else 1
     rank = comm.rank if comm is not None else 0
     plan = model.training_plan(lr=opts.lr, batch_size=opts.batch_size // world)
-    source = windows if windows is not None else WindowSource.in_memory(train, opts.seed)
+    # the rows a step trains on: computed once for events in memory, per batch if streamed
+    source = (windows if windows is not None else
+              WindowSource.in_memory(plan.prepare(train), opts.seed))
+    per_batch = plan.prepare if windows is not None else (lambda rows: rows)
     n_train = source.n_rows
     steps = opts.steps
     if steps is None and opts.epochs is not None:
@@ -266,7 +269,8 @@ def train_part(model: NoiseModel, train: torch.Tensor, val: torch.Tensor, ctx: P
     def draw(index: int, k: int) -> torch.Tensor:
         # The model sees index = step * world + rank (its noise differs between ranks);
         # the global batch depends on the step only, and this rank takes its slice.
-        return batch_fn(index // world, k)[rank * local:(rank + 1) * local].to(ctx.device)
+        return per_batch(batch_fn(index // world, k)[rank * local:(rank + 1) * local]
+                         .to(ctx.device))
 
     eval_gen = torch.Generator(device=ctx.device)
 

@@ -145,9 +145,17 @@ class TrainingPlan:
     """What the generic training loop needs from a learned model.
 
     ``step_fn(step, batch_fn)`` performs one optimisation step; ``batch_fn(step, k)``
-    returns the k-th normalised data batch of that step (a tensor on the model's device).
-    ``before_eval()``, if given, runs before each held-out evaluation (what it fits is in
-    the candidate that keep-the-best may keep).
+    returns the k-th data batch of that step (a tensor on the model's device): rows of
+    :meth:`prepare` of the normalised events. ``before_eval()``, if given, runs before
+    each held-out evaluation (what it fits is in the candidate that keep-the-best may
+    keep).
+
+    ``event_rows``, if given, is what the step trains on instead of the events: a map of
+    normalised events ``(n, C, T)`` to one row each ``(n, ...)``, event by event, fixed
+    during the training (it depends on nothing the step changes; e.g. the VAE's
+    per-event state, measured by the analytic parts). :meth:`prepare` applies it once to
+    the training events held in memory, and to each batch of events read in a streamed
+    fit; both give a step the same rows.
     """
 
     modules: dict[str, nn.Module]
@@ -155,6 +163,17 @@ class TrainingPlan:
     step_fn: Callable[[int, Callable[[int, int], torch.Tensor]], dict[str, float]]
     batches_per_step: int = 1
     before_eval: Callable[[], None] | None = None
+    event_rows: Callable[[torch.Tensor], torch.Tensor] | None = None
+
+    def prepare(self, events: torch.Tensor, chunk: int = 1024) -> torch.Tensor:
+        """The rows the step trains on for normalised ``events`` ``(n, C, T)``
+        (``events`` itself without :attr:`event_rows`), computed ``chunk`` events at a
+        time."""
+        if self.event_rows is None:
+            return events
+        with torch.no_grad():
+            return torch.cat([self.event_rows(events[i:i + chunk])
+                              for i in range(0, max(1, events.shape[0]), chunk)])
 
 
 @dataclass

@@ -518,9 +518,20 @@ class PhysicsGenerator(nn.Module):
         them, :func:`~rnognoise.models.impulses.pulse_peaks`)."""
         return self._described(self.pattern.remove(data))
 
+    def described_mask(self, data: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Every event of normalised ``data`` with the fixed pattern and the block offsets
+        removed ``(n, C, T)``, and which of them :meth:`described_events` keeps ``(n,)``."""
+        clean = self._without_offsets(self.pattern.remove(data))
+        keep = (self.impulses.peaks(clean) <= self._pulse_threshold if self.is_on("impulses")
+                else torch.ones(clean.shape[0], dtype=torch.bool, device=clean.device))
+        return clean, keep
+
+    def _without_offsets(self, data: torch.Tensor) -> torch.Tensor:
+        return self.blocks.remove(data) if self.is_on("blocks") else data
+
     def _described(self, data: torch.Tensor) -> torch.Tensor:
         """:meth:`described_events` of ``data`` without the fixed pattern."""
-        clean = self.blocks.remove(data) if self.is_on("blocks") else data
+        clean = self._without_offsets(data)
         if self.is_on("impulses"):
             clean = clean[self.impulses.peaks(clean) <= self._pulse_threshold]
         return clean

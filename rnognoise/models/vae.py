@@ -303,6 +303,17 @@ class VAEModel(NoiseModel):
         <rnognoise.models.structured.PhysicsGenerator.described_events>`)."""
         return self._state(self.generator.described_events(data))
 
+    def state_rows(self, data: torch.Tensor) -> torch.Tensor:
+        """:meth:`state_coordinates` with one row per event of ``data`` ``(n, dims)``:
+        NaN for the events the envelope does not describe (the training's rows: a batch
+        of them holds the same events whether the rows were measured all at once or
+        batch by batch)."""
+        clean, keep = self.generator.described_mask(data)
+        rows = clean.new_full((clean.shape[0], self.vae.mask.numel()), float("nan"))
+        if bool(keep.any()):
+            rows[keep] = self._state(clean[keep])
+        return rows
+
     def _state(self, clean: torch.Tensor) -> torch.Tensor:
         """The state coordinates of events ``clean`` (block offsets removed)."""
         y = self.generator.envelope.coordinates(clean)
@@ -403,8 +414,8 @@ class VAEModel(NoiseModel):
 
         def step(index: int, batch_fn: Callable[[int, int], torch.Tensor]) -> dict[str, float]:
             gen.manual_seed(7919 * index + 3)
-            with torch.no_grad():
-                y = self.state_coordinates(batch_fn(index, 0))
+            y = batch_fn(index, 0)  # rows of ``state_rows``
+            y = y[~y.isnan().any(-1)]  # the events the envelope describes
             recent.append(y)
             while sum(len(r) for r in recent) - len(recent[0]) >= self.prior_events:
                 recent.pop(0)
@@ -421,4 +432,4 @@ class VAEModel(NoiseModel):
                 self.vae.fit_prior(torch.cat(recent))
 
         return TrainingPlan(modules={"vae": self.vae}, optimizers={"vae": opt}, step_fn=step,
-                            before_eval=before_eval)
+                            before_eval=before_eval, event_rows=self.state_rows)
