@@ -17,6 +17,9 @@ Data sets (``--sets``):
   simulator here has; ``impulsive`` — that chain driven by heavy-tailed (Student-t)
   innovations; and the other kinds there (``states``, ``hop``, ``interleave``,
   ``spikes``, ``pedestal``, ``storm``, ``gainstates``);
+- ``loud`` — the embedded default with 3 % of the events five times louder in the analog
+  chain (``bench/loud_events.py``: a storm, a nearby machine, an amplifier in another
+  state);
 - ``st24`` — the public real station-24 forced-trigger sample (100 events of one surface
   channel, ``../shared/realdata``): too small for the classifier test (n/a), scored by
   the other rows.
@@ -78,6 +81,10 @@ def load_set(name: str, n_events: int, seed: int) -> TraceSet:
         return simulate_noise(n_events, config=cfg, seed=seed)
     if name == "glitches":
         return simulate_noise(n_events, config=SimulationConfig(glitches=True), seed=seed)
+    if name == "loud":
+        from loud_events import loud_class
+
+        return loud_class(n_events, 0.03, 5.0, seed)
     if name == "nuradio":
         from nuradio_set import nuradio_noise
 
