@@ -12,7 +12,6 @@ from rnognoise.models.lines import (
     Lines,
     gaussian_level,
     leakage_kernel,
-    outlying_levels,
     peak_frequency,
     presence_threshold,
 )
@@ -455,36 +454,3 @@ def test_a_line_beside_a_modulated_carrier_stays_a_line_of_its_own():
     held = (table.abs() ** 2).mean(0)
     reach = lines.envelope_reach
     assert float(held[reach + 15 - 1:reach + 15 + 2].sum()) == 0.0
-
-
-def test_outlying_levels_are_those_of_a_rare_loud_class_not_of_a_wide_spread():
-    g = torch.Generator().manual_seed(3)
-    gauss = torch.ones(3, 200, dtype=torch.float64)
-    power = torch.distributions.Exponential(1.0).sample((2000, 3, 200)).double()
-    loud = torch.rand(2000, generator=g) < 0.03
-    scaled = power * torch.where(loud, 25.0, 1.0)[:, None, None]
-    level = outlying_levels(scaled, gauss)[:, 0]
-    assert torch.equal(level != 1.0, loud)
-    assert float(level[loud].median()) == pytest.approx(25.0, rel=0.05)
-    # levels spread smoothly over a factor 1.8 either way: none is outlying
-    wide = power * torch.exp(0.6 * (2 * torch.rand(2000, generator=g) - 1))[:, None, None]
-    assert bool((outlying_levels(wide, gauss) == 1.0).all())
-
-
-def test_a_rare_class_of_loud_events_leaves_a_wandering_carrier_one_band_slot():
-    """3 % of the events five times louder, noise and carrier alike, raised every bin's
-    mean power 1.7 times over the Gaussian level: a carrier wandering over 20 bins in 5 %
-    of the events stood above that as narrow lines of 1 % each, or not at all. Lines are
-    searched for in events whose outlying level is brought to the typical one."""
-    x = _line_events(3000, 100.0, 0.5, 0.05, seed=6, band=20.0)
-    on = x[:, 0, :].abs().amax(-1) > 0  # (every event; the carrier's events below)
-    loud = torch.rand(3000, generator=torch.Generator().manual_seed(1)) < 0.03
-    x[loud] *= 5.0
-    lines = Lines(3, T, RATE, max_lines=4)
-    lines.initialize(x)
-    slots = torch.nonzero(lines.active > 0, as_tuple=True)[0]
-    assert len(slots) == 1 and bool(on.all())
-    k = int(slots[0])
-    assert float(lines.log_freq_jitter[k].detach().exp()) == pytest.approx(
-        20.0 / math.sqrt(12.0), rel=0.15)
-    assert float(torch.sigmoid(lines.logit[k].detach())) == pytest.approx(0.05, abs=0.015)

@@ -30,7 +30,6 @@ __all__ = [
     "beyond_false_alarms",
     "gaussian_level",
     "leakage_kernel",
-    "outlying_levels",
     "peak_frequency",
     "presence_threshold",
     "side_bins",
@@ -176,37 +175,6 @@ def presence_threshold(n_channels: int, n_bins: int, n_side: int,
     from scipy.stats import f
 
     return float(f.isf(false_alarm, 2 * n_bins * n_channels, 2 * n_side * n_channels))
-
-
-#: Robust standard deviations (of the events' log broadband levels, or the median's
-#: measurement noise where larger) beyond which an event's level counts as outlying
-#: (:func:`outlying_levels`).
-OUTLYING_LEVEL = 5.0
-
-
-def outlying_levels(power: torch.Tensor, gauss: torch.Tensor) -> torch.Tensor:
-    """Each event's broadband level relative to the typical event's ``(n, 1)`` where it
-    lies outside the events' own spread, else 1.
-
-    An event's level is the median over channels and bins of its powers ``(n, C, P)``
-    over their Gaussian levels ``(C, P)``, / ln 2; the typical level and the spread are
-    the median and the median absolute deviation (Gaussian-consistent) of the events'
-    log levels, the spread at least the median's own measurement noise,
-    ``1 / (ln 2 sqrt(C P))``. Events beyond :data:`OUTLYING_LEVEL` spreads are outlying.
-
-    A rare class of loud events (3 % of the events five times louder) raised the mean
-    power of every bin by 1.7 times: the carriers that wander in a band stood above it as
-    narrow lines in 1 % of the events each, or not at all. Events whose level varies
-    smoothly over a wide range (power following sidereal time by +-80 %) have no outliers
-    and are left as they are.
-    """
-    ratio = (power / gauss.clamp_min(1e-30)).flatten(1)
-    log_level = (ratio.median(-1).values.clamp_min(1e-30) / math.log(2.0)).log()
-    centre = log_level.median()
-    spread = 1.4826 * (log_level - centre).abs().median()
-    noise = 1.0 / (math.log(2.0) * math.sqrt(max(ratio.shape[1], 1)))
-    out = (log_level - centre).abs() > OUTLYING_LEVEL * max(float(spread), noise)
-    return torch.where(out, (log_level - centre).exp(), torch.ones_like(log_level))[:, None]
 
 
 def beyond_false_alarms(present: torch.Tensor) -> bool:
@@ -406,18 +374,9 @@ class Lines(nn.Module):
         spec = torch.fft.rfft(data.double(), dim=-1)              # (n, C, F)
         power = spec.abs() ** 2
         gauss = gaussian_level(power)                             # (C, F)
+        excess = (power.mean(0) / gauss.clamp_min(1e-30)).mean(0)  # (F,)
         level = gauss.mean(0)
         passband = level >= 0.01 * level.max()
-        # lines are searched for, and carriers without a reference beside them called
-        # present, in events whose outlying broadband level is brought to the typical one
-        event_level = outlying_levels(power[..., passband], gauss[:, passband])  # (n, 1)
-        if bool((event_level != 1.0).any()):
-            # the median over events is raised by an outlying class too (a tenth of the
-            # events at 3.5 times the power: by 15 %); once more, from the levelled events
-            gauss = gaussian_level(power / event_level[..., None])
-            event_level = outlying_levels(power[..., passband], gauss[:, passband])
-        excess = ((power / event_level[..., None]).mean(0)
-                  / gauss.clamp_min(1e-30)).mean(0)               # (F,)
         excess[~passband] = 0.0
         excess[:3] = 0.0
         self.active.zero_()
@@ -458,9 +417,9 @@ class Lines(nn.Module):
                 contrast = (power[:, :, lo:hi] / gauss[:, lo:hi]).mean((1, 2)) / beside
                 present = contrast > presence_threshold(power.shape[1], hi - lo, len(side))
             else:   # too few bins beside it (a passband edge, other lines)
-                beside = event_level[:, 0]
+                beside = torch.ones(power.shape[0], dtype=power.dtype, device=power.device)
                 present = (power[:, :, lo:hi].sum(-1) / gauss[:, lo:hi].sum(-1)
-                           / event_level).mean(1) > CLEAR_RATIO
+                           ).mean(1) > CLEAR_RATIO
             if not beyond_false_alarms(present):
                 continue
             occupancy = float(present.double().mean().clamp(1e-3, 1 - 1e-3))
@@ -498,18 +457,15 @@ class Lines(nn.Module):
                                               self._other_lines(b, chosen, power, ~present,
                                                                 gauss, excess_threshold),
                                               absent)
-        self._initialize_bands(data, spec, power, gauss, event_level, excess, passband,
+        self._initialize_bands(data, spec, power, gauss, excess, passband,
                                sorted(set(used) | covered), band_threshold, band_width)
 
     def _initialize_bands(self, data: torch.Tensor, spec: torch.Tensor, power: torch.Tensor,
-                          gauss: torch.Tensor, event_level: torch.Tensor, excess: torch.Tensor,
-                          passband: torch.Tensor, narrow: list[int], threshold: float,
-                          width: int) -> None:
+                          gauss: torch.Tensor, excess: torch.Tensor, passband: torch.Tensor,
+                          narrow: list[int], threshold: float, width: int) -> None:
         """Slots for carriers whose frequency wanders inside a band (see :meth:`initialize`),
         each with its recorded envelopes relative to every carrying event's own frequency
-        (:meth:`_record_band_envelopes`); an event carries one where a bin of the band,
-        over the event's outlying level ``event_level`` ``(n, 1)``
-        (:func:`outlying_levels`), stands :data:`CLEAR_RATIO` above the Gaussian level."""
+        (:meth:`_record_band_envelopes`)."""
         free = [k for k in range(self.active.numel()) if self.active[k] == 0]
         if not free or passband.sum() < 3 * width:
             return
@@ -539,8 +495,7 @@ class Lines(nn.Module):
                 hi += 1
             taken[max(lo - width, 0):hi + width + 1] = True
             a, b = max(lo - 1, 0), min(hi + 2, n_freq)
-            ratio = (power[:, :, a:b] / gauss[:, a:b]
-                     / event_level[..., None]).mean(1)                   # (n, bins)
+            ratio = (power[:, :, a:b] / gauss[:, a:b]).mean(1)          # (n, bins)
             best = ratio.argmax(-1)                                      # bin offset per event
             present = ratio.amax(-1) > CLEAR_RATIO
             if present.sum() < 2:
