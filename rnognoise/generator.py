@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 from . import sample_args as args
-from .core.device import autocast, check_precision, own_stream, resolve_device, to_host
+from .core.device import autocast, check_precision, resolve_device, to_host
 from .envelope_guard import Envelope, EnvelopeGuard, OutputNorms, check_output, output_norms
 from .errors import (
     ConfigError,
@@ -429,7 +429,7 @@ class NoiseGenerator:
         def draw(job: tuple[int, int, int, int, Any]) -> tuple[Any, OutputNorms, np.ndarray]:
             gen = torch.Generator(device=self.device)
             gen.manual_seed(_torch_seed(entropy, (stream, job[0])))
-            with torch.inference_mode(), own_stream(self.device):
+            with torch.inference_mode():
                 normalized = self.model.saturate_(self._generate(size, gen, plan, job[4]).float())
                 norms = output_norms(normalized, peak=guard is not None)
                 part = to_host(self.model.to_volts_(normalized)[job[2]:job[3]]).numpy()

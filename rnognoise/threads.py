@@ -34,11 +34,7 @@ def available_cores() -> int:
 def default_workers(device: torch.device) -> int:
     """Threads for block-parallel work on ``device``: on the CPU, torch's intra-op thread
     count (``OMP_NUM_THREADS``, ``torch.set_num_threads``) bounded by the cores this
-    process may use; two on CUDA, each on its own stream
-    (:func:`~rnognoise.core.device.own_stream`: one block's copy to the host overlaps the
-    next one's kernels); one on another accelerator."""
-    if device.type == "cuda":
-        return 2
+    process may use; one on an accelerator (its kernels are asynchronous already)."""
     if device.type != "cpu":
         return 1
     return max(1, min(torch.get_num_threads(), available_cores()))

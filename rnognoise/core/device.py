@@ -5,9 +5,6 @@
   on the device's type; ``"fp32"`` is a no-op.
 - :func:`to_host` — a device tensor to a CPU tensor, through pinned (page-locked) memory
   on CUDA so that the copy is a direct DMA transfer.
-- :func:`own_stream` — a region on the calling thread's own CUDA stream (nothing on the
-  CPU), so that threads drawing blocks overlap one block's copy to the host with the
-  next one's kernels.
 
 Spectral code (FFTs, complex products) stays in float32 inside an autocast region by
 wrapping itself in :func:`full_precision`.
@@ -16,18 +13,13 @@ wrapping itself in :func:`full_precision`.
 from __future__ import annotations
 
 import contextlib
-import threading
 from collections.abc import Iterator
 
 import torch
 
 from ..errors import ConfigError
 
-__all__ = ["PRECISIONS", "autocast", "full_precision", "own_stream", "resolve_device",
-           "to_host"]
-
-#: Each thread's CUDA streams, by device index (:func:`own_stream`).
-_STREAMS = threading.local()
+__all__ = ["PRECISIONS", "autocast", "full_precision", "resolve_device", "to_host"]
 
 #: Precision names and their torch dtypes.
 PRECISIONS: dict[str, torch.dtype] = {"fp32": torch.float32, "bf16": torch.bfloat16,
@@ -97,23 +89,3 @@ def to_host(tensor: torch.Tensor) -> torch.Tensor:
     host.copy_(tensor, non_blocking=True)
     torch.cuda.current_stream(tensor.device).synchronize()
     return host
-
-
-def own_stream(device: torch.device) -> contextlib.AbstractContextManager[object]:
-    """A region whose CUDA work runs on the calling thread's own stream of ``device``
-    (created on first use, kept for the thread's life); on other devices nothing changes.
-
-    Work on one stream waits for the work before it on that stream only: two threads
-    drawing blocks, each on its own stream, overlap one block's copy to the host
-    (:func:`to_host` waits for its own stream) with the next block's kernels. A tensor
-    made in the region is safe to use elsewhere once that stream has been synchronised.
-    """
-    if device.type != "cuda":
-        return contextlib.nullcontext()
-    index = device.index if device.index is not None else torch.cuda.current_device()
-    streams = getattr(_STREAMS, "by_device", None)
-    if streams is None:
-        streams = _STREAMS.by_device = {}
-    if index not in streams:
-        streams[index] = torch.cuda.Stream(device=index)
-    return torch.cuda.stream(streams[index])
