@@ -521,20 +521,19 @@ class PhysicsGenerator(nn.Module):
     def described_mask(self, data: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Every event of normalised ``data`` with the fixed pattern and the block offsets
         removed ``(n, C, T)``, and which of them :meth:`described_events` keeps ``(n,)``."""
-        clean = self._without_offsets(self.pattern.remove(data))
+        return self._described_mask(self.pattern.remove(data))
+
+    def _described_mask(self, data: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """:meth:`described_mask` of ``data`` without the fixed pattern."""
+        clean = self.blocks.remove(data) if self.is_on("blocks") else data
         keep = (self.impulses.peaks(clean) <= self._pulse_threshold if self.is_on("impulses")
                 else torch.ones(clean.shape[0], dtype=torch.bool, device=clean.device))
         return clean, keep
 
-    def _without_offsets(self, data: torch.Tensor) -> torch.Tensor:
-        return self.blocks.remove(data) if self.is_on("blocks") else data
-
     def _described(self, data: torch.Tensor) -> torch.Tensor:
         """:meth:`described_events` of ``data`` without the fixed pattern."""
-        clean = self._without_offsets(data)
-        if self.is_on("impulses"):
-            clean = clean[self.impulses.peaks(clean) <= self._pulse_threshold]
-        return clean
+        clean, keep = self._described_mask(data)
+        return clean[keep] if self.is_on("impulses") else clean
 
     @property
     def fit_info(self) -> dict[str, Any]:
