@@ -253,7 +253,9 @@ ADDED_WITH_DEFAULTS = ("quantum", "saturation_*", "*.saturation_*", "*.component
                        "*.lines.log_amp_quantiles", "*.lines.amp_table",
                        "*.lines.noise_power", "*.lines.envelope_*", "*.lines.level_*",
                        "*.sampler.encoder.*",
-                       "*.sampler.encoder_fitted", "*.sampler.prior_*", "line_offset",
+                       "*.sampler.encoder_fitted", "*.sampler.prior_*",
+                       "*.sampler.scaled", "*.sampler.centre", "*.sampler.spread",
+                       "*.sampler.low", "*.sampler.high", "line_offset",
                        "line_scale", "*sampler.innovation_spread",
                        "*sampler.innovation_tail")
 #: Switch vectors that grew with the model: a file's shorter vector is padded with this

@@ -149,30 +149,78 @@ class EnvelopeVAE(nn.Module):
         self.register_buffer("prior_weights", torch.zeros(m))
         self.register_buffer("prior_means", torch.zeros(m, latent_dim))
         self.register_buffer("prior_factors", torch.zeros(m, latent_dim, latent_dim))
+        # the coordinates' standardisation (centre, spread; measurement variance 1 in the
+        # raw coordinates, ``spread**-2`` in standardised ones) and their training range,
+        # which the draws do not leave; ``scaled`` 0: files written before, raw
+        # coordinates and no range
+        self.register_buffer("scaled", torch.tensor(0.0))
+        self.register_buffer("centre", torch.zeros(dims))
+        self.register_buffer("spread", torch.ones(dims))
+        self.register_buffer("low", torch.zeros(dims))
+        self.register_buffer("high", torch.zeros(dims))
 
     #: Largest number of components of the latent prior's mixture.
     prior_components: int = 6
 
-    def reset(self, mask: torch.Tensor, mean: torch.Tensor, var: torch.Tensor) -> None:
-        """Fresh weights for modelled coordinates ``mask`` with data mean ``mean`` and
-        variance ``var``: the decoder starts constant at the mean and the scatter at the
-        deconvolved variance ``var - 1``, i.e. as a diagonal Gaussian envelope (Adam moves a
+    def reset(self, mask: torch.Tensor, y: torch.Tensor) -> None:
+        """Fresh weights for modelled coordinates ``mask`` and training coordinates ``y``
+        ``(n, dims)``.
+
+        The coordinates are standardised with their mean and standard deviation (a class
+        of loud events lies a hundred measurement-noise units from the rest: raw, it
+        saturated the networks' inputs and the scatter's range). The decoder starts
+        constant at the median and the scatter at the bulk's deconvolved variance (from
+        the median absolute deviation, less the measurement variance ``spread**-2``),
+        i.e. as a diagonal Gaussian envelope of the bulk of the events (Adam moves a
         log-variance by about the learning rate per step: started far off, it would take
-        thousands of steps to get there)."""
+        thousands of steps to get there). Draws stay within the coordinates' training
+        range widened by one unit of measurement noise.
+        """
         for module in (*self.encoder, *self.decoder):
             if isinstance(module, nn.Linear):
                 module.reset_parameters()
+        if len(y) >= 2:
+            centre, spread = y.mean(0), y.std(0).clamp_min(1e-3)
+            low, high = y.amin(0) - 1.0, y.amax(0) + 1.0
+        else:
+            centre, spread = torch.zeros_like(mask), torch.ones_like(mask)
+            low, high = torch.full_like(mask, -1e6), torch.full_like(mask, 1e6)
+        self.centre.copy_(centre * mask)
+        self.spread.copy_(torch.where(mask > 0, spread, torch.ones_like(spread)))
+        self.low.copy_(low * mask)
+        self.high.copy_(high * mask)
+        self.scaled.fill_(1.0)
+        noise = self.noise_variance()
+        if len(y) >= 2:
+            # the bulk of the events (median and median absolute deviation): a rare
+            # distant class moves the mean and inflates the variance, not the bulk
+            median = y.median(0).values
+            mad = (y - median).abs().median(0).values
+            start = self.standardize(median)
+            bulk = (1.4826 * mad / self.spread).square()
+        else:
+            start, bulk = torch.zeros_like(mask), torch.ones_like(mask)
         last = self.decoder[-1]
         nn.init.zeros_(last.weight)
-        last.bias.data.copy_(mean * mask)
-        self.log_scatter.data.copy_((var - 1.0).clamp_min(1e-3).log() * mask)
+        last.bias.data.copy_(start * mask)
+        scatter = torch.minimum((bulk - noise).clamp_min(1e-3 * noise), torch.ones_like(noise))
+        self.log_scatter.data.copy_(scatter.log() * mask)
         self.mask.copy_(mask)
         self.encoder_fitted.fill_(1.0)
         self.prior_fitted.zero_()
 
+    def noise_variance(self) -> torch.Tensor:
+        """Measurement variance of each coordinate as the networks see it ``(dims,)``."""
+        return self.spread.square().reciprocal() if bool(self.scaled > 0) \
+            else torch.ones_like(self.spread)
+
+    def standardize(self, y: torch.Tensor) -> torch.Tensor:
+        """Coordinates ``y`` as the networks see them (standardised; raw in older files)."""
+        return (y - self.centre) / self.spread if bool(self.scaled > 0) else y
+
     def encode(self, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Posterior mean and log variance ``(n, latent_dim)`` of coordinates ``y``."""
-        mu, logvar = self.encoder(y * self.mask).chunk(2, dim=-1)
+        mu, logvar = self.encoder(self.standardize(y) * self.mask).chunk(2, dim=-1)
         return mu, logvar.clamp(-10.0, 4.0)
 
     def negative_elbo(self, y: torch.Tensor, generator: torch.Generator, beta: float = 1.0,
@@ -181,11 +229,29 @@ class EnvelopeVAE(nn.Module):
         mu, logvar = self.encode(y)
         eps = torch.randn(mu.shape, generator=generator, device=mu.device)
         z = mu + eps * (0.5 * logvar).exp()
-        var = 1.0 + self.log_scatter.clamp(-12.0, 4.0).exp()
-        resid = (y - self.decoder(z)) * self.mask
+        var = self.noise_variance() + self.log_scatter.clamp(-12.0, 4.0).exp()
+        resid = (self.standardize(y) - self.decoder(z)) * self.mask
         recon = 0.5 * ((resid.square() / var + var.log()) * self.mask).sum(-1).mean()
         kl = gaussian_kl(mu, logvar)
         return recon + beta * kl, recon, kl
+
+    def pretrain(self, mask: torch.Tensor, y: torch.Tensor, steps: int, *, lr: float = 3e-3,
+                 beta: float = 1.0, seed: int = 11) -> None:
+        """Fit afresh to state coordinates ``y`` ``(n, dims)`` (modelled coordinates
+        ``mask``): :meth:`reset`, ``steps`` ELBO steps on random batches of up to 256
+        events, then the latent prior (:meth:`fit_prior`)."""
+        self.reset(mask, y)
+        gen = torch.Generator(device=y.device).manual_seed(seed)
+        opt = torch.optim.Adam(self.parameters(), lr=lr)
+        with torch.enable_grad():
+            for _ in range(steps):
+                idx = torch.randint(0, len(y), (min(256, len(y)),), generator=gen,
+                                    device=y.device)
+                loss = self.negative_elbo(y[idx], gen, beta)[0]
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+        self.fit_prior(y)
 
     def fit_prior(self, y: torch.Tensor, *, seed: int = 0) -> int:
         """Fit the latent prior to the aggregate posterior of state coordinates ``y``
@@ -205,7 +271,8 @@ class EnvelopeVAE(nn.Module):
         best, best_bic = None, float("inf")
         for m in range(1, min(self.prior_components, len(y) // (10 * self.latent_dim)) + 1):
             gmm = GaussianMixture(m, covariance_type="full", reg_covar=1e-4,
-                                  random_state=seed, max_iter=200).fit(z_np)
+                                  init_params="k-means++", n_init=3, random_state=seed,
+                                  max_iter=200).fit(z_np)
             bic = gmm.bic(z_np)
             if bic < best_bic:
                 best, best_bic = gmm, bic
@@ -242,7 +309,11 @@ class EnvelopeVAE(nn.Module):
         z = self.draw_latent(n, generator)
         eps = torch.randn(n, d, generator=generator, device=dev)
         scatter = (0.5 * self.log_scatter[:d].clamp(-12.0, 4.0)).exp()
-        return (self.decoder(z)[:, :d] + scatter * eps) * self.mask[:d]
+        u = self.decoder(z)[:, :d] + scatter * eps
+        if bool(self.scaled > 0):
+            u = torch.minimum(torch.maximum(self.centre[:d] + self.spread[:d] * u,
+                                            self.low[:d]), self.high[:d])
+        return u * self.mask[:d]
 
 
 @register_model("vae")
@@ -267,6 +338,8 @@ class VAEModel(NoiseModel):
         self.register_buffer("line_offset", torch.zeros(n_lines))
         self.register_buffer("line_scale", torch.ones(n_lines))
         self._pending: torch.Tensor | None = None  # data to retrain the VAE on
+        #: the pretraining's states, where the latent prior's refits begin
+        self._prior_states: torch.Tensor | None = None
 
     @property
     def vae(self) -> EnvelopeVAE:
@@ -348,28 +421,25 @@ class VAEModel(NoiseModel):
         if self.line_offset.numel():
             mask = torch.cat([mask, self._line_reference()])
         y = self.state_coordinates(data)
-        widen = self.generator.event_spread_widening
-        if widen != 1.0 and len(y) > 1:
-            # behind a compressing range map the envelope's draws are wider than the
-            # data's coordinates (PhysicsGenerator._spread_through_range)
-            k = envelope.max_dims
-            centre = y[:, :k].mean(0)
-            y = torch.cat([centre + widen * (y[:, :k] - centre), y[:, k:]], -1)
+        y = self._widened(y, y[:, :envelope.max_dims].mean(0))
+        self._prior_states = None
         if not bool(mask.any()) or len(y) < 2:
-            self.vae.reset(mask, torch.zeros_like(mask), torch.ones_like(mask))
+            self.vae.reset(mask, y[:0])
             return
-        self.vae.reset(mask, y.mean(0), y.var(0))
-        gen = torch.Generator(device=y.device).manual_seed(11)
-        opt = torch.optim.Adam(self.vae.parameters(), lr=self.config.lr)
-        with torch.enable_grad():
-            for _ in range(self.config.pretrain_steps):
-                idx = torch.randint(0, len(y), (min(256, len(y)),), generator=gen,
-                                    device=y.device)
-                loss = self.vae.negative_elbo(y[idx], gen, self.config.beta)[0]
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
-        self.vae.fit_prior(y)
+        self.vae.pretrain(mask, y, self.config.pretrain_steps, lr=self.config.lr,
+                          beta=self.config.beta)
+        self._prior_states = y[:self.prior_events]
+
+    def _widened(self, y: torch.Tensor, centre: torch.Tensor) -> torch.Tensor:
+        """State coordinates ``y`` with the envelope's widened about ``centre``: behind a
+        compressing range map the envelope's draws are wider than the data's coordinates
+        (:attr:`PhysicsGenerator.event_spread_widening
+        <rnognoise.models.structured.PhysicsGenerator.event_spread_widening>`)."""
+        widen = self.generator.event_spread_widening
+        if widen == 1.0 or len(y) == 0:
+            return y
+        k = centre.numel()
+        return torch.cat([centre + widen * (y[:, :k] - centre), y[:, k:]], -1)
 
     def encode(self, data: torch.Tensor) -> torch.Tensor:
         """Latent means ``(n, latent_dim)`` of normalised events ``(n, C, T)`` (every event:
@@ -410,12 +480,20 @@ class VAEModel(NoiseModel):
             self.to(device)
         opt = torch.optim.Adam(self.vae.parameters(), lr=lr or self.config.lr)
         gen = torch.Generator(device=self.norm_scale.device)
-        recent: list[torch.Tensor] = []   # the states of the latest batches
+        # the states of the latest batches, which the latent prior is refitted to, begun
+        # with the pretraining's: refitted to one batch, the prior of a short fit was a
+        # mixture of 64 events' draws (a 3 % class of loud events drawn as 30 %)
+        recent: list[torch.Tensor] = []
+        if self._prior_states is not None:
+            recent.append(self._prior_states.to(self.norm_scale.device))
+        k = self.generator.envelope.max_dims
 
         def step(index: int, batch_fn: Callable[[int, int], torch.Tensor]) -> dict[str, float]:
             gen.manual_seed(7919 * index + 3)
             y = batch_fn(index, 0)  # rows of ``state_rows``
             y = y[~y.isnan().any(-1)]  # the events the envelope describes
+            y = self._widened(y, self.vae.centre[:k] if bool(self.vae.scaled > 0)
+                              else y[:, :k].mean(0))
             recent.append(y)
             while sum(len(r) for r in recent) - len(recent[0]) >= self.prior_events:
                 recent.pop(0)
@@ -428,7 +506,8 @@ class VAEModel(NoiseModel):
             return {"loss": loss.item(), "reconstruction": recon.item(), "kl": kl.item()}
 
         def before_eval() -> None:
-            if recent and bool(self.vae.mask.any()):
+            states = sum(len(r) for r in recent)
+            if bool(self.vae.mask.any()) and states >= min(self.prior_events, 1024):
                 self.vae.fit_prior(torch.cat(recent))
 
         return TrainingPlan(modules={"vae": self.vae}, optimizers={"vae": opt}, step_fn=step,
