@@ -454,3 +454,25 @@ def test_a_line_beside_a_modulated_carrier_stays_a_line_of_its_own():
     held = (table.abs() ** 2).mean(0)
     reach = lines.envelope_reach
     assert float(held[reach + 15 - 1:reach + 15 + 2].sum()) == 0.0
+
+
+def test_a_steady_carrier_in_one_channel_is_drawn_steady():
+    """The event-to-event spread of a carrier's amplitude is its power over the channels,
+    not a mean of the channels' ratios: the channel without it (whose ratio is the
+    noise's) made a steady carrier a log-normal of spread 0.7 with peaks 14 times its
+    amplitude, and raised the pulse threshold with them."""
+    g = torch.Generator().manual_seed(3)
+    t = torch.arange(T, dtype=torch.float64)
+    theta = 2 * math.pi * torch.rand(3000, 1, generator=g, dtype=torch.float64)
+    x = torch.randn(3000, 2, T, generator=g, dtype=torch.float64)
+    x[:, 0] += torch.cos(2 * math.pi * 200.0 * t / T + theta)
+    lines = Lines(2, T, RATE, max_lines=2)
+    lines.initialize(x.float())
+    k = int(torch.nonzero(lines.active > 0)[0])
+    assert math.exp(float(lines.log_amp_jitter[k].detach())) < 0.1
+    with torch.no_grad():
+        drawn = lines(4000, torch.Generator().manual_seed(1))
+    peak = drawn[:, 0].abs().amax(-1)
+    peak = peak[peak > 0]
+    assert float(peak.median()) == pytest.approx(1.0, rel=0.1)
+    assert float(torch.quantile(peak, 0.999)) < 1.5

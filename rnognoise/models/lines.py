@@ -628,9 +628,14 @@ class Lines(nn.Module):
         or, beyond the bound, the recorded shape narrowed to it."""
         log_amp = amp.clamp_min(1e-12).log()
         centre = log_amp.median(0).values
-        # the event's power relative to the medians, averaged over channels (a mean of
-        # logs would take a channel whose carrier the noise cancelled for a silent event)
-        common = 0.5 * (amp / centre.exp()).square().mean(1).clamp_min(1e-12).log()  # (m,)
+        # the event's power over the channels relative to the medians' (a mean of logs
+        # would take a channel whose carrier the noise cancelled for a silent event; a
+        # mean of the channels' ratios gave a channel without the carrier, whose ratio is
+        # the noise's, as much say as the one that carries it: a steady carrier in one of
+        # two channels was drawn with a log-amplitude spread of 0.7 and peaks of 14 times
+        # its amplitude)
+        typical = centre.exp().square().sum().clamp_min(1e-24)
+        common = 0.5 * (amp.square().sum(1) / typical).clamp_min(1e-12).log()       # (m,)
         q16, q84 = torch.quantile(common.double(), torch.tensor(
             [0.16, 0.84], dtype=torch.float64, device=common.device)).tolist()
         spread = max(0.5 * (q84 - q16), 0.02)
