@@ -255,7 +255,8 @@ ADDED_WITH_DEFAULTS = ("quantum", "saturation_*", "*.saturation_*", "*.component
                        "*.sampler.encoder.*",
                        "*.sampler.encoder_fitted", "*.sampler.prior_*",
                        "*.sampler.scaled", "*.sampler.centre", "*.sampler.spread",
-                       "*.sampler.low", "*.sampler.high", "line_offset",
+                       "*.sampler.low", "*.sampler.high", "*.sampler.posterior_*",
+                       "line_offset",
                        "line_scale", "*sampler.innovation_spread",
                        "*sampler.innovation_tail")
 #: Switch vectors that grew with the model: a file's shorter vector is padded with this

@@ -106,10 +106,16 @@ def test_vae_files_written_before_the_line_state_and_the_stored_encoder_load(
                           / model.norm_scale.numpy()[None, :, None]).astype(np.float32))
     with torch.no_grad():
         older.initialize(x)
-    older.vae.scaled.zero_()  # files of that time: the VAE on raw state coordinates
+    # files of that time: the VAE on raw state coordinates, a Gaussian-mixture prior
+    older.vae.scaled.zero_()
+    older.vae.posterior_count.zero_()
+    older.vae.prior_fitted.fill_(1.0)
+    older.vae.prior_weights[:2] = torch.tensor([0.7, 0.3])
+    older.vae.prior_means[:2, 0] = torch.tensor([-2.0, 2.0])
+    older.vae.prior_factors[:2] = 0.1 * torch.eye(older.vae.latent_dim)
     save_model(tmp_path / "new.safetensors", older)
     added = (".encoder", ".sampler.scaled", ".sampler.centre", ".sampler.spread",
-             ".sampler.low", ".sampler.high")
+             ".sampler.low", ".sampler.high", ".sampler.posterior_")
     with safe_open(str(tmp_path / "new.safetensors"), framework="pt") as handle:
         meta = json.loads(handle.metadata()["rnognoise_model"])
         tensors = {k: handle.get_tensor(k) for k in handle.keys()
@@ -168,7 +174,7 @@ def test_the_latent_prior_is_fitted_to_the_aggregate_posterior() -> None:
     mu = torch.from_numpy(np.stack([side, np.zeros(2000)], 1)).float()
     logvar = torch.full((2000, 2), float(np.log(0.05 ** 2)))
     vae.encode = lambda y: (mu, logvar)  # type: ignore[method-assign]
-    assert vae.fit_prior(torch.zeros(2000, 6)) == 2
+    assert vae.fit_prior(torch.zeros(2000, 6)) == 2000
     z = vae.draw_latent(20000, torch.Generator().manual_seed(1))
     assert float((z[:, 0] < 0).float().mean()) == pytest.approx(0.7, abs=0.02)
     assert float((z[:, 0].abs() < 1).float().mean()) < 0.001      # nothing in between
@@ -247,14 +253,14 @@ def test_the_latent_prior_is_not_refitted_to_a_few_batches(
         / model.norm_scale[:, None]
     with torch.no_grad():
         model.initialize(events)
-    before = model.vae.prior_means.clone()
-    assert bool(model.vae.prior_fitted > 0)
+    before = model.vae.posterior_means.clone()
+    assert int(model.vae.posterior_count) == len(model.state_coordinates(events))
     plan = model.training_plan(batch_size=64)
     rows = plan.prepare(events)
     plan.step_fn(0, lambda s, k: rows[:64])
     plan.before_eval()
-    torch.testing.assert_close(model.vae.prior_means, before)
+    torch.testing.assert_close(model.vae.posterior_means, before)
     for step in range(1, 20):   # 300 pretraining states and 1216 batch states: refitted
         plan.step_fn(step, lambda s, k: rows[(64 * s + torch.arange(64)) % len(rows)])
     plan.before_eval()
-    assert not torch.equal(model.vae.prior_means, before)
+    assert not torch.equal(model.vae.posterior_means, before)
