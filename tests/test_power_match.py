@@ -107,11 +107,12 @@ def test_power_that_only_some_events_carry_goes_to_the_background_only_when_matc
         assert abs(background_power - (0.8 + 0.2 * 9.0)) < 0.25   # the mean, 2.6
 
 
-def test_the_trimmed_level_scatters_less_than_the_median():
+def test_the_trimmed_and_band_levels_scatter_less_than_the_median():
     # the fine match at the end of a fit: Gaussian data of 1600 events matched in bands
     # of 16 bins; the log error of the model's mean power in bands of 32 bins against
-    # the data's, over eight seeds (RMS 0.0074 median, 0.0046 trimmed, 0.0035 mean)
-    errors: dict[str, list[float]] = {"median": [], "trimmed": []}
+    # the data's, over eight seeds (RMS 0.0074 median, 0.0046 trimmed, 0.0047 band
+    # median, 0.0035 mean)
+    errors: dict[str, list[float]] = {"median": [], "trimmed": [], "band_median": []}
     for seed in range(8):
         data = _shaped_noise(1600, torch.ones(1, F), torch.Generator().manual_seed(seed))
         for statistic, found in errors.items():
@@ -128,6 +129,47 @@ def test_the_trimmed_level_scatters_less_than_the_median():
                           ).log().tolist())
     rms = {k: float(np.sqrt(np.mean(np.square(v)))) for k, v in errors.items()}
     assert rms["trimmed"] < 0.8 * rms["median"], rms
+    assert rms["band_median"] < 0.8 * rms["median"], rms
+
+
+#: A red spectrum above bin 20: wind noise, loud at low frequencies, faint at high ones.
+_RED = torch.where(torch.arange(F) >= 20, 20.0 / torch.arange(F).clamp_min(1),
+                   torch.zeros(F))[None]
+
+
+def _windy(n: int, generator: torch.Generator, amplitude: torch.Tensor) -> torch.Tensor:
+    """Noise of per-bin ``amplitude`` ``(1, F)``; 8 % of the events carry red noise of
+    1.5-3 times the white noise's RMS as well (the ``storm`` set's class)."""
+    x = _shaped_noise(n, amplitude, generator)
+    windy = torch.rand(n, generator=generator) < 0.08
+    wind = _shaped_noise(int(windy.sum()), _RED, generator)
+    wind *= (1.5 + 1.5 * torch.rand(len(wind), 1, 1, generator=generator)) / wind.std()
+    x[windy] += wind
+    return x
+
+
+def test_a_rare_loud_class_moves_the_band_median_level_less_than_the_trimmed_mean():
+    """Data and model from the same law, a rare class of loud events: matched with
+    draws that differ only in their random numbers (the class's share among them), the
+    trimmed mean, which counts the class wherever it is not among the loudest tenth, left
+    the typical event's level scattering about three times as much as the median of the
+    band powers (log amplitude 0.0029 against 0.0009 over six draws)."""
+    data = _windy(1600, torch.Generator().manual_seed(0), torch.ones(1, F))
+    spread = {}
+    for statistic in ("trimmed", "band_median"):
+        levels = []
+        for seed in range(6):
+            correction = torch.zeros(1, F)
+
+            def draw(n: int, g: torch.Generator, c: torch.Tensor = correction) -> torch.Tensor:
+                return _windy(n, g, c.exp())
+
+            match_power_spectrum(correction, data, draw, n_events=2000, rounds=3,
+                                 band_bins=16, statistic=statistic, seed=seed)
+            levels.append(float(correction[0, 1:].mean()))
+        spread[statistic] = float(np.std(levels))
+        assert abs(float(np.mean(levels))) < 0.006, (statistic, levels)
+    assert spread["band_median"] < 0.6 * spread["trimmed"], spread
 
 
 def test_an_unknown_statistic_is_refused():

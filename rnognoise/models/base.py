@@ -271,9 +271,9 @@ class NoiseModel(nn.Module):
     calibration_band_bins: int = 16
     #: Rounds of :meth:`calibrate_power`'s band-by-band match (each draws ``n_events``).
     calibration_rounds: int = 3
-    #: Level of a bin in :meth:`calibrate_power` (:func:`~rnognoise.models.power_match.
-    #: match_power_spectrum`): the trimmed mean over events.
-    calibration_statistic: str = "trimmed"
+    #: Level of a band in :meth:`calibrate_power` (:func:`~rnognoise.models.power_match.
+    #: match_power_spectrum`): the median over events of each event's band power.
+    calibration_statistic: str = "band_median"
 
     def spectral_correction(self) -> torch.Tensor | None:
         """The per-channel, per-bin log-amplitude correction ``(C, F)`` of the model's
@@ -288,9 +288,8 @@ class NoiseModel(nn.Module):
         The last step of a learned fit: adversarial steps, the general parts' maps and
         the held-out choice of weights each move the power a little, in total and in
         shape. Through the :meth:`spectral_correction` of its background, the model's
-        typical power (the trimmed mean over events of each bin's power, the tenth of
-        the events in which it is largest left out, :attr:`calibration_statistic`;
-        summed in bands of :attr:`calibration_band_bins` bins), as its samples hold it
+        typical power (the median over events of each event's power in bands of
+        :attr:`calibration_band_bins` bins, :attr:`calibration_statistic`), as its samples hold it
         (through the digitizer's rounding, which adds white noise of its own), is
         matched to the data's in :attr:`calibration_rounds` rounds, then each
         channel's mean power without DC in a last round

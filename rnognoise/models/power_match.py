@@ -23,6 +23,16 @@ of four channels in four bands came out 0.58 % (RMS) from the training data's af
 median match, 0.37 % after one more, 0.22 % after a trimmed one and 0.18 % after a mean
 one; the baseline, the data's mean spectrum, 0.2 %).
 
+The trimmed mean still counts what a rare class of loud events adds wherever those events
+are not among the loudest tenth: on the ``storm`` set (8 % of the events carry wind noise
+of 1.5-3 times the chain's RMS, red, so that at high frequencies it adds little) two sets
+of 2000 drawn events, the same model, left typical events 1.5 % apart in power, the
+class's share of the draws deciding (held-out C2ST AUC of a fitted VAE 0.628 and 0.699
+after calibrating with either). The fine match now takes the **median over events of
+each event's band power** (``statistic="band_median"``): the median of a sum of 16
+bins' powers scatters about a quarter as much as one bin's, and a class of fewer than
+half the events moves it only by its share (the same two calibrations: 0.627 and 0.628).
+
 Not all of a model's power scales with its background: lines, pulses, the maps of the
 general parts (a nonlinear transfer curve spreads in-band power over every frequency)
 and the digitizer's rounding add power of their own. A step that assumed all of it
@@ -76,17 +86,21 @@ def _levels(power: torch.Tensor, edges: np.ndarray, statistic: str
         level = power.median(dim=0).values.double()
     elif statistic == "mean":
         level = power.double().mean(0)
+    elif statistic == "band_median":
+        per_event = _band_sums(power.double(), edges)                           # (n, C, B)
+        level = per_event.median(dim=0).values
     elif statistic == "trimmed":
         n = power.shape[0]
         keep = max(1, math.ceil((1.0 - TRIMMED_FRACTION) * n))
         cut = power.kthvalue(keep, dim=0, keepdim=True).values
         level = torch.where(power <= cut, power, 0.0).sum(0, dtype=torch.float64) / n
     else:
-        raise ValueError(f"statistic must be 'median', 'trimmed' or 'mean', got {statistic!r}")
+        raise ValueError("statistic must be 'median', 'band_median', 'trimmed' or 'mean', "
+                         f"got {statistic!r}")
     total = power[..., 1:].double().sum(-1)                                   # (n, C)
     mean = total.mean(0)
     rel_var = total.var(0) / max(total.shape[0], 1) / mean.square().clamp_min(1e-300)
-    return _band_sums(level, edges), mean, rel_var
+    return (level if statistic == "band_median" else _band_sums(level, edges)), mean, rel_var
 
 
 def _newton_ratio(target: torch.Tensor, seen: torch.Tensor, model: torch.Tensor
@@ -153,10 +167,11 @@ def match_power_spectrum(correction: torch.Tensor, data: torch.Tensor,
     band_bins : int
         Width of the bands in frequency bins (1: bin by bin). Each band's step is
         interpolated linearly between band centres; the DC bin is not changed.
-    statistic : {"median", "trimmed", "mean"}
+    statistic : {"median", "band_median", "trimmed", "mean"}
         Level of a bin: the median, the trimmed mean (the events' powers summed without
         the :data:`TRIMMED_FRACTION` largest, over all events) or the mean over events of
-        its power.
+        its power; or of a band, ``band_median``: the median over events of each event's
+        power in the band.
     total : bool
         Add a last round that matches each channel's mean power without DC (one factor
         over all bins but DC), where the model's and the data's means differ by more than
