@@ -256,6 +256,7 @@ ADDED_WITH_DEFAULTS = ("quantum", "saturation_*", "*.saturation_*", "*.component
                        "*.sampler.encoder_fitted", "*.sampler.prior_*",
                        "*.sampler.scaled", "*.sampler.centre", "*.sampler.spread",
                        "*.sampler.low", "*.sampler.high", "*.sampler.posterior_*",
+                       "*.sampler.extra_variance",
                        "line_offset",
                        "line_scale", "*sampler.innovation_spread",
                        "*sampler.innovation_tail")
