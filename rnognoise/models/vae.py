@@ -166,8 +166,10 @@ class EnvelopeVAE(nn.Module):
         self.register_buffer("spread", torch.ones(dims))
         self.register_buffer("low", torch.zeros(dims))
         self.register_buffer("high", torch.zeros(dims))
-        # what the structured generator's other parts add to each coordinate's variance,
-        # in units of the measurement variance (0 in files written before it)
+        # each coordinate's variance beyond the unit measurement variance on events drawn
+        # without the envelope (the estimator's own excess and what the structured
+        # generator's other parts add), in units of the measurement variance (0 in files
+        # written before it)
         self.register_buffer("extra_variance", torch.zeros(dims))
 
     #: Components of the Gaussian-mixture prior of files written before the aggregate
@@ -179,9 +181,9 @@ class EnvelopeVAE(nn.Module):
     def reset(self, mask: torch.Tensor, y: torch.Tensor,
               extra_variance: torch.Tensor | None = None) -> None:
         """Fresh weights for modelled coordinates ``mask`` and training coordinates ``y``
-        ``(n, dims)``; ``extra_variance`` ``(dims,)``: what the generator's other parts add
-        to each coordinate's variance, in units of the measurement variance, deconvolved
-        with it (:meth:`noise_variance`; default none).
+        ``(n, dims)``; ``extra_variance`` ``(dims,)``: each coordinate's variance beyond the
+        unit measurement variance on events drawn without the envelope, in units of the
+        measurement variance, deconvolved with it (:meth:`noise_variance`; default none).
 
         The coordinates are standardised with their mean and standard deviation (a class
         of loud events lies a hundred measurement-noise units from the rest: raw, it
@@ -231,8 +233,8 @@ class EnvelopeVAE(nn.Module):
 
     def noise_variance(self) -> torch.Tensor:
         """Variance ``(dims,)`` of each coordinate, as the networks see it, that the decoder
-        leaves out: the measurement's, and what the generator's other parts add to it
-        (:attr:`extra_variance`)."""
+        leaves out: the measurement's, and its excess on events drawn without the
+        envelope (:attr:`extra_variance`)."""
         unit = self.spread.square().reciprocal() if bool(self.scaled > 0) \
             else torch.ones_like(self.spread)
         return unit * (1.0 + self.extra_variance)
