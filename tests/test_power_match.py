@@ -210,3 +210,29 @@ def test_the_total_round_leaves_a_difference_within_the_means_scatter(seed: int)
             assert abs(shift + np.log(1.1)) < 0.04, shift
         else:
             assert shift == 0.0
+
+
+def test_the_total_round_is_continuous_in_the_difference_it_resolves():
+    """A model louder than the data by a scan of levels through the significance
+    threshold: the total round's shift changes smoothly with the level (taken whole at
+    the threshold or not at all, it jumped by two standard errors of the means between
+    neighbouring levels, 0.02-0.03 in log amplitude here), and a difference far beyond
+    the threshold is still matched whole."""
+    data = _with_carrier(2000, torch.Generator().manual_seed(0))
+    levels = np.exp(np.linspace(0.0, 0.12, 25))
+    shifts = []
+    for level in levels:
+        correction = torch.zeros(1, F)
+
+        def draw(n: int, gen: torch.Generator, level: float = float(level),
+                 correction: torch.Tensor = correction) -> torch.Tensor:
+            return level * _with_carrier(n, gen) * correction[:, 1:2].exp()
+
+        match_power_spectrum(correction, data, draw, n_events=2000, rounds=0, total=True,
+                             seed=1)
+        shifts.append(float(correction[0, 1:].mean()))
+    shifts = np.array(shifts)
+    step = np.log(levels[1])                      # 0.005 in log amplitude
+    assert np.abs(np.diff(shifts)).max() < 5 * step, np.diff(shifts).round(4)
+    assert shifts[0] == 0.0 and abs(shifts[-1] + np.log(levels[-1])) < 0.02, shifts
+    assert np.all(np.diff(shifts) <= 1e-9)        # louder models are moved down further
