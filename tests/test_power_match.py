@@ -216,8 +216,8 @@ def test_the_total_round_is_continuous_in_the_difference_it_resolves():
     """A model louder than the data by a scan of levels through the significance
     threshold: the total round's shift changes smoothly with the level (taken whole at
     the threshold or not at all, it jumped by two standard errors of the means between
-    neighbouring levels, 0.02-0.03 in log amplitude here), and a difference far beyond
-    the threshold is still matched whole."""
+    neighbouring levels, 0.047 in log amplitude here; the share, by at most 0.019), and a
+    difference far beyond the threshold is still matched whole."""
     data = _with_carrier(2000, torch.Generator().manual_seed(0))
     levels = np.exp(np.linspace(0.0, 0.12, 25))
     shifts = []
